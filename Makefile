@@ -1,0 +1,34 @@
+# liprobe: two commands on a fresh machine (Python 3.11, pip, gcc):
+#   make demo   create .venv, install liprobe, run the main job
+#   make test   create .venv if needed, install, run the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SHARED ?= ../shared
+OUT    ?= out
+
+.PHONY: install demo test bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(BIN)/.installed
+
+# Main job (until `liprobe demo` exists): describe every real APT file we ship tests with.
+demo: install
+	@for f in $(SHARED)/data/real/*/*; do \
+	  case "$$f" in *.md|*.env) continue;; esac; \
+	  $(BIN)/liprobe info "$$f" || exit 1; echo; \
+	done
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python bench/io.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,35 @@
+"""Numba set-up for liprobe's kernels.
+
+Kernels are compiled once and cached (``cache=True``). So that the cache also
+works when the package is installed read-only, ``NUMBA_CACHE_DIR`` defaults
+to a user cache folder (``$XDG_CACHE_HOME/liprobe/numba``, else
+``~/.cache/liprobe/numba``) unless the user has set it. Import this module
+before numba, and only from modules that need kernels (numba is a heavy
+import: ``liprobe info`` never loads it).
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _default_cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "liprobe", "numba")
+
+
+if "NUMBA_CACHE_DIR" not in os.environ:
+    _dir = _default_cache_dir()
+    try:
+        os.makedirs(_dir, exist_ok=True)
+        os.environ["NUMBA_CACHE_DIR"] = _dir
+    except OSError:  # no writable home: numba falls back to its own rules
+        pass
+
+import numba  # noqa: E402
+
+njit = numba.njit
+prange = numba.prange
+get_num_threads = numba.get_num_threads
+
+__all__ = ["njit", "prange", "get_num_threads", "numba"]

@@ -1,0 +1,62 @@
+"""``liprobe composition FILE -r RANGES``: counts, at.% with errors, ratios."""
+
+from __future__ import annotations
+
+import click
+
+from ._common import echo_json
+
+
+def _split_elements(ctx, param, value):
+    out = []
+    for v in value:
+        out += [s.strip() for s in v.split(",") if s.strip()]
+    return tuple(out)
+
+
+@click.command()
+@click.argument("file")
+@click.option("-r", "--ranges", "ranges_path", required=True, help="Range file (.rrng, .rng).")
+@click.option("--exclude", multiple=True, callback=_split_elements, metavar="EL,...",
+              help="Drop every ion containing these elements (e.g. Cr), with all its atoms.")
+@click.option("--ratio", "ratios", multiple=True, metavar="EXPR",
+              help="Ratio to report, e.g. 'Li/(Li+Ni+Co+Mn)' (atoms) or 'O2+/O+' (ions). Repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def composition(file, ranges_path, exclude, ratios, as_json):
+    """Ion and atom counts, atomic percent with binomial errors, and ratios of FILE."""
+    from ..chemistry import parse_ratio
+    from ..composition import composition as compute
+    from ..io import read, read_ranges
+
+    for text in ratios:  # usage errors before any reading
+        try:
+            parse_ratio(text)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--ratio") from None
+    table = read_ranges(ranges_path)
+    run = read(file)
+    result = compute(run.chunks("mass"), table, exclude=exclude, ratios=ratios)
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    d = result.to_dict()
+    click.echo(f"{file}: {d['ions_total']:,} ions, {d['ions_ranged']:,} ranged "
+               f"({100 * d['ions_ranged'] / max(d['ions_total'], 1):.2f} %)")
+    if d["excluded"]["elements"]:
+        click.echo(f"excluded ({', '.join(d['excluded']['elements'])}): "
+                   f"{d['excluded']['ions_total']:,} ions")
+    click.echo("ions:")
+    for name, n in d["ion_counts"].items():
+        click.echo(f"  {name:<10} {n:>12,}")
+    if d["atomic_percent"]:
+        click.echo("atoms:            count      at.%    +/- (1 sigma)")
+        for el, n in d["atom_counts"].items():
+            click.echo(f"  {el:<6} {n:>16,} {d['atomic_percent'][el]:9.4f} "
+                       f"{d['atomic_percent_error'][el]:9.4f}")
+    for text, r in d["ratios"].items():
+        if r["value"] is None:
+            click.echo(f"{text} = n/a ({r.get('reason')})")
+        else:
+            click.echo(f"{text} = {r['value']:.5f} +/- {r['error']:.5f}")
+    for w in d["warnings"]:
+        click.echo(f"warning: {w}", err=True)

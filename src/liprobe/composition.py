@@ -1,0 +1,220 @@
+"""Composition from ranged ions: ion counts, atom counts, atomic percent, ratios.
+
+Ion counts come from :mod:`liprobe.ranging`; the range table's decomposition
+matrix turns them into atom counts (``NiO2+`` gives one Ni and two O). Errors
+are counting statistics (Danoix et al., Ultramicroscopy 107 (2007) 734 and
+739; Gault et al., *Atom Probe Microscopy*, Springer 2012):
+
+- atomic fraction ``C = A_E / N`` of ``N`` atoms: ``sigma = sqrt(C (1 - C) / N)``;
+- a ratio ``r = A / B`` of sums of term counts: first-order propagation with
+  each term an independent Poisson count,
+  ``var r = sum_i n_i (a_i / B - A b_i / B**2) ** 2`` (``a_i``, ``b_i``: how
+  often term ``i`` is in the numerator and denominator). This gives
+  ``sqrt(r (1 - r) / B)`` when the numerator is part of the denominator
+  (``Li/(Li+Ni+Co+Mn)``) and ``r sqrt(1/A + 1/B)`` when they are disjoint
+  (``O2+/O+``), as in ``shared/reference/composition.md`` section 3.
+
+Excluding an element (``exclude=("Cr",)``) drops every ion that contains it,
+with all of its atoms, from every total: the O of ``CrO+`` came from the
+coating, not the cathode.
+
+Not included in the errors: background, overlaps, ranging choices, and
+species-dependent losses (report them separately).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .chemistry import Ion, parse_ratio
+from .chemistry.expressions import RatioExpression
+from .errors import AnalysisError
+from .rangetable import RangeTable
+
+__all__ = ["Ratio", "Composition", "composition", "composition_from_counts", "evaluate_ratio"]
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """A ratio with its counting error; ``value`` is None (with ``reason``) when undefined."""
+
+    expression: str
+    value: float | None
+    error: float | None
+    numerator: int
+    denominator: int
+    reason: str | None = None
+
+    def to_dict(self) -> dict:
+        d = {"value": self.value, "error": self.error,
+             "numerator": self.numerator, "denominator": self.denominator}
+        if self.reason:
+            d["reason"] = self.reason
+        return d
+
+
+def _term_name(t) -> str:
+    return t.name if isinstance(t, Ion) else t
+
+
+def evaluate_ratio(expr: RatioExpression | str, ion_counts: dict, atom_counts: dict,
+                   excluded_ions=frozenset()) -> tuple[Ratio, list[str]]:
+    """Value and error of a ratio expression over ion and atom counts.
+
+    Parameters
+    ----------
+    expr : RatioExpression or str
+        E.g. ``"Li/(Li+Ni+Co+Mn)"`` (atoms) or ``"O2+/O+"`` (ions).
+    ion_counts : dict of Ion to int
+    atom_counts : dict of str to int
+    excluded_ions : set of Ion
+        Ions dropped by an exclusion; naming one makes the ratio undefined.
+
+    Returns
+    -------
+    ratio : Ratio
+    warnings : list of str
+    """
+    if isinstance(expr, str):
+        expr = parse_ratio(expr)
+    warnings = []
+    counts = {}
+    for t in expr.terms:
+        if isinstance(t, Ion):
+            if t in excluded_ions:
+                return (Ratio(expr.text, None, None, 0, 0,
+                              f"{t.name} is excluded (it contains an excluded element)"), warnings)
+            if t not in ion_counts:
+                warnings.append(f"{expr.text}: {t.name} is not ranged; counted as 0")
+            counts[t] = int(ion_counts.get(t, 0))
+        else:
+            if t not in atom_counts:
+                warnings.append(f"{expr.text}: no ranged ion carries {t}; counted as 0")
+            counts[t] = int(atom_counts.get(t, 0))
+    a_coef = dict(expr.numerator)
+    b_coef = dict(expr.denominator)
+    A = sum(counts[t] * k for t, k in expr.numerator)
+    B = sum(counts[t] * k for t, k in expr.denominator)
+    if B == 0:
+        den = "+".join(_term_name(t) for t, _ in expr.denominator)
+        reason = f"denominator {den} is zero"
+        warnings.append(f"{expr.text}: {reason}; ratio not computed")
+        return Ratio(expr.text, None, None, A, B, reason), warnings
+    r = A / B
+    var = sum(n * (a_coef.get(t, 0) / B - A * b_coef.get(t, 0) / B**2) ** 2
+              for t, n in counts.items())
+    return Ratio(expr.text, r, math.sqrt(var), A, B), warnings
+
+
+@dataclass(frozen=True)
+class Composition:
+    """Counts, atomic percent with binomial errors, and ratios of one region.
+
+    ``ion_counts`` and the atom totals leave out excluded ions; those are
+    listed under ``excluded``. Percent values are in at.%, errors are one
+    standard deviation.
+    """
+
+    ions_total: int
+    ions_ranged: int
+    ion_counts: dict
+    atom_counts: dict
+    atomic_percent: dict
+    atomic_percent_error: dict
+    ratios: dict
+    excluded: dict
+    warnings: tuple = field(default=())
+
+    def to_dict(self) -> dict:
+        return {
+            "ions_total": self.ions_total,
+            "ions_ranged": self.ions_ranged,
+            "ion_counts": dict(self.ion_counts),
+            "atom_counts": dict(self.atom_counts),
+            "atomic_percent": dict(self.atomic_percent),
+            "atomic_percent_error": dict(self.atomic_percent_error),
+            "ratios": {k: v.to_dict() for k, v in self.ratios.items()},
+            "excluded": dict(self.excluded),
+            "warnings": list(self.warnings),
+        }
+
+
+def composition_from_counts(ion_counts, table: RangeTable, ions_total: int,
+                            exclude=(), ratios=()) -> Composition:
+    """Composition from ion counts per ion of ``table`` (same order as ``table.ions``).
+
+    Parameters
+    ----------
+    ion_counts : array of int, shape (len(table.ions),)
+    table : RangeTable
+    ions_total : int
+        All ions of the region, ranged or not.
+    exclude : iterable of str
+        Elements whose ions are dropped whole.
+    ratios : iterable of str
+        Ratio expressions to evaluate.
+    """
+    counts = np.asarray(ion_counts, dtype=np.int64)
+    if counts.shape != (len(table.ions),):
+        raise ValueError(f"ion_counts has shape {counts.shape}, table has {len(table.ions)} ions")
+    exclude = tuple(exclude)
+    from .chemistry import is_element
+
+    for el in exclude:
+        if not is_element(el):
+            raise AnalysisError(f"cannot exclude '{el}': not a chemical element")
+    warnings = list(table.warnings)
+    keep = np.array([not any(ion.count(el) for el in exclude) for ion in table.ions], dtype=bool)
+    excluded_ions = {ion for ion, k in zip(table.ions, keep) if not k}
+    elements, matrix = table.decomposition()
+    atoms = counts[keep] @ matrix[keep] if len(elements) else np.zeros(0, np.int64)
+    atom_counts = {el: int(n) for el, n in zip(elements, atoms)
+                   if el not in exclude}
+    n_atoms = sum(atom_counts.values())
+    pct, err = {}, {}
+    if n_atoms == 0:
+        warnings.append("no ranged atoms (the range file ranges no atoms here, or every ion "
+                        "is excluded or absent): atomic percentages are empty")
+    else:
+        for el, n in atom_counts.items():
+            c = n / n_atoms
+            pct[el] = 100.0 * c
+            err[el] = 100.0 * math.sqrt(c * (1.0 - c) / n_atoms)
+    ion_map = {ion: int(n) for ion, n, k in zip(table.ions, counts, keep) if k}
+    ratio_out = {}
+    for text in ratios:
+        r, w = evaluate_ratio(text, ion_map, atom_counts, excluded_ions)
+        ratio_out[text] = r
+        warnings.extend(w)
+    excl = {
+        "elements": list(exclude),
+        "ions": {ion.name: int(n) for ion, n, k in zip(table.ions, counts, keep) if not k},
+    }
+    excl["ions_total"] = int(sum(excl["ions"].values()))
+    return Composition(
+        ions_total=int(ions_total),
+        ions_ranged=int(counts.sum()),
+        ion_counts={ion.name: n for ion, n in ion_map.items()},
+        atom_counts=atom_counts,
+        atomic_percent=pct,
+        atomic_percent_error=err,
+        ratios=ratio_out,
+        excluded=excl,
+        warnings=tuple(warnings),
+    )
+
+
+def composition(mass, table: RangeTable, exclude=(), ratios=()) -> Composition:
+    """Composition of the ions with masses ``mass`` (Da) ranged by ``table``.
+
+    ``mass`` is an array, or an iterable of chunks (e.g. ``run.chunks("mass")``)
+    so that a file larger than memory is counted with bounded memory.
+    """
+    from .ranging import count_ions
+
+    chunks = [mass] if isinstance(mass, np.ndarray) else mass
+    ion_counts, _unranged, total = count_ions(chunks, table)
+    return composition_from_counts(ion_counts, table, total, exclude, ratios)

@@ -1,0 +1,187 @@
+"""Readers and writers of APT files, one module per format.
+
+``read(path)`` and ``read_ranges(path)`` recognise the format from the
+content; the extension is only a hint (files are renamed, and upper-case
+``.RRNG``/``.RNG`` are common).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..errors import FormatError
+from ..rangetable import RangeTable
+from ..run import Run
+from ._files import check_readable
+
+__all__ = ["read", "read_ranges", "write", "write_ranges", "detect_format",
+           "ION_FORMATS", "RANGE_FORMATS"]
+
+ION_FORMATS = ("pos", "epos", "apt")
+RANGE_FORMATS = ("rrng", "rng")
+
+
+def _plausible_records(path, size: int, dtype: np.dtype) -> bool:
+    """Whether the first records of a file look like ``dtype`` records."""
+    from .pos import EPOS_DTYPE
+
+    n = min(size // dtype.itemsize, 4096)
+    if n == 0 or size % dtype.itemsize:
+        return False
+    a = np.fromfile(path, dtype=dtype, count=n)
+    with np.errstate(all="ignore"):
+        for name in ("x", "y", "z", "mass"):
+            v = a[name].astype(np.float64)
+            if not np.isfinite(v).all() or (np.abs(v) > 1e6).any():
+                return False
+        if not ((a["mass"] >= 0) & (a["mass"] < 1e4)).all():
+            return False
+        if dtype is EPOS_DTYPE:
+            mult = a["multiplicity"].astype(np.int64)
+            pd = a["pulse_delta"].astype(np.int64)
+            if not (((mult >= 0) & (mult < 4096)).all() and (pd >= 0).all()):
+                return False
+    return True
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if not head or b"\x00" in head:
+        return False
+    printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in head)
+    return printable / len(head) > 0.95
+
+
+def detect_format(path) -> str:
+    """The format of a file from its content: one of ION_FORMATS or RANGE_FORMATS.
+
+    ``.apt`` by its ``APT\\0`` signature; ``.rrng`` by its ``[Ions]``/``[Ranges]``
+    sections; ``.rng`` by a first line of two integers; ``.pos`` and ``.epos``
+    by record size and plausible values (finite positions, masses between 0
+    and 10^4 Da, ``.epos`` multiplicities between 0 and 4096). The extension
+    decides only between formats that the content allows equally.
+
+    Raises
+    ------
+    FormatError
+        For a missing or empty file, or one that is none of these formats.
+    """
+    p = os.fspath(path)
+    size = check_readable(p)
+    with open(p, "rb") as f:
+        head = f.read(4096)
+    ext = os.path.splitext(p)[1].lower().lstrip(".")
+    if head.startswith(b"APT\x00"):
+        return "apt"
+    if b"\x00" not in head:
+        text = head.decode("latin-1").lstrip("\ufeff\xef\xbb\xbf")
+        low = text.lower()
+        if "[ions]" in low or "[ranges]" in low:
+            return "rrng"
+        first = next((ln.split() for ln in text.splitlines() if ln.strip()), [])
+        if len(first) == 2 and all(t.isdigit() for t in first):
+            return "rng"
+        if "environment file" in low:
+            raise FormatError("is a GPM .env environment file, which liprobe does not read "
+                              "(convert it to .rrng)", p)
+    from .pos import EPOS_DTYPE, POS_DTYPE
+
+    if ext in ("pos", "epos") and _looks_like_text(head):
+        raise FormatError(f"is a text file, not a binary .{ext} file", p, "byte 0")
+    ok = [fmt for fmt, dt in (("pos", POS_DTYPE), ("epos", EPOS_DTYPE))
+          if _plausible_records(p, size, dt)]
+    if ext in ("pos", "epos"):
+        other = "epos" if ext == "pos" else "pos"
+        if ext not in ok and other in ok:
+            return other  # the extension lies
+        rec = 16 if ext == "pos" else 44
+        n, extra = divmod(size, rec)
+        if extra:
+            raise FormatError(
+                f"truncated or not a {ext} file: {size} bytes is not a whole number of "
+                f"{rec}-byte records ({n} whole records and {extra} bytes left over)",
+                p, f"byte {n * rec}")
+        return ext  # values are checked when read (non-finite masses raise then)
+    if ok:
+        # no usable extension: a file that is plausible as both is a .pos unless
+        # its .epos multiplicity/pulse fields are plausible too; prefer .epos then
+        return "epos" if "epos" in ok else "pos"
+    if ext == "apt":
+        raise FormatError("not an AP Suite .apt file: it does not start with the 'APT\\0' "
+                          "signature", p, "byte 0")
+    if ext in RANGE_FORMATS:
+        raise FormatError(f"not a .{ext} range file: no [Ions]/[Ranges] sections nor an "
+                          "'ions ranges' count line", p, "line 1")
+    raise FormatError("unrecognised format: not .pos, .epos, .apt, .rrng or .rng", p)
+
+
+def read(path, format: str | None = None) -> Run:
+    """Read an ion file (``.pos``, ``.epos``, ``.apt``) as a :class:`~liprobe.Run`.
+
+    The file is memory-mapped; columns are read when asked for.
+
+    Parameters
+    ----------
+    path : str or path-like
+    format : {"pos", "epos", "apt"}, optional
+        Skip detection and read as this format.
+    """
+    fmt = format or detect_format(path)
+    if fmt == "pos":
+        from .pos import read_pos
+        return read_pos(path)
+    if fmt == "epos":
+        from .pos import read_epos
+        return read_epos(path)
+    if fmt == "apt":
+        from .apt import read_apt
+        return read_apt(path)
+    if fmt in RANGE_FORMATS:
+        raise FormatError(f"is a .{fmt} range file, not an ion file (.pos, .epos, .apt)", path)
+    raise FormatError(f"unknown ion file format '{fmt}'", path)
+
+
+def read_ranges(path, format: str | None = None) -> RangeTable:
+    """Read a range file (``.rrng``, ``.rng``) as a :class:`~liprobe.RangeTable`."""
+    fmt = format or detect_format(path)
+    if fmt == "rrng":
+        from .rrng import read_rrng
+        return read_rrng(path)
+    if fmt == "rng":
+        from .rng import read_rng
+        return read_rng(path)
+    if fmt in ION_FORMATS:
+        raise FormatError(f"is a .{fmt} ion file, not a range file (.rrng, .rng)", path)
+    raise FormatError(f"unknown range file format '{fmt}'", path)
+
+
+def _format_from_extension(path, allowed) -> str:
+    ext = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
+    if ext not in allowed:
+        raise FormatError(f"cannot tell the format to write from the extension '.{ext}' "
+                          f"(use one of: {', '.join('.' + a for a in allowed)})", path)
+    return ext
+
+
+def write(path, run: Run, format: str | None = None) -> None:
+    """Write a run as ``.pos`` or ``.epos`` (by ``format`` or the extension), atomically."""
+    fmt = format or _format_from_extension(path, ("pos", "epos"))
+    from .pos import write_epos, write_pos
+
+    if fmt == "pos":
+        write_pos(path, run)
+    elif fmt == "epos":
+        write_epos(path, run)
+    else:
+        raise FormatError(f"liprobe writes .pos and .epos ion files, not .{fmt}", path)
+
+
+def write_ranges(path, table: RangeTable, format: str | None = None) -> None:
+    """Write a range table as ``.rrng``, atomically."""
+    fmt = format or _format_from_extension(path, ("rrng",))
+    if fmt != "rrng":
+        raise FormatError(f"liprobe writes .rrng range files, not .{fmt}", path)
+    from .rrng import write_rrng
+
+    write_rrng(path, table)

@@ -1,0 +1,83 @@
+"""File helpers shared by the format modules: opening, memory maps, atomic writes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+
+import numpy as np
+
+from ..errors import FormatError
+
+__all__ = ["check_readable", "memmap_records", "atomic_write", "read_text_lines"]
+
+
+def check_readable(path) -> int:
+    """Size in bytes of an existing regular file; FormatError if missing or empty."""
+    p = os.fspath(path)
+    if not os.path.exists(p):
+        raise FormatError("no such file", p)
+    if os.path.isdir(p):
+        raise FormatError("is a directory, not a file", p)
+    try:
+        size = os.path.getsize(p)
+        with open(p, "rb"):
+            pass
+    except OSError as e:
+        raise FormatError(f"cannot be read ({e.strerror})", p) from None
+    if size == 0:
+        raise FormatError("file is empty", p)
+    return size
+
+
+def memmap_records(path, dtype: np.dtype, offset: int = 0, count: int | None = None):
+    """A read-only memory map of ``count`` records of ``dtype`` from ``offset``."""
+    shape = None if count is None else (count,)
+    if count == 0:
+        return np.zeros(0, dtype=dtype)
+    return np.memmap(os.fspath(path), dtype=dtype, mode="r", offset=offset, shape=shape)
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode: str = "wb", **kwargs):
+    """Open a temporary file beside ``path``; rename it onto ``path`` on success.
+
+    A reader never sees a half-written file, and a failure leaves ``path``
+    as it was.
+    """
+    p = os.fspath(path)
+    d = os.path.dirname(os.path.abspath(p))
+    if not os.path.isdir(d):
+        raise FormatError("folder does not exist", d)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(p) + ".", suffix=".tmp", dir=d)
+    try:
+        with os.fdopen(fd, mode, **kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def read_text_lines(path) -> list[str]:
+    """Lines of a text file, any line ending, without the ending.
+
+    Decoded as UTF-8, falling back to Latin-1 (files from Windows tools).
+    A file containing NUL bytes is not text: FormatError.
+    """
+    p = os.fspath(path)
+    check_readable(p)
+    with open(p, "rb") as f:
+        data = f.read()
+    if b"\x00" in data[:65536]:
+        raise FormatError("is a binary file, not a text range file", p)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+    return text.splitlines()

@@ -1,0 +1,211 @@
+"""The :class:`RangeTable`: mass windows, each naming an ion.
+
+Windows are half-open, ``[lo, hi)`` in Da, sorted by ``lo``. Touching windows
+are fine. When a table is built:
+
+- windows of *different* ions that overlap are an error naming both (and
+  their lines in the source file);
+- windows of the *same* ion that are identical or overlap are merged into
+  their union, with a warning saying how many were merged;
+- named ions (no elements) load, count as ions, carry no atoms.
+
+A decomposition matrix (ion x element) turns ion counts into atom counts.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .chemistry import Ion
+from .errors import RangeError
+
+__all__ = ["Range", "RangeTable"]
+
+
+@dataclass(frozen=True)
+class Range:
+    """One mass window ``[lo, hi)`` in Da assigned to an ion.
+
+    ``volume`` is the ion's volume in nm^3 from the file's ``Vol:`` (None if
+    absent); ``color`` is ``"#RRGGBB"`` (None if absent); ``line`` is the
+    1-based line of the source file it came from (None if built in memory).
+    """
+
+    lo: float
+    hi: float
+    ion: Ion
+    volume: float | None = None
+    color: str | None = None
+    line: int | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "lo": self.lo, "hi": self.hi, "ion": self.ion.name,
+            "atoms": {el: n for el, n in self.ion.atoms},
+            "charge": self.ion.charge, "volume": self.volume, "color": self.color,
+        }
+
+
+def _where(r: Range) -> str:
+    return f"line {r.line}" if r.line is not None else f"window [{r.lo}, {r.hi})"
+
+
+@dataclass(frozen=True)
+class RangeTable:
+    """Sorted, non-overlapping mass windows naming ions.
+
+    Build it with :meth:`RangeTable.from_ranges`, which validates and merges;
+    the constructor takes already-clean ranges.
+
+    Attributes
+    ----------
+    ranges : tuple of Range
+        Sorted by ``lo``.
+    path : str or None
+        Source file.
+    warnings : tuple of str
+        What was merged or loaded with a caveat.
+    """
+
+    ranges: tuple[Range, ...]
+    path: str | None = None
+    warnings: tuple[str, ...] = ()
+    _arrays: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    # -- building ------------------------------------------------------------
+    @classmethod
+    def from_ranges(cls, ranges, path=None, warnings=()) -> "RangeTable":
+        """Validate, merge and sort windows into a table.
+
+        Raises
+        ------
+        RangeError
+            A window with ``lo >= hi`` or a non-finite bound, or two windows of
+            different ions that overlap (the message names both).
+        """
+        path = None if path is None else os.fspath(path)
+        warns = list(warnings)
+        for r in ranges:
+            if not (math.isfinite(r.lo) and math.isfinite(r.hi)):
+                raise RangeError(f"window bound is not a finite number ({r.lo}, {r.hi})",
+                                 path, _where(r))
+            if not r.lo < r.hi:
+                raise RangeError(f"window [{r.lo}, {r.hi}) of {r.ion.name} is empty or reversed",
+                                 path, _where(r))
+        ordered = sorted(ranges, key=lambda r: (r.lo, r.hi))
+        merged: list[Range] = []
+        n_merged: dict[str, int] = {}
+        for r in ordered:
+            # compare with every kept window that may still overlap (hi > r.lo)
+            absorbed = False
+            for j in range(len(merged) - 1, -1, -1):
+                k = merged[j]
+                if k.hi <= r.lo:
+                    # sorted by lo: earlier windows may still reach further
+                    continue
+                if k.ion == r.ion:
+                    merged[j] = Range(k.lo, max(k.hi, r.hi), k.ion,
+                                      k.volume if k.volume is not None else r.volume,
+                                      k.color or r.color, k.line)
+                    n_merged[k.ion.name] = n_merged.get(k.ion.name, 0) + 1
+                    absorbed = True
+                    break
+                raise RangeError(
+                    f"windows of different ions overlap: {k.ion.name} [{k.lo}, {k.hi}) "
+                    f"at {_where(k)} and {r.ion.name} [{r.lo}, {r.hi}) at {_where(r)}",
+                    path)
+            if not absorbed:
+                merged.append(r)
+        # a merge can make a window reach into a later one of another ion: check again
+        merged.sort(key=lambda r: r.lo)
+        for a, b in zip(merged, merged[1:]):
+            if b.lo < a.hi:
+                raise RangeError(
+                    f"windows of different ions overlap: {a.ion.name} [{a.lo}, {a.hi}) "
+                    f"at {_where(a)} and {b.ion.name} [{b.lo}, {b.hi}) at {_where(b)}", path)
+        if n_merged:
+            total = sum(n_merged.values())
+            detail = ", ".join(f"{k} {v}" for k, v in n_merged.items())
+            warns.append(f"merged {total} duplicate or overlapping windows of the same ion "
+                         f"into the one before them ({detail})")
+        return cls(tuple(merged), path, tuple(warns))
+
+    # -- views ---------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.ranges)
+
+    def __iter__(self):
+        return iter(self.ranges)
+
+    @property
+    def ions(self) -> tuple[Ion, ...]:
+        """The distinct ions, in order of their first window's mass."""
+        if "ions" not in self._arrays:
+            seen: dict[Ion, None] = {}
+            for r in self.ranges:
+                seen.setdefault(r.ion, None)
+            self._arrays["ions"] = tuple(seen)
+        return self._arrays["ions"]
+
+    @property
+    def elements(self) -> tuple[str, ...]:
+        """Elements carried by the ranged ions, in order of first appearance."""
+        seen: dict[str, None] = {}
+        for ion in self.ions:
+            for el in ion.elements:
+                seen.setdefault(el, None)
+        return tuple(seen)
+
+    def _arr(self, name):
+        if name not in self._arrays:
+            ions = {ion: i for i, ion in enumerate(self.ions)}
+            self._arrays["lo"] = np.array([r.lo for r in self.ranges], dtype=np.float64)
+            self._arrays["hi"] = np.array([r.hi for r in self.ranges], dtype=np.float64)
+            self._arrays["ion_index"] = np.array([ions[r.ion] for r in self.ranges],
+                                                 dtype=np.int64)
+        return self._arrays[name]
+
+    @property
+    def lo(self) -> np.ndarray:
+        """Lower bounds in Da, float64, sorted."""
+        return self._arr("lo")
+
+    @property
+    def hi(self) -> np.ndarray:
+        """Upper bounds in Da (exclusive), float64."""
+        return self._arr("hi")
+
+    @property
+    def ion_index(self) -> np.ndarray:
+        """For each window, the index of its ion in :attr:`ions`."""
+        return self._arr("ion_index")
+
+    def decomposition(self, elements=None) -> tuple[tuple[str, ...], np.ndarray]:
+        """The ion x element matrix of atom counts.
+
+        Returns
+        -------
+        elements : tuple of str
+        matrix : ndarray of int64, shape (len(ions), len(elements))
+            ``matrix[i, e]`` atoms of element ``e`` in ion ``i``; rows of named
+            ions are zero.
+        """
+        els = tuple(elements) if elements is not None else self.elements
+        m = np.zeros((len(self.ions), len(els)), dtype=np.int64)
+        col = {el: j for j, el in enumerate(els)}
+        for i, ion in enumerate(self.ions):
+            for el, n in ion.atoms:
+                if el in col:
+                    m[i, col[el]] = n
+        return els, m
+
+    def to_dict(self) -> dict:
+        return {
+            "ions": [ion.name for ion in self.ions],
+            "ranges": [r.to_dict() for r in self.ranges],
+            "warnings": list(self.warnings),
+        }
