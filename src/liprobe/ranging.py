@@ -64,28 +64,29 @@ class _Lut:
         label[j_lo != j_hi] = -2
         self.edges = edges
         self.inv_width = 1.0 / width
-        self.label = label.astype(np.int32)
+        self.label = label.astype(np.int16 if len(table) < 32000 else np.int32)
         self.start = j_lo.astype(np.int32)
 
 
-@njit(inline="always")
-def window_of(m, edges, inv_w, label, start):
-    """Window index of mass m (float64), -1 if unranged."""
-    if not (m >= 0.0):          # negative or NaN: below every window
-        return -1
-    b = np.int64(m * inv_w)
-    if b >= label.shape[0]:
-        return -1
-    w = label[b]
-    if w != -2:
-        return w
-    j = start[b]
-    n_edges = edges.shape[0]
-    while j < n_edges and edges[j] <= m:
-        j += 1
-    return (j >> 1) if (j & 1) else -1
+@njit(inline="always", boundscheck=False)
+def window_of(m, edges, inv_w, label, start, n_windows):
+    """Window index of mass m (float64), or ``n_windows`` if unranged."""
+    k = np.uint64(np.int64(m * inv_w))   # negative or NaN -> huge -> unranged
+    w = np.int64(n_windows)
+    if k < np.uint64(label.shape[0]):
+        lab = np.int64(label[k])
+        if lab == -2:                     # an edge lies in this bin: exact search
+            j = np.int64(start[k])
+            n_edges = edges.shape[0]
+            while j < n_edges and edges[j] <= m:
+                j += 1
+            lab = (j >> 1) if (j & 1) else -1
+        if lab >= 0:
+            w = lab
+    return w
 
-@njit(parallel=True, cache=True, nogil=True)
+
+@njit(parallel=True, cache=True, nogil=True, boundscheck=False)
 def count_kernel(mass, edges, inv_w, label, start, n_windows):
     n = mass.shape[0]
     n_blocks = (n + _BLOCK - 1) // _BLOCK
@@ -96,10 +97,8 @@ def count_kernel(mass, edges, inv_w, label, start, n_windows):
         hi = min(lo + _BLOCK, n)
         row = partial[blk]
         for i in range(lo, hi):
-            w = window_of(np.float64(mass[i]), edges, inv_w, label, start)
-            if w < 0:
-                w = n_windows
-            row[(i & 3) * stride + w] += 1   # 4 interleaved counters per window
+            w = window_of(np.float64(mass[i]), edges, inv_w, label, start, n_windows)
+            row[np.uint64((i & 3) * stride + w)] += 1   # 4 interleaved counters
     total = np.zeros(stride, dtype=np.int64)
     for blk in range(n_blocks):
         for q in range(4):
@@ -107,7 +106,8 @@ def count_kernel(mass, edges, inv_w, label, start, n_windows):
                 total[w] += partial[blk, q * stride + w]
     return total
 
-@njit(parallel=True, cache=True, nogil=True)
+
+@njit(parallel=True, cache=True, nogil=True, boundscheck=False)
 def assign_kernel(mass, edges, inv_w, label, start, labels, n_windows):
     n = mass.shape[0]
     n_blocks = (n + _BLOCK - 1) // _BLOCK
@@ -118,18 +118,15 @@ def assign_kernel(mass, edges, inv_w, label, start, labels, n_windows):
         hi = min(lo + _BLOCK, n)
         row = partial[blk]
         for i in range(lo, hi):
-            w = window_of(np.float64(mass[i]), edges, inv_w, label, start)
-            labels[i] = w
-            if w < 0:
-                w = n_windows
-            row[(i & 3) * stride + w] += 1
+            w = window_of(np.float64(mass[i]), edges, inv_w, label, start, n_windows)
+            labels[i] = w if w < n_windows else -1
+            row[np.uint64((i & 3) * stride + w)] += 1
     total = np.zeros(stride, dtype=np.int64)
     for blk in range(n_blocks):
         for q in range(4):
             for w in range(stride):
                 total[w] += partial[blk, q * stride + w]
     return total
-
 
 
 def _as_mass(mass) -> np.ndarray:

@@ -1,12 +1,38 @@
-"""Regions of interest: boolean masks over reconstructed positions."""
+"""Regions of interest and run segments.
+
+A region of interest is written as a short spec (the ``--roi`` option):
+
+==================================  =============================================
+``cylinder:D``                      infinite cylinder along z, diameter D nm, on
+                                    the data's axis (median x, y of the ions) or
+                                    on ``center``
+``cylinder:D:L``                    the same, L nm long, centred on the middle of
+                                    the data's z range
+``sphere:D@X,Y,Z``                  sphere of diameter D nm centred at (X, Y, Z) nm
+``box:X0:X1:Y0:Y1:Z0:Z1``           axis-aligned box, nm
+``core[:MARGIN]``                   the region at least MARGIN nm (default 3)
+                                    inside a coating (needs ranges; see
+                                    :mod:`liprobe.coating`)
+==================================  =============================================
+
+A segment (``--segment START:STOP``) is a range of ion indices in evaporation
+order, e.g. the part of a run taken at one laser energy. Segments are applied
+before the ROI.
+"""
 
 from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._jit import njit, prange
+from .errors import AnalysisError
+from .run import Run
 
-__all__ = ["cylinder_mask"]
+__all__ = ["cylinder_mask", "sphere_mask", "box_mask", "Roi", "parse_roi", "parse_segment",
+           "select"]
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -44,3 +70,188 @@ def cylinder_mask(x_nm, y_nm, diameter_nm, center_nm=(0.0, 0.0), out=None):
     r = 0.5 * float(diameter_nm)
     _cylinder_kernel(x, y, float(center_nm[0]), float(center_nm[1]), r * r, out)
     return out
+
+
+def sphere_mask(x_nm, y_nm, z_nm, diameter_nm, center_nm):
+    """Ions inside a sphere of ``diameter_nm`` centred at ``center_nm`` (x, y, z), nm."""
+    cx, cy, cz = (float(c) for c in center_nm)
+    r = 0.5 * float(diameter_nm)
+    d2 = ((np.asarray(x_nm, np.float64) - cx) ** 2 + (np.asarray(y_nm, np.float64) - cy) ** 2
+          + (np.asarray(z_nm, np.float64) - cz) ** 2)
+    return d2 <= r * r
+
+
+def box_mask(x_nm, y_nm, z_nm, bounds_nm):
+    """Ions inside ``[x0, x1] x [y0, y1] x [z0, z1]`` (nm, bounds inclusive)."""
+    x0, x1, y0, y1, z0, z1 = (float(b) for b in bounds_nm)
+    x, y, z = (np.asarray(a) for a in (x_nm, y_nm, z_nm))
+    return (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1) & (z >= z0) & (z <= z1)
+
+
+@dataclass(frozen=True)
+class Roi:
+    """A parsed region of interest; ``params`` in nm. See the module docstring."""
+
+    kind: str
+    params: tuple = ()
+    center: tuple | None = None
+    spec: str = ""
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def describe(self) -> dict:
+        d = {"roi": self.spec, "kind": self.kind}
+        if self.kind == "cylinder":
+            d["diameter_nm"] = self.params[0]
+            d["length_nm"] = self.params[1] if len(self.params) > 1 else None
+        elif self.kind == "sphere":
+            d["diameter_nm"], d["center_nm"] = self.params[0], list(self.params[1:])
+        elif self.kind == "box":
+            d["bounds_nm"] = list(self.params)
+        elif self.kind == "core":
+            d["margin_nm"] = self.params[0]
+        if self.center is not None:
+            d["center_nm"] = list(self.center)
+        return d
+
+
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+
+
+def parse_roi(spec: str, center=None) -> Roi:
+    """Parse a ROI spec (``cylinder:25``, ``sphere:10@0,0,-20``, ``box:...``, ``core:3``).
+
+    Raises
+    ------
+    ValueError
+        Saying what is wrong with the spec (a usage error on the command line).
+    """
+    s = spec.strip()
+    kind, _, rest = s.partition(":")
+    kind = kind.lower()
+    try:
+        if kind == "cylinder":
+            parts = rest.split(":") if rest else []
+            if not 1 <= len(parts) <= 2:
+                raise ValueError
+            vals = tuple(float(p) for p in parts)
+            if any(v <= 0 for v in vals):
+                raise ValueError("diameter and length must be positive")
+            c = None if center is None else (float(center[0]), float(center[1]))
+            return Roi("cylinder", vals, c, s)
+        if kind == "sphere":
+            m = re.fullmatch(rf"({_NUM})@({_NUM}),({_NUM}),({_NUM})", rest)
+            if not m:
+                raise ValueError
+            vals = tuple(float(v) for v in m.groups())
+            if vals[0] <= 0:
+                raise ValueError("diameter must be positive")
+            return Roi("sphere", vals, None, s)
+        if kind == "box":
+            vals = tuple(float(p) for p in rest.split(":"))
+            if len(vals) != 6 or vals[0] >= vals[1] or vals[2] >= vals[3] or vals[4] >= vals[5]:
+                raise ValueError("give X0:X1:Y0:Y1:Z0:Z1 with each lower bound below the upper")
+            return Roi("box", vals, None, s)
+        if kind == "core":
+            margin = float(rest) if rest else 3.0
+            if margin < 0:
+                raise ValueError("margin must not be negative")
+            return Roi("core", (margin,), None, s)
+    except ValueError as e:
+        detail = f": {e}" if str(e) and "could not convert" not in str(e) else ""
+        raise ValueError(f"bad ROI '{spec}'{detail} (write cylinder:D[:L], sphere:D@X,Y,Z, "
+                         "box:X0:X1:Y0:Y1:Z0:Z1 or core[:MARGIN], sizes in nm)") from None
+    raise ValueError(f"unknown ROI kind '{kind}' in '{spec}' (cylinder, sphere, box or core)")
+
+
+def parse_segment(spec: str) -> slice:
+    """Parse ``START:STOP`` (ion indices, either may be empty) into a slice."""
+    m = re.fullmatch(r"\s*(\d*(?:\.\d*)?(?:[eE]\d+)?)\s*:\s*(\d*(?:\.\d*)?(?:[eE]\d+)?)\s*", spec)
+    if not m:
+        raise ValueError(f"bad segment '{spec}' (write START:STOP in ion indices, e.g. 0:400000)")
+    a, b = (int(float(g)) if g else None for g in m.groups())
+    if a is not None and b is not None and b <= a:
+        raise ValueError(f"bad segment '{spec}': STOP must be greater than START")
+    return slice(a, b)
+
+
+def _axis_center(x, y) -> tuple[float, float]:
+    return float(np.median(x)), float(np.median(y))
+
+
+def select(run: Run, roi: Roi | str | None = None, segment: slice | str | None = None,
+           ranges=None) -> tuple[Run, dict]:
+    """The ions of ``run`` in ``segment`` and inside ``roi``, with a description.
+
+    Parameters
+    ----------
+    run : Run
+    roi : Roi or str, optional
+    segment : slice or str, optional
+        Ion indices in evaporation order (``"0:400000"``).
+    ranges : RangeTable, optional
+        Needed by ``core`` (to find the coating).
+
+    Returns
+    -------
+    run : Run
+        The selected ions, in evaporation order.
+    info : dict
+        ``segment`` ([start, stop]), the ROI's description, ``ions_selected``.
+
+    Raises
+    ------
+    AnalysisError
+        An empty segment or ROI (or one outside the data), or a ROI on data
+        without reconstructed positions.
+    """
+    info: dict = {}
+    if isinstance(segment, str):
+        segment = parse_segment(segment)
+    if segment is not None:
+        start, stop, _ = segment.indices(run.n_ions)
+        if stop <= start:
+            raise AnalysisError(f"segment {segment.start}:{segment.stop} holds no ions "
+                                f"(the run has {run.n_ions})", run.path)
+        run = run.select(slice(start, stop))
+        info["segment"] = [start, stop]
+    if isinstance(roi, str):
+        roi = parse_roi(roi)
+    if roi is not None:
+        for c in ("x", "y", "z"):
+            if c not in run:
+                raise AnalysisError(f"ROI {roi.spec} needs reconstructed positions; this "
+                                    f"{run.format or ''} data has no '{c}' column "
+                                    "(reconstruct it first)", run.path)
+        x, y = run["x"], run["y"]
+        d = roi.describe()
+        if roi.kind == "cylinder":
+            center = roi.center or _axis_center(x, y)
+            mask = cylinder_mask(x, y, roi.params[0], center)
+            if len(roi.params) > 1:
+                z = run["z"]
+                zmid = 0.5 * (float(z.min()) + float(z.max()))
+                mask &= np.abs(z - zmid) <= 0.5 * roi.params[1]
+                d["z_center_nm"] = zmid
+            d["center_nm"] = list(center)
+        elif roi.kind == "sphere":
+            mask = sphere_mask(x, y, run["z"], roi.params[0], roi.params[1:])
+        elif roi.kind == "box":
+            mask = box_mask(x, y, run["z"], roi.params)
+        elif roi.kind == "core":
+            from .coating import core_mask
+
+            if ranges is None:
+                raise AnalysisError(f"ROI {roi.spec} needs a range file to find the coating",
+                                    run.path)
+            mask, core_info = core_mask(run, ranges, margin_nm=roi.params[0])
+            d.update(core_info)
+        else:  # pragma: no cover - parse_roi admits no other kind
+            raise AnalysisError(f"unknown ROI kind {roi.kind}")
+        n = int(mask.sum())
+        if n == 0:
+            raise AnalysisError(f"ROI {roi.spec} contains no ions (it lies outside the data, "
+                                "or is too small)", run.path)
+        run = run.select(mask)
+        info.update(d)
+    info["ions_selected"] = run.n_ions
+    return run, info

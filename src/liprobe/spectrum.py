@@ -16,13 +16,26 @@ from .errors import AnalysisError
 __all__ = ["MassHistogram", "mass_histogram"]
 
 
+@njit(cache=True, nogil=True)
+def _exact_bin(m, lo, width, n_bins):
+    """Bin of m with edges ``lo + width * k`` (float64, as returned), or -1."""
+    if not (m >= lo):
+        return -1
+    k = np.int64((m - lo) / width)
+    while k > 0 and m < lo + width * np.float64(k):
+        k -= 1
+    while m >= lo + width * np.float64(k + 1):
+        k += 1
+    return k if k < n_bins else -1
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _histogram_kernel(mass, lo, width, n_bins, n_threads):
     n = mass.shape[0]
     inv_width = 1.0 / width
     part = np.zeros((n_threads, n_bins), dtype=np.int64)
     per = (n + n_threads - 1) // n_threads
-    nb = np.int64(n_bins)
+    nb = np.uint64(n_bins)
     for t in prange(n_threads):
         a = t * per
         b = min(a + per, n)
@@ -30,16 +43,13 @@ def _histogram_kernel(mass, lo, width, n_bins, n_threads):
         for i in range(a, b):
             m = np.float64(mass[i])
             x = (m - lo) * inv_width
-            if x >= 0.0:               # also drops NaN
-                k = np.int64(x)
-                # exact against edges = lo + width * k (same float64 ops as
-                # the returned edges) despite the rounding of x
-                if m < lo + width * np.float64(k):
-                    k -= 1
-                elif m >= lo + width * np.float64(k + 1):
-                    k += 1
-                if k >= 0 and k < nb:
-                    row[k] += 1
+            k = np.int64(x + 1e-9)
+            # within 1e-9 of a bin border (float64 rounding is ~1e-16 relative):
+            # decide exactly against lo + width * k, the returned edges
+            if np.int64(x - 1e-9) != k or x < 1e-9:
+                k = _exact_bin(m, lo, width, n_bins)
+            if np.uint64(k) < nb:       # also drops -1 and NaN
+                row[k] += 1
     return part.sum(axis=0)
 
 

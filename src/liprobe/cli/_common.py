@@ -73,3 +73,58 @@ class LiprobeGroup(click.Group):
             where = f"{e.filename}: " if getattr(e, "filename", None) else ""
             click.echo(f"liprobe: error: {where}{e.strerror or e}", err=True)
             sys.exit(1)
+
+
+def _parse_roi_option(ctx, param, value):
+    if value is None:
+        return None
+    from ..roi import parse_roi
+
+    center = ctx.params.get("center")
+    try:
+        return parse_roi(value, center)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+def _parse_center(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        x, y = (float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not X,Y in nm") from None
+    return (x, y)
+
+
+def _parse_segment_option(ctx, param, value):
+    if value is None:
+        return None
+    from ..roi import parse_segment
+
+    try:
+        return parse_segment(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+def selection_options(f):
+    """Add ``--roi``, ``--center`` and ``--segment`` to an analysis command."""
+    f = click.option("--segment", callback=_parse_segment_option, metavar="START:STOP",
+                     help="Only ions START..STOP-1 in evaporation order (e.g. one laser-energy "
+                          "section).")(f)
+    f = click.option("--roi", callback=_parse_roi_option, metavar="SPEC",
+                     help="Region of interest: cylinder:D[:L], sphere:D@X,Y,Z, "
+                          "box:X0:X1:Y0:Y1:Z0:Z1 or core[:MARGIN] (nm).")(f)
+    f = click.option("--center", callback=_parse_center, is_eager=True, metavar="X,Y",
+                     help="Axis of a cylinder ROI in nm (default: the data's median x, y).")(f)
+    return f
+
+
+def apply_selection(run, roi=None, segment=None, ranges=None):
+    """The selected run and its description (see :func:`liprobe.roi.select`)."""
+    if roi is None and segment is None:
+        return run, {"ions_selected": run.n_ions}
+    from ..roi import select
+
+    return select(run, roi, segment, ranges)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import echo_json
+from ._common import apply_selection, echo_json, selection_options
 
 
 def _split_elements(ctx, param, value):
@@ -21,8 +21,9 @@ def _split_elements(ctx, param, value):
               help="Drop every ion containing these elements (e.g. Cr), with all its atoms.")
 @click.option("--ratio", "ratios", multiple=True, metavar="EXPR",
               help="Ratio to report, e.g. 'Li/(Li+Ni+Co+Mn)' (atoms) or 'O2+/O+' (ions). Repeatable.")
+@selection_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def composition(file, ranges_path, exclude, ratios, as_json):
+def composition(file, ranges_path, exclude, ratios, roi, center, segment, as_json):
     """Ion and atom counts, atomic percent with binomial errors, and ratios of FILE."""
     from ..chemistry import parse_ratio
     from ..composition import composition as compute
@@ -35,11 +36,14 @@ def composition(file, ranges_path, exclude, ratios, as_json):
             raise click.BadParameter(str(e), param_hint="--ratio") from None
     table = read_ranges(ranges_path)
     run = read(file)
+    run, selection = apply_selection(run, roi, segment, table)
     result = compute(run.chunks("mass"), table, exclude=exclude, ratios=ratios)
-    if as_json:
-        echo_json(result.to_dict())
-        return
     d = result.to_dict()
+    if roi is not None or segment is not None:
+        d["selection"] = selection
+    if as_json:
+        echo_json(d)
+        return
     click.echo(f"{file}: {d['ions_total']:,} ions, {d['ions_ranged']:,} ranged "
                f"({100 * d['ions_ranged'] / max(d['ions_total'], 1):.2f} %)")
     if d["excluded"]["elements"]:
