@@ -29,6 +29,7 @@ test: install
 
 bench: install
 	$(BIN)/python bench/io.py
+	$(BIN)/python bench/core.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis

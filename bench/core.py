@@ -236,6 +236,7 @@ def bench_in_memory(paths: dict, n: int, repeats: int) -> tuple[list[dict], floa
     for key, step, call, fn, note in steps:
         print(f"  {step} ...", file=sys.stderr)
         rows.append(dict(key=key, step=step, call=call, n=n, note=note, **measure(fn, repeats)))
+    rows.append(bench_fda(mass, table, repeats))
     # correctness of what was timed, against plain numpy (not timed)
     edges = np.empty(2 * len(table))
     edges[0::2], edges[1::2] = table.lo, table.hi
@@ -706,6 +707,38 @@ def main(argv=None):
     out.parent.mkdir(exist_ok=True)
     out.write_text(text)
     print(text)
+
+
+# --------------------------------------------------------------------------
+# (h) frequency distribution analysis (issue 5)
+# --------------------------------------------------------------------------
+
+def bench_fda(mass: np.ndarray, table: liprobe.RangeTable, repeats: int) -> dict:
+    """(h) FDA of Li+ in sequential blocks of 100 ions, with its 20-permutation baseline.
+
+    Target (issue 5): at most 8x copy-mass. Checked, not timed: the block counts
+    equal plain numpy (np.searchsorted labels, kept ions compacted, reshape + sum).
+    """
+    from liprobe.fda import frequency_distribution, sequential_block_counts, species_codes
+
+    print("  (h) frequency distribution analysis ...", file=sys.stderr)
+    res = measure(lambda: frequency_distribution(mass, table, "Li+", 100), repeats)
+    codes = species_codes(table, "Li+")
+    k, _, _ = sequential_block_counts(mass, table, codes, 100)
+    edges = np.empty(2 * len(table))
+    edges[0::2], edges[1::2] = table.lo, table.hi
+    idx = np.searchsorted(edges, mass, side="right")
+    code = np.append(codes, 0)[np.where(idx % 2 == 1, (idx - 1) // 2, -1)]
+    del idx
+    flags = code[code > 0] == 2
+    nb = len(flags) // 100
+    same = bool(np.array_equal(k, flags[:nb * 100].reshape(nb, 100).sum(axis=1)))
+    fd = frequency_distribution(mass, table, "Li+", 100)
+    return dict(key="fda", step="(h) FDA: Li+ in blocks of 100 ions, chi2, mu + 20 permutations",
+                call='fda.frequency_distribution(mass, table, "Li+", 100)', n=len(mass),
+                note=f"target <= 8x copy-mass; {fd.n_blocks:,} blocks, mu {fd.mu:.4f}, "
+                     f"mu_shuffled {fd.mu_shuffled:.4f}; blocks equal plain numpy: "
+                     f"{'yes' if same else 'NO'}", **res)
 
 
 if __name__ == "__main__":

@@ -41,8 +41,11 @@ def label_dtype(n_windows: int) -> np.dtype:
     return np.dtype(np.int16) if n_windows < np.iinfo(np.int16).max else np.dtype(np.int32)
 
 
-class _Lut:
+class WindowLookup:
     """Lookup tables of a range table over uniform mass bins from 0 Da.
+
+    With :func:`window_of`, the building block for kernels that classify ions
+    by window inside their own pass (:mod:`liprobe.fda` does).
 
     ``label[k]`` is the window of every mass in bin ``k`` when no window edge
     lies in the bin (-1: between windows), or -2 when one does; then
@@ -155,7 +158,7 @@ def count_windows(mass, table: RangeTable) -> tuple[np.ndarray, int]:
     m = _as_mass(mass)
     if len(table) == 0:
         return np.zeros(0, np.int64), len(m)
-    lut = _Lut(table)
+    lut = WindowLookup(table)
     c = count_kernel(m, lut.edges, lut.inv_width, lut.label, lut.start, len(table))
     return c[:-1], int(c[-1])
 
@@ -187,7 +190,7 @@ def assign(mass, table: RangeTable, out: np.ndarray | None = None):
     if len(table) == 0:
         out[:] = -1
         return out, np.zeros(0, np.int64)
-    lut = _Lut(table)
+    lut = WindowLookup(table)
     c = assign_kernel(m, lut.edges, lut.inv_width, lut.label, lut.start, out, len(table))
     return out, c[:-1]
 

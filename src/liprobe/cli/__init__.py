@@ -18,6 +18,12 @@ from ._common import LiprobeGroup
 COMMANDS = {
     "info": "info:info",
     "composition": "composition:composition",
+    "fda": "fda:fda",
+    "field": "field:field",
+    "detector-map": "detector_map:detector_map",
+    "coating": "coating:coating",
+    "profile": "profile:profile",
+    "slice": "slice:slice_",
 }
 
 

@@ -75,6 +75,14 @@ class LiprobeGroup(click.Group):
             sys.exit(1)
 
 
+def split_list(ctx, param, value):
+    """Click callback: ``--opt A,B --opt C`` -> ``("A", "B", "C")``."""
+    out = []
+    for v in value:
+        out += [s.strip() for s in v.split(",") if s.strip()]
+    return tuple(out)
+
+
 def _parse_roi_option(ctx, param, value):
     if value is None:
         return None

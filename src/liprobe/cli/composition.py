@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import click
 
-from ._common import apply_selection, echo_json, selection_options
-
-
-def _split_elements(ctx, param, value):
-    out = []
-    for v in value:
-        out += [s.strip() for s in v.split(",") if s.strip()]
-    return tuple(out)
+from ._common import apply_selection, echo_json, selection_options, split_list
 
 
 @click.command()
 @click.argument("file")
 @click.option("-r", "--ranges", "ranges_path", required=True, help="Range file (.rrng, .rng).")
-@click.option("--exclude", multiple=True, callback=_split_elements, metavar="EL,...",
+@click.option("--exclude", multiple=True, callback=split_list, metavar="EL,...",
               help="Drop every ion containing these elements (e.g. Cr), with all its atoms.")
 @click.option("--ratio", "ratios", multiple=True, metavar="EXPR",
               help="Ratio to report, e.g. 'Li/(Li+Ni+Co+Mn)' (atoms) or 'O2+/O+' (ions). Repeatable.")
