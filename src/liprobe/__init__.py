@@ -16,8 +16,38 @@ from .run import Run
 
 __version__ = "0.1.0"
 
+# Analyses are imported on first use (they load numba, scipy, matplotlib), so
+# that ``import liprobe`` and ``liprobe info`` stay fast: liprobe.composition(...)
+_LAZY = {
+    "assign": "liprobe.ranging:assign",
+    "count_windows": "liprobe.ranging:count_windows",
+    "mass_histogram": "liprobe.spectrum:mass_histogram",
+    "select": "liprobe.roi:select",
+    "cylinder_mask": "liprobe.roi:cylinder_mask",
+    "field_proxies": "liprobe.field:field_proxies",
+    "frequency_distribution": "liprobe.fda:frequency_distribution",
+    "detector_map": "liprobe.detector:detector_map",
+    "coating_profile": "liprobe.coating:coating_profile",
+    "core_mask": "liprobe.coating:core_mask",
+    "composition_profile": "liprobe.profile:composition_profile",
+}
+
+
+def __getattr__(name):
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'liprobe' has no attribute '{name}'")
+    import importlib
+
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 __all__ = [
     "AnalysisError", "ColumnError", "FormatError", "Ion", "LiprobeError", "Range",
     "RangeError", "RangeTable", "Run", "detect_format", "parse_ion", "parse_species",
     "read", "read_ranges", "write", "write_epos", "write_pos", "write_ranges",
-]
+] + sorted(_LAZY)
