@@ -10,10 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .peaks import _ss
+
 from ._jit import get_num_threads, njit, prange
 from .errors import AnalysisError
 
-__all__ = ["MassHistogram", "mass_histogram"]
+__all__ = ["MassHistogram", "mass_histogram", "normalization_factor", "SpectrumComparison",
+           "compare_spectra"]
 
 
 @njit(cache=True, nogil=True)
@@ -105,3 +108,115 @@ def mass_histogram(mass, bin_da: float = 0.01, mass_range=(0.0, 200.0)) -> MassH
             m = m.astype(np.float32)
         counts += _histogram_kernel(m, lo, float(bin_da), n_bins, threads)
     return MassHistogram(edges, counts)
+
+
+# --------------------------------------------------------------------------
+# normalisation and comparison of two spectra (the study's Figure 4a)
+# --------------------------------------------------------------------------
+
+def normalization_factor(mass, normalize: str = "total", mass_range=(0.0, 200.0),
+                         sorted_mass: np.ndarray | None = None) -> tuple[float, str]:
+    """Counts that a spectrum is divided by, and what they are.
+
+    Parameters
+    ----------
+    mass : ndarray of float
+        Mass-to-charge in Da.
+    normalize : str
+        ``"total"``: all ions in ``mass_range``; an ion (``"O2+"``): the
+        background-subtracted counts of its main isotope peak, from the
+        peak's shape analysis (:func:`liprobe.peaks.analyse_peaks` picks the
+        measured peak nearest its m/n, within 0.5 % of it).
+    """
+    from .peaks import sorted_masses
+
+    sm = sorted_mass if sorted_mass is not None else sorted_masses(mass)
+    lo, hi = mass_range
+    if normalize == "total":
+        n = float(_ss(sm, hi) - _ss(sm, lo))
+        if n <= 0:
+            raise AnalysisError(f"no ions in [{lo}, {hi}) Da to normalise by")
+        return n, f"all {int(n):,} ions in [{lo:g}, {hi:g}) Da"
+    from .calibration import peak_position
+    from .chemistry import parse_ion
+
+    try:
+        ion = parse_ion(normalize)
+    except ValueError as e:
+        raise AnalysisError(f"cannot normalise by '{normalize}': {e}") from None
+    m0 = max(ion.peaks(), key=lambda p: p[1])[0]
+    pos, _ = peak_position(sm, m0, max(0.005 * m0, 0.05))
+    if pos is None:
+        raise AnalysisError(f"no {ion.name} peak near {m0:.3f} Da to normalise by")
+    from .peaks import analyse_peaks
+
+    pa = analyse_peaks(sm, mass_range=(pos - 0.5, pos + 0.5), sorted_mass=sm)
+    p = pa.nearest(pos)
+    if p is None or abs(p.mass - m0) > 0.005 * m0 or p.counts <= 0:
+        raise AnalysisError(f"no significant {ion.name} peak near {m0:.3f} Da to normalise by")
+    return float(p.counts), f"{ion.name} peak at {p.mass:.3f} Da ({p.counts:,.0f} counts)"
+
+
+@dataclass(frozen=True)
+class SpectrumComparison:
+    """Two runs' peaks side by side, each normalised (see :func:`compare_spectra`)."""
+
+    normalize: str
+    norm_a: tuple     # (counts, description)
+    norm_b: tuple
+    shared: tuple     # dicts: mass, per-run counts, normalised counts, fwhm, mrp, tails
+    only_a: tuple     # masses
+    only_b: tuple
+
+    def to_dict(self) -> dict:
+        return {"normalize": self.normalize,
+                "normalization": {"a": {"counts": self.norm_a[0], "what": self.norm_a[1]},
+                                  "b": {"counts": self.norm_b[0], "what": self.norm_b[1]}},
+                "shared_peaks": [dict(d) for d in self.shared],
+                "only_in_a": list(self.only_a), "only_in_b": list(self.only_b)}
+
+
+def compare_spectra(peaks_a, peaks_b, norm_a, norm_b, normalize: str = "total",
+                    tolerance_rel: float = 1e-3) -> SpectrumComparison:
+    """Match the peaks of two runs and compare them after normalisation.
+
+    Parameters
+    ----------
+    peaks_a, peaks_b : liprobe.peaks.PeakAnalysis
+    norm_a, norm_b : (float, str)
+        From :func:`normalization_factor`.
+    tolerance_rel : float
+        Two peaks are the same when within this fraction of the mass (or
+        within the larger FWHM).
+    """
+    b_list = list(peaks_b.peaks)
+    used = set()
+    shared = []
+    only_a = []
+    for p in peaks_a.peaks:
+        best, dist = None, np.inf
+        for j, q in enumerate(b_list):
+            d = abs(q.mass - p.mass)
+            lim = max(tolerance_rel * p.mass, p.fwhm or 0.0, q.fwhm or 0.0)
+            if d <= lim and d < dist and j not in used:
+                best, dist = j, d
+        if best is None:
+            only_a.append(round(p.mass, 4))
+            continue
+        used.add(best)
+        q = b_list[best]
+        shared.append({
+            "mass": round(0.5 * (p.mass + q.mass), 4),
+            "counts_a": p.counts, "counts_b": q.counts,
+            "normalized_a": p.counts / norm_a[0], "normalized_b": q.counts / norm_b[0],
+            "ratio_b_over_a": (q.counts / norm_b[0]) / (p.counts / norm_a[0])
+            if p.counts > 0 else None,
+            "fwhm_a": p.fwhm, "fwhm_b": q.fwhm,
+            "mrp_fwhm_a": p.mrp("fwhm"), "mrp_fwhm_b": q.mrp("fwhm"),
+            "mrp_fw10_a": p.mrp("fw10"), "mrp_fw10_b": q.mrp("fw10"),
+            "tail_ns_a": p.tail_ns, "tail_ns_b": q.tail_ns,
+            "tail_fraction_a": p.tail_fraction, "tail_fraction_b": q.tail_fraction,
+        })
+    only_b = [round(q.mass, 4) for j, q in enumerate(b_list) if j not in used]
+    return SpectrumComparison(normalize, tuple(norm_a), tuple(norm_b), tuple(shared),
+                              tuple(only_a), tuple(only_b))

@@ -24,6 +24,13 @@ COMMANDS = {
     "coating": "coating:coating",
     "profile": "profile:profile",
     "slice": "slice:slice_",
+    "simulate": "simulate:simulate",
+    "reconstruct": "reconstruct:reconstruct",
+    "history": "history:history",
+    "spectrum": "spectrum:spectrum",
+    "autorange": "autorange:autorange",
+    "correlation": "correlation:correlation",
+    "study": "study:study",
 }
 
 

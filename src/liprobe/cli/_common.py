@@ -68,6 +68,10 @@ class LiprobeGroup(click.Group):
         except LiprobeError as e:
             click.echo(f"liprobe: error: {e}", err=True)
             sys.exit(1)
+        except BrokenPipeError:
+            # stdout closed early (``liprobe info f --json | head``): not an error
+            sys.stderr.close()
+            sys.exit(0)
         except OSError as e:
             # writing an output file: permission denied, disk full, folder missing
             where = f"{e.filename}: " if getattr(e, "filename", None) else ""

@@ -15,8 +15,16 @@ from ._common import apply_selection, echo_json, selection_options, split_list
 @click.option("--ratio", "ratios", multiple=True, metavar="EXPR",
               help="Ratio to report, e.g. 'Li/(Li+Ni+Co+Mn)' (atoms) or 'O2+/O+' (ions). Repeatable.")
 @selection_options
+@click.option("--background", "subtract_bg", is_flag=True,
+              help="Subtract the background under each window (uniform in time of flight, "
+                   "fitted in peak-free windows).")
+@click.option("--deconvolve", is_flag=True,
+              help="Solve ion counts from the isotope patterns over all windows (non-negative "
+                   "least squares, with uncertainties), correcting the tails of neighbouring "
+                   "peaks with the peak shape measured on the data.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def composition(file, ranges_path, exclude, ratios, roi, center, segment, as_json):
+def composition(file, ranges_path, exclude, ratios, roi, center, segment, subtract_bg,
+                deconvolve, as_json):
     """Ion and atom counts, atomic percent with binomial errors, and ratios of FILE."""
     from ..chemistry import parse_ratio
     from ..composition import composition as compute
@@ -30,8 +38,19 @@ def composition(file, ranges_path, exclude, ratios, roi, center, segment, as_jso
     table = read_ranges(ranges_path)
     run = read(file)
     run, selection = apply_selection(run, roi, segment, table)
-    result = compute(run.chunks("mass"), table, exclude=exclude, ratios=ratios)
+    extra = {}
+    if subtract_bg or deconvolve:
+        from ..deconvolve import corrected_counts
+
+        counts, extra = corrected_counts(run["mass"], table, subtract_bg, deconvolve,
+                                         tof=run["tof"] if "tof" in run else None)
+        from ..composition import composition_from_counts
+
+        result = composition_from_counts(counts, table, run.n_ions, exclude, ratios)
+    else:
+        result = compute(run.chunks("mass"), table, exclude=exclude, ratios=ratios)
     d = result.to_dict()
+    d.update(extra)
     if roi is not None or segment is not None:
         d["selection"] = selection
     if as_json:

@@ -73,7 +73,7 @@ def _write_records(path, dtype: np.dtype, run: Run, chunk: int = 1 << 21) -> Non
                 if src.dtype.kind == "f" and dtype[name].kind == "i":
                     raise FormatError(f"column '{name}' must hold integers", path)
                 np.copyto(b[name], src, casting="unsafe")
-            f.write(b.tobytes())
+            f.write(memoryview(b).cast("B"))  # the buffer itself, no copy
 
 
 def write_pos(path, run: Run) -> None:

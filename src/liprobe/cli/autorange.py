@@ -1,0 +1,83 @@
+"""``liprobe autorange FILE --elements ...``: find, explain and range every significant peak."""
+
+from __future__ import annotations
+
+import click
+
+from ._common import Number, echo_json, split_list
+
+
+def _elements(ctx, param, value):
+    from ..chemistry import is_element
+
+    els = split_list(ctx, param, value)
+    if not els:
+        raise click.BadParameter("give at least one element, e.g. Li,Ni,Co,Mn,O")
+    for el in els:
+        if not is_element(el):
+            raise click.BadParameter(f"'{el}' is not a chemical element")
+    return els
+
+
+@click.command()
+@click.argument("file")
+@click.option("--elements", required=True, multiple=True, callback=_elements, metavar="EL,...",
+              help="Elements of the specimen (H and C are always added).")
+@click.option("--max-atoms", type=Number(integer=True), default=5, show_default=True,
+              help="Most atoms in a candidate ion.")
+@click.option("--max-charge", type=Number(integer=True), default=3, show_default=True,
+              help="Highest charge of atomic ions (molecules stop at 2+).")
+@click.option("--mass", "mass_range", default="0.5:200", show_default=True, metavar="LO:HI",
+              help="Mass window in Da.")
+@click.option("--min-significance", type=Number(), default=5.0, show_default=True,
+              help="z of a peak above its local background.")
+@click.option("-o", "--output", metavar="FILE.rrng", help="Write the range file.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def autorange(file, elements, max_atoms, max_charge, mass_range, min_significance, output,
+              as_json):
+    """Range FILE automatically: peaks above the local background, explained by candidate ions
+    whose whole isotope pattern fits, windows from the peak shape; ambiguous peaks reported."""
+    import os
+
+    from ..autorange import autorange as compute
+    from ..io import read, write_ranges
+    from .spectrum import _mass_range
+
+    rng = _mass_range(None, None, mass_range)
+    if max_atoms < 1 or max_charge < 1:
+        raise click.BadParameter("--max-atoms and --max-charge must be at least 1")
+    if output is not None and os.path.splitext(output)[1].lower() != ".rrng":
+        raise click.BadParameter(f"'{output}' is not a .rrng file name", param_hint="-o")
+    run = read(file)
+    tof = run["tof"] if "tof" in run else None
+    res = compute(run["mass"], elements, max_atoms, max_charge, (max(rng[0], 0.3), rng[1]),
+                  tof=tof, min_significance=min_significance)
+    if output:
+        write_ranges(output, res.table)
+    d = res.to_dict()
+    d["file"] = file
+    if output:
+        d["output"] = output
+    if as_json:
+        echo_json(d)
+        return
+    click.echo(f"{file}: {len(d['peaks'])} peaks, {len(d['ions'])} ions in "
+               f"{len(d['ranges'])} windows; {100 * d['explained_fraction']:.1f} % of peak "
+               f"counts explained (tolerance {d['tolerance']['rule']})")
+    for ion in d["ions"]:
+        pf = ion["pattern_fit"]
+        rc = "n/a" if pf["reduced_chi2"] is None else f"{pf['reduced_chi2']:.2f}"
+        click.echo(f"  {ion['ion']:<10} {len(ion['windows']):>2} windows  "
+                   f"{ion['counts']:>12,.0f} ions  pattern chi2/dof {rc}")
+    for a in d["ambiguities"]:
+        split = "" if a["split"] is None else " split " + ", ".join(
+            f"{k} {v:,.0f}" for k, v in a["split"].items())
+        click.echo(f"ambiguous {a['mass']:.3f} Da: {' / '.join(a['ions'])} -> {a['assigned']}"
+                   f"{split}")
+    for u in d["unexplained"]:
+        click.echo(f"unexplained peak {u['mass']:.3f} Da ({u['counts']:,.0f} counts, "
+                   f"{u['significance']:.1f} sigma)")
+    for w in d["warnings"]:
+        click.echo(f"warning: {w}", err=True)
+    if output:
+        click.echo(f"wrote {output}")

@@ -1,0 +1,193 @@
+"""``liprobe reconstruct FILE -o OUT.pos``: point-projection reconstruction from detector hits.
+
+``--compare-to-file-positions`` instead fits the projection that maps the
+file's hits onto its own x, y, z (a reconstruction made elsewhere) and
+reports the residuals per depth slab.
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from ..instruments import DEFAULT_INSTRUMENT, DEFAULT_MATERIAL
+from ._common import Number, echo_json
+
+
+def _parse_radius(ctx, param, value):
+    """``voltage`` or ``shank:ANGLE_DEG:R0_NM`` -> (kind, angle, r0)."""
+    if value is None or value == "voltage":
+        return ("voltage", None, None)
+    parts = value.split(":")
+    if parts[0] == "shank" and len(parts) == 3:
+        try:
+            angle, r0 = float(parts[1]), float(parts[2])
+        except ValueError:
+            pass
+        else:
+            if 0 <= angle < 90 and r0 > 0:
+                return ("shank", angle, r0)
+    raise click.BadParameter(f"'{value}': write 'voltage' or 'shank:ANGLE_DEG:R0_NM' "
+                             "(e.g. shank:10:20, angle in [0, 90), R0 > 0 nm)")
+
+
+def _parse_center(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        x, y = (float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not X,Y in mm") from None
+    return (x, y)
+
+
+@click.command()
+@click.argument("file")
+@click.option("-o", "--output", metavar="OUT.pos|OUT.epos",
+              help="Write the reconstructed run (.pos or .epos, by extension).")
+@click.option("-r", "--ranges", "ranges_path",
+              help="Range file: each ion counts its own atoms (or the range's Vol:).")
+@click.option("--instrument", default=DEFAULT_INSTRUMENT, show_default=True,
+              help="Preset for flight path and efficiency (LEAP 5000 XS, LEAP 5000 XR, "
+                   "LEAP 4000X HR).")
+@click.option("--material", default=DEFAULT_MATERIAL, show_default=True,
+              help="Preset for atomic volume and evaporation field (NMC811, LiMn2O4, Cr).")
+@click.option("--flight-path", type=Number(), metavar="MM", help="Flight path L in mm.")
+@click.option("--k-factor", type=Number(), metavar="K", help="Field factor k [default: 3.3].")
+@click.option("--icf", type=Number(), metavar="XI",
+              help="Image compression factor [default: 1.65].")
+@click.option("--evaporation-field", type=Number(), metavar="V_PER_NM",
+              help="Evaporation field F_e in V/nm.")
+@click.option("--efficiency", type=Number(), metavar="E", help="Detection efficiency (0-1].")
+@click.option("--atomic-volume", type=Number(), metavar="NM3", help="Atomic volume in nm^3.")
+@click.option("--detector-radius", type=Number(), metavar="MM",
+              help="Detector radius in mm [default: the largest hit radius].")
+@click.option("--detector-center", callback=_parse_center, metavar="X,Y",
+              help="Where the specimen axis hits the detector, mm [default: 0,0].")
+@click.option("--protocol", type=click.Choice(["geiser", "bas"]), default="geiser",
+              show_default=True, help="Wide-angle (Geiser 2009 / Gault 2011) or Bas 1995.")
+@click.option("--radius", "radius_spec", callback=_parse_radius, default="voltage",
+              show_default=True, metavar="voltage|shank:ANGLE_DEG:R0_NM",
+              help="Radius from the voltage, or from a shank angle and initial radius.")
+@click.option("--no-range-volumes", is_flag=True,
+              help="Ignore the range file's Vol: (use atoms x atomic volume).")
+@click.option("--compare-to-file-positions", "compare", is_flag=True,
+              help="Fit the projection onto the file's own x, y, z and report residuals.")
+@click.option("--slabs", type=Number(integer=True), default=20, show_default=True,
+              help="Depth slabs of the comparison.")
+@click.option("--detector-correction",
+              type=click.Choice(["quadratic", "cubic", "affine", "center", "none"]),
+              default="quadratic", show_default=True,
+              help="Distortion map of the hits fitted once for the comparison.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def reconstruct(file, output, ranges_path, instrument, material, flight_path, k_factor, icf,
+                evaporation_field, efficiency, atomic_volume, detector_radius, detector_center,
+                protocol, radius_spec, no_range_volumes, compare, slabs, detector_correction,
+                as_json):
+    """Reconstruct x, y, z of FILE (.epos or .apt with detector hits) and write it to -o."""
+    from ..io import read, read_ranges, write
+    from ..reconstruct import ReconstructionParameters
+
+    kind, angle, r0 = radius_spec
+    try:
+        params = ReconstructionParameters.preset(
+            instrument, material, flight_path_mm=flight_path, k_factor=k_factor, icf=icf,
+            evaporation_field_V_per_nm=evaporation_field, efficiency=efficiency,
+            atomic_volume_nm3=atomic_volume, detector_radius_mm=detector_radius,
+            detector_center_mm=detector_center, protocol=protocol, radius=kind,
+            shank_angle_deg=angle, initial_radius_nm=r0,
+            use_range_volumes=not no_range_volumes)
+    except KeyError as e:
+        raise click.BadParameter(e.args[0]) from None
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+
+    if compare:
+        if slabs < 1:
+            raise click.BadParameter("must be at least 1", param_hint="--slabs")
+        return _compare(file, params, slabs, detector_correction, as_json)
+
+    if output is None:
+        raise click.UsageError("give the output file: -o OUT.pos or -o OUT.epos "
+                               "(or use --compare-to-file-positions)")
+    if os.path.splitext(output)[1].lower() not in (".pos", ".epos"):
+        raise click.BadParameter(f"'{output}': liprobe writes .pos or .epos", param_hint="-o")
+    from ..reconstruct import reconstruct_run
+
+    table = read_ranges(ranges_path) if ranges_path else None
+    run = read(file)
+    if output.lower().endswith(".epos"):
+        from ..errors import ColumnError
+        from ..io.pos import EPOS_DTYPE
+
+        lacking = [c for c in EPOS_DTYPE.names if c not in ("x", "y", "z") and c not in run]
+        if lacking:
+            raise ColumnError(f"cannot write an .epos: the {run.format or ''} file has no "
+                              f"{', '.join(lacking)}; write a .pos instead", run.path)
+    new_run, result = reconstruct_run(run, params, table)
+    d = result.to_dict()
+    if kind == "voltage":
+        from ..history import binned_voltage, voltage_jumps
+
+        v = run["v_dc"]
+        curve, edges = binned_voltage(v)
+        for j in voltage_jumps(curve, edges, v):
+            d["warnings"].append(
+                f"the voltage jumps by {100 * j.relative_change:+.1f} % at ion {j.ion_index:,} "
+                "(a laser-energy change?): a radius from the voltage is wrong across it; "
+                "consider --radius shank:ANGLE_DEG:R0_NM")
+    write(output, new_run)
+    d["input"] = file
+    d["output"] = output
+    if as_json:
+        echo_json(d)
+    else:
+        p = d["parameters"]
+        click.echo(f"{file}: {d['ions']:,} ions reconstructed ({p['protocol']}, radius from "
+                   f"{p['radius']}) -> {output}")
+        click.echo(f"  L {p['flight_path_mm']} mm, eta {p['efficiency']}, k {p['k_factor']}, "
+                   f"F_e {p['evaporation_field_V_per_nm']} V/nm, ICF {p['icf']}, Omega "
+                   f"{p['atomic_volume_nm3']} nm^3, detector radius "
+                   f"{p['detector_radius_mm']:.2f} mm")
+        shank = d["implied_shank_angle_deg"]
+        click.echo(f"  radius {d['radius_start_nm']:.2f} -> {d['radius_end_nm']:.2f} nm over "
+                   f"{d['depth_nm']:.2f} nm of depth (implied shank angle "
+                   + ("n/a" if shank is None else f"{shank:.2f} deg") + ")")
+    for w in d["warnings"]:
+        click.echo(f"warning: {w}", err=True)
+
+
+def _compare(file, params, slabs, detector_correction, as_json):
+    from ..errors import ColumnError
+    from ..io import read
+    from ..reconstruct import compare_to_file_positions
+
+    run = read(file)
+    missing = [c for c in ("x", "y", "z", "det_x", "det_y") if c not in run]
+    if missing:
+        raise ColumnError(f"cannot compare: the {run.format or ''} file has no "
+                          f"{', '.join(missing)} (it needs reconstructed positions and detector "
+                          "hits, as in .epos or .apt)", run.path)
+    res = compare_to_file_positions(
+        run["x"], run["y"], run["z"], run["det_x"], run["det_y"],
+        flight_path_mm=params.flight_path_mm, protocol=params.protocol, n_slabs=slabs,
+        detector_correction=detector_correction)
+    d = res.to_dict()
+    d["input"] = file
+    if as_json:
+        echo_json(d)
+        return
+    lat, z = d["residual_nm"]["lateral"], d["residual_nm"]["z"]
+    click.echo(f"{file}: {d['ions']:,} ions, {slabs} slabs, {d['protocol']} projection, "
+               f"L = {d['flight_path_mm']} mm, {d['detector_correction']['kind']} detector "
+               "correction")
+    click.echo(f"residuals (nm): lateral median {lat['median']:.4f}, 95th percentile "
+               f"{lat['p95']:.4f}; z median {z['median']:.4f}, 95th percentile {z['p95']:.4f}")
+    click.echo("  ions                 z mean   radius      ICF   nm/mm   lateral med/p95"
+               "     z med/p95")
+    for s in d["slabs"]:
+        a, b = s["ions"]
+        click.echo(f"  {a:>9,}-{b:<9,} {s['z_mean_nm']:8.2f} {s['radius_nm']:8.2f} "
+                   f"{s['icf']:8.3f} {s['nm_per_mm']:7.4f}   {s['lateral_median_nm']:.4f}/"
+                   f"{s['lateral_p95_nm']:.4f}   {s['z_median_nm']:.4f}/{s['z_p95_nm']:.4f}")

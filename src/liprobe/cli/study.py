@@ -1,0 +1,69 @@
+"""``liprobe study MANIFEST -o OUT``: every run of a study, one table, batch-relative flags."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ._common import Number, echo_json
+
+
+@click.command()
+@click.argument("manifest")
+@click.option("-o", "--output", "out", required=True, metavar="DIR",
+              help="Output folder: runs.csv, runs.parquet, yield.csv, summary.json, cache/.")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Run on an existing Dask cluster (e.g. tcp://host:8786) instead of a local one.")
+@click.option("--workers", type=Number(integer=True), metavar="N",
+              help="Worker processes of the local cluster (default: one per core); 0 analyses "
+                   "in this process without Dask.")
+@click.option("-q", "--quiet", is_flag=True, help="No per-run progress on stderr.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON summary (counts, failed runs, yield, files) on stdout.")
+def study(manifest, out, scheduler, workers, quiet, as_json):
+    """Analyse every run of MANIFEST (TOML) the same way and write one table.
+
+    Each run (each segment, where given) is an independent task; finished runs
+    are cached under DIR/cache, so a study stopped half-way and started again
+    redoes only the unfinished runs, and a change of parameters only the runs
+    it affects. A run that fails is a row with its error; the others complete.
+
+    Exit codes: 0 every run analysed; 1 bad manifest or input (one line on
+    stderr); 2 usage error; 3 partial study (some runs failed: see the
+    'status' and 'error' columns).
+    """
+    from ..study import load_manifest, run_study
+
+    if workers is not None and workers < 0:
+        raise click.BadParameter("must not be negative", param_hint="--workers")
+    if workers is not None and scheduler is not None:
+        raise click.BadParameter("sizes the local cluster; not with --scheduler",
+                                 param_hint="--workers")
+    m = load_manifest(manifest)
+
+    def progress(ev):
+        if quiet and ev["state"] != "failed":
+            return
+        t = "" if ev["seconds"] is None or ev["state"] == "cached" else f" {ev['seconds']:.2f} s"
+        line = f"study: [{ev['done']}/{ev['total']}] {ev['label']}: {ev['state']}{t}"
+        if ev["error"]:
+            line += f": {ev['error']}"
+        click.echo(line, err=True)
+
+    result = run_study(m, out, scheduler=scheduler, workers=workers, progress=progress)
+    s = result.summary()
+    if as_json:
+        echo_json(s)
+    else:
+        click.echo(f"{s['study']}: {s['rows']} rows, {s['ok']} ok, {s['failed']} failed "
+                   f"({s['computed']} analysed, {s['cached']} from the cache)")
+        for y in s["yield"]:
+            yl = "n/a" if y["yield"] is None else f"{100 * y['yield']:.0f} %"
+            click.echo(f"  coating {y['coating']}: {y['runs']} runs, {y['complete']} complete, "
+                       f"{y['fractured']} fractured, yield {yl}")
+        click.echo(f"wrote {s['files']['runs_csv']} and {s['files']['runs_parquet']}")
+    if result.exit_code:
+        click.echo(f"liprobe: study partial: {s['failed']} of {s['rows']} rows failed "
+                   "(exit code 3)", err=True)
+        sys.exit(result.exit_code)

@@ -1,0 +1,182 @@
+"""Instrument presets and material parameters for reconstruction, one table each.
+
+Every number here has its source next to it; nothing else in liprobe writes
+these numbers as literals. Sources (full references in
+``shared/reference/reconstruction.md``):
+
+- [B95] Bas, Bostel, Deconihout, Blavette, Appl. Surf. Sci. 87/88 (1995) 298.
+- [G11] Gault, Haley, de Geuser, Moody, Marquis, Larson, Geiser,
+  Ultramicroscopy 111 (2011) 448.
+- [T78] Tsong, Surf. Sci. 70 (1978) 211 (evaporation fields), as reproduced
+  in Gault, Moody, Cairney, Ringer, *Atom Probe Microscopy*, Springer (2012)
+  and Larson et al., *Local Electrode Atom Probe Tomography*, Springer (2013).
+- [REF] ``reconstruction.md`` sections 6 and 7: manufacturer's nominal
+  detection efficiencies (the presets of the Felfer Atom-Probe-Toolbox),
+  commonly quoted flight paths, and atomic volumes computed there from
+  typical lattice parameters.
+
+Flagged in the reference (not confirmed from a primary source): the flight
+paths, the detector radii (left as ``None``: the reconstruction then takes
+the largest hit radius of the data, as [REF] section 6 recommends) and the
+[T78] field values. Oxides have no tabulated evaporation field; their
+``evaporation_field_V_per_nm`` is a calibration default, to be replaced by a
+value that makes a known feature come out right.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+__all__ = [
+    "Instrument", "Material", "INSTRUMENTS", "MATERIALS", "ELEMENT_EVAPORATION_FIELDS",
+    "DEFAULT_INSTRUMENT", "DEFAULT_MATERIAL", "DEFAULT_K_FACTOR", "DEFAULT_ICF",
+    "instrument", "material",
+]
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """An atom probe model's reconstruction parameters.
+
+    Attributes
+    ----------
+    name : str
+    flight_path_mm : float
+        Tip-detector distance in mm (straight flight path); for a reflectron
+        instrument the nominal path, which is *not* the effective projection
+        length (see ``note``).
+    efficiency : float
+        Detection efficiency eta (fraction of evaporated atoms detected).
+    detector_radius_mm : float or None
+        None: not known; the reconstruction uses the largest hit radius.
+    reflectron : bool
+    source : str
+    note : str
+    """
+
+    name: str
+    flight_path_mm: float
+    efficiency: float
+    detector_radius_mm: float | None
+    reflectron: bool
+    source: str
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Material:
+    """A phase's atomic volume and evaporation field.
+
+    Attributes
+    ----------
+    name : str
+    formula : str
+    atomic_volume_nm3 : float
+        Omega = cell volume / atoms per cell, nm^3.
+    evaporation_field_V_per_nm : float
+        F_e in V/nm (a calibration default for oxides, see ``source``).
+    source : str
+    """
+
+    name: str
+    formula: str
+    atomic_volume_nm3: float
+    evaporation_field_V_per_nm: float
+    source: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+#: Instrument presets [REF section 6].
+INSTRUMENTS: dict[str, Instrument] = {
+    "LEAP 5000 XS": Instrument(
+        "LEAP 5000 XS", flight_path_mm=100.0, efficiency=0.80, detector_radius_mm=None,
+        reflectron=False,
+        source="reconstruction.md s6: eta 0.80 nominal (manufacturer; Felfer Atom-Probe-Toolbox "
+               "preset); flight path ~100 mm commonly quoted (not confirmed from a primary "
+               "source)",
+        note="straight flight path, wide field of view"),
+    "LEAP 5000 XR": Instrument(
+        "LEAP 5000 XR", flight_path_mm=382.0, efficiency=0.52, detector_radius_mm=None,
+        reflectron=True,
+        source="reconstruction.md s6: eta 0.52 nominal (manufacturer; Felfer Atom-Probe-Toolbox "
+               "preset); flight path ~382 mm nominal (not confirmed from a primary source)",
+        note="reflectron: detector coordinates do not follow a straight-line projection; use "
+             "the flight path/ICF of the vendor reconstruction or calibrate the ICF on a known "
+             "feature rather than 382 mm"),
+    "LEAP 4000X HR": Instrument(
+        "LEAP 4000X HR", flight_path_mm=382.0, efficiency=0.36, detector_radius_mm=None,
+        reflectron=True,
+        source="reconstruction.md s6: eta ~0.36-0.37, flight path ~382 mm (for comparison)",
+        note="reflectron, see LEAP 5000 XR"),
+}
+
+#: Phases of the study [REF section 7; F_e: T78 for Cr, calibration default for oxides].
+MATERIALS: dict[str, Material] = {
+    "NMC811": Material(
+        "NMC811", "LiNi0.8Co0.1Mn0.1O2", atomic_volume_nm3=0.00845,
+        evaporation_field_V_per_nm=35.0,
+        source="Omega: R-3m, a = 2.872 A, c = 14.20 A, 101.44 A^3 / 12 atoms (reconstruction.md "
+               "s7); F_e: no tabulated value for oxides, 35 V/nm is the calibration default of "
+               "the reference's worked example (typical oxide choices 20-40 V/nm)"),
+    "LiMn2O4": Material(
+        "LiMn2O4", "LiMn2O4", atomic_volume_nm3=0.01001,
+        evaporation_field_V_per_nm=35.0,
+        source="Omega: Fd-3m, a = 8.245 A, 560.50 A^3 / 56 atoms (reconstruction.md s7); F_e: "
+               "calibration default as for NMC811 (typical oxide choices 20-40 V/nm)"),
+    "Cr": Material(
+        "Cr", "Cr", atomic_volume_nm3=0.01200,
+        evaporation_field_V_per_nm=29.0,
+        source="Omega: bcc, a = 2.8846 A, 24.00 A^3 / 2 atoms (reconstruction.md s7); F_e: "
+               "29 V/nm (Cr2+), Tsong 1978"),
+}
+
+#: Evaporation fields of the elements in V/nm and the charge state they refer to [T78].
+#: O has no elemental value (a gas).
+ELEMENT_EVAPORATION_FIELDS: dict[str, tuple[float, int]] = {
+    "Li": (14.0, 1),
+    "Cr": (29.0, 2),
+    "Mn": (30.0, 2),
+    "Ni": (35.0, 2),
+    "Co": (37.0, 2),
+    "Fe": (33.0, 2),
+    "Cu": (30.0, 1),
+    "Ga": (15.0, 1),
+    "Al": (19.0, 1),
+}
+
+#: Field factor k: "typically 3-8; default in many tools 3.3" [REF section 1]; it
+#: depends on the specimen's shape, not on the instrument.
+DEFAULT_K_FACTOR = 3.3
+#: Image compression factor xi: "typically 1.2-2 (default often 1.65)" [REF section 1].
+DEFAULT_ICF = 1.65
+#: Instrument and phase assumed when none is named (the study's XS runs on NMC811).
+DEFAULT_INSTRUMENT = "LEAP 5000 XS"
+DEFAULT_MATERIAL = "NMC811"
+
+
+def _lookup(table: dict, name: str, what: str):
+    key = {k.lower().replace(" ", ""): k for k in table}.get(name.lower().replace(" ", ""))
+    if key is None:
+        raise KeyError(f"unknown {what} '{name}' (known: {', '.join(table)})")
+    return table[key]
+
+
+def instrument(name: str) -> Instrument:
+    """The preset named ``name`` (case and spaces ignored: ``"leap 5000xs"`` works).
+
+    Raises
+    ------
+    KeyError
+        Naming the known instruments.
+    """
+    return _lookup(INSTRUMENTS, name, "instrument")
+
+
+def material(name: str) -> Material:
+    """The material named ``name`` (case and spaces ignored)."""
+    return _lookup(MATERIALS, name, "material")

@@ -1,0 +1,1262 @@
+"""Point-projection reconstruction of APT data: detector hits -> x, y, z in nm.
+
+Two protocols, both projecting each hit back onto a spherical cap of radius R
+and stacking the caps in depth by the volume each detected ion stands for:
+
+``"bas"`` -- Bas, Bostel, Deconihout, Blavette, "A general protocol for the
+    reconstruction of 3D atom probe data", Appl. Surf. Sci. 87/88 (1995) 298
+    [B95]. Magnification ``M = L / (xi R)``; ``x = X_D / M``, ``y = Y_D / M``;
+    curvature term ``R (1 - sqrt(1 - (x^2 + y^2) / R^2))``.
+``"geiser"`` -- the wide-angle form of Geiser et al., Microsc. Microanal. 15
+    (S2) (2009) 292 [G09] as written in Gault et al., Ultramicroscopy 111 (2011)
+    448 [G11]: detector angle ``theta' = arctan(r_D / L)``, launch angle
+    ``theta = theta' + arcsin((xi - 1) sin theta')``, ``d = R sin theta`` along
+    the hit's azimuth, curvature term ``R (1 - cos theta)``.
+
+Radius (``shared/reference/reconstruction.md`` s2): from the voltage,
+``R = V / (k F_e)`` [B95], or from a shank angle ``alpha`` and an initial radius
+``R0``, ``R(Z) = R0 + Z sin(alpha) / (1 - sin(alpha))`` [G11; Gault et al.,
+*Atom Probe Microscopy*, Springer 2012] when the voltage is missing or jumps
+(a laser-energy change).
+
+Depth [B95]: detected ion ``i`` stands for the volume ``v_i / eta``, with
+``v_i`` its number of atoms times the atomic volume Omega, or the ``Vol:`` of
+its range in the range file; unranged ions take the count-weighted mean
+``v`` of the ranged ones. The depth increment is that volume over the area
+of the specimen imaged onto the detector, ``dZ_i = v_i / (eta S_A)``, and
+``Z_i = sum_{j <= i} dZ_j``. ``S_A = pi d_max^2`` is the area, normal to the
+axis, of the cap inside the field of view, ``d_max`` the lateral position the
+protocol gives to a hit on the detector's edge (radius ``r_D,max``):
+
+- Bas: ``d_max = xi R r_D,max / L``, so ``S_A = S_D / M^2`` exactly as in
+  [B95] (and the reference's worked example);
+- Geiser: ``d_max = R sin(theta_max)``. Translating a cap of radius R by
+  ``dZ`` sweeps the volume ``pi (R sin theta_max)^2 dZ`` inside the field of
+  view, so this is the area that conserves volume with the wide-angle
+  lateral positions (with ``S_D / M^2`` the reconstructed density would be
+  off by ``(xi r_D,max / (L sin theta_max))^2``, 27 % at 40 mm and 100 mm).
+  It tends to the Bas area at small angles.
+
+Output follows the CAMECA convention: ``z = -(Z_i + curvature term)`` (z <= 0,
+decreasing through the run, ions off the axis deeper).
+
+With the shank-angle radius the depth has a closed form: ``dZ/dN = v /
+(eta pi g^2 R^2)`` with ``R = R0 + c Z`` (``c = sin a / (1 - sin a)``,
+``g = d_max / R``) integrates to ``R^3 = R0^3 + 3 c sum_j v_j / (eta pi g^2)``.
+
+The inverse, :func:`project_to_detector`, maps positions on the cap to
+detector hits with the same geometry; it is the detector model of the
+simulator.
+
+Work is two passes over the columns in blocks (numba, parallel): block sums
+of the depth increments, then positions from each block's starting depth.
+Inputs are processed ``chunk_ions`` at a time, so memory-mapped, byte-swapped
+file columns are converted one chunk at a time.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from ._jit import njit, prange
+from .errors import AnalysisError, ColumnError
+from .instruments import (DEFAULT_ICF, DEFAULT_INSTRUMENT, DEFAULT_K_FACTOR, DEFAULT_MATERIAL,
+                          instrument as _instrument, material as _material)
+from .rangetable import RangeTable
+
+__all__ = [
+    "PROTOCOLS", "ReconstructionParameters", "Reconstruction", "PositionComparison",
+    "radius_from_voltage", "radius_from_shank", "shank_factor", "launch_angles",
+    "cap_positions", "project_angles_to_detector", "project_to_detector",
+    "field_of_view_factor", "window_volumes", "reconstruct", "reconstruct_run",
+    "compare_to_file_positions",
+]
+
+PROTOCOLS = ("bas", "geiser")
+_BLOCK = 1 << 15          # ions per parallel work item (fixed: results do not depend on threads)
+_CHUNK = 1 << 22          # ions converted to native order at a time
+_SUB = 256                # ions per secant of the shank-angle cube roots
+
+
+# ---------------------------------------------------------------------------
+# parameters
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReconstructionParameters:
+    """Everything a reconstruction depends on, fixed before it runs.
+
+    Build it with :meth:`preset` (an instrument and a material from
+    :mod:`liprobe.instruments`, then overrides).
+
+    Attributes
+    ----------
+    flight_path_mm : float
+        L, tip-detector distance in mm.
+    efficiency : float
+        eta, detection efficiency in (0, 1].
+    atomic_volume_nm3 : float
+        Omega, nm^3 per atom of the analysed phase.
+    evaporation_field_V_per_nm : float
+        F_e in V/nm (only ``k * F_e`` enters, through ``R = V / (k F_e)``).
+    k_factor : float
+        Field factor k.
+    icf : float
+        Image compression factor xi (>= 1).
+    protocol : {"geiser", "bas"}
+    radius : {"voltage", "shank"}
+    shank_angle_deg, initial_radius_nm : float or None
+        Needed by ``radius="shank"``: alpha in degrees, R0 in nm.
+    detector_radius_mm : float or None
+        r_D,max in mm; None: the largest hit radius in the data.
+    detector_center_mm : (float, float)
+        Detector position of the specimen axis, subtracted from the hits.
+    use_range_volumes : bool
+        Take an ion's volume from its range's ``Vol:`` where the file gives
+        one (else atoms x Omega).
+    instrument, material : str or None
+        Names of the presets the values came from (for the record).
+    """
+
+    flight_path_mm: float
+    efficiency: float
+    atomic_volume_nm3: float
+    evaporation_field_V_per_nm: float
+    k_factor: float = DEFAULT_K_FACTOR
+    icf: float = DEFAULT_ICF
+    protocol: str = "geiser"
+    radius: str = "voltage"
+    shank_angle_deg: float | None = None
+    initial_radius_nm: float | None = None
+    detector_radius_mm: float | None = None
+    detector_center_mm: tuple[float, float] = (0.0, 0.0)
+    use_range_volumes: bool = True
+    instrument: str | None = None
+    material: str | None = None
+
+    def __post_init__(self):
+        def positive(name):
+            v = getattr(self, name)
+            if not (isinstance(v, numbers.Real) and math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a positive number, got {v!r}")
+            object.__setattr__(self, name, float(v))
+
+        for name in ("flight_path_mm", "efficiency", "atomic_volume_nm3",
+                     "evaporation_field_V_per_nm", "k_factor", "icf"):
+            positive(name)
+        if self.efficiency > 1:
+            raise ValueError(f"efficiency must be at most 1, got {self.efficiency}")
+        if self.icf < 1:
+            raise ValueError(f"icf (image compression factor) must be at least 1, got {self.icf}")
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got "
+                             f"{self.protocol!r}")
+        if self.radius not in ("voltage", "shank"):
+            raise ValueError(f"radius must be 'voltage' or 'shank', got {self.radius!r}")
+        if self.radius == "shank":
+            if self.initial_radius_nm is None or self.shank_angle_deg is None:
+                raise ValueError("radius='shank' needs shank_angle_deg and initial_radius_nm")
+            positive("initial_radius_nm")
+            object.__setattr__(self, "shank_angle_deg", float(self.shank_angle_deg))
+            if not (0 <= self.shank_angle_deg < 90):
+                raise ValueError(f"shank angle must be in [0, 90) degrees, got "
+                                 f"{self.shank_angle_deg}")
+        if self.detector_radius_mm is not None:
+            positive("detector_radius_mm")
+        cx, cy = self.detector_center_mm
+        object.__setattr__(self, "detector_center_mm", (float(cx), float(cy)))
+
+    @classmethod
+    def preset(cls, instrument: str = DEFAULT_INSTRUMENT, material: str = DEFAULT_MATERIAL,
+               **overrides) -> "ReconstructionParameters":
+        """Parameters of a named instrument and material, with ``overrides`` (None ignored).
+
+        Examples
+        --------
+        >>> p = ReconstructionParameters.preset("LEAP 5000 XS", "NMC811", icf=1.4)
+        >>> p.efficiency, p.atomic_volume_nm3, p.icf
+        (0.8, 0.00845, 1.4)
+        """
+        ins = _instrument(instrument)
+        mat = _material(material)
+        base = dict(flight_path_mm=ins.flight_path_mm, efficiency=ins.efficiency,
+                    detector_radius_mm=ins.detector_radius_mm,
+                    atomic_volume_nm3=mat.atomic_volume_nm3,
+                    evaporation_field_V_per_nm=mat.evaporation_field_V_per_nm,
+                    instrument=ins.name, material=mat.name)
+        base.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**base)
+
+    def replace(self, **changes) -> "ReconstructionParameters":
+        """A copy with some values changed."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["detector_center_mm"] = list(self.detector_center_mm)
+        if self.radius == "voltage":
+            d.pop("shank_angle_deg")
+            d.pop("initial_radius_nm")
+        return d
+
+
+# ---------------------------------------------------------------------------
+# geometry (numpy; small, public)
+# ---------------------------------------------------------------------------
+
+def radius_from_voltage(v_V, k_factor, evaporation_field_V_per_nm):
+    """Specimen radius in nm from the voltage, ``R = V / (k F_e)`` [B95].
+
+    Parameters
+    ----------
+    v_V : float or ndarray
+        Standing (DC) voltage in V.
+    k_factor : float
+    evaporation_field_V_per_nm : float
+
+    Returns
+    -------
+    float or ndarray of float64, nm
+    """
+    return np.asarray(v_V, dtype=np.float64) / (k_factor * evaporation_field_V_per_nm)
+
+
+def shank_factor(shank_angle_deg):
+    """``sin(alpha) / (1 - sin(alpha))``: growth of the radius per nm of depth."""
+    s = math.sin(math.radians(shank_angle_deg))
+    return s / (1.0 - s)
+
+
+def radius_from_shank(depth_nm, initial_radius_nm, shank_angle_deg):
+    """Radius in nm at depth Z (nm, positive) of a cone-shaped specimen.
+
+    ``R(Z) = R0 + Z sin(alpha) / (1 - sin(alpha))`` (Gault et al., *Atom Probe
+    Microscopy*, Springer 2012; [G11]).
+    """
+    return initial_radius_nm + np.asarray(depth_nm, dtype=np.float64) * shank_factor(
+        shank_angle_deg)
+
+
+def _check_protocol(protocol):
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+
+
+def launch_angles(det_x_mm, det_y_mm, flight_path_mm, icf, protocol="geiser",
+                  detector_center_mm=(0.0, 0.0)):
+    """Polar and azimuthal angles on the cap of detector hits.
+
+    ``theta`` is measured at the cap's centre of curvature from the specimen
+    axis. Geiser [G09, G11]: ``theta = theta' + arcsin((xi - 1) sin theta')``,
+    ``theta' = arctan(r_D / L)``. Bas [B95]: ``sin theta = xi r_D / L``
+    (the small-angle projection, clipped at 90 degrees).
+
+    Returns
+    -------
+    theta_rad, phi_rad : ndarray of float64
+    """
+    _check_protocol(protocol)
+    u = np.asarray(det_x_mm, dtype=np.float64) - detector_center_mm[0]
+    v = np.asarray(det_y_mm, dtype=np.float64) - detector_center_mm[1]
+    r = np.hypot(u, v)
+    phi = np.arctan2(v, u)
+    if protocol == "geiser":
+        tp = np.arctan(r / flight_path_mm)
+        theta = tp + np.arcsin(np.clip((icf - 1.0) * np.sin(tp), -1.0, 1.0))
+    else:
+        theta = np.arcsin(np.clip(icf * r / flight_path_mm, 0.0, 1.0))
+    return theta, phi
+
+
+def cap_positions(theta_rad, phi_rad, radius_nm):
+    """Lateral position and curvature term (nm) of points on a cap of radius R.
+
+    Returns
+    -------
+    x_nm, y_nm : ndarray
+        ``R sin(theta) cos(phi)``, ``R sin(theta) sin(phi)``.
+    sag_nm : ndarray
+        ``R (1 - cos(theta))``, the depth of the point below the apex.
+    """
+    R = np.asarray(radius_nm, dtype=np.float64)
+    d = R * np.sin(theta_rad)
+    return d * np.cos(phi_rad), d * np.sin(phi_rad), R * (1.0 - np.cos(theta_rad))
+
+
+def project_angles_to_detector(theta_rad, phi_rad, *, flight_path_mm, icf, protocol="geiser",
+                               detector_center_mm=(0.0, 0.0)):
+    """Detector hits (mm) of ions launched from the cap at polar angle theta, azimuth phi.
+
+    The exact inverse of the reconstruction's projection:
+
+    - Geiser [G09, G11]: the projection point lies ``(xi - 1) R`` behind the
+      centre of curvature, so ``tan theta' = sin theta / (cos theta + xi - 1)``
+      (the triangle whose sine rule gives ``theta = theta' + arcsin((xi - 1)
+      sin theta')``), and the hit is at ``r_D = L tan theta'`` on a flat
+      detector at distance L.
+    - Bas [B95]: ``r_D = M d = L sin(theta) / xi``.
+
+    Parameters
+    ----------
+    theta_rad : ndarray
+        Polar angle from the specimen axis, at the centre of curvature, in
+        [0, pi/2].
+    phi_rad : ndarray
+        Azimuth (0 along +x).
+    flight_path_mm : float
+        L in mm.
+    icf : float
+        Image compression factor xi.
+    protocol : {"geiser", "bas"}
+    detector_center_mm : (float, float)
+        Where the specimen axis hits the detector.
+
+    Returns
+    -------
+    det_x_mm, det_y_mm : ndarray of float64
+    """
+    _check_protocol(protocol)
+    theta = np.asarray(theta_rad, dtype=np.float64)
+    if protocol == "geiser":
+        r = flight_path_mm * np.sin(theta) / (np.cos(theta) + (icf - 1.0))
+    else:
+        r = flight_path_mm * np.sin(theta) / icf
+    return (r * np.cos(phi_rad) + detector_center_mm[0],
+            r * np.sin(phi_rad) + detector_center_mm[1])
+
+
+def project_to_detector(x_nm, y_nm, radius_nm, *, flight_path_mm, icf, protocol="geiser",
+                        detector_center_mm=(0.0, 0.0)):
+    """Detector hits (mm) of ions leaving the hemispherical cap at lateral positions x, y.
+
+    The forward model of the reconstruction (and the detector model of the
+    simulator): ``reconstruct`` of the returned hits, with the same radius,
+    flight path, ICF and protocol, gives back ``x_nm, y_nm``.
+
+    Parameters
+    ----------
+    x_nm, y_nm : ndarray
+        Position of each ion on the cap, across the specimen axis, in nm
+        (``x^2 + y^2 <= R^2``).
+    radius_nm : float or ndarray
+        Cap radius R in nm when the ion leaves (per ion, or one value).
+    flight_path_mm, icf, protocol, detector_center_mm
+        As in :func:`project_angles_to_detector`.
+
+    Returns
+    -------
+    det_x_mm, det_y_mm : ndarray of float64
+
+    Raises
+    ------
+    ValueError
+        If a position lies outside the cap (``x^2 + y^2 > R^2``).
+
+    See Also
+    --------
+    project_angles_to_detector : the same from polar angles.
+    """
+    x = np.asarray(x_nm, dtype=np.float64)
+    y = np.asarray(y_nm, dtype=np.float64)
+    R = np.asarray(radius_nm, dtype=np.float64)
+    s = np.hypot(x, y) / R
+    if np.any(s > 1 + 1e-12):
+        raise ValueError("a position lies outside the cap: x^2 + y^2 > radius^2")
+    theta = np.arcsin(np.minimum(s, 1.0))
+    return project_angles_to_detector(theta, np.arctan2(y, x), flight_path_mm=flight_path_mm,
+                                      icf=icf, protocol=protocol,
+                                      detector_center_mm=detector_center_mm)
+
+
+def field_of_view_factor(detector_radius_mm, flight_path_mm, icf, protocol="geiser"):
+    """``g = d_max / R``: the imaged area is ``S_A = pi (g R)^2``.
+
+    Bas: ``g = xi r_D,max / L`` (so ``S_A = S_D / M^2``, [B95]); Geiser:
+    ``g = sin(theta_max)``, theta_max the launch angle of the detector's edge.
+    """
+    theta, _ = launch_angles(np.array([detector_radius_mm]), np.array([0.0]), flight_path_mm,
+                             icf, protocol)
+    if protocol == "geiser":
+        return float(np.sin(theta[0]))
+    return float(icf * detector_radius_mm / flight_path_mm)
+
+
+def window_volumes(table: RangeTable, atomic_volume_nm3: float,
+                   use_range_volumes: bool = True) -> np.ndarray:
+    """Volume in nm^3 of one ion of each window of ``table`` (before the efficiency).
+
+    The window's ``Vol:`` from the range file where given (and
+    ``use_range_volumes``), else the ion's number of atoms times
+    ``atomic_volume_nm3``; NaN for a named ion without atoms or ``Vol:``
+    (it then takes the mean, like an unranged ion).
+    """
+    out = np.empty(len(table), dtype=np.float64)
+    for i, r in enumerate(table.ranges):
+        if use_range_volumes and r.volume is not None and r.volume > 0:
+            out[i] = r.volume
+        elif r.ion.n_atoms > 0:
+            out[i] = r.ion.n_atoms * atomic_volume_nm3
+        else:
+            out[i] = np.nan
+    return out
+
+
+# ---------------------------------------------------------------------------
+# kernels
+# ---------------------------------------------------------------------------
+
+# reassociation (vectorised sums) but NaN-aware: a non-finite input must show in the sums
+_SAFE_FAST = {"reassoc", "contract", "arcp", "nsz"}
+
+
+@njit(inline="always", fastmath=_SAFE_FAST, error_model="numpy")
+def _block_sums(det_x, det_y, v, labels, vol, cx, cy, inv_kf, use_voltage, use_labels, row):
+    """One pass over a block (views); ``check`` (sum of r_D^2 and V) is finite
+    only if every hit and voltage is."""
+    s_known = 0.0
+    s_other = 0.0
+    n_known = 0.0
+    vol_known = 0.0
+    r2max = 0.0
+    vmin = np.inf
+    check = 0.0
+    m = det_x.shape[0]
+    if not use_labels:
+        if use_voltage:
+            s = 0.0
+            for i in range(m):                # branch-free: LLVM vectorises it
+                dx = np.float64(det_x[i]) - cx
+                dy = np.float64(det_y[i]) - cy
+                r2 = dx * dx + dy * dy
+                r2max = max(r2max, r2)
+                vi = np.float64(v[i])
+                vmin = min(vmin, vi)
+                R = vi * inv_kf
+                s += 1.0 / (R * R)
+                check += r2 + vi
+            s_known = vol[0] * s
+        else:
+            for i in range(m):
+                dx = np.float64(det_x[i]) - cx
+                dy = np.float64(det_y[i]) - cy
+                r2 = dx * dx + dy * dy
+                r2max = max(r2max, r2)
+                check += r2
+            s_known = vol[0] * m
+        n_known = m
+        vol_known = vol[0] * m
+    else:
+        for i in range(m):
+            dx = np.float64(det_x[i]) - cx
+            dy = np.float64(det_y[i]) - cy
+            r2 = dx * dx + dy * dy
+            r2max = max(r2max, r2)
+            check += r2
+            lab = labels[i]
+            vv = vol[lab] if lab >= 0 else np.nan
+            w = 1.0
+            if use_voltage:
+                vi = np.float64(v[i])
+                vmin = min(vmin, vi)
+                check += vi
+                R = vi * inv_kf
+                w = 1.0 / (R * R)
+            if vv == vv:
+                s_known += vv * w
+                n_known += 1.0
+                vol_known += vv
+            else:
+                s_other += w
+    row[0] = s_known
+    row[1] = s_other
+    row[2] = n_known
+    row[3] = vol_known
+    row[4] = r2max
+    row[5] = vmin
+    row[6] = check
+
+
+@njit(parallel=True, cache=True, nogil=True, fastmath=_SAFE_FAST, error_model="numpy")
+def _sums_kernel(det_x, det_y, v, labels, vol, cx, cy, inv_kf, use_voltage, use_labels, out):
+    """Per block: [sum of vol*w over ions of known volume, sum of w over the others,
+    count of known, sum of known vol, max r_D^2, min voltage, check], w = 1/R^2 or 1."""
+    n = det_x.shape[0]
+    for b in prange(out.shape[0]):
+        lo = b * _BLOCK
+        hi = min(lo + _BLOCK, n)
+        _block_sums(det_x[lo:hi], det_y[lo:hi], v[lo:hi] if use_voltage else v,
+                    labels[lo:hi] if use_labels else labels, vol, cx, cy, inv_kf,
+                    use_voltage, use_labels, out[b])
+
+
+@njit(inline="always", fastmath=True, error_model="numpy")
+def _lateral_geiser(det_x, det_y, cx, cy, L, xi, x_out, y_out, z_out):
+    """[G09, G11] on a block (views): x_out holds R on entry, z_out the depth Z.
+
+    (A loop over ``range(shape)`` of views, not ``range(lo, hi)``: with a
+    start that may be negative numba adds index wrap-around, which stops
+    LLVM from vectorising the loop.)
+    """
+    n_out = 0
+    L2 = L * L
+    for i in range(det_x.shape[0]):
+        R = np.float64(x_out[i])
+        dx = np.float64(det_x[i]) - cx
+        dy = np.float64(det_y[i]) - cy
+        r2 = dx * dx + dy * dy
+        r = math.sqrt(r2)
+        inv_h = 1.0 / math.sqrt(r2 + L2)
+        sp = r * inv_h                      # sin theta'
+        cp = L * inv_h                      # cos theta'
+        sb = (xi - 1.0) * sp                # sin(theta - theta')
+        n_out += sb > 1.0
+        sb = min(sb, 1.0)
+        cb = math.sqrt(1.0 - sb * sb)
+        f = R * (sp * cb + cp * sb) / max(r, 1e-300)   # R sin(theta) / r_D
+        x_out[i] = f * dx
+        y_out[i] = f * dy
+        z_out[i] = -(np.float64(z_out[i]) + R * (1.0 - (cp * cb - sp * sb)))
+    return n_out
+
+
+@njit(inline="always", fastmath=True, error_model="numpy")
+def _lateral_bas(det_x, det_y, cx, cy, L, xi, x_out, y_out, z_out):
+    """[B95] on a block (views): x_out holds R on entry, z_out the depth Z."""
+    n_out = 0
+    k = xi / L
+    for i in range(det_x.shape[0]):
+        R = np.float64(x_out[i])
+        dx = np.float64(det_x[i]) - cx
+        dy = np.float64(det_y[i]) - cy
+        q = math.sqrt(dx * dx + dy * dy) * k     # x / R = X_D xi / L
+        n_out += q > 1.0
+        q = min(q, 1.0)
+        x_out[i] = R * k * dx
+        y_out[i] = R * k * dy
+        z_out[i] = -(np.float64(z_out[i]) + R * (1.0 - math.sqrt(1.0 - q * q)))
+    return n_out
+
+
+@njit(inline="always", error_model="numpy")
+def _block_depths(v, labels, vol, v_mean, acc, inv_kf, use_voltage, use_labels, scale, r0,
+                  c_shank, r_out, z_out):
+    """Depth Z (into z_out) and radius R (into r_out) of each ion of a block.
+
+    Voltage: R = V / (k F), Z the running sum of v / R^2 times ``scale``. Shank
+    angle: a sequential loop stores the running volume S (times ``scale``), then
+    R^3 = R0^3 + 3 c S is solved by :func:`_cube_roots` (vectorisable) instead
+    of a cube root per ion.
+    """
+    m = z_out.shape[0]
+    if m == 0:
+        return
+    if use_voltage:
+        for i in range(m):
+            if use_labels:
+                lab = labels[i]
+                vv = vol[lab] if lab >= 0 else np.nan
+                if vv != vv:
+                    vv = v_mean
+            else:
+                vv = vol[0]
+            R = np.float64(v[i]) * inv_kf
+            acc += vv / (R * R)
+            r_out[i] = R
+            z_out[i] = acc * scale
+        return
+    for i in range(m):
+        if use_labels:
+            lab = labels[i]
+            vv = vol[lab] if lab >= 0 else np.nan
+            if vv != vv:
+                vv = v_mean
+        else:
+            vv = vol[0]
+        acc += vv
+        z_out[i] = acc * scale
+    if c_shank <= 0.0:
+        inv_r2 = 1.0 / (r0 * r0)
+        for i in range(m):
+            r_out[i] = r0
+            z_out[i] = np.float64(z_out[i]) * inv_r2
+        return
+    r0_3 = r0 * r0 * r0
+    c3 = 3.0 * c_shank
+    for a in range(0, m, _SUB):
+        b = min(a + _SUB, m)
+        _cube_roots(z_out[a:b], r_out[a:b], r0, r0_3, c3, 1.0 / c_shank)
+
+
+@njit(inline="always", fastmath=True, error_model="numpy")
+def _cube_roots(s_z, r_out, r0, r0_3, c3, inv_c):
+    """R = (R0^3 + 3 c S)^(1/3) and Z = (R - R0) / c for the S values in s_z (replaced by Z).
+
+    A secant between exact roots at the two ends of these few hundred ions, then
+    four Newton steps: vectorisable, and exact to rounding unless R changes by
+    more than about half within them.
+    """
+    m = s_z.shape[0]
+    s0 = np.float64(s_z[0])
+    s1 = np.float64(s_z[m - 1])
+    ra = (r0_3 + c3 * s0) ** (1.0 / 3.0)
+    rb = (r0_3 + c3 * s1) ** (1.0 / 3.0)
+    slope = (rb - ra) / (s1 - s0) if s1 > s0 else 0.0
+    for i in range(m):
+        S = np.float64(s_z[i])
+        T = r0_3 + c3 * S
+        R = ra + slope * (S - s0)
+        for _ in range(4):
+            R -= (R * R * R - T) / (3.0 * R * R)
+        r_out[i] = R
+        s_z[i] = (R - r0) * inv_c
+
+
+@njit(parallel=True, cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _positions_kernel(det_x, det_y, v, labels, vol, v_mean, offsets, cx, cy, inv_kf,
+                      use_voltage, use_labels, scale, L, xi, geiser, r0, c_shank,
+                      x_out, y_out, z_out, outside):
+    """x, y, z (nm, CAMECA sign) of every ion; offsets[b]: running sum before block b.
+
+    Per block, a sequential loop writes each ion's depth Z into z_out and its
+    radius into x_out; then a branch-free loop (vectorised by LLVM) turns
+    them into positions.
+    """
+    n = det_x.shape[0]
+    for b in prange(offsets.shape[0]):
+        lo = b * _BLOCK
+        hi = min(lo + _BLOCK, n)
+        _block_depths(v[lo:hi] if use_voltage else v, labels[lo:hi] if use_labels else labels,
+                      vol, v_mean, offsets[b], inv_kf, use_voltage, use_labels, scale, r0,
+                      c_shank, x_out[lo:hi], z_out[lo:hi])
+        if geiser:
+            outside[b] = _lateral_geiser(det_x[lo:hi], det_y[lo:hi], cx, cy, L, xi,
+                                         x_out[lo:hi], y_out[lo:hi], z_out[lo:hi])
+        else:
+            outside[b] = _lateral_bas(det_x[lo:hi], det_y[lo:hi], cx, cy, L, xi,
+                                      x_out[lo:hi], y_out[lo:hi], z_out[lo:hi])
+
+
+# ---------------------------------------------------------------------------
+# reconstruction
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class Reconstruction:
+    """Reconstructed positions and the numbers that describe the reconstruction.
+
+    Attributes
+    ----------
+    x_nm, y_nm, z_nm : ndarray of float32, shape (n,)
+        Positions in nm, CAMECA convention (z <= 0, decreasing through the run).
+    parameters : ReconstructionParameters
+        As given, with ``detector_radius_mm`` filled in when it came from the data.
+    field_of_view_half_angle_deg : float
+        Launch angle of the detector's edge.
+    radius_start_nm, radius_end_nm : float
+        Specimen radius at the first and last ion (voltage: from a straight
+        line fitted to the voltage of the first and last 5 %, at most 1000, ions).
+    depth_nm : float
+        Depth reconstructed, Z of the last ion (without curvature term).
+    implied_shank_angle_deg : float or None
+        alpha with ``sin a / (1 - sin a) = (R_end - R_start) / depth``
+        (negative if the radius shrinks); None for a run without depth.
+    mean_ion_volume_nm3 : float
+        Mean volume per detected ion before the efficiency (what unranged ions get).
+    ion_volume_source : str
+    n_ions, n_outside_cap : int
+        Ions, and hits beyond the projection's reach (clipped to the cap's edge).
+    warnings : tuple of str
+    """
+
+    x_nm: np.ndarray
+    y_nm: np.ndarray
+    z_nm: np.ndarray
+    parameters: ReconstructionParameters
+    field_of_view_half_angle_deg: float
+    radius_start_nm: float
+    radius_end_nm: float
+    depth_nm: float
+    implied_shank_angle_deg: float | None
+    mean_ion_volume_nm3: float
+    ion_volume_source: str
+    n_ions: int
+    n_outside_cap: int = 0
+    warnings: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict:
+        """Parameters used and summary numbers (no per-ion arrays)."""
+        d = {
+            "ions": self.n_ions,
+            "parameters": self.parameters.to_dict(),
+            "field_of_view_half_angle_deg": self.field_of_view_half_angle_deg,
+            "radius_start_nm": self.radius_start_nm,
+            "radius_end_nm": self.radius_end_nm,
+            "depth_nm": self.depth_nm,
+            "implied_shank_angle_deg": self.implied_shank_angle_deg,
+            "mean_ion_volume_nm3": self.mean_ion_volume_nm3,
+            "ion_volume_source": self.ion_volume_source,
+            "ions_outside_cap": self.n_outside_cap,
+            "extent_nm": {c: [float(a.min()), float(a.max())] if len(a) else None
+                          for c, a in (("x", self.x_nm), ("y", self.y_nm), ("z", self.z_nm))},
+            "warnings": list(self.warnings),
+        }
+        if self.implied_shank_angle_deg is None:
+            d["implied_shank_angle_reason"] = "no depth reconstructed"
+        return d
+
+
+def _native_chunk(a, start, stop, dtypes=(np.float32, np.float64)):
+    c = a[start:stop]
+    if c.dtype.isnative and c.dtype in dtypes and c.flags.c_contiguous:
+        return c
+    dt = c.dtype.newbyteorder("=")
+    if dt not in dtypes:
+        dt = np.dtype(np.float64)
+    out = np.empty(c.shape, dtype=dt)
+    np.copyto(out, c, casting="unsafe")
+    return out
+
+
+def _label_chunk(a, start, stop):
+    c = a[start:stop]
+    if c.dtype in (np.int16, np.int32) and c.dtype.isnative and c.flags.c_contiguous:
+        return c
+    return np.ascontiguousarray(c, dtype=np.int32)
+
+
+def _edge_voltage(v, first: bool) -> float:
+    """Voltage at the first (last) ion: a straight line fitted to the first (last)
+    min(5 %, 1000) ions, evaluated there (robust to noise, unbiased on a ramp)."""
+    n = len(v)
+    m = min(max(1, n // 20), 1000)
+    part = np.asarray(v[:m] if first else v[n - m:], dtype=np.float64)
+    if m < 3:
+        return float(np.median(part))
+    slope, icpt = np.polyfit(np.arange(m, dtype=np.float64), part, 1)
+    return float(icpt if first else icpt + slope * (m - 1))
+
+
+def reconstruct(det_x_mm, det_y_mm, v_dc_V=None, params: ReconstructionParameters | None = None,
+                *, labels=None, window_volume_nm3=None, out=None,
+                chunk_ions: int = _CHUNK) -> Reconstruction:
+    """Reconstruct x, y, z (nm) from detector hits (mm), by [B95] or [G09, G11].
+
+    Parameters
+    ----------
+    det_x_mm, det_y_mm : ndarray, shape (n,)
+        Hit positions in mm, in evaporation order (any float dtype or byte
+        order; memory maps are converted a chunk at a time).
+    v_dc_V : ndarray, shape (n,), optional
+        Standing voltage in V; needed when ``params.radius == "voltage"``.
+    params : ReconstructionParameters
+        Default: ``ReconstructionParameters.preset()`` (LEAP 5000 XS, NMC811).
+    labels : ndarray of int, shape (n,), optional
+        Range window of each ion (-1 unranged), from :func:`liprobe.ranging.assign`.
+    window_volume_nm3 : ndarray, optional
+        Volume of one ion of each window in nm^3 (:func:`window_volumes`).
+        Without labels every ion is one atom of ``params.atomic_volume_nm3``.
+    out : (ndarray, ndarray, ndarray), optional
+        float32 arrays (e.g. memory maps) to write x, y, z into.
+    chunk_ions : int
+        Ions converted to native byte order at a time.
+
+    Returns
+    -------
+    Reconstruction
+
+    Raises
+    ------
+    AnalysisError
+        Missing or non-positive voltages with ``radius="voltage"``, labels of
+        the wrong length, or no ions.
+    """
+    p = params if params is not None else ReconstructionParameters.preset()
+    n = len(det_x_mm)
+    if len(det_y_mm) != n:
+        raise AnalysisError(f"det_x has {n} ions but det_y has {len(det_y_mm)}")
+    if n == 0:
+        raise AnalysisError("no ions to reconstruct")
+    use_voltage = p.radius == "voltage"
+    if use_voltage:
+        if v_dc_V is None:
+            raise AnalysisError("no voltage to take the radius from: use the shank-angle radius "
+                                "(radius='shank', --radius shank:ANGLE_DEG:R0_NM)")
+        if len(v_dc_V) != n:
+            raise AnalysisError(f"v_dc has {len(v_dc_V)} ions, det_x has {n}")
+    warnings: list[str] = []
+    use_labels = labels is not None
+    if use_labels:
+        if len(labels) != n:
+            raise AnalysisError(f"labels has {len(labels)} ions, det_x has {n}")
+        if window_volume_nm3 is None:
+            raise AnalysisError("labels need window_volume_nm3 (see window_volumes)")
+        vol = np.ascontiguousarray(window_volume_nm3, dtype=np.float64)
+        if len(vol) == 0:
+            use_labels = False
+        elif n and int(np.max(labels)) >= len(vol):
+            raise AnalysisError(f"a label ({int(np.max(labels))}) is beyond the "
+                                f"{len(vol)} window volumes")
+    if not use_labels:
+        vol = np.array([p.atomic_volume_nm3], dtype=np.float64)
+    empty_f = np.zeros(0, np.float32)
+    empty_l = np.zeros(0, np.int16)
+    cx, cy = p.detector_center_mm
+    inv_kf = 1.0 / (p.k_factor * p.evaporation_field_V_per_nm)
+    chunk_ions = max(_BLOCK, (int(chunk_ions) // _BLOCK) * _BLOCK)
+    starts = list(range(0, n, chunk_ions))
+
+    def chunk_inputs(s):
+        e = min(s + chunk_ions, n)
+        dx = _native_chunk(det_x_mm, s, e)
+        dy = _native_chunk(det_y_mm, s, e)
+        vv = _native_chunk(v_dc_V, s, e) if use_voltage else empty_f
+        lab = _label_chunk(labels, s, e) if use_labels else empty_l
+        return dx, dy, vv, lab
+
+    # pass 1: block sums
+    sums = []
+    for s in starts:
+        dx, dy, vv, lab = chunk_inputs(s)
+        o = np.zeros(((len(dx) + _BLOCK - 1) // _BLOCK, 7), dtype=np.float64)
+        _sums_kernel(dx, dy, vv, lab, vol, cx, cy, inv_kf, use_voltage, use_labels, o)
+        sums.append(o)
+    S = np.concatenate(sums)
+
+    def first_bad(a, good):
+        for s in starts:
+            k = np.flatnonzero(~good(_native_chunk(a, s, min(s + chunk_ions, n))))
+            if len(k):
+                return s + int(k[0])
+        return None
+
+    if not np.isfinite(S[:, 6]).all():
+        bad = [j for j in (first_bad(det_x_mm, np.isfinite), first_bad(det_y_mm, np.isfinite))
+               if j is not None]
+        if bad:
+            i = min(bad)
+            raise AnalysisError(f"the detector hit of ion {i} is not a finite number "
+                                f"({float(det_x_mm[i])}, {float(det_y_mm[i])} mm)")
+    if use_voltage and not (np.isfinite(S[:, 6]).all() and S[:, 5].min() > 0):
+        if not any(np.any(_native_chunk(v_dc_V, s, min(s + chunk_ions, n))) for s in starts):
+            what = "is zero for every ion (the file does not record it)"
+        else:
+            i = first_bad(v_dc_V, lambda c: (c > 0) & np.isfinite(c))
+            what = f"is not a positive number at ion {i} ({float(v_dc_V[i])} V)"
+        raise AnalysisError(f"the voltage {what}; take the radius from the shank angle "
+                            "instead (--radius shank:ANGLE_DEG:R0_NM)")
+    n_known = float(S[:, 2].sum())
+    if n_known > 0:
+        v_mean = float(S[:, 3].sum()) / n_known
+    else:
+        v_mean = p.atomic_volume_nm3
+        if use_labels:
+            warnings.append("no ion has a known volume (all unranged): each ion counts as one "
+                            "atom of the atomic volume")
+    block_tot = S[:, 0] + v_mean * S[:, 1]
+    offsets = np.concatenate(([0.0], np.cumsum(block_tot)[:-1]))
+    total = float(block_tot.sum())
+
+    r_det = p.detector_radius_mm
+    if r_det is None:
+        r_det = math.sqrt(float(S[:, 4].max()))
+        if r_det <= 0:
+            raise AnalysisError("every hit is at the detector centre: no detector radius")
+    g = field_of_view_factor(r_det, p.flight_path_mm, p.icf, p.protocol)
+    theta_max = math.asin(min(g, 1.0))  # Bas: sin(theta) = xi r_D / L
+    if p.protocol == "bas" and g > 1:
+        warnings.append(f"with the Bas projection, hits beyond {p.flight_path_mm / p.icf:.1f} mm "
+                        "lie outside the cap (xi r_D / L > 1); they are put on its edge")
+    scale = 1.0 / (math.pi * g * g * p.efficiency)
+    c_shank = shank_factor(p.shank_angle_deg) if p.radius == "shank" else 0.0
+    r0 = p.initial_radius_nm if p.radius == "shank" else 0.0
+
+    # pass 2: positions
+    if out is None:
+        xo, yo, zo = (np.empty(n, np.float32) for _ in range(3))
+    else:
+        xo, yo, zo = out
+    n_out = 0
+    b0 = 0
+    for s in starts:
+        dx, dy, vv, lab = chunk_inputs(s)
+        nb = (len(dx) + _BLOCK - 1) // _BLOCK
+        e = s + len(dx)
+        outside = np.zeros(nb, np.int64)
+        _positions_kernel(dx, dy, vv, lab, vol, v_mean, offsets[b0:b0 + nb], cx, cy, inv_kf,
+                          use_voltage, use_labels, scale, float(p.flight_path_mm), float(p.icf),
+                          p.protocol == "geiser", float(r0), float(c_shank),
+                          xo[s:e], yo[s:e], zo[s:e], outside)
+        n_out += int(outside.sum())
+        b0 += nb
+
+    if use_voltage:
+        depth = total * scale
+        r_start = _edge_voltage(v_dc_V, True) * inv_kf
+        r_end = _edge_voltage(v_dc_V, False) * inv_kf
+    else:
+        if c_shank > 0:
+            r_end = (r0 ** 3 + 3 * c_shank * total * scale) ** (1 / 3)
+            depth = (r_end - r0) / c_shank
+        else:
+            r_end = r0
+            depth = total * scale / r0 ** 2
+        r_start = r0
+    implied = None
+    if depth > 0:
+        w = (r_end - r_start) / depth
+        implied = math.degrees(math.asin(max(-1.0, min(1.0, w / (1 + w))))) if w > -1 else None
+    if use_labels:
+        src = "per ion from the range table (Vol: where given, else atoms x atomic volume); " \
+              "unranged ions take the mean"
+    else:
+        src = "one atom of the atomic volume per ion (no range table)"
+    if n_out:
+        warnings.append(f"{n_out} hits lie beyond the projection's reach and were put on the "
+                        "cap's edge")
+    return Reconstruction(
+        x_nm=xo, y_nm=yo, z_nm=zo,
+        parameters=p.replace(detector_radius_mm=float(r_det)),
+        field_of_view_half_angle_deg=math.degrees(theta_max),
+        radius_start_nm=float(r_start), radius_end_nm=float(r_end), depth_nm=float(depth),
+        implied_shank_angle_deg=implied, mean_ion_volume_nm3=float(v_mean),
+        ion_volume_source=src, n_ions=n, n_outside_cap=n_out, warnings=tuple(warnings))
+
+
+def reconstruct_run(run, params: ReconstructionParameters | None = None,
+                    ranges: RangeTable | None = None):
+    """Reconstruct a :class:`~liprobe.Run` from its ``det_x``, ``det_y`` (and ``v_dc``).
+
+    Parameters
+    ----------
+    run : Run
+    params : ReconstructionParameters, optional
+    ranges : RangeTable, optional
+        Gives each ion its own volume (atoms x Omega, or ``Vol:``).
+
+    Returns
+    -------
+    run : Run
+        The run with ``x``, ``y``, ``z`` (float32, nm) replaced or added and
+        ``meta["reconstruction"]`` holding ``result.to_dict()``.
+    result : Reconstruction
+
+    Raises
+    ------
+    ColumnError
+        The run has no detector coordinates, or no voltage with ``radius="voltage"``;
+        the message says what to do instead.
+    AnalysisError
+        The voltage is zero or negative (e.g. not recorded by the exporter).
+    """
+    p = params if params is not None else ReconstructionParameters.preset()
+    fmt = run.format or "this"
+    missing = [c for c in ("det_x", "det_y") if c not in run]
+    if missing:
+        raise ColumnError(f"cannot reconstruct: the {fmt} file has no detector coordinates "
+                          f"({', '.join(missing)}); reconstruct from the .epos or .apt file of "
+                          "the run", run.path)
+    if p.radius == "voltage" and "v_dc" not in run:
+        raise ColumnError(f"cannot take the radius from the voltage: the {fmt} file has no "
+                          "voltage column (v_dc); use the shank-angle radius "
+                          "(--radius shank:ANGLE_DEG:R0_NM)", run.path)
+    labels = vol = None
+    if ranges is not None and len(ranges):
+        from .ranging import assign
+
+        labels, _ = assign(run["mass"], ranges)
+        vol = window_volumes(ranges, p.atomic_volume_nm3, p.use_range_volumes)
+    try:
+        result = reconstruct(run.source("det_x"), run.source("det_y"),
+                             run.source("v_dc") if p.radius == "voltage" else None, p,
+                             labels=labels, window_volume_nm3=vol)
+    except AnalysisError as e:
+        raise AnalysisError(e.problem, run.path, e.where) from None
+    out = run.with_columns(x=result.x_nm, y=result.y_nm, z=result.z_nm,
+                           meta={"reconstruction": result.to_dict()})
+    return out, result
+
+
+# ---------------------------------------------------------------------------
+# comparison with a file's own reconstruction
+# ---------------------------------------------------------------------------
+
+_CORRECTION_TERMS = {"none": 3, "center": 3, "affine": 3, "quadratic": 6, "cubic": 10}
+_RES_EDGES = np.concatenate(([0.0], np.logspace(-6, 3, 3601)))
+
+
+def _terms(u, v, kind):
+    cols = [u, v, np.ones_like(u)]
+    if kind in ("quadratic", "cubic"):
+        cols += [u * u, v * v, u * v]
+    if kind == "cubic":
+        cols += [u * u * u, u * u * v, u * v * v, v * v * v]
+    return np.stack(cols, axis=1)
+
+
+def _hist_percentiles(hist, qs):
+    c = np.cumsum(hist)
+    tot = c[-1]
+    out = []
+    for q in qs:
+        if tot == 0:
+            out.append(None)
+            continue
+        k = int(np.searchsorted(c, q / 100.0 * tot))
+        lo, hi = _RES_EDGES[k], _RES_EDGES[k + 1]
+        out.append(float(math.sqrt(lo * hi)) if lo > 0 else float(hi))
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class PositionComparison:
+    """How well the point projection maps a file's detector hits onto its own x, y, z.
+
+    Per depth slab (consecutive ions), fitted by least squares: the cap
+    radius (linear in ion index across the slab), the image compression
+    factor xi, and a smooth depth (quadratic in ion index); after one
+    detector correction for the whole run (a polynomial map of the hits,
+    normalised to unit scale: the instrument's distortion, e.g. a
+    reflectron's, which the vendor software corrects before projecting).
+    Residuals are distances between the file's and the fitted positions.
+
+    Attributes
+    ----------
+    protocol : str
+    flight_path_mm : float
+        L used; xi is only meaningful for this L (lateral positions fix xi R / L,
+        the cap's curvature in z fixes R).
+    detector_correction : str
+        "quadratic", "affine", "center" (a shift only) or "none" (raw hits).
+    correction_x, correction_y : ndarray
+        Coefficients of u, v, 1 (and u^2, v^2, uv) giving corrected hits in mm.
+    z_flipped : bool
+        The file's z increased through the run and was negated first.
+    slab_start, slab_stop : ndarray of int
+        Ion index range of each slab.
+    z_mean_nm : ndarray
+        Mean file z of each slab.
+    radius_nm, radius_start_nm, radius_end_nm, icf, nm_per_mm : ndarray
+        Fitted values per slab (radius at the middle; nm_per_mm = xi R / L,
+        the lateral scale at the detector centre).
+    lateral_median_nm, lateral_p95_nm, z_median_nm, z_p95_nm : ndarray
+        Residuals per slab.
+    lateral_residual_nm, z_residual_nm : dict
+        Median and 95th percentile over all ions.
+    """
+
+    protocol: str
+    flight_path_mm: float
+    detector_correction: str
+    correction_x: np.ndarray
+    correction_y: np.ndarray
+    z_flipped: bool
+    slab_start: np.ndarray
+    slab_stop: np.ndarray
+    z_mean_nm: np.ndarray
+    radius_nm: np.ndarray
+    radius_start_nm: np.ndarray
+    radius_end_nm: np.ndarray
+    icf: np.ndarray
+    nm_per_mm: np.ndarray
+    lateral_median_nm: np.ndarray
+    lateral_p95_nm: np.ndarray
+    z_median_nm: np.ndarray
+    z_p95_nm: np.ndarray
+    lateral_residual_nm: dict
+    z_residual_nm: dict
+    n_ions: int
+
+    def to_dict(self) -> dict:
+        names = ["u", "v", "1", "u^2", "v^2", "uv", "u^3", "u^2 v", "u v^2", "v^3"][
+            :len(self.correction_x)]
+        return {
+            "ions": self.n_ions,
+            "protocol": self.protocol,
+            "flight_path_mm": self.flight_path_mm,
+            "detector_correction": {
+                "kind": self.detector_correction,
+                "x_mm": dict(zip(names, map(float, self.correction_x))),
+                "y_mm": dict(zip(names, map(float, self.correction_y))),
+            },
+            "z_flipped": self.z_flipped,
+            "residual_nm": {"lateral": self.lateral_residual_nm, "z": self.z_residual_nm},
+            "slabs": [
+                {"ions": [int(a), int(b)], "z_mean_nm": float(z), "radius_nm": float(r),
+                 "radius_start_nm": float(r0), "radius_end_nm": float(r1), "icf": float(xi),
+                 "nm_per_mm": float(s), "lateral_median_nm": float(lm),
+                 "lateral_p95_nm": float(lp), "z_median_nm": float(zm), "z_p95_nm": float(zp)}
+                for a, b, z, r, r0, r1, xi, s, lm, lp, zm, zp in zip(
+                    self.slab_start, self.slab_stop, self.z_mean_nm, self.radius_nm,
+                    self.radius_start_nm, self.radius_end_nm, self.icf, self.nm_per_mm,
+                    self.lateral_median_nm, self.lateral_p95_nm, self.z_median_nm,
+                    self.z_p95_nm)],
+        }
+
+
+def _cap_model(p, u, v, t, L, geiser):
+    """Lateral and z positions (nm) for slab parameters p = (R0, R1, xi, a, b, c)."""
+    R0, R1, xi, a, b, c = p
+    R = R0 + (R1 - R0) * t
+    r = np.hypot(u, v)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cphi = np.where(r > 0, u / r, 1.0)
+        sphi = np.where(r > 0, v / r, 0.0)
+    if geiser:
+        tp = np.arctan(r / L)
+        th = tp + np.arcsin(np.clip((xi - 1.0) * np.sin(tp), -1.0, 1.0))
+        d = R * np.sin(th)
+        sag = R * (1.0 - np.cos(th))
+    else:
+        q = np.clip(xi * r / L, 0.0, 1.0)
+        d = R * q
+        sag = R * (1.0 - np.sqrt(1.0 - q * q))
+    return d * cphi, d * sphi, -(a + b * t + c * t * t) - sag
+
+
+def compare_to_file_positions(x_nm, y_nm, z_nm, det_x_mm, det_y_mm, *, flight_path_mm,
+                              protocol: str = "geiser", n_slabs: int = 20,
+                              detector_correction: str = "quadratic",
+                              max_fit_ions: int = 4000) -> PositionComparison:
+    """Fit the projection that maps a file's detector hits onto its reconstructed positions.
+
+    For runs reconstructed elsewhere (AP Suite, IVAS) whose files keep the
+    hits but maybe not the voltage. Per slab of consecutive ions, the model
+    is the cap of :func:`launch_angles`/:func:`cap_positions` with radius
+    linear in ion index, ICF xi and a depth quadratic in ion index, fitted
+    with ``scipy.optimize.least_squares`` to x, y and z together (the cap's
+    curvature in z pins R, the lateral scale then pins xi for the given L).
+    The hits first go through one detector correction for the whole run,
+    found from short windows spread over the run (per window a linear least
+    squares fit of x, y on the correction's terms, normalised by the root of
+    its linear part's determinant; the median over windows).
+
+    Parameters
+    ----------
+    x_nm, y_nm, z_nm : ndarray
+        The file's positions in nm.
+    det_x_mm, det_y_mm : ndarray
+        The file's hits in mm.
+    flight_path_mm : float
+    protocol : {"geiser", "bas"}
+    n_slabs : int
+    detector_correction : {"quadratic", "affine", "center", "none"}
+        The distortion map of the hits: a quadratic polynomial map, an
+        affine map, a shift, or nothing.
+    max_fit_ions : int
+        Ions per slab used in the nonlinear fit (evenly spaced); residuals use all.
+
+    Returns
+    -------
+    PositionComparison
+    """
+    from scipy.optimize import least_squares
+
+    _check_protocol(protocol)
+    if detector_correction not in _CORRECTION_TERMS:
+        raise ValueError(f"detector_correction must be one of {', '.join(_CORRECTION_TERMS)}")
+    n = len(x_nm)
+    if not (len(y_nm) == len(z_nm) == len(det_x_mm) == len(det_y_mm) == n):
+        raise AnalysisError("x, y, z, det_x and det_y differ in length")
+    n_slabs = int(n_slabs)
+    if n_slabs < 1:
+        raise ValueError("n_slabs must be at least 1")
+    if n < 50 * n_slabs:
+        raise AnalysisError(f"{n} ions are too few for {n_slabs} slabs (50 ions per slab at least)")
+
+    def f64(a, s, e):
+        return np.asarray(a[s:e], dtype=np.float64)
+
+    # z convention (reconstruction.md s4): CAMECA z decreases through the run
+    m = max(1, n // 20)
+    flip = float(np.mean(f64(z_nm, n - m, n))) > float(np.mean(f64(z_nm, 0, m)))
+    zs = -1.0 if flip else 1.0
+
+    # one detector correction for the whole run
+    kind = detector_correction
+    nt = _CORRECTION_TERMS[kind]
+    if kind == "none":
+        cxs = np.array([1.0, 0.0, 0.0])
+        cys = np.array([0.0, 1.0, 0.0])
+    else:
+        K = max(8, min(40, 2 * n_slabs))
+        W = max(50, min(2000, n // K))
+        coefs = []
+        for s in np.linspace(0, n - W, K).astype(np.int64):
+            u, v = f64(det_x_mm, s, s + W), f64(det_y_mm, s, s + W)
+            X, Y = f64(x_nm, s, s + W), f64(y_nm, s, s + W)
+            if kind == "center":  # x = k (u - u0), y = k (v - v0)
+                one, nil = np.ones_like(u), np.zeros_like(u)
+                A = np.concatenate((np.stack([u, one, nil], 1), np.stack([v, nil, one], 1)))
+                k, a, b = np.linalg.lstsq(A, np.concatenate((X, Y)), rcond=None)[0]
+                if k > 0:
+                    coefs.append(np.array([1.0, 0.0, a / k, 0.0, 1.0, b / k]))
+                continue
+            T = _terms(u, v, kind)
+            ax = np.linalg.lstsq(T, X, rcond=None)[0]
+            ay = np.linalg.lstsq(T, Y, rcond=None)[0]
+            det = abs(ax[0] * ay[1] - ax[1] * ay[0])
+            if det > 0:
+                coefs.append(np.concatenate((ax, ay)) / math.sqrt(det))
+        if not coefs:
+            raise AnalysisError("detector hits do not map onto x, y (degenerate fit)")
+        C = np.median(np.array(coefs), axis=0)
+        cxs, cys = C[:nt], C[nt:]
+
+    L = float(flight_path_mm)
+    geiser = protocol == "geiser"
+    edges = np.linspace(0, n, n_slabs + 1).astype(np.int64)
+    rows = []
+    h_lat = np.zeros(len(_RES_EDGES) - 1, np.int64)
+    h_z = np.zeros(len(_RES_EDGES) - 1, np.int64)
+    for s, e in zip(edges[:-1], edges[1:]):
+        T = _terms(f64(det_x_mm, s, e), f64(det_y_mm, s, e), kind)
+        u = T @ cxs
+        v = T @ cys
+        X, Y, Z = f64(x_nm, s, e), f64(y_nm, s, e), zs * f64(z_nm, s, e)
+        t = np.linspace(0.0, 1.0, e - s)
+        sub = np.unique(np.linspace(0, e - s - 1, min(e - s, max_fit_ions)).astype(np.int64))
+        us, vs, ts, Xs, Ys, Zs = u[sub], v[sub], t[sub], X[sub], Y[sub], Z[sub]
+        # starting values: lateral scale, and R from the cap's curvature in z
+        lat = float(np.dot(np.r_[us, vs], np.r_[Xs, Ys]) / max(np.dot(np.r_[us, vs],
+                                                                     np.r_[us, vs]), 1e-300))
+        A = np.stack([np.ones_like(ts), ts, ts * ts, -(Xs * Xs + Ys * Ys)], axis=1)
+        co = np.linalg.lstsq(A, -Zs, rcond=None)[0]
+        q = -co[3]  # z = -(a + b t + c t^2) - d^2 / (2R)
+        R_init = 1.0 / (2.0 * q) if q > 1e-6 else 100.0 * abs(lat)
+        R_init = float(np.clip(R_init, 0.5, 1e4))
+        xi_init = float(np.clip(abs(lat) * L / R_init, 1.01, 20.0))
+
+        def resid(pp):
+            px, py, pz = _cap_model(pp, us, vs, ts, L, geiser)
+            return np.concatenate((px - Xs, py - Ys, pz - Zs))
+
+        p0 = [R_init, R_init, xi_init, co[0], co[1], co[2]]
+        fit = least_squares(resid, p0, x_scale=[R_init, R_init, 0.5, 10.0, 10.0, 10.0],
+                            bounds=([0.1, 0.1, 1.0, -np.inf, -np.inf, -np.inf],
+                                    [1e5, 1e5, 50.0, np.inf, np.inf, np.inf]))
+        pp = fit.x
+        px, py, pz = _cap_model(pp, u, v, t, L, geiser)
+        el = np.hypot(px - X, py - Y)
+        ez = np.abs(pz - Z)
+        h_lat += np.histogram(el, _RES_EDGES)[0]
+        h_z += np.histogram(ez, _RES_EDGES)[0]
+        R_mid = 0.5 * (pp[0] + pp[1])
+        rows.append((s, e, zs * float(Z.mean()), R_mid, pp[0], pp[1], pp[2],
+                     pp[2] * R_mid / L, float(np.median(el)), float(np.percentile(el, 95)),
+                     float(np.median(ez)), float(np.percentile(ez, 95))))
+    cols = [np.array(c) for c in zip(*rows)]
+    lat_q = _hist_percentiles(h_lat, (50, 95))
+    z_q = _hist_percentiles(h_z, (50, 95))
+    return PositionComparison(
+        protocol=protocol, flight_path_mm=L, detector_correction=kind,
+        correction_x=np.asarray(cxs), correction_y=np.asarray(cys), z_flipped=bool(flip),
+        slab_start=cols[0].astype(np.int64), slab_stop=cols[1].astype(np.int64),
+        z_mean_nm=cols[2], radius_nm=cols[3], radius_start_nm=cols[4], radius_end_nm=cols[5],
+        icf=cols[6], nm_per_mm=cols[7], lateral_median_nm=cols[8], lateral_p95_nm=cols[9],
+        z_median_nm=cols[10], z_p95_nm=cols[11],
+        lateral_residual_nm={"median": lat_q[0], "p95": lat_q[1]},
+        z_residual_nm={"median": z_q[0], "p95": z_q[1]}, n_ions=n)

@@ -1,0 +1,882 @@
+"""The study's figures, drawn from its table (and, for maps and spectra, its runs).
+
+Each figure is a function ``figure_x(table, out_dir, runs=None, params=None,
+materials=None) -> list of paths`` writing ``out_dir/<name>.png`` and
+``.svg`` atomically (:func:`liprobe.plots.save_figure`). ``table`` is the
+study's table (``runs.parquet``); ``runs`` a :class:`~liprobe.report.sources.RunFiles`
+for the figures that show ions; ``params`` the study's
+:class:`~liprobe.study.manifest.StudyParams`; ``materials`` phase name ->
+formula (expected values). A figure that the study cannot support (no
+uncoated run, no charge-state ratio computed...) raises
+:class:`FigureSkipped` with the reason, which the report shows.
+
+Numbers plotted are the table's; a figure recomputes only what the table
+cannot hold (hit maps, atom maps, spectra, block histograms, a depth
+profile), with the same functions and parameters as the study, so that a
+mu in a legend is the mu of the table. The layout follows Singh et al.,
+arXiv:2309.07842 (2023), figure by figure (see :data:`FIGURES`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..errors import LiprobeError
+from .groups import StudyGroups, flag_set, number
+
+__all__ = ["FigureSkipped", "FigureSpec", "FIGURES", "figure_1", "figure_3", "figure_4",
+           "figure_5", "figure_6", "figure_7", "supplementary_figure_3", "voltage_histories",
+           "yield_by_coating", "mrp_by_coating", "supplementary_table_1"]
+
+#: Colours of the study's parts (matplotlib's tab10).
+COATED, UNCOATED, OTHER, REFERENCE = "#1f77b4", "#d62728", "#9467bd", "#ff7f0e"
+#: The laser energy at which the paper compares spectra and quotes O2+/O+ (pJ).
+COMPARE_PJ = 5.0
+#: Ions drawn per atom-map panel at most (seeded choice; counts are of the whole slab).
+MAX_POINTS = 25_000
+
+
+class FigureSkipped(Exception):
+    """The study has nothing to draw this figure from; ``str(e)`` says why."""
+
+
+# --------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------
+
+def _save(fig, out_dir, stem) -> list:
+    from ..plots import save_figure
+
+    os.makedirs(out_dir, exist_ok=True)
+    return [save_figure(fig, os.path.join(out_dir, f"{stem}.{ext}"), dpi=120)
+            for ext in ("png", "svg")]
+
+
+def _label(row) -> str:
+    from .sources import row_label
+
+    return row_label(row)
+
+
+def _pj(v) -> str:
+    v = number(v)
+    return "? pJ" if v is None else f"{v:g} pJ"
+
+
+def _row_title(row) -> str:
+    seg = row.get("segment_name")
+    seg = f" ({seg})" if isinstance(seg, str) and seg else ""
+    return f"{_label(row)}{seg}\n{_pj(row.get('laser_pj'))}"
+
+
+def _values(frame, col):
+    """(values, errors) of a column as float arrays (NaN where missing)."""
+    if col not in frame:
+        n = len(frame)
+        return np.full(n, np.nan), np.full(n, np.nan)
+    v = np.array([number(x) if number(x) is not None else np.nan for x in frame[col]])
+    e = np.array([number(x) if number(x) is not None else np.nan
+                  for x in frame[f"{col}_err"]]) if f"{col}_err" in frame else np.full(len(v),
+                                                                                        np.nan)
+    return v, e
+
+
+def _need_runs(runs):
+    if runs is None:
+        raise FigureSkipped("the run files are not at hand (give the manifest, or keep the "
+                            "study folder's cache)")
+
+
+def _rows(frame) -> list:
+    return [r for _, r in frame.iterrows()]
+
+
+def _first_per_laser(frame, limit=4) -> list:
+    """The first row of each laser energy (ascending), at most ``limit`` of them."""
+    seen, out = set(), []
+    rows = sorted(_rows(frame), key=lambda r: (number(r.get("laser_pj")) is None,
+                                               number(r.get("laser_pj")) or 0.0))
+    for r in rows:
+        k = number(r.get("laser_pj"))
+        if k in seen:
+            continue
+        seen.add(k)
+        out.append(r)
+    if len(out) > limit:
+        idx = np.linspace(0, len(out) - 1, limit).round().astype(int)
+        out = [out[i] for i in idx]
+    return out
+
+
+def _has_element(ion_name: str, element: str) -> bool:
+    from ..chemistry import parse_ion
+
+    try:
+        return parse_ion(ion_name).count(element) > 0
+    except ValueError:
+        return False
+
+
+def _draw_slice(ax, s, groups) -> None:
+    """Scatter an AtomSlice with ions grouped by ``groups``: [(label, colour, test(name))].
+
+    Ions matching no group are not drawn; each group is labelled with its count.
+    """
+    size = float(np.clip(2e4 / max(s.shown, 1), 0.3, 6.0))
+    for label, color, test in groups:
+        members = [k for k, n in enumerate(s.names) if test(n)]
+        if not members:
+            continue
+        sel = np.isin(s.ion, members)
+        count = sum(s.counts[k] for k in members)
+        ax.scatter(s.u[sel], s.v[sel], s=size, c=color, marker=".", linewidths=0,
+                   label=f"{label} ({count:,})", rasterized=True)
+    h, v, _ = s.axes
+    ax.set_aspect("equal")
+    ax.set_xlabel(f"{h} (nm)", fontsize=8)
+    ax.set_ylabel(f"{v} (nm)", fontsize=8)
+    ax.tick_params(labelsize=7)
+
+
+def _slice(run, table, plane, thickness=None, species=None):
+    """An AtomSlice of ``run``: the whole depth seen along z for ``xy`` (the paper's top view)."""
+    from ..plots.slices import slice_ions
+
+    if plane == "xy" and thickness is None:
+        z = run["z"]
+        thickness = float(z.max() - z.min()) + 1.0
+        at = 0.5 * float(z.max() + z.min())
+        return slice_ions(run, table, "xy", at_nm=at, thickness_nm=thickness, species=species,
+                          max_points=MAX_POINTS)
+    return slice_ions(run, table, plane, thickness_nm=thickness or 5.0, species=species,
+                      max_points=MAX_POINTS)
+
+
+def _panel_message(ax, text) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=7,
+            color="0.35", wrap=True)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _expected(expr: str, material: str | None, materials: dict | None):
+    from ..study.phases import builtin_phases, ratio_of_formula
+
+    formulas = dict(builtin_phases())
+    formulas.update(materials or {})
+    f = formulas.get(material) if material else None
+    if f is None:
+        return None
+    try:
+        return ratio_of_formula(expr, f)
+    except ValueError:
+        return None
+
+
+def _fda_species(params) -> str:
+    sp = tuple(getattr(getattr(params, "fda", None), "species", ()) or ())
+    for s in sp:
+        if _has_element(s if s.endswith("+") else s + "+", "Li"):
+            return s
+    return "Li+"
+
+
+# --------------------------------------------------------------------------
+# Figure 1: detector maps and atom maps of the uncoated runs
+# --------------------------------------------------------------------------
+
+def figure_1(table, out_dir, runs=None, params=None, materials=None) -> list:
+    """Detector event maps of the uncoated runs across laser energies, XZ and XY atom maps below.
+
+    One column per laser energy (the first uncoated row of each, at most
+    four): the hit density on the detector, then an XZ slice (5 nm thick)
+    and the XY view along z of Li and Ni ions, as in Figure 1 of Singh et
+    al. 2023, where Li vanishes from the maps at low laser energy and Ni at
+    high.
+    """
+    from ..detector import detector_map
+
+    g = StudyGroups(table)
+    if not len(g.uncoated):
+        raise FigureSkipped("no uncoated run of the main material finished")
+    _need_runs(runs)
+    cols = _first_per_laser(g.uncoated, limit=4)
+    cfg = getattr(params, "detector", None)
+    fig = _new(figsize=(3.0 * len(cols), 8.6))
+    gs = fig.add_gridspec(3, len(cols), height_ratios=[1.0, 1.25, 1.0], hspace=0.35,
+                          wspace=0.35)
+    groups = [("Li", "#2ca02c", lambda n: _has_element(n, "Li")),
+              ("Ni", "#7f7f7f", lambda n: _has_element(n, "Ni"))]
+    for j, row in enumerate(cols):
+        label = _label(row)
+        run, table_r = runs.load(label)
+        ax = fig.add_subplot(gs[0, j])
+        try:
+            m = detector_map(run, table_r, bins=getattr(cfg, "bins", 128),
+                             sample_size=getattr(cfg, "sample", 100_000),
+                             seed=getattr(cfg, "seed", 0))
+            x0, x1, y0, y1 = m.extent_mm
+            ax.imshow(np.asarray(m.counts, float), origin="lower", extent=(x0, x1, y0, y1),
+                      cmap="viridis", interpolation="nearest")
+            ax.set_aspect("equal")
+            ax.tick_params(labelsize=7)
+            ax.set_xlabel("det_x (mm)", fontsize=8)
+            if j == 0:
+                ax.set_ylabel("det_y (mm)", fontsize=8)
+        except LiprobeError as e:
+            _panel_message(ax, f"no detector map: {e}")
+        het = number(row.get("detector_heterogeneity"))
+        ax.set_title(_row_title(row) + ("" if het is None else f"\nheterogeneity {het:.3f}"),
+                     fontsize=8)
+        for i, plane in ((1, "xz"), (2, "xy")):
+            ax = fig.add_subplot(gs[i, j])
+            try:
+                s = _slice(run, table_r, plane, species=["Li", "Ni"])
+                _draw_slice(ax, s, groups)
+                ax.legend(fontsize=6, markerscale=4, loc="upper right", frameon=True,
+                          framealpha=0.7)
+            except LiprobeError as e:
+                _panel_message(ax, f"{plane}: {e}")
+            ax.set_title(f"{plane.upper()}" + (" slice, 5 nm" if plane == "xz"
+                                               else " view along z"), fontsize=8)
+    fig.suptitle(f"Figure 1. Uncoated {g.main}: detector event maps (top), XZ and XY atom "
+                 "maps of Li and Ni ions", fontsize=10)
+    return _save(fig, out_dir, "figure_1")
+
+
+def _new(**kw):
+    from ..plots import new_figure
+
+    return new_figure(**kw)
+
+
+# --------------------------------------------------------------------------
+# Figure 3: a coated run per laser-energy segment, and its depth profile
+# --------------------------------------------------------------------------
+
+def _figure_3_rows(g: StudyGroups) -> list:
+    c = g.coated
+    if "segment" in c:
+        seg = c[c["segment"].notna()]
+        if len(seg):
+            best = max(dict.fromkeys(seg["run"]), key=lambda r: int((seg["run"] == r).sum()))
+            rows = _rows(seg[seg["run"] == best])
+            if len(rows) >= 2:
+                return rows[:4]
+    particles = g.coated_particles
+    if not particles:
+        return []
+    return _first_per_laser(g.rows_of_particle(c, particles[0]), limit=3)
+
+
+def figure_3(table, out_dir, runs=None, params=None, materials=None) -> list:
+    """XY and XZ atom maps of a coated run per laser-energy segment, and its depth profile.
+
+    The coated run with the most segments (else the first coated particle's
+    runs at up to three laser energies): for each, the XY view along z (the
+    coating's ions fill the periphery) and an XZ slice of Li among the other
+    ions; then the composition against depth in the row's ROI (the study's
+    cylinder of 25 nm) for the lowest laser energy, 1-sigma counting errors.
+    """
+    from ..profile import composition_profile
+
+    g = StudyGroups(table)
+    rows = _figure_3_rows(g)
+    if not rows:
+        raise FigureSkipped("no coated run of the main material finished")
+    _need_runs(runs)
+    rows = sorted(rows, key=lambda r: number(r.get("laser_pj")) or 0.0)
+    coating = str(rows[0].get("coating") or "Cr")
+    exclude = tuple(getattr(params, "exclude", ()) or (coating,))
+    n = len(rows)
+    fig = _new(figsize=(3.1 * n + 4.6, 7.4))
+    gs = fig.add_gridspec(2, n + 1, width_ratios=[1.0] * n + [1.5], hspace=0.3, wspace=0.35)
+    groups = [(f"{coating}-bearing (coating)", "#ff7f0e", lambda nm: _has_element(nm, coating)),
+              ("Li", "#2ca02c", lambda nm: _has_element(nm, "Li")),
+              ("other ions", "#9fb4c7", lambda nm: not _has_element(nm, coating)
+               and not _has_element(nm, "Li"))]
+    profile_row, profile_sel = rows[0], None
+    for j, row in enumerate(rows):
+        label = _label(row)
+        run, roi_run, table_r, info = runs.load_with_selection(label)
+        if j == 0:
+            profile_sel = (roi_run, table_r, info)
+        for i, plane in enumerate(("xy", "xz")):
+            ax = fig.add_subplot(gs[i, j])
+            try:
+                s = _slice(run, table_r, plane)
+                _draw_slice(ax, s, groups)
+                if i == 0 and j == 0:
+                    ax.legend(fontsize=6, markerscale=4, loc="lower left",
+                              bbox_to_anchor=(0.0, 1.18), frameon=False)
+            except LiprobeError as e:
+                _panel_message(ax, f"{plane}: {e}")
+            if plane == "xz" and j == 0 and info.get("kind") == "cylinder":
+                cx = info.get("center_nm", [0.0, 0.0])[0]
+                r = 0.5 * float(info["diameter_nm"])
+                for x in (cx - r, cx + r):
+                    ax.axvline(x, color="k", ls="--", lw=0.9)
+            ax.set_title((_row_title(row).replace("\n", ", ") + "\n" if i == 0 else "")
+                         + ("XY view along z" if plane == "xy" else "XZ slice, 5 nm"),
+                         fontsize=8)
+    ax = fig.add_subplot(gs[:, n])
+    roi_run, table_r, info = profile_sel
+    try:
+        z = roi_run["z"]
+        depth = float(z.max() - z.min())
+        bin_nm = 1.0 if depth >= 15 else max(round(depth / 15, 2), 0.05)
+        p = composition_profile(roi_run, table_r, axis="z", bin_nm=bin_nm, exclude=exclude)
+        xs = p.depth if p.depth is not None else p.position
+        for el in p.elements:
+            y = p.percent[el]
+            ok = np.isfinite(y)
+            ax.errorbar(xs[ok], y[ok], yerr=p.error[el][ok], marker="o", ms=2.5, lw=1.0,
+                        capsize=1.5, label=el)
+        ax.set_xlabel("depth (nm)")
+        ax.set_ylabel("composition (at.%)")
+        ax.legend(fontsize=7, frameon=False, ncols=2)
+        roi = info.get("roi") or "all ions"
+        ax.set_title(f"composition profile, {_label(profile_row)} "
+                     f"({_pj(profile_row.get('laser_pj'))})\nROI {roi} (dashed), {bin_nm:g} nm "
+                     f"bins, {', '.join(exclude)} excluded, 1 sigma", fontsize=8)
+    except LiprobeError as e:
+        _panel_message(ax, f"no profile: {e}")
+    fig.suptitle(f"Figure 3. {coating}-coated {g.main}: atom maps per laser energy and the "
+                 "composition profile in the ROI", fontsize=10)
+    return _save(fig, out_dir, "figure_3")
+
+
+# --------------------------------------------------------------------------
+# Figure 4: spectra and frequency distributions, coated against uncoated
+# --------------------------------------------------------------------------
+
+def _pair_at_same_laser(g: StudyGroups):
+    def by_pj(frame):
+        out = {}
+        for r in _rows(frame):
+            k = number(r.get("laser_pj"))
+            if k is not None and k not in out:
+                out[k] = r
+        return out
+
+    u, c = by_pj(g.uncoated), by_pj(g.coated)
+    common = sorted(set(u) & set(c))
+    if not common:
+        return None
+    pj = COMPARE_PJ if COMPARE_PJ in common else common[0]
+    return pj, u[pj], c[pj]
+
+
+def figure_4(table, out_dir, runs=None, params=None, materials=None) -> list:
+    """(a) normalised spectra, 4-35 Da, of an uncoated and a coated run at one laser energy;
+    (b, c) their frequency distributions of Li with the binomial expectation, mu in the legend.
+
+    The laser energy is 5 pJ when both kinds of run exist there (the paper's
+    Figure 4a), else the lowest energy they share. Each spectrum is divided by
+    its ions in 4-35 Da. The frequency distributions are those of the table:
+    the ROI, block size, normalisation, shuffles and seed of the study.
+    """
+    from ..fda import frequency_distribution
+    from ..plots.fda import draw_frequency_distribution
+    from ..plots.spectrum import draw_spectrum
+    from ..spectrum import mass_histogram
+
+    g = StudyGroups(table)
+    pair = _pair_at_same_laser(g)
+    if pair is None:
+        raise FigureSkipped("no laser energy has both an uncoated and a coated run of the main "
+                            "material")
+    _need_runs(runs)
+    pj, ru, rc = pair
+    fda_cfg = getattr(params, "fda", None)
+    species = _fda_species(params)
+    fig = _new(figsize=(11.0, 7.6))
+    gs = fig.add_gridspec(2, 2, height_ratios=[1.1, 1.0], hspace=0.4, wspace=0.25)
+    ax = fig.add_subplot(gs[0, :])
+    for row, color, what in ((ru, UNCOATED, "uncoated"), (rc, COATED, "coated")):
+        run, _ = runs.load(_label(row))
+        h = mass_histogram(run.chunks("mass"), bin_da=0.02, mass_range=(4.0, 35.0))
+        total = float(h.counts.sum())
+        if total <= 0:
+            raise FigureSkipped(f"{_label(row)} has no ions in 4-35 Da")
+        draw_spectrum(ax, h, None, label=f"{what}: {_label(row)} ({int(total):,} ions)",
+                      scale=total, color=color)
+    ax.set_xlabel("mass-to-charge (Da)")
+    ax.set_ylabel("fraction of ions in 4-35 Da per 0.02 Da")
+    ax.legend(fontsize=8, frameon=False)
+    ax.set_title(f"(a) normalised mass spectra at {pj:g} pJ", fontsize=9)
+    for k, (row, what) in enumerate(((ru, "uncoated"), (rc, "coated"))):
+        ax = fig.add_subplot(gs[1, k])
+        try:
+            roi_run, table_r = runs.load(_label(row), roi=True)
+            fd = frequency_distribution(
+                roi_run, table_r, species, getattr(fda_cfg, "block", 100),
+                exclude=tuple(getattr(params, "exclude", ()) or ()),
+                normalization=getattr(fda_cfg, "normalization", "solute"),
+                shuffles=getattr(fda_cfg, "shuffles", 20), seed=getattr(fda_cfg, "seed", 0))
+            draw_frequency_distribution(ax, fd)
+        except (LiprobeError, ValueError) as e:
+            _panel_message(ax, f"no frequency distribution: {e}")
+        ax.set_title(f"({'bc'[k]}) {what}: {_label(row)}, {species} in blocks of "
+                     f"{getattr(fda_cfg, 'block', 100)} ions", fontsize=9)
+    fig.suptitle(f"Figure 4. {g.main}, uncoated against coated at {pj:g} pJ", fontsize=10)
+    return _save(fig, out_dir, "figure_4")
+
+
+# --------------------------------------------------------------------------
+# Figures 5 and 6: ratios against the field proxy
+# --------------------------------------------------------------------------
+
+#: The ratios of Figures 5 and 6 (Singh et al. 2023).
+FIELD_RATIOS = ("Li/(Li+Ni+Co+Mn)", "Ni/(Ni+Co+Mn)", "O/(Li+O+Ni+Co+Mn)")
+FIELD_PROXY = "O2+/O+"
+
+
+def _ratio_columns(table, params) -> list:
+    cols = [c for c in FIELD_RATIOS if c in table]
+    if cols:
+        return cols
+    from ..chemistry import Ion, parse_ratio
+
+    out = []
+    for t in tuple(getattr(params, "ratios", ()) or ()):
+        try:
+            if t in table and not any(isinstance(x, Ion) for x in parse_ratio(t).terms):
+                out.append(t)
+        except ValueError:
+            continue
+    return out[:3]
+
+
+def _ratio_figure(table, out_dir, params, materials, stem, all_particles: bool) -> list:
+    g = StudyGroups(table)
+    if FIELD_PROXY not in table:
+        raise FigureSkipped(f"the study computes no {FIELD_PROXY} (add it to field_proxies)")
+    ratios = _ratio_columns(table, params)
+    if not ratios:
+        raise FigureSkipped("the study computes none of the composition ratios "
+                            + ", ".join(FIELD_RATIOS))
+    particles = g.coated_particles
+    if not particles:
+        raise FigureSkipped("no coated run of the main material finished (or every one is "
+                            "flagged)")
+    shown = particles if all_particles else particles[:1]
+    fig = _new(figsize=(4.2 * len(ratios), 4.2))
+    markers = "osD^vP*Xh<>"
+    for i, expr in enumerate(ratios):
+        ax = fig.add_subplot(1, len(ratios), i + 1)
+        for k, p in enumerate(shown):
+            rows = g.rows_of_particle(g.coated, p)
+            x, xe = _values(rows, FIELD_PROXY)
+            y, ye = _values(rows, expr)
+            ok = np.isfinite(x) & np.isfinite(y)
+            if not ok.any():
+                continue
+            color = f"C{k % 10}"
+            open_ = all_particles and k == 0
+            if not all_particles:
+                pj = np.array([number(v) or np.nan for v in rows["laser_pj"]]) \
+                    if "laser_pj" in rows else np.full(len(rows), np.nan)
+                sc = ax.scatter(x[ok], y[ok], c=pj[ok], cmap="viridis", s=28, zorder=3,
+                                edgecolors="k", linewidths=0.4)
+                ax.errorbar(x[ok], y[ok], xerr=np.nan_to_num(xe[ok]), yerr=np.nan_to_num(ye[ok]),
+                            fmt="none", ecolor="0.4", lw=0.8, zorder=2)
+                if i == len(ratios) - 1 and np.isfinite(pj[ok]).any():
+                    fig.colorbar(sc, ax=ax, label="laser energy (pJ)")
+            else:
+                ax.errorbar(x[ok], y[ok], xerr=np.nan_to_num(xe[ok]), yerr=np.nan_to_num(ye[ok]),
+                            fmt=markers[k % len(markers)], ms=6, color=color,
+                            mfc="none" if open_ else color, lw=0.8, capsize=1.5,
+                            label=f"{p} ({int(ok.sum())} rows)")
+        exp = _expected(expr, g.main, materials)
+        if exp is not None:
+            ax.axhline(exp, ls="--", color="k", lw=1.0, label=f"{g.main}: {exp:.3g}")
+        ax.set_xlabel(f"{FIELD_PROXY} (ions)")
+        ax.set_ylabel(expr + " (atoms)")
+        ax.legend(fontsize=7, frameon=False)
+    what = f"particle {shown[0]}" if not all_particles else f"{len(shown)} particles"
+    fig.suptitle(f"Figure {'6' if all_particles else '5'}. Coated {g.main}, {what}: "
+                 f"composition ratios against {FIELD_PROXY}, expected values dashed, "
+                 "1-sigma counting errors", fontsize=10)
+    fig.subplots_adjust(wspace=0.35)
+    return _save(fig, out_dir, stem)
+
+
+def figure_5(table, out_dir, runs=None, params=None, materials=None) -> list:
+    """Li/(Li+Ni+Co+Mn), Ni/(Ni+Co+Mn) and O/(Li+O+Ni+Co+Mn) against O2+/O+ for one particle.
+
+    The coated particle with the most rows; points coloured by laser energy;
+    the material's expected values (from its formula) dashed.
+    """
+    return _ratio_figure(table, out_dir, params, materials, "figure_5", all_particles=False)
+
+
+def figure_6(table, out_dir, runs=None, params=None, materials=None) -> list:
+    """Figure 5 for every coated particle: the first particle's rows open, the others filled."""
+    return _ratio_figure(table, out_dir, params, materials, "figure_6", all_particles=True)
+
+
+# --------------------------------------------------------------------------
+# Figure 7: the Mn-rich particle and LiMn2O4
+# --------------------------------------------------------------------------
+
+def _li_mn(frame, expr):
+    """Values of ``Mn/(Li+Mn)`` or ``Li/(Li+Mn)``: the table's column, else from at.%."""
+    if expr in frame:
+        return _values(frame, expr)
+    li, _ = _values(frame, "at_pct_Li")
+    mn, _ = _values(frame, "at_pct_Mn")
+    li, mn = np.nan_to_num(li), np.nan_to_num(mn)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        v = (mn if expr.startswith("Mn") else li) / (li + mn)
+    return v, np.full(len(v), np.nan)
+
+
+def _band(ax, frame, xcol, ycol, color, label):
+    x, _ = _values(frame, xcol)
+    y, ye = _values(frame, ycol)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if not ok.any():
+        return
+    ye = np.nan_to_num(ye)
+    xs = np.unique(x[ok])
+    lo = np.array([np.min((y - ye)[ok & (x == v)]) for v in xs])
+    hi = np.array([np.max((y + ye)[ok & (x == v)]) for v in xs])
+    if len(xs) == 1:
+        xs = np.array([xs[0] - 0.5, xs[0] + 0.5])
+        lo, hi = np.repeat(lo, 2), np.repeat(hi, 2)
+    ax.fill_between(xs, lo, hi, color=color, alpha=0.3, lw=0, label=label)
+
+
+def figure_7(table, out_dir, runs=None, params=None, materials=None) -> list:
+    """(b) Mn++/Mn+ and O2+/O+ against laser energy: the runs of another phase (the Mn-rich
+    particle) as points, the reference material (LiMn2O4) as a band (value +/- 1 sigma);
+    (c) Mn/(Li+Mn) and Li/(Li+Mn) against Mn++/Mn+, expected values (2/3 and 1/3 for
+    LiMn2O4) dashed.
+    """
+    g = StudyGroups(table)
+    if "Mn++/Mn+" not in table:
+        raise FigureSkipped("the study computes no Mn++/Mn+ (add it to field_proxies)")
+    if not len(g.other_phase) and not len(g.reference):
+        raise FigureSkipped("no run of another phase and no reference material in the study")
+    phase = None
+    if len(g.other_phase) and "best_phase" in g.other_phase:
+        bp = g.other_phase["best_phase"].dropna()
+        phase = str(bp.mode().iloc[0]) if len(bp) else None
+    ref = g.reference
+    if phase is not None and len(ref):
+        same = ref[ref["material"].astype("string") == phase]
+        ref = same if len(same) else ref
+    ref_name = str(ref["material"].iloc[0]) if len(ref) else None
+    phase = phase or ref_name
+    fig = _new(figsize=(14.0, 4.3))
+    gs = fig.add_gridspec(1, 3, wspace=0.32)
+    for i, ycol in enumerate(("Mn++/Mn+", FIELD_PROXY)):
+        ax = fig.add_subplot(gs[0, i])
+        if ycol not in table:
+            _panel_message(ax, f"the study computes no {ycol}")
+            continue
+        if len(ref):
+            _band(ax, ref, "laser_pj", ycol, REFERENCE, f"{ref_name} (reference, +/- 1 sigma)")
+        for k, p in enumerate(dict.fromkeys(g.other_phase.get("particle", []))):
+            rows = g.rows_of_particle(g.other_phase, p)
+            x, _ = _values(rows, "laser_pj")
+            y, ye = _values(rows, ycol)
+            ok = np.isfinite(x) & np.isfinite(y)
+            ax.errorbar(x[ok], y[ok], yerr=np.nan_to_num(ye[ok]), fmt="os^D"[k % 4],
+                        color=OTHER if k == 0 else f"C{k + 4}", ms=6, capsize=2,
+                        label=f"{p}: listed {rows['material'].iloc[0]}, flagged other_phase")
+        ax.set_xlabel("laser pulse energy (pJ)")
+        ax.set_ylabel(f"{ycol} (ions)")
+        ax.legend(fontsize=7, frameon=False)
+        ax.set_title(f"(b) {ycol} against laser energy", fontsize=9)
+    ax = fig.add_subplot(gs[0, 2])
+    for frame, color, what, mk in ((g.other_phase, OTHER, "another phase", "o"),
+                                   (ref, REFERENCE, ref_name or "reference", "s")):
+        if not len(frame):
+            continue
+        x, xe = _values(frame, "Mn++/Mn+")
+        for expr, filled in (("Mn/(Li+Mn)", True), ("Li/(Li+Mn)", False)):
+            y, ye = _li_mn(frame, expr)
+            ok = np.isfinite(x) & np.isfinite(y)
+            ax.errorbar(x[ok], y[ok], xerr=np.nan_to_num(xe[ok]), yerr=np.nan_to_num(ye[ok]),
+                        fmt=mk, color=color, mfc=color if filled else "none", ms=6, capsize=1.5,
+                        lw=0.8, label=f"{expr}, {what}")
+    for expr in ("Mn/(Li+Mn)", "Li/(Li+Mn)"):
+        exp = _expected(expr, phase, materials)
+        if exp is not None:
+            ax.axhline(exp, ls="--", color="k", lw=1.0)
+            ax.annotate(f"{phase}: {exp:.3g}", (0.99, exp), xycoords=("axes fraction", "data"),
+                        ha="right", va="bottom", fontsize=7)
+    ax.set_xlabel("Mn++/Mn+ (ions)")
+    ax.set_ylabel("atom fraction")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=6, frameon=False, loc="center right")
+    ax.set_title("(c) Mn/(Li+Mn) and Li/(Li+Mn) against Mn++/Mn+", fontsize=9)
+    fig.suptitle(f"Figure 7. Runs of another phase ({phase}) and the reference material",
+                 fontsize=10)
+    return _save(fig, out_dir, "figure_7")
+
+
+# --------------------------------------------------------------------------
+# Supplementary Figure 3 and Table 1
+# --------------------------------------------------------------------------
+
+def supplementary_figure_3(table, out_dir, runs=None, params=None, materials=None) -> list:
+    """Charge-state ratios (``M++/M+``) against laser energy, one panel per element."""
+    g = StudyGroups(table)
+    cols = g.csr_columns()
+    if not cols:
+        raise FigureSkipped("the study computes no charge-state ratio (add e.g. \"Ni++/Ni+\", "
+                            "\"Mn++/Mn+\" to field_proxies)")
+    if "laser_pj" not in table:
+        raise FigureSkipped("the table has no laser_pj column")
+    fig = _new(figsize=(4.2 * len(cols), 4.0))
+    parts = ((g.coated, COATED, "o", f"{g.main}, coated"),
+             (g.uncoated, UNCOATED, "x", f"{g.main}, uncoated"),
+             (g.other_phase, OTHER, "D", "another phase"),
+             (g.reference, REFERENCE, "s", "reference material"))
+    for i, col in enumerate(cols):
+        ax = fig.add_subplot(1, len(cols), i + 1)
+        for frame, color, mk, what in parts:
+            if not len(frame):
+                continue
+            x, _ = _values(frame, "laser_pj")
+            y, ye = _values(frame, col)
+            ok = np.isfinite(x) & np.isfinite(y)
+            if ok.any():
+                ax.errorbar(x[ok], y[ok], yerr=np.nan_to_num(ye[ok]), fmt=mk, color=color,
+                            ms=5, capsize=1.5, lw=0.8, label=what)
+        ax.set_xlabel("laser pulse energy (pJ)")
+        ax.set_ylabel(f"{col} (ions)")
+        ax.legend(fontsize=7, frameon=False)
+    fig.suptitle("Supplementary Figure 3. Charge-state ratios against laser energy, "
+                 "1-sigma counting errors", fontsize=10)
+    fig.subplots_adjust(wspace=0.3)
+    return _save(fig, out_dir, "supplementary_figure_3")
+
+
+def supplementary_table_1(table, params=None):
+    """Li's FDA mu by laser energy (rows) and part of the study (columns), as a DataFrame.
+
+    Mean over the rows of a cell; the part names follow the table's
+    materials (e.g. ``NMC811, coated``, ``another phase (LiMn2O4)``,
+    ``LiMn2O4``). None if the study computes no mu of a Li species.
+    """
+    import pandas as pd
+
+    g = StudyGroups(table)
+    col = f"fda_mu_{_fda_species(params)}"
+    if col not in table:
+        cands = [c for c in table.columns if str(c).startswith("fda_mu_Li")]
+        if not cands:
+            return None
+        col = cands[0]
+    parts = [(f"{g.main}, coated", g.coated), (f"{g.main}, uncoated", g.uncoated)]
+    if len(g.other_phase):
+        bp = g.other_phase["best_phase"].dropna() if "best_phase" in g.other_phase else []
+        name = f"another phase ({bp.mode().iloc[0]})" if len(bp) else "another phase"
+        parts.append((f"{g.main} particles of {name}", g.other_phase))
+    for mat in dict.fromkeys(g.reference.get("material", [])):
+        parts.append((str(mat), g.reference[g.reference["material"] == mat]))
+    data = {}
+    for name, frame in parts:
+        if not len(frame):
+            continue
+        x, _ = _values(frame, "laser_pj")
+        y, _ = _values(frame, col)
+        for pj in np.unique(x[np.isfinite(x)]):
+            sel = (x == pj) & np.isfinite(y)
+            if sel.any():
+                data.setdefault(name, {})[float(pj)] = float(np.mean(y[sel]))
+    if not data:
+        return None
+    df = pd.DataFrame(data).sort_index(ascending=False)
+    df.index.name = "laser_pj"
+    df.attrs["column"] = col
+    return df
+
+
+# --------------------------------------------------------------------------
+# the course of the runs, the yield, MRP and tails
+# --------------------------------------------------------------------------
+
+def voltage_histories(table, out_dir, runs=None, params=None, materials=None) -> list:
+    """Standing voltage against ion index of every run, uncoated and coated side by side.
+
+    Runs flagged ``early_fracture`` end in a cross. One curve per run
+    (segments of a run share it); the median voltage of consecutive bins
+    (:func:`liprobe.history.binned_voltage`).
+    """
+    from ..history import binned_voltage
+
+    _need_runs(runs)
+    ok = table[table["status"].astype("string") == "ok"] if "status" in table else table
+    if not len(ok):
+        raise FigureSkipped("no row finished")
+    per_run: dict = {}
+    for _, r in ok.iterrows():
+        e = per_run.setdefault(r["run"], {"row": r, "fractured": False})
+        if "early_fracture" in flag_set(r.get("flags")):
+            e["fractured"] = True
+    fig = _new(figsize=(12.0, 4.2))
+    axes = {"none": fig.add_subplot(1, 2, 1), "coated": fig.add_subplot(1, 2, 2)}
+    drawn = {"none": 0, "coated": 0}
+    for name, e in per_run.items():
+        r = e["row"]
+        label = _label(r)
+        if label not in runs:
+            continue
+        run, _ = runs.whole_run(label)
+        if "v_dc" not in run:
+            continue
+        v, edges = binned_voltage(np.asarray(run["v_dc"]), 200)
+        x = 0.5 * (edges[:-1] + edges[1:])
+        kind = "none" if str(r.get("coating") or "none").lower() == "none" else "coated"
+        ax = axes[kind]
+        line, = ax.plot(x, v, lw=1.0, label=f"{name} ({_pj(r.get('laser_pj'))})")
+        if e["fractured"]:
+            ax.plot(x[-1], v[-1], "x", color=line.get_color(), ms=9, mew=2)
+        drawn[kind] += 1
+    if not any(drawn.values()):
+        raise FigureSkipped("no run has a voltage column (v_dc)")
+    for kind, ax in axes.items():
+        ax.set_xlabel("ion index")
+        ax.set_ylabel("standing voltage (V)")
+        ax.set_title(("uncoated" if kind == "none" else "coated") + f" runs ({drawn[kind]}); "
+                     "x: flagged early_fracture", fontsize=9)
+        if 0 < drawn[kind] <= 12:
+            ax.legend(fontsize=6, frameon=False)
+        elif drawn[kind] == 0:
+            _panel_message(ax, "no run")
+    fig.suptitle("Voltage histories", fontsize=10)
+    return _save(fig, out_dir, "voltage_histories")
+
+
+def yield_by_coating(table, out_dir, runs=None, params=None, materials=None) -> list:
+    """Runs complete and fractured per coating (:func:`liprobe.study.yield_table`)."""
+    from ..study import yield_table
+
+    rows = [{k: (None if _isna(v) else v) for k, v in r.items()}
+            for r in table.to_dict("records")]
+    ys = yield_table(rows)
+    if not ys:
+        raise FigureSkipped("no run")
+    fig = _new(figsize=(5.0, 3.6))
+    ax = fig.add_subplot(1, 1, 1)
+    names = [y["coating"] for y in ys]
+    comp = np.array([y["complete"] for y in ys])
+    frac = np.array([y["fractured"] for y in ys])
+    unk = np.array([y["unknown"] for y in ys])
+    ax.bar(names, comp, color=COATED, label="complete")
+    ax.bar(names, frac, bottom=comp, color=UNCOATED, label="fractured early")
+    ax.bar(names, unk, bottom=comp + frac, color="0.7", label="unknown (analysis failed)")
+    for i, y in enumerate(ys):
+        yl = "n/a" if y["yield"] is None else f"{100 * y['yield']:.0f} %"
+        ax.annotate(f"yield {yl}", (i, y["runs"]), ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel("runs")
+    ax.set_xlabel("coating")
+    ax.set_ylim(0, max(y["runs"] for y in ys) * 1.2 + 0.5)
+    ax.legend(fontsize=7, frameon=False)
+    ax.set_title("Yield: runs that ran to their end, per coating", fontsize=9)
+    return _save(fig, out_dir, "yield_by_coating")
+
+
+def _isna(v) -> bool:
+    try:
+        import pandas as pd
+
+        r = pd.isna(v)
+        return bool(r) if np.ndim(r) == 0 else False
+    except (TypeError, ValueError):
+        return False
+
+
+def mrp_by_coating(table, out_dir, runs=None, params=None, materials=None) -> list:
+    """MRP at FWHM and at 10 % of the maximum, and the thermal tail, of the reference peaks,
+    coated against uncoated (one point per row, the median as a bar)."""
+    ions = [c[len("mrp_fwhm_"):] for c in table.columns if str(c).startswith("mrp_fwhm_")]
+    if not ions:
+        raise FigureSkipped("the study measures no reference peak (add reference_peaks)")
+    ok = table[table["status"].astype("string") == "ok"] if "status" in table else table
+    coated = ok["coating"].astype("string").fillna("none").str.lower() != "none"
+    parts = (("uncoated", ok[~coated], UNCOATED), ("coated", ok[coated], COATED))
+    metrics = (("mrp_fwhm", "MRP at FWHM (m/dm)"), ("mrp_fw10", "MRP at FW10%M (m/dm)"),
+               ("tail_ns", "thermal tail (ns)"))
+    fig = _new(figsize=(4.3 * len(metrics), 4.0))
+    rng = np.random.default_rng(0)
+    for i, (prefix, what) in enumerate(metrics):
+        ax = fig.add_subplot(1, len(metrics), i + 1)
+        for k, (name, frame, color) in enumerate(parts):
+            for j, ion in enumerate(ions):
+                y, _ = _values(frame, f"{prefix}_{ion}")
+                y = y[np.isfinite(y)]
+                if not len(y):
+                    continue
+                x0 = j + (k - 0.5) * 0.35
+                ax.scatter(x0 + rng.uniform(-0.06, 0.06, len(y)), y, s=12, color=color,
+                           alpha=0.7)
+                ax.hlines(np.median(y), x0 - 0.12, x0 + 0.12, color="k", lw=1.5)
+        handles = [ax.scatter([], [], s=12, color=c, label=n) for n, _, c in parts]
+        ax.legend(handles=handles, fontsize=7, frameon=False)
+        ax.set_xticks(range(len(ions)))
+        ax.set_xticklabels(ions)
+        ax.set_ylabel(what)
+        ax.set_xlabel("reference peak")
+    fig.suptitle("Mass resolving power and thermal tails by coating (bars: medians)",
+                 fontsize=10)
+    fig.subplots_adjust(wspace=0.3)
+    return _save(fig, out_dir, "mrp_by_coating")
+
+
+# --------------------------------------------------------------------------
+# the list the report draws
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """A figure of the report: its file stem, title, what it shows, and its function."""
+
+    name: str
+    title: str
+    caption: str
+    func: Callable
+
+
+FIGURES: tuple = (
+    FigureSpec("figure_1", "Figure 1",
+               "Uncoated runs across laser energies: detector event maps (hit density), with "
+               "the XZ slice and the XY view of Li and Ni ions below.", figure_1),
+    FigureSpec("figure_3", "Figure 3",
+               "A coated run per laser-energy segment: XY view along z (the coating fills the "
+               "periphery) and XZ slice; composition against depth in the ROI.", figure_3),
+    FigureSpec("figure_4", "Figure 4",
+               "(a) Normalised mass spectra (4-35 Da) of an uncoated and a coated run at the "
+               "same laser energy; (b, c) their frequency distributions of Li against the "
+               "binomial, mu in the legend.", figure_4),
+    FigureSpec("figure_5", "Figure 5",
+               "Composition ratios against the field proxy O2+/O+ for one coated particle; "
+               "expected values dashed.", figure_5),
+    FigureSpec("figure_6", "Figure 6",
+               "The same for every coated particle: the first particle open, the others "
+               "filled.", figure_6),
+    FigureSpec("figure_7", "Figure 7",
+               "(b) Mn++/Mn+ and O2+/O+ against laser energy for the runs of another phase "
+               "(points) and the reference material (band); (c) Mn/(Li+Mn) and Li/(Li+Mn) "
+               "against Mn++/Mn+, expected values dashed.", figure_7),
+    FigureSpec("supplementary_figure_3", "Supplementary Figure 3",
+               "Charge-state ratios against laser energy.", supplementary_figure_3),
+    FigureSpec("voltage_histories", "Voltage histories",
+               "Standing voltage along each run; runs flagged early_fracture end in a cross.",
+               voltage_histories),
+    FigureSpec("yield_by_coating", "Yield by coating",
+               "Runs that ran to their end, and runs that fractured early, per coating.",
+               yield_by_coating),
+    FigureSpec("mrp_by_coating", "Mass resolving power and tails by coating",
+               "MRP at FWHM and FW10%M and the thermal tail of the reference peaks, coated "
+               "against uncoated.", mrp_by_coating),
+)

@@ -1,0 +1,419 @@
+"""One run's analysis: a registry of column groups, and the pure task that runs them.
+
+:func:`analyse_run` is what the study sends to a worker: a top-level
+function (picklable) of a :class:`~liprobe.study.manifest.RunSpec` and the
+:class:`~liprobe.study.manifest.StudyParams`, returning plain JSON types.
+It reads the run, selects its segment and ROI once, then calls every
+registered column group in order. Each group is one analysis module of
+liprobe called exactly as its command calls it, so a value in the study's
+table equals the single-run command's (``liprobe composition``, ``fda``,
+``field``, ``detector-map``, ``coating``, ``history``):
+
+=================  ==========================================================
+group              columns
+=================  ==========================================================
+``ions``           ``ions`` (segment), ``ions_roi``, ``ions_ranged_roi``
+``composition``    ``at_pct_<El>`` and the study's ``ratios`` (ROI), with
+                   ``_err``
+``field``          the study's ``field_proxies`` (ROI), with ``_err``
+``fda``            ``fda_mu_<species>``, ``fda_mu_shuffled_<species>``,
+                   ``fda_p_value_<species>`` (ROI)
+``presence``       ``peaks_present``, ``peaks_absent`` (``;``-separated ions,
+                   ROI; :mod:`liprobe.study.presence`)
+``peaks``          ``mrp_fwhm_<ion>``, ``mrp_fw10_<ion>``, ``tail_ns_<ion>`` of
+                   the study's ``reference_peaks``, ``background_ppm_ns``
+                   (segment; :func:`liprobe.peaks.analyse_peaks`)
+``detector``       ``detector_heterogeneity`` (+ ``_err``: its Poisson noise),
+                   ``detector_mu_<species>``, ``detector_mu_shuffled_<species>``
+                   (segment; over ``detector.core``, by default 0.4 of the
+                   detector radius for every run)
+``coating``        ``coating_thickness_nm`` (median apparent thickness),
+                   ``coating_slabs_found`` (segment)
+``history``        ``abrupt_end``, ``abrupt_end_evidence``, ``voltage_jumps``,
+                   ``multi_hit_fraction`` (the whole run: how it ended)
+=================  ==========================================================
+
+A group adds its columns to ``values`` and, for a quantity it cannot compute,
+None with a sentence in ``reasons`` (never NaN). A group that raises a
+:class:`~liprobe.errors.LiprobeError` (e.g. a ``.pos`` file has no detector
+coordinates) leaves its columns None with the error as the reason; any other
+exception marks the run failed. A group whose module is not installed is
+skipped with a reason, and its ``version`` in the cache key is
+``"unavailable"``: when the module arrives, the cache recomputes the runs.
+
+To add a group::
+
+    @column_group("mygroup", version="1")
+    def _mygroup(ctx):
+        return {"my_value": 1.0}, {}
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..errors import LiprobeError
+
+__all__ = ["ColumnGroup", "GROUPS", "column_group", "registry_signature", "analyse_run",
+           "RunContext"]
+
+
+@dataclass(frozen=True)
+class ColumnGroup:
+    """A set of table columns computed by one analysis.
+
+    ``func(ctx) -> (values, reasons)``; ``requires`` names a module that must be
+    importable (else the group is skipped with a reason).
+    """
+
+    name: str
+    version: str
+    func: Callable
+    requires: str | None = None
+
+    def available(self) -> bool:
+        if self.requires is None:
+            return True
+        try:
+            return importlib.util.find_spec(self.requires) is not None
+        except ModuleNotFoundError:
+            return False
+
+
+#: The registered groups, in column order.
+GROUPS: list[ColumnGroup] = []
+
+
+def column_group(name: str, version: str = "1", requires: str | None = None):
+    """Register ``func(ctx) -> (values, reasons)`` as a column group."""
+    def deco(func):
+        GROUPS[:] = [g for g in GROUPS if g.name != name]
+        GROUPS.append(ColumnGroup(name, version, func, requires))
+        return func
+    return deco
+
+
+def registry_signature() -> dict:
+    """``{group: version}`` (``"unavailable"`` for a missing module): part of the cache key."""
+    return {g.name: (g.version if g.available() else "unavailable") for g in GROUPS}
+
+
+class RunContext:
+    """What the groups share: the run, its segment, its ROI selection and ranges.
+
+    Attributes
+    ----------
+    spec : RunSpec
+    params : StudyParams
+    full : Run
+        The whole run (as read).
+    run : Run
+        The segment (the whole run without segments).
+    roi : Run
+        The segment's ions inside the ROI.
+    table : RangeTable
+    selection : dict
+        From :func:`liprobe.roi.select`.
+    """
+
+    def __init__(self, spec, params, full, run, roi, table, selection):
+        self.spec, self.params = spec, params
+        self.full, self.run, self.roi = full, run, roi
+        self.table, self.selection = table, selection
+        self._ion_counts = None
+
+    def roi_ion_counts(self):
+        """``(ion_counts, total)`` of the ROI, counted once for composition and field."""
+        if self._ion_counts is None:
+            from ..ranging import count_ions
+
+            counts, _unranged, total = count_ions(self.roi.chunks("mass"), self.table)
+            self._ion_counts = (counts, total)
+        return self._ion_counts
+
+
+def _ratio_columns(name, r, values, reasons):
+    values[name] = r.value
+    values[f"{name}_err"] = r.error
+    if r.value is None:
+        reasons[name] = r.reason or "not computable"
+
+
+# --------------------------------------------------------------------------
+# the groups
+# --------------------------------------------------------------------------
+
+@column_group("ions")
+def _ions(ctx):
+    counts, total = ctx.roi_ion_counts()
+    return {"ions": ctx.run.n_ions, "ions_roi": int(total),
+            "ions_ranged_roi": int(np.sum(counts))}, {}
+
+
+@column_group("composition")
+def _composition(ctx):
+    from ..composition import composition_from_counts
+
+    counts, total = ctx.roi_ion_counts()
+    c = composition_from_counts(counts, ctx.table, total, ctx.params.exclude, ctx.params.ratios)
+    values, reasons = {}, {}
+    for el in c.atom_counts:
+        values[f"at_pct_{el}"] = c.atomic_percent.get(el)
+        values[f"at_pct_{el}_err"] = c.atomic_percent_error.get(el)
+        if el not in c.atomic_percent:
+            reasons[f"at_pct_{el}"] = "no ranged atoms"
+    for text, r in c.ratios.items():
+        _ratio_columns(text, r, values, reasons)
+    return values, reasons
+
+
+@column_group("field")
+def _field(ctx):
+    from ..field import field_proxies_from_counts
+
+    counts, total = ctx.roi_ion_counts()
+    f = field_proxies_from_counts(counts, ctx.table, total, ctx.params.field_proxies)
+    values, reasons = {}, {}
+    for text in ctx.params.field_proxies:
+        _ratio_columns(text, f.ratios[text], values, reasons)
+    return values, reasons
+
+
+@column_group("fda")
+def _fda(ctx):
+    from ..fda import frequency_distribution
+
+    cfg = ctx.params.fda
+    values, reasons = {}, {}
+    for sp in cfg.species:
+        names = (f"fda_mu_{sp}", f"fda_mu_shuffled_{sp}", f"fda_p_value_{sp}")
+        try:
+            r = frequency_distribution(ctx.roi, ctx.table, sp, cfg.block,
+                                       exclude=ctx.params.exclude,
+                                       normalization=cfg.normalization, shuffles=cfg.shuffles,
+                                       seed=cfg.seed)
+        except (LiprobeError, ValueError) as e:
+            for n in names:
+                values[n] = None
+                reasons[n] = str(e)
+            continue
+        for n, v, key in zip(names, (r.mu, r.mu_shuffled, r.p_value),
+                             ("mu", "mu_shuffled", "p_value")):
+            values[n] = v
+            if v is None:
+                reasons[n] = r.reasons.get(key, "not computable")
+    return values, reasons
+
+
+@column_group("presence")
+def _presence(ctx):
+    from .presence import ion_presence
+
+    p = ion_presence(ctx.roi, ctx.table, sigma=ctx.params.peak_presence_sigma)
+    return {"peaks_present": ";".join(p.present_ions()),
+            "peaks_absent": ";".join(p.absent_ions())}, {}
+
+
+@column_group("peaks", version="1", requires="liprobe.peaks")
+def _peaks(ctx):
+    """MRP and tail of the reference peaks, and the background, on the segment's spectrum."""
+    from ..chemistry import parse_ion
+    from ..peaks import analyse_peaks
+
+    run = ctx.run
+    tof = run["tof"] if "tof" in run else None
+    pa = analyse_peaks(run["mass"], tof=tof)
+    bg = pa.background
+    values = {"background_ppm_ns": bg.ppm_per_ns}
+    reasons = {}
+    if bg.ppm_per_ns is None:
+        reasons["background_ppm_ns"] = bg.reason or bg.time_scale.reason or "not computable"
+    else:
+        values["background_ppm_ns_err"] = (bg.ppm_per_ns * bg.a_error / bg.a
+                                           if bg.a and bg.a_error else None)
+    for name in ctx.params.reference_peaks:
+        cols = {"mrp_fwhm": "fwhm", "mrp_fw10": "fw10", "tail_ns": "tail_ns"}
+        main = max(parse_ion(name).peaks(), key=lambda mp: mp[1])[0]
+        peak = pa.nearest(main)
+        if peak is None or abs(peak.mass - main) > _PEAK_MATCH_DA:
+            for c in cols:
+                values[f"{c}_{name}"] = None
+                reasons[f"{c}_{name}"] = (f"no peak of {name} found near {main:.3f} Da "
+                                          f"(within {_PEAK_MATCH_DA} Da)")
+            continue
+        for c, attr in cols.items():
+            v = peak.mrp(attr) if c.startswith("mrp") else peak.tail_ns
+            values[f"{c}_{name}"] = v
+            if v is None:
+                reasons[f"{c}_{name}"] = peak.reasons.get(attr, "not measurable")
+    return values, reasons
+
+
+#: How far (Da) a detected peak may lie from a reference ion's main isotope.
+_PEAK_MATCH_DA = 0.3
+
+
+@column_group("detector")
+def _detector(ctx):
+    from ..detector import detector_map
+
+    cfg = ctx.params.detector
+    core = {} if cfg.core == "coating" else {"coating_element": None, "core_fraction": cfg.core}
+    m = detector_map(ctx.run, ctx.table, species=cfg.species, bins=cfg.bins,
+                     sample_size=cfg.sample, seed=cfg.seed, grid_bins=cfg.grid_bins, **core)
+    h = m.heterogeneity
+    values = {"detector_heterogeneity": h.heterogeneity,
+              "detector_heterogeneity_err": h.heterogeneity_noise}
+    reasons = {}
+    if cfg.species:
+        sp = cfg.species
+        values[f"detector_mu_{sp}"] = h.fraction_mu
+        values[f"detector_mu_shuffled_{sp}"] = h.fraction_mu_shuffled
+        if h.fraction_mu is None:
+            reasons[f"detector_mu_{sp}"] = h.fraction_reason or "not computable"
+        if h.fraction_mu_shuffled is None:
+            reasons[f"detector_mu_shuffled_{sp}"] = h.fraction_reason or "not computable"
+    return values, reasons
+
+
+@column_group("coating")
+def _coating(ctx):
+    if not ctx.spec.coated:
+        why = "the run is not coated (coating = \"none\")"
+        return ({"coating_thickness_nm": None, "coating_slabs_found": None},
+                {"coating_thickness_nm": why, "coating_slabs_found": why})
+    from ..coating import coating_profile
+
+    cfg = ctx.params.coating_profile
+    p = coating_profile(ctx.run, ctx.table, element=ctx.spec.coating,
+                        ions_per_slab=cfg.ions_per_slab, ring_nm=cfg.ring_nm)
+    t = p.median_thickness_nm()
+    values = {"coating_thickness_nm": t, "coating_slabs_found": len(p.found)}
+    return values, ({} if t is not None else {"coating_thickness_nm": p.no_shell_message()})
+
+
+@column_group("history")
+def _history(ctx):
+    from ..history import run_history
+
+    h = run_history(ctx.full)
+    values = {"abrupt_end": h.abrupt_end,
+              "abrupt_end_evidence": "; ".join(h.end.get("abrupt_end_reasons", [])) or None,
+              "voltage_jumps": None if h.voltage_V is None else len(h.jumps),
+              "multi_hit_fraction": h.multi_hit_fraction}
+    reasons = {}
+    if h.abrupt_end is None:
+        reasons["abrupt_end"] = h.end.get("reason", "not computable")
+    if h.voltage_V is None:
+        reasons["voltage_jumps"] = h.voltage_reason or "no voltage"
+    if h.multi_hit_fraction is None:
+        reasons["multi_hit_fraction"] = "the file has no multiplicity column"
+    return values, reasons
+
+
+# --------------------------------------------------------------------------
+# the task
+# --------------------------------------------------------------------------
+
+def _plain(v):
+    """A JSON-able scalar: numpy scalars unwrapped, non-finite floats None."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _load(spec):
+    """The run and its range table (from the range file, or ranged automatically)."""
+    from ..io import read, read_ranges
+
+    if spec.autorange is None:
+        table = read_ranges(spec.ranges)
+        return read(spec.data), table
+    if importlib.util.find_spec("liprobe.autorange") is None:
+        raise LiprobeError(f"autorange = [{', '.join(spec.autorange)}] needs "
+                           "liprobe.autorange, which this installation does not have; give "
+                           "ranges = \"FILE.rrng\"")
+    from ..autorange import autorange
+
+    run = read(spec.data)
+    tof = run["tof"] if "tof" in run else None
+    # as `liprobe autorange FILE --elements ...` does, on the whole run
+    return run, autorange(run["mass"], spec.autorange, tof=tof).table
+
+
+def analyse_run(spec, params) -> dict:
+    """Analyse one run (or segment) of a study; never raises for bad data.
+
+    Parameters
+    ----------
+    spec : RunSpec
+    params : StudyParams
+
+    Returns
+    -------
+    dict
+        ``status`` (``"ok"`` or ``"failed"``), ``error`` (None or one line),
+        ``values`` (column -> number, string, bool or None; errors in
+        ``<name>_err``), ``reasons`` (column or group -> why it is None),
+        ``timings_s`` (group -> seconds, and ``total``).
+    """
+    from ..roi import select
+
+    t0 = time.perf_counter()
+    values: dict = {}
+    reasons: dict = {}
+    timings: dict = {}
+    out = {"status": "ok", "error": None, "values": values, "reasons": reasons,
+           "timings_s": timings}
+    try:
+        if spec.problem:
+            raise LiprobeError(spec.problem)
+        full, table = _load(spec)
+        values["format"] = full.format
+        seg = None if spec.segment is None else slice(spec.start, spec.stop)
+        run, _ = select(full, None, seg, table) if seg is not None else (full, {})
+        roi, selection = select(run, spec.roi, None, table) if spec.roi else \
+            (run, {"ions_selected": run.n_ions})
+        timings["read_select"] = time.perf_counter() - t0
+    except (LiprobeError, OSError, ValueError) as e:
+        out.update(status="failed", error=_one_line(e))
+        timings["total"] = time.perf_counter() - t0
+        return out
+    ctx = RunContext(spec, params, full, run, roi, table, selection)
+    for g in GROUPS:
+        t = time.perf_counter()
+        if not g.available():
+            reasons[g.name] = f"needs {g.requires}, which this installation does not have yet"
+            continue
+        try:
+            v, r = g.func(ctx)
+            values.update(v)
+            reasons.update(r)
+        except (LiprobeError, ValueError) as e:
+            reasons[g.name] = _one_line(e)
+        except Exception as e:  # noqa: BLE001 - a bug in one group must not hide the others
+            reasons[g.name] = _one_line(e)
+            if out["error"] is None:
+                out.update(status="failed", error=f"{g.name}: {type(e).__name__}: {_one_line(e)}")
+        timings[g.name] = time.perf_counter() - t
+    for k in list(values):
+        v = _plain(values[k])
+        if v is None and values[k] is not None:
+            reasons.setdefault(k, "not a finite number")
+        values[k] = v
+    timings["total"] = time.perf_counter() - t0
+    return out
+
+
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, OSError) and getattr(e, "filename", None):
+        return f"{e.filename}: {e.strerror or e}"
+    return " ".join(str(e).split()) or type(e).__name__

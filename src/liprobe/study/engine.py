@@ -1,0 +1,429 @@
+"""Running a study: cache look-up, one Dask task per run, the table, the flags.
+
+:func:`run_study` is the whole of ``liprobe study``:
+
+1. every row (a run, or a segment of one) is keyed by the SHA-256 of its
+   input files and of the parameters that change its analysis
+   (:mod:`liprobe.study.cache`); a row whose record exists is taken from it;
+2. the other rows are analysed by :func:`liprobe.study.analysis.analyse_run`,
+   each an independent task: on a local Dask cluster by default (processes,
+   one thread per worker, no dashboard), on an existing cluster given its
+   scheduler's address, or in this process with ``workers=0``;
+3. each result is written to the cache as soon as it arrives (atomically),
+   so a study killed half-way keeps every finished run;
+4. the table is assembled in manifest order, flagged
+   (:mod:`liprobe.study.flags`) and written as ``runs.csv``,
+   ``runs.parquet``, ``yield.csv`` and ``summary.json``, each atomically.
+
+A run that fails (a missing file, a bad key in its manifest entry, an
+analysis error) is a row with ``status = "failed"`` and its ``error``; the
+others complete and :attr:`StudyResult.exit_code` is :data:`EXIT_PARTIAL`.
+
+For tests: the environment variable ``LIPROBE_STUDY_STOP_AFTER=N`` kills the
+study after N runs were computed and recorded (SIGKILL of this process when
+running in-process, an interrupt that shuts the cluster down otherwise).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+
+from .. import __version__
+from ..errors import LiprobeError
+from .analysis import analyse_run, registry_signature
+from .cache import Cache, atomic_write_text, atomic_write_with
+from .flags import flag_rows, yield_table
+from .manifest import Manifest, RunSpec, load_manifest
+
+__all__ = ["run_study", "StudyResult", "EXIT_OK", "EXIT_PARTIAL", "META_COLUMNS"]
+
+#: Exit codes of ``liprobe study``: every run analysed / some runs failed.
+EXIT_OK = 0
+EXIT_PARTIAL = 3
+
+#: Table columns that come from the manifest, in order (``tag_*`` columns follow).
+META_COLUMNS = ("run", "segment", "segment_name", "segment_start", "segment_stop", "material",
+                "coating", "laser_pj", "particle", "instrument")
+_STOP_ENV = "LIPROBE_STUDY_STOP_AFTER"
+#: Columns of text (an empty one stays text in runs.parquet; other empty columns are numbers).
+_TEXT_COLUMNS = frozenset({"run", "segment_name", "material", "coating", "particle",
+                           "instrument", "status", "error", "format", "peaks_present",
+                           "peaks_absent", "abrupt_end_evidence", "best_phase", "flags",
+                           "flag_reasons", "reasons"})
+
+
+@dataclass
+class StudyResult:
+    """The outcome of :func:`run_study`.
+
+    Attributes
+    ----------
+    name : str
+    out : str
+        Output folder.
+    rows : list of dict
+        The table, one dict per row, in manifest order.
+    columns : list of str
+    yields : list of dict
+        Runs complete / fractured per coating.
+    computed, cached, failed : list of str
+        Row labels analysed now, taken from the cache, failed.
+    paths : dict
+        ``runs_csv``, ``runs_parquet``, ``yield_csv``, ``summary_json``.
+    records : dict
+        Row label -> cache record path (rows that have one).
+    """
+
+    name: str
+    out: str
+    rows: list
+    columns: list
+    yields: list
+    computed: list = field(default_factory=list)
+    cached: list = field(default_factory=list)
+    failed: list = field(default_factory=list)
+    paths: dict = field(default_factory=dict)
+    records: dict = field(default_factory=dict)
+    wall_s: float = 0.0
+    analysis_s: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_PARTIAL if self.failed else EXIT_OK
+
+    @property
+    def table(self):
+        """The table as a pandas DataFrame (the contents of ``runs.parquet``)."""
+        return _dataframe(self.rows, self.columns)
+
+    def summary(self) -> dict:
+        return {
+            "study": self.name, "out": self.out, "rows": len(self.rows),
+            "ok": len(self.rows) - len(self.failed), "failed": len(self.failed),
+            "computed": len(self.computed), "cached": len(self.cached),
+            "exit_code": self.exit_code, "partial": bool(self.failed),
+            "failed_rows": [{"row": r["run"] if r.get("segment") is None
+                             else f"{r['run']}[{r['segment']}]", "error": r.get("error")}
+                            for r in self.rows if r.get("status") != "ok"],
+            "yield": self.yields, "files": self.paths,
+            "wall_s": self.wall_s, "analysis_s": self.analysis_s,
+        }
+
+
+# --------------------------------------------------------------------------
+# keys and records
+# --------------------------------------------------------------------------
+
+def _failed(error: str) -> dict:
+    return {"status": "failed", "error": error, "values": {}, "reasons": {}, "timings_s": {}}
+
+
+def _inputs(spec: RunSpec, cache: Cache, manifest: Manifest) -> dict:
+    """``{"data": sha256, "ranges": sha256}``; raises LiprobeError naming the manifest line."""
+    out = {}
+    for what, path, line in (("data", spec.data, spec.data_line),
+                             ("ranges", spec.ranges, spec.ranges_line)):
+        if path is None:
+            continue
+        try:
+            out[what] = cache.digest(path)
+        except OSError as e:
+            where = f"line {line}: " if line else ""
+            why = "no such file" if isinstance(e, FileNotFoundError) else (e.strerror or str(e))
+            raise LiprobeError(f"{manifest.path}: {where}key runs[{spec.entry}].{what}: "
+                               f"{path}: {why}") from None
+    return out
+
+
+def _params_for_key(spec: RunSpec, manifest: Manifest, groups: dict) -> dict:
+    return {"liprobe": __version__, "groups": groups, "run": spec.analysis_dict(),
+            "study": manifest.params.to_dict()}
+
+
+# --------------------------------------------------------------------------
+# execution
+# --------------------------------------------------------------------------
+
+def _stop_after() -> int | None:
+    v = os.environ.get(_STOP_ENV)
+    if not v:
+        return None
+    try:
+        return int(v)
+    except ValueError:
+        return None
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _check_reachable(address: str) -> None:
+    """Fail at once (rather than after the client's timeout) when nothing listens there."""
+    import socket
+    from urllib.parse import urlsplit
+
+    u = urlsplit(address if "://" in address else f"tcp://{address}")
+    if u.scheme not in ("tcp", "tls") or not u.hostname or not u.port:
+        return
+    try:
+        socket.create_connection((u.hostname, u.port), timeout=5).close()
+    except OSError as e:
+        raise LiprobeError(f"cannot connect to the Dask scheduler at {address} "
+                           f"({e.strerror or e})") from None
+
+
+def _execute(pending, params, scheduler, workers, on_result):
+    """Run ``analyse_run`` on every pending spec; ``on_result(spec, result)`` as each finishes."""
+    if scheduler is None and workers == 0:
+        for spec in pending:
+            on_result(spec, analyse_run(spec, params), in_process=True)
+        return
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError as e:  # pragma: no cover - a dependency
+        raise LiprobeError(f"the study needs dask.distributed ({e}); or run with --workers 0")
+    cluster = None
+    try:
+        if scheduler is not None:
+            _check_reachable(scheduler)
+            try:
+                client = Client(scheduler, timeout="10s")
+            except (OSError, TimeoutError) as e:
+                raise LiprobeError(f"cannot connect to the Dask scheduler at {scheduler} "
+                                   f"({e})") from None
+        else:
+            n = workers or min(len(pending), _cores())
+            # no dashboard; the scheduler's small HTTP server (health checks) on a free
+            # port rather than on 8787, which another cluster may hold
+            cluster = LocalCluster(n_workers=max(1, n), threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.ERROR,
+                                   scheduler_kwargs={"dashboard": False,
+                                                     "dashboard_address": ":0"},
+                                   env={"NUMBA_NUM_THREADS": "1"})   # one thread per worker
+            client = Client(cluster)
+        try:
+            futures = {client.submit(analyse_run, spec, params, pure=False): spec
+                       for spec in pending}
+            for fut in as_completed(futures):
+                spec = futures[fut]
+                try:
+                    res = fut.result()
+                except Exception as e:  # noqa: BLE001 - a lost worker fails one run only
+                    res = _failed(f"the task failed on the cluster: {type(e).__name__}: "
+                                  f"{' '.join(str(e).split())}")
+                on_result(spec, res, in_process=False)
+        finally:
+            client.close()
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+# --------------------------------------------------------------------------
+# the table
+# --------------------------------------------------------------------------
+
+def _merge_columns(orders) -> list:
+    """Union of column lists keeping each list's order (a new column goes after its predecessor)."""
+    out: list = []
+    for cols in orders:
+        prev = None
+        for c in cols:
+            if c not in out:
+                out.insert(out.index(prev) + 1 if prev is not None else len(out), c)
+            prev = c
+    return out
+
+
+def _row(spec: RunSpec, result: dict) -> dict:
+    row = {"run": spec.run, "segment": spec.segment}
+    row.update(spec.meta())
+    row["status"] = result["status"]
+    row["error"] = result.get("error")
+    row.update(result.get("values", {}))
+    reasons = result.get("reasons", {})
+    row["reasons"] = "; ".join(f"{k}: {v}" for k, v in reasons.items()) or None
+    return row
+
+
+def _dataframe(rows, columns):
+    import pandas as pd
+
+    df = pd.DataFrame([[r.get(c) for c in columns] for r in rows], columns=columns, dtype=object)
+    for c in columns:
+        vals = [v for v in df[c] if v is not None]
+        if not vals:      # a column no row could compute: numbers unless known as text
+            text = c in _TEXT_COLUMNS or c.startswith("tag_")
+            df[c] = df[c].astype("string" if text else "float64")
+        elif all(isinstance(v, bool) for v in vals):
+            df[c] = df[c].astype("boolean")
+        elif all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+            df[c] = df[c].astype("Int64")
+        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+            df[c] = pd.to_numeric(df[c]).astype("float64")
+        else:
+            df[c] = df[c].map(lambda v: None if v is None else str(v)).astype("string")
+    return df
+
+
+def _write_tables(out: str, rows, columns, yields, summary) -> dict:
+    df = _dataframe(rows, columns)
+    paths = {"runs_csv": os.path.join(out, "runs.csv"),
+             "runs_parquet": os.path.join(out, "runs.parquet"),
+             "yield_csv": os.path.join(out, "yield.csv"),
+             "summary_json": os.path.join(out, "summary.json")}
+    atomic_write_text(paths["runs_csv"], df.to_csv(index=False))
+    atomic_write_with(paths["runs_parquet"], lambda p: df.to_parquet(p, index=False))
+    import pandas as pd
+
+    ydf = pd.DataFrame(yields, columns=["coating", "runs", "complete", "fractured", "unknown",
+                                        "yield"])
+    atomic_write_text(paths["yield_csv"], ydf.to_csv(index=False))
+    summary = dict(summary, files=paths)
+    from ..cli._common import to_jsonable
+
+    atomic_write_text(paths["summary_json"], json.dumps(to_jsonable(summary), indent=2,
+                                                        allow_nan=False))
+    return paths
+
+
+# --------------------------------------------------------------------------
+# the study
+# --------------------------------------------------------------------------
+
+def run_study(manifest, out, scheduler: str | None = None, workers: int | None = None,
+              progress=None) -> StudyResult:
+    """Analyse every run of a manifest and write the study's table.
+
+    Parameters
+    ----------
+    manifest : Manifest or path
+    out : str or path
+        Output folder (created): ``runs.csv``, ``runs.parquet``, ``yield.csv``,
+        ``summary.json`` and ``cache/``.
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``).
+    workers : int, optional
+        Workers of the local cluster (default: one per core, at most one per
+        run to compute); 0 analyses in this process, without Dask.
+    progress : callable, optional
+        Called as ``progress(event)`` with a dict: ``label``, ``state``
+        (``"cached"``, ``"ok"``, ``"failed"``), ``done``, ``total``, ``seconds``,
+        ``error``.
+
+    Returns
+    -------
+    StudyResult
+
+    Raises
+    ------
+    ManifestError
+        The manifest cannot be used.
+    LiprobeError
+        The scheduler cannot be reached.
+    """
+    t_start = time.perf_counter()
+    if not isinstance(manifest, Manifest):
+        manifest = load_manifest(manifest)
+    out = os.path.abspath(os.fspath(out))
+    os.makedirs(out, exist_ok=True)
+    cache = Cache(out)
+    groups = registry_signature()
+    specs = list(manifest.runs)
+    results: dict[int, dict] = {}
+    keys: dict[int, str] = {}
+    records: dict[str, str] = {}
+    computed: list = []
+    cached: list = []
+    total = len(specs)
+    done = [0]
+
+    def report(label, state, seconds=None, error=None):
+        done[0] += 1
+        if progress is not None:
+            progress({"label": label, "state": state, "done": done[0], "total": total,
+                      "seconds": seconds, "error": error})
+
+    pending: list = []
+    inputs_of: dict[int, dict] = {}
+    for i, spec in enumerate(specs):
+        if spec.problem:
+            results[i] = _failed(f"{manifest.path}: {spec.problem}")
+            report(spec.label, "failed", error=results[i]["error"])
+            continue
+        try:
+            inputs = _inputs(spec, cache, manifest)
+        except LiprobeError as e:
+            results[i] = _failed(str(e))
+            report(spec.label, "failed", error=results[i]["error"])
+            continue
+        key = cache.key(inputs, _params_for_key(spec, manifest, groups))
+        keys[i], inputs_of[i] = key, inputs
+        rec = cache.load(key)
+        if rec is not None:
+            results[i] = rec["result"]
+            records[spec.label] = cache.path(key)
+            cached.append(spec.label)
+            report(spec.label, "cached", rec.get("timings_s", {}).get("total"))
+        else:
+            pending.append(i)
+    cache.save_memo()
+
+    stop_after = _stop_after()
+    index_of = {id(specs[i]): i for i in pending}
+
+    def on_result(spec, res, in_process):
+        i = index_of[id(spec)]
+        results[i] = res
+        if res["status"] == "ok":
+            rec = {"key": keys[i], "run": spec.run, "segment": spec.segment,
+                   "inputs": {k: {"path": getattr(spec, k), "sha256": v}
+                              for k, v in inputs_of[i].items()},
+                   "params": _params_for_key(spec, manifest, groups),
+                   "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+                   "timings_s": res.get("timings_s", {}), "result": res}
+            records[spec.label] = cache.store(rec)
+        computed.append(spec.label)
+        report(spec.label, res["status"], res.get("timings_s", {}).get("total"),
+               res.get("error"))
+        if stop_after is not None and len(computed) >= stop_after:
+            if in_process:
+                os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
+            raise KeyboardInterrupt(f"{_STOP_ENV}={stop_after}")
+
+    if pending:
+        _execute([specs[i] for i in pending], manifest.params, scheduler, workers, on_result)
+
+    rows = [_row(spec, results[i]) for i, spec in enumerate(specs)]
+    flags = flag_rows(rows, manifest.materials, manifest.params, manifest.rules)
+    for r, f in zip(rows, flags):
+        reasons = r.pop("reasons")
+        r.update(f)
+        r["reasons"] = reasons
+    tags = sorted({k for s in specs for k, _ in s.metadata if k.startswith("tag_")})
+    columns = _merge_columns([list(META_COLUMNS) + tags + ["status", "error"]]
+                             + [list(r) for r in rows])
+    # flags and reasons last
+    for c in ("best_phase", "flags", "flag_reasons", "reasons"):
+        columns.remove(c)
+        columns.append(c)
+    yields = yield_table(rows)
+    failed = [s.label for s, r in zip(specs, rows) if r["status"] != "ok"]
+    analysis_s = sum((results[i].get("timings_s") or {}).get("total", 0.0)
+                     for i in range(len(specs)) if specs[i].label in computed)
+    result = StudyResult(name=manifest.name, out=out, rows=rows, columns=columns, yields=yields,
+                         computed=computed, cached=cached, failed=failed, records=records,
+                         analysis_s=analysis_s)
+    result.wall_s = time.perf_counter() - t_start
+    result.paths = _write_tables(out, rows, columns, yields, result.summary())
+    return result

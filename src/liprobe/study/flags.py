@@ -1,0 +1,307 @@
+"""Flags: what a run's numbers say against the rest of the batch.
+
+Each flag comes with one sentence in ``flag_reasons`` giving the number, the
+reference it was compared with and the threshold. Thresholds are in
+:class:`~liprobe.study.manifest.FlagRules` (``[study.flags]``). "Robust z" is
+``(value - median) / scale`` with ``scale = max(1.4826 MAD, floor)`` over the
+reference runs: the median and the median absolute deviation (scaled to a
+standard deviation for normal data) ignore the outliers one is looking for
+(Iglewicz & Hoaglin, *How to Detect and Handle Outliers*, ASQC 1993, whose
+modified z-score flags above 3.5). The floor keeps a batch of near-identical
+runs from turning tiny differences into flags.
+
+``delithiated``
+    Detector heterogeneity, Li's FDA mu (every configured FDA species
+    carrying Li) or the detector Li-fraction mu far above the batch's coated
+    runs: robust z above ``delithiated_z`` (5). Floors: ``mu_scale_min``
+    (0.02) for mu; for the heterogeneity ``heterogeneity_scale_min`` (0.1) of
+    the coated median, or the median Poisson noise of the heterogeneity if
+    larger. Field-driven delithiation shows as Li clustered in time and
+    space and as an uneven hit map (Singh et al. 2023, Fig. 1 and 4; Kim et
+    al., J. Mater. Chem. A 10 (2022) 4926); a Li ratio can pass through 0.5
+    while it happens, so the ratio is not used. Reference: the coated runs
+    (at least ``min_reference_runs``), else every run.
+``other_phase``
+    The run's peaks and cation fractions fit another phase of the study
+    better than its expected material (:mod:`liprobe.study.phases`): fewer
+    elements missing or extra, or, with as many, a cation distance smaller by
+    ``phase_margin`` (0.1). The phase that fits is named, and is in the
+    ``best_phase`` column of every run.
+``off_stoichiometric``
+    A study ratio (atom ratios only) with ``|robust z|`` above
+    ``off_stoichiometric_z`` (3.5) against the comparable runs: same
+    material and instrument, not delithiated nor of another phase. Floor:
+    ``ratio_scale_min`` (0.01) or the run's counting error if larger: APT's
+    biases (~1e-2, field-dependent losses) dwarf counting errors (~1e-3),
+    so a run is not off-stoichiometric for lying outside its counting error.
+    With fewer than ``min_reference_runs`` comparable runs, the centre is
+    the material's nominal ratio (from its formula).
+``early_fracture``
+    ``tags.outcome`` says so (fractured, early_fracture), or the run ends
+    abruptly (:func:`liprobe.history.run_history`: a final burst of multiple
+    hits or of ions per pulse).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .manifest import OUTCOMES_FRACTURED, FlagRules
+from .phases import match_phases, parse_stoichiometry, ratio_of_formula
+
+__all__ = ["FLAGS", "robust_center_scale", "flag_rows", "yield_table"]
+
+#: The flags, in the order they are listed.
+FLAGS = ("delithiated", "off_stoichiometric", "other_phase", "early_fracture")
+
+
+def robust_center_scale(values) -> tuple[float, float]:
+    """Median and ``1.4826 * MAD`` of ``values``."""
+    v = np.asarray(values, dtype=np.float64)
+    med = float(np.median(v))
+    return med, float(1.4826 * np.median(np.abs(v - med)))
+
+
+def _ok(row) -> bool:
+    return row.get("status") == "ok"
+
+
+def _num(row, col):
+    v = row.get(col)
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) \
+        else None
+
+
+def _li_metrics(params) -> list[tuple[str, str, str]]:
+    """(column, description, kind) of the delithiation metrics the study computes."""
+    from ..chemistry import Ion, parse_species
+
+    out = [("detector_heterogeneity", "detector heterogeneity", "heterogeneity")]
+
+    def has_li(sp):
+        s = parse_species(sp)
+        return s.count("Li") > 0 if isinstance(s, Ion) else s == "Li"
+
+    for sp in params.fda.species:
+        if has_li(sp):
+            out.append((f"fda_mu_{sp}", f"FDA mu of {sp}", "mu"))
+    sp = params.detector.species
+    if sp and has_li(sp):
+        out.append((f"detector_mu_{sp}", f"detector {sp}-fraction mu", "mu"))
+    return out
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3g}" if abs(v) < 1e4 else f"{v:.3e}"
+
+
+def _delithiated(rows, params, rules: FlagRules, out):
+    for col, what, kind in _li_metrics(params):
+        ref = [r for r in rows if _ok(r) and r.get("coating", "none") != "none"
+               and _num(r, col) is not None]
+        ref_what = "coated runs"
+        if len(ref) < rules.min_reference_runs:
+            ref = [r for r in rows if _ok(r) and _num(r, col) is not None]
+            ref_what = "runs (too few coated runs to compare with)"
+        if len(ref) < rules.min_reference_runs:
+            continue
+        med, mad = robust_center_scale([_num(r, col) for r in ref])
+        if kind == "mu":
+            floor = rules.mu_scale_min
+        else:
+            noise = [_num(r, col + "_err") for r in ref if _num(r, col + "_err") is not None]
+            floor = max(rules.heterogeneity_scale_min * abs(med),
+                        float(np.median(noise)) if noise else 0.0)
+        scale = max(mad, floor)
+        if not scale > 0:
+            continue
+        for i, r in enumerate(rows):
+            v = _num(r, col)
+            if v is None or not _ok(r):
+                continue
+            z = (v - med) / scale
+            if z > rules.delithiated_z:
+                out[i].setdefault("delithiated", []).append(
+                    f"{what} {_fmt(v)} is {z:.1f} robust SD above the median {_fmt(med)} of "
+                    f"{len(ref)} {ref_what} (SD {_fmt(scale)}, threshold {rules.delithiated_z:g})")
+
+
+def _cations(materials: dict, exclude) -> tuple:
+    els = []
+    for f in materials.values():
+        for el in parse_stoichiometry(f):
+            if el != "O" and el not in exclude and el not in els:
+                els.append(el)
+    return tuple(els)
+
+
+def _present_elements(row) -> set:
+    from ..chemistry import parse_ion
+
+    out = set()
+    for name in (row.get("peaks_present") or "").split(";"):
+        if name:
+            out.update(parse_ion(name).elements)
+    return out
+
+
+def _other_phase(rows, materials, params, rules: FlagRules, out, best):
+    cations = _cations(materials, params.exclude)
+    phases = {name: {el: a for el, a in parse_stoichiometry(f).items() if el in cations}
+              for name, f in materials.items()}
+    phases = {k: v for k, v in phases.items() if v}
+    for i, r in enumerate(rows):
+        if not _ok(r) or r.get("peaks_present") is None:
+            continue
+        pct = {el: _num(r, f"at_pct_{el}") or 0.0 for el in cations}
+        total = sum(pct.values())
+        if not total > 0:
+            continue
+        frac = {el: v / total for el, v in pct.items()}
+        ranking = match_phases(frac, _present_elements(r), phases, rules.phase_trace)
+        if not ranking:
+            continue
+        top = ranking[0]
+        best[i] = top.phase
+        expected = r.get("material")
+        exp = next((m for m in ranking if m.phase == expected), None)
+        if exp is None or top.phase == expected:
+            continue
+        if not (top.mismatches < exp.mismatches or
+                (top.mismatches == exp.mismatches
+                 and exp.distance - top.distance > rules.phase_margin)):
+            continue
+        why = []
+        if exp.missing:
+            why.append(f"no peak of {', '.join(exp.missing)} (expected in {expected})")
+        if exp.extra:
+            why.append(f"{', '.join(exp.extra)} present ({expected} has none)")
+        shown = ", ".join(f"{el} {frac[el]:.2f}" for el in cations if frac[el] >= 0.005)
+        why.append(f"cation fractions {shown} fit {top.phase} ({materials[top.phase]}, "
+                   f"distance {top.distance:.2f}) better than {expected} ({exp.distance:.2f})")
+        out[i].setdefault("other_phase", []).append("; ".join(why))
+
+
+def _off_stoichiometric(rows, materials, params, rules: FlagRules, out):
+    from ..chemistry import Ion, parse_ratio
+
+    ratios = [t for t in params.ratios
+              if not any(isinstance(x, Ion) for x in parse_ratio(t).terms)]
+    excluded = {i for i, o in enumerate(out) if "delithiated" in o or "other_phase" in o}
+    groups: dict = {}
+    for i, r in enumerate(rows):
+        if _ok(r):
+            groups.setdefault((r.get("material"), r.get("instrument")), []).append(i)
+    for (material, instrument), idx in groups.items():
+        where = f"{material or 'unknown material'} runs" + (f" on {instrument}" if instrument
+                                                              else "")
+        for expr in ratios:
+            ref = [_num(rows[i], expr) for i in idx if i not in excluded]
+            ref = [v for v in ref if v is not None]
+            if len(ref) >= rules.min_reference_runs:
+                center, mad = robust_center_scale(ref)
+                what = f"the median {_fmt(center)} of {len(ref)} comparable {where}"
+            else:
+                nominal = ratio_of_formula(expr, materials[material]) if material in materials \
+                    else None
+                if nominal is None:
+                    continue
+                center, mad = nominal, 0.0
+                what = (f"{material}'s nominal {_fmt(center)} (fewer than "
+                        f"{rules.min_reference_runs} comparable runs)")
+            for i in idx:
+                v = _num(rows[i], expr)
+                if v is None:
+                    continue
+                err = _num(rows[i], f"{expr}_err") or 0.0
+                scale = max(mad, rules.ratio_scale_min, err)
+                z = (v - center) / scale
+                if abs(z) > rules.off_stoichiometric_z:
+                    out[i].setdefault("off_stoichiometric", []).append(
+                        f"{expr} = {_fmt(v)} is {abs(z):.1f} robust SD "
+                        f"{'above' if z > 0 else 'below'} {what} (SD {_fmt(scale)}, "
+                        f"threshold {rules.off_stoichiometric_z:g})")
+
+
+def _early_fracture(rows, out):
+    for i, r in enumerate(rows):
+        o = str(r.get("tag_outcome") or "").lower()
+        if o in OUTCOMES_FRACTURED:
+            out[i].setdefault("early_fracture", []).append(
+                f"the manifest says so (tags.outcome = \"{r.get('tag_outcome')}\")")
+        if r.get("abrupt_end") is True:
+            ev = r.get("abrupt_end_evidence") or "abrupt end of the run"
+            out[i].setdefault("early_fracture", []).append(f"the run ends abruptly: {ev}")
+
+
+def flag_rows(rows: list, materials: dict, params, rules: FlagRules) -> list[dict]:
+    """Flags of every row of the study's table.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Table rows (metadata and values; ``status`` ``"ok"`` rows are judged).
+    materials : dict of str to str
+        Phase name -> formula (manifest and built-in).
+    params : StudyParams
+    rules : FlagRules
+
+    Returns
+    -------
+    list of dict
+        Per row: ``flags`` (``;``-separated, in :data:`FLAGS` order),
+        ``flag_reasons`` (one sentence per flag, ``flag: reason``, joined by
+        ``" | "``) and ``best_phase``.
+    """
+    out: list[dict] = [{} for _ in rows]
+    best: list = [None] * len(rows)
+    _delithiated(rows, params, rules, out)
+    _other_phase(rows, materials, params, rules, out, best)
+    _off_stoichiometric(rows, materials, params, rules, out)
+    _early_fracture(rows, out)
+    result = []
+    for o, b in zip(out, best):
+        names = [f for f in FLAGS if f in o]
+        result.append({
+            "best_phase": b,
+            "flags": ";".join(names),
+            "flag_reasons": " | ".join(f"{f}: {'; '.join(o[f])}." for f in names),
+        })
+    return result
+
+
+def yield_table(rows: list) -> list[dict]:
+    """Runs complete and fractured per coating (a run counts once, whatever its segments).
+
+    A run is fractured when any of its rows carries ``early_fracture``,
+    complete when it was analysed and does not, unknown when its analysis
+    failed and the manifest does not say.
+    """
+    runs: dict = {}
+    for r in rows:
+        k = r["run"]
+        e = runs.setdefault(k, {"coating": r.get("coating") or "none", "fractured": False,
+                                "ok": True})
+        if "early_fracture" in (r.get("flags") or "").split(";"):
+            e["fractured"] = True
+        if r.get("status") != "ok":
+            e["ok"] = False
+    table: dict = {}
+    for e in runs.values():
+        t = table.setdefault(e["coating"], {"coating": e["coating"], "runs": 0, "complete": 0,
+                                            "fractured": 0, "unknown": 0})
+        t["runs"] += 1
+        if e["fractured"]:
+            t["fractured"] += 1
+        elif e["ok"]:
+            t["complete"] += 1
+        else:
+            t["unknown"] += 1
+    out = []
+    for t in table.values():
+        judged = t["complete"] + t["fractured"]
+        t["yield"] = t["complete"] / judged if judged else None
+        out.append(t)
+    return sorted(out, key=lambda t: t["coating"])

@@ -1,0 +1,159 @@
+"""Flag rules on hand-made rows, phases and peak presence on hand-made spectra."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from liprobe import Range, RangeTable, parse_ion
+from liprobe.study import FlagRules, flag_rows, yield_table
+from liprobe.study.manifest import FdaConfig, StudyParams
+from liprobe.study.phases import match_phases, parse_stoichiometry, ratio_of_formula
+from liprobe.study.presence import ion_presence
+
+MATERIALS = {"NMC811": "LiNi0.8Co0.1Mn0.1O2", "LiMn2O4": "LiMn2O4"}
+PARAMS = StudyParams(ratios=("Li/(Li+Ni+Co+Mn)", "O2+/O+"), fda=FdaConfig(species=("Li+",)))
+RULES = FlagRules()
+
+
+def row(name, coating="Cr", het=0.01, mu=0.5, li=0.5, li_err=0.002, present="Li+;Ni++;Co+;Mn+",
+        pct=None, material="NMC811", instrument="XS", **kw):
+    pct = pct or {"Li": 25.0, "Ni": 20.0, "Co": 2.5, "Mn": 2.5}
+    r = {"run": name, "segment": None, "status": "ok", "coating": coating, "material": material,
+         "instrument": instrument, "detector_heterogeneity": het,
+         "detector_heterogeneity_err": 0.001, "fda_mu_Li+": mu, "Li/(Li+Ni+Co+Mn)": li,
+         "Li/(Li+Ni+Co+Mn)_err": li_err, "O2+/O+": 2.6, "peaks_present": present}
+    r.update({f"at_pct_{el}": v for el, v in pct.items()})
+    r.update(kw)
+    return r
+
+
+def flags_of(rows, rules=RULES):
+    return [set(filter(None, f["flags"].split(";"))) for f in flag_rows(rows, MATERIALS, PARAMS,
+                                                                          rules)]
+
+
+def batch():
+    return [row("a", het=0.010, mu=0.50, li=0.500), row("b", het=0.012, mu=0.55, li=0.505),
+            row("c", het=0.011, mu=0.45, li=0.495), row("d", het=0.009, mu=0.52, li=0.498)]
+
+
+def test_delithiated_by_heterogeneity_or_mu_far_above_the_coated_runs():
+    rows = batch() + [row("u1", coating="none", het=0.5, mu=0.5, li=0.5),
+                      row("u2", coating="none", het=0.011, mu=0.9, li=0.5),
+                      row("u3", coating="none", het=0.013, mu=0.56, li=0.5)]
+    f = flags_of(rows)
+    assert f[:4] == [set()] * 4
+    assert f[4] == {"delithiated"} and f[5] == {"delithiated"}
+    assert f[6] == set()             # within the band: an uncoated run is not flagged for that
+    reasons = flag_rows(rows, MATERIALS, PARAMS, RULES)
+    assert "detector heterogeneity 0.5 is" in reasons[4]["flag_reasons"]
+    assert "median 0.0105 of 4 coated runs" in reasons[4]["flag_reasons"]
+    assert "FDA mu of Li+ 0.9" in reasons[5]["flag_reasons"]
+
+
+def test_the_mu_floor_keeps_a_tight_batch_from_flagging_small_differences():
+    rows = [row(n, mu=0.5) for n in "abcd"] + [row("e", mu=0.55)]
+    assert flags_of(rows)[-1] == set()               # MAD 0: the floor 0.02 -> 2.5 sigma
+    rows[-1]["fda_mu_Li+"] = 0.61                    # 5.5 sigma
+    assert flags_of(rows)[-1] == {"delithiated"}
+
+
+def test_too_few_runs_to_compare_judges_nothing_batch_relative():
+    rows = [row("a"), row("u", coating="none", het=5.0, mu=0.99)]
+    assert flags_of(rows) == [set(), set()]
+
+
+def test_off_stoichiometric_is_judged_against_comparable_runs_not_counting_error():
+    rows = batch() + [row("e", li=0.52, li_err=0.001),    # 2 x floor: within the band
+                      row("f", li=0.55, li_err=0.001),    # 5 x the floor 0.01
+                      row("g", li=0.58, instrument="XR")]  # alone on its instrument
+    f = flags_of(rows)
+    assert f[4] == set()                                  # 20 counting errors away, not flagged
+    assert f[5] == {"off_stoichiometric"}
+    assert f[6] == {"off_stoichiometric"}                 # against NMC811's nominal 0.5
+    reasons = flag_rows(rows, MATERIALS, PARAMS, RULES)
+    assert "NMC811's nominal 0.5 (fewer than 3 comparable runs)" in reasons[6]["flag_reasons"]
+    assert "comparable NMC811 runs on XS" in reasons[5]["flag_reasons"]
+    # ion ratios (field proxies) never make a run off-stoichiometric
+    rows[0]["O2+/O+"] = 40.0
+    assert flags_of(rows)[0] == set()
+
+
+def test_delithiated_runs_do_not_move_the_stoichiometric_band():
+    rows = batch() + [row(f"u{i}", coating="none", het=0.9, li=0.30) for i in range(5)]
+    f = flags_of(rows)
+    assert f[:4] == [set()] * 4        # five delithiated runs would otherwise set the median
+    assert all(x == {"delithiated", "off_stoichiometric"} for x in f[4:])
+
+
+def test_other_phase_names_the_phase_that_fits():
+    mn = row("mn", present="Li+;Mn+;Mn++", pct={"Li": 14.0, "Ni": 0.02, "Co": 0.0, "Mn": 29.0})
+    out = flag_rows(batch() + [mn], MATERIALS, PARAMS, RULES)
+    assert out[-1]["best_phase"] == "LiMn2O4"
+    assert "other_phase" in out[-1]["flags"]
+    assert "no peak of Ni, Co (expected in NMC811)" in out[-1]["flag_reasons"]
+    assert all(o["best_phase"] == "NMC811" and "other_phase" not in o["flags"] for o in out[:4])
+
+
+def test_a_delithiated_nmc_is_not_another_phase():
+    # Li lost, ratios off, but Ni and Co are there: LiMn2O4 would lack them
+    r = row("u", pct={"Li": 5.0, "Ni": 30.0, "Co": 4.0, "Mn": 4.0})
+    out = flag_rows(batch() + [r], MATERIALS, PARAMS, RULES)
+    assert out[-1]["best_phase"] == "NMC811" and "other_phase" not in out[-1]["flags"]
+
+
+def test_early_fracture_from_the_manifest_or_the_data_and_the_yield():
+    rows = batch()
+    rows[0]["tag_outcome"] = "fractured"
+    rows[1]["abrupt_end"] = True
+    rows[1]["abrupt_end_evidence"] = "a burst"
+    rows.append({"run": "x", "status": "failed", "coating": "Cr"})
+    out = flag_rows(rows, MATERIALS, PARAMS, RULES)
+    assert out[0]["flags"] == "early_fracture" and "tags.outcome" in out[0]["flag_reasons"]
+    assert out[1]["flag_reasons"] == "early_fracture: the run ends abruptly: a burst."
+    for r, o in zip(rows, out):
+        r.update(o)
+    assert yield_table(rows) == [{"coating": "Cr", "runs": 5, "complete": 2, "fractured": 2,
+                                  "unknown": 1, "yield": 0.5}]
+
+
+def test_failed_rows_are_not_judged_and_do_not_count_as_reference():
+    rows = batch() + [{"run": "x", "status": "failed", "coating": "Cr"}]
+    assert flags_of(rows)[-1] == set()
+
+
+def test_stoichiometry_and_nominal_ratios():
+    assert parse_stoichiometry("LiNi0.8Co0.1Mn0.1O2") == {"Li": 1, "Ni": 0.8, "Co": 0.1,
+                                                          "Mn": 0.1, "O": 2}
+    assert ratio_of_formula("Li/(Li+Ni+Co+Mn)", "LiNi0.8Co0.1Mn0.1O2") == pytest.approx(0.5)
+    assert ratio_of_formula("Li/(Li+Mn)", "LiMn2O4") == pytest.approx(1 / 3)
+    assert ratio_of_formula("O2+/O+", "LiMn2O4") is None
+    with pytest.raises(ValueError):
+        parse_stoichiometry("LiQq2")
+
+
+def test_match_phases_ranks_by_missing_elements_then_distance():
+    phases = {"NMC811": {"Li": 1, "Ni": 0.8, "Co": 0.1, "Mn": 0.1}, "LMO": {"Li": 1, "Mn": 2}}
+    m = match_phases({"Li": 0.5, "Ni": 0.4, "Co": 0.05, "Mn": 0.05}, {"Li", "Ni", "Co", "Mn"},
+                     phases)
+    assert [x.phase for x in m] == ["NMC811", "LMO"] and m[0].distance == pytest.approx(0)
+    assert m[1].extra == ("Ni", "Co")
+    m = match_phases({"Li": 0.3, "Mn": 0.7}, {"Li", "Mn"}, phases)
+    assert m[0].phase == "LMO" and m[1].missing == ("Ni", "Co")
+
+
+def test_presence_finds_a_peak_on_a_flat_background_and_not_a_window_of_background():
+    rng = np.random.default_rng(0)
+    bg = rng.uniform(1, 100, 20_000)                  # 200 ions per Da
+    peak = rng.normal(30.0, 0.02, 300)
+    weak = rng.normal(50.0, 0.02, 15)                 # 15 over ~60 background: 2 sigma
+    mass = np.concatenate([bg, peak, weak]).astype(np.float32)
+    table = RangeTable.from_ranges([Range(29.85, 30.15, parse_ion("Si++")),
+                                    Range(49.85, 50.15, parse_ion("Mn++")),
+                                    Range(69.85, 70.15, parse_ion("Ga+"))])
+    p = ion_presence(mass, table)
+    assert p.present_ions() == ("Si++",)
+    assert set(p.absent_ions()) == {"Mn++", "Ga+"}
+    assert p.background[2] == pytest.approx(60, rel=0.3)
+    assert ion_presence(mass, table, sigma=1).present_ions() == ("Si++", "Mn++")

@@ -1,0 +1,56 @@
+"""The flags on runs of liprobe's simulator, judged against each run's truth file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+engine = pytest.importorskip("liprobe.simulate.engine")
+parameters = pytest.importorskip("liprobe.simulate.parameters")
+
+from liprobe.study import run_study  # noqa: E402
+
+#: name -> (material simulated, coating, seed); every run is listed as NMC811.
+RUNS = {"cr-a": ("NMC811", "Cr", 1), "cr-b": ("NMC811", "Cr", 2), "cr-c": ("NMC811", "Cr", 3),
+        "none-a": ("NMC811", "none", 4), "mn-rich": ("LiMn2O4", "Cr", 5)}
+
+
+def _delithiation_simulated(truth: dict) -> bool:
+    """Whether the truth records a field-driven Li loss (a later simulator layer)."""
+    text = json.dumps(truth).lower()
+    return "delithiat" in text and '"delithiation": null' not in text
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sim")
+    lines = ['[study]\nroi = "cylinder:25"\nexclude = ["Cr"]\n'
+             'ratios = ["Li/(Li+Ni+Co+Mn)", "Ni/(Ni+Co+Mn)", "O/(Li+O+Ni+Co+Mn)"]\n'
+             'fda = { species = ["Li+"] }\n']
+    truths = {}
+    for name, (material, coating, seed) in RUNS.items():
+        cfg = parameters.SimulationConfig(material=material, coating=coating, ions=30_000,
+                                          seed=seed)
+        truths[name] = engine.simulate_to_files(cfg, d / f"{name}.epos")
+        lines.append(f'[[runs]]\nname = "{name}"\ndata = "{name}.epos"\n'
+                     f'ranges = "{name}.rrng"\nmaterial = "NMC811"\ncoating = "{coating}"\n')
+    (d / "study.toml").write_text("\n".join(lines))
+    return run_study(d / "study.toml", d / "out", workers=0), truths
+
+
+def test_simulated_runs_are_flagged_as_their_truth_says(simulated):
+    result, truths = simulated
+    assert not result.failed
+    rows = {r["run"]: r for r in result.rows}
+    for name, (material, coating, _) in RUNS.items():
+        flags = set(filter(None, rows[name]["flags"].split(";")))
+        why = rows[name]["flag_reasons"]
+        if material == "LiMn2O4":
+            assert {"other_phase", "off_stoichiometric"} <= flags, why
+            assert rows[name]["best_phase"] == "LiMn2O4"
+        else:
+            assert "other_phase" not in flags and "off_stoichiometric" not in flags, why
+            assert rows[name]["best_phase"] == "NMC811"
+        expect_delithiated = coating == "none" and _delithiation_simulated(truths[name])
+        assert ("delithiated" in flags) == expect_delithiated, (name, why)
