@@ -742,13 +742,10 @@ def bench_fda(mass: np.ndarray, table: liprobe.RangeTable, repeats: int) -> dict
                      f"{'yes' if same else 'NO'}", **res)
 
 
-if __name__ == "__main__":
-    main()
-
-
 # --------------------------------------------------------------------------
 # (i) automatic ranging (issue 8)
 # --------------------------------------------------------------------------
+
 
 def bench_autorange(mass: np.ndarray, repeats: int, n: int = 10_000_000) -> dict:
     """(i) ``autorange`` of the first ``n`` ions (elements Li, Ni, Co, Mn, O), end to end.
@@ -774,3 +771,7 @@ def bench_autorange(mass: np.ndarray, repeats: int, n: int = 10_000_000) -> dict
                 note=f"target < 10 s; {len(ar.peaks.peaks)} peaks, {len(ar.table)} windows, "
                      f"{len(ar.ions)} ions; every synthetic peak in a window: "
                      f"{'yes' if not missing else 'NO (' + ', '.join(missing) + ')'}", **res)
+
+
+if __name__ == "__main__":
+    main()

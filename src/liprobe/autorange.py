@@ -9,8 +9,14 @@ What an analyst does, made explicit:
 3. **Matching.** Each isotope peak of a candidate (>= 0.1 % of the ion) is
    put on the nearest observed peak within the matching tolerance, or, when
    none is there, on a "missing" row that measures the counts where the
-   isotope should be (nearly zero if it is not there). A candidate is
-   considered when its most abundant isotope lands on an observed peak.
+   isotope should be above the local background of its sidebands (nearly
+   zero if it is not there, also on the tail of a large peak: a Cr-free
+   run's Ni+ and NiO+ tails are no evidence for CrO4++ or Cr2O++). A missing
+   row is kept for an isotope of at least 2 % of its ion, or for one that
+   the ion's main peak predicts as a significant peak (at least 10 counts,
+   at ``min_significance`` sigma): O2++ at 16 Da needs its 16O18O++ at 17 Da.
+   A candidate is considered when its most abundant isotope lands on an
+   observed peak.
 4. **Intensities.** The peak counts are explained by all considered
    candidates at once, by weighted non-negative least squares over their
    isotope patterns (variance = counts + background + (5 % of counts)^2, the
@@ -18,12 +24,24 @@ What an analyst does, made explicit:
    positions alone: a candidate whose pattern predicts peaks that are not
    there cannot take counts. An ion is accepted when it explains at least 2
    % of one peak and its fitted count is at 5 sigma.
-5. **Ambiguities.** A peak is ambiguous when two accepted ions each explain
-   at least 0.5 % of it, or a second candidate could hold at least 5 % of it
-   without contradicting its own other isotopes (its upper limit, at 3
-   sigma, over its rows of isotopes above 1 %): O+ and O2++ at 16 Da, O2+ and
-   64Ni++ at 32 Da, CrO+ and Ni2O++ at 66-70 Da, 54CrH+ and Mn+ at 55 Da,
-   NiOH+ and CoO+ at 75 Da. Both names are reported; the split is given when
+5. **Ambiguities.** A peak is ambiguous when two accepted ions share it, or a
+   second candidate could hold at least 5 % of it without contradicting its
+   own other isotopes (its upper limit, at 3 sigma, over its rows of isotopes
+   above 1 %, and in the peak itself over what is left by the accepted ions
+   seen at their main isotope on another peak, whose counts there their
+   patterns fix: 62NiO3+ at 109.9 Da leaves no room to Mn2+, which is
+   reported as a rival only if 3 sigma of the peak is 5 % of it, and never
+   takes the window): O+ and O2++ at 16 Da, O2+ and 64Ni++ at 32 Da, CrO+ and
+   Ni2O++ at 66-70 Da, 54CrH+ and Mn+ at 55 Da, NiOH+ and CoO+ at 75 Da. An
+   accepted ion shares a peak when it explains at least 0.5 % of it, or when
+   the counts its isotope pattern (fitted on all its peaks) puts there would
+   be a significant peak on their own: at least 10 counts, at
+   ``min_significance`` sigma above the local background over the peak's
+   counting span, as peaks are found in point 1. A larger ion does not hide
+   a contributor that the other isotopes predict: 64Ni++ (0.9 % of Ni++)
+   under O2+ at 32 Da is reported whichever side of 0.5 % of the peak it
+   falls. The counts predicted for each accepted ion are given
+   (``predicted``). Both names are reported; the split is given when
    the isotopes determine it (both counts at 3 sigma or better), and the
    window is assigned to the ion with the larger share when split, else,
    among the ions that could hold (nearly) all of it, by the convention of
@@ -57,7 +75,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .peaks import _ss
+from .peaks import _ss, _z_of_poisson
 
 from .chemistry import Ion
 from .chemistry.candidates import DEFAULT_ADDED, ambiguity_priority, candidate_ions
@@ -82,6 +100,7 @@ _MISSING_MIN = 0.02        # a missing isotope row is added for isotopes above t
 _SHARE_MIN = 0.02          # an accepted ion explains at least this share of one peak
 _AMBIGUOUS_SHARE = 0.05    # a second ion that could hold this share of a peak makes it ambiguous
 _SHARED_SHARE = 0.005      # two accepted ions that each explain this share of a peak share it
+_HIDDEN_MIN_COUNTS = 10.0  # ... or predicted counts of an isotope, at least these and significant
 _AUTO_EXPLAINED = 0.80     # below this explained fraction the tolerance is widened
 _AUTO_GAIN = 0.03          # ... or when widening explains this much more of the peak counts
 _WIDE_TOL_REL = 0.004      # the wide tolerance, relative to the mass
@@ -140,20 +159,51 @@ def _window(p, rel, shape=None):
     return p.mass - _CORE_SIGMAS * sigma, p.mass + _CORE_SIGMAS * sigma + _TAIL_TAUS * tau
 
 
-def _match(cands, peaks, tol_fn, rel, sm, bg):
-    """Rows (observed peaks, then missing isotopes) and the design matrix over candidates."""
+def _local_excess(sm, m, w, peaks, rel):
+    """Counts at ``m`` (``[m - 2w, m + 2w)``) above the local background, and the background.
+
+    The background is measured in the sidebands either side (``2w`` to ``6w`` away), not
+    taken from the run's background model: a missing isotope that sits on the tail of a
+    large peak (Ni+, NiO+) must not borrow the tail's counts as evidence. A sideband that
+    overlaps the core (+-2 FWHM) of a detected peak is not used; when both do, the lower
+    one is.
+    """
+    lo, hi = m - 2 * w, m + 2 * w
+    n = float(_ss(sm, hi) - _ss(sm, lo))
+    sides = []
+    for a, b in ((m - 6 * w, m - 2 * w), (m + 2 * w, m + 6 * w)):
+        cnt = float(_ss(sm, b) - _ss(sm, a)) / (b - a)
+        clean = not any(p.mass - 2 * _fwhm_of(p, rel) < b and p.mass + 2 * _fwhm_of(p, rel) > a
+                        for p in peaks)
+        sides.append((cnt, clean))
+    clean = [cnt for cnt, ok in sides if ok]
+    dens = float(np.mean(clean)) if clean else min(cnt for cnt, _ in sides)
+    b = dens * (hi - lo)
+    return n, b
+
+
+def _match(cands, peaks, tol_fn, rel, sm, bg, min_significance=5.0):
+    """Rows (observed peaks, then missing isotopes) and the design matrix over candidates.
+
+    A missing row is added for an isotope of at least 2 % of its ion, or for one that the
+    counts of the ion's main peak predict as a significant peak of its own (at least 10
+    counts, ``min_significance`` over the local background): O2++ at 16 Da predicts its
+    16O18O++ at 17.0 Da, which must be there for O2++ to take the 16 Da counts.
+    """
     pm = np.array([p.mass for p in peaks])
     rows = [{"kind": "peak", "mass": p.mass, "peak": k,
              "counts": max(p.counts, 0.0),
              "var": max(p.counts, 0.0) + p.background * 4.0 * _fwhm_of(p, rel)}
             for k, p in enumerate(peaks)]
     missing: dict[float, int] = {}
+    local: dict[float, tuple] = {}
     cols = []
     considered = []
     for cand in cands:
         entries = []
-        main_m, _ = cand.main_peak
-        ok_main = False
+        unmatched = []
+        main_m, main_a = cand.main_peak
+        k_main = None
         for m, a in cand.peaks:
             if a < _MIN_ISOTOPE:
                 continue
@@ -161,21 +211,29 @@ def _match(cands, peaks, tol_fn, rel, sm, bg):
             if k >= 0 and abs(pm[k] - m) <= tol_fn(m):
                 entries.append((k, a, m))
                 if m == main_m:
-                    ok_main = True
-            elif a >= _MISSING_MIN:
-                key = round(m, 2)
-                if key not in missing:
-                    w = rel * m
-                    lo, hi = m - 2 * w, m + 2 * w
-                    n = float(_ss(sm, hi) - _ss(sm, lo))
-                    b = float(bg.counts(lo, hi))
-                    missing[key] = len(rows)
-                    rows.append({"kind": "missing", "mass": m, "peak": None,
-                                 "counts": max(n - b, 0.0), "var": max(n, 1.0)})
-                entries.append((missing[key], a, m))
-        if ok_main:
-            considered.append(cand)
-            cols.append(entries)
+                    k_main = k
+            else:
+                unmatched.append((m, a))
+        if k_main is None:
+            continue
+        main_counts = rows[k_main]["counts"]
+        for m, a in unmatched:
+            key = round(m, 2)
+            if key not in local:
+                local[key] = _local_excess(sm, m, rel * m, peaks, rel)
+            n, b = local[key]
+            pred = main_counts * a / max(main_a, 1e-12)
+            if a < _MISSING_MIN and not (
+                    pred >= _HIDDEN_MIN_COUNTS
+                    and float(_z_of_poisson(pred + b, max(b, 1.0))) >= min_significance):
+                continue
+            if key not in missing:
+                missing[key] = len(rows)
+                rows.append({"kind": "missing", "mass": m, "peak": None,
+                             "counts": max(n - b, 0.0), "var": max(n, 1.0)})
+            entries.append((missing[key], a, m))
+        considered.append(cand)
+        cols.append(entries)
     a = np.zeros((len(rows), len(considered)))
     for j, entries in enumerate(cols):
         for r, ab, _m in entries:
@@ -194,15 +252,19 @@ def _solve(rows, a):
     return sol, c, sig
 
 
-def _upper_limit(j, a, c, sig, n, k):
+def _upper_limit(j, a, c, sig, n, k, elsewhere=()):
     """Largest count of candidate j that its own other isotopes allow (3 sigma).
 
-    In peak ``k`` (the one in question) it may take everything; in its other
-    rows holding at least 1 % of it (weaker ones sit in tails and are not
-    trusted) it may take what the fit of the other ions leaves, plus 3 sigma.
+    In peak ``k`` (the one in question) it may take everything but the counts that the
+    ions in ``elsewhere`` put there: ions seen at their main isotope on another peak,
+    whose counts here their isotope patterns fix (62NiO3+ at 109.9 Da, predicted by
+    58NiO3+ at 105.9 Da, leaves no room for an Mn2+ of its own), plus 3 sigma. In its
+    other rows holding at least 1 % of it (weaker ones sit in tails and are not trusted)
+    it may take what the fit of the other ions leaves, plus 3 sigma.
     """
     others = a @ n - a[:, j] * n[j]
-    lim = (c[k] + 3.0 * sig[k]) / a[k, j]
+    fixed = sum(a[k, i] * n[i] for i in elsewhere if i != j)
+    lim = max(c[k] - fixed + 3.0 * sig[k], 0.0) / a[k, j]
     for r in np.flatnonzero(a[:, j] >= 0.01):   # rows of >= 1 % isotopes constrain it
         if r == k:
             continue
@@ -229,8 +291,8 @@ def _color(ion: Ion) -> str | None:
     return ION_COLORS.get(ion.elements[0]) if ion.elements else None
 
 
-def _attempt(peaks, cands, tol_fn, rel, sm, bg, user_elements):
-    rows, a, considered, cols = _match(cands, peaks, tol_fn, rel, sm, bg)
+def _attempt(peaks, cands, tol_fn, rel, sm, bg, user_elements, min_significance=5.0):
+    rows, a, considered, cols = _match(cands, peaks, tol_fn, rel, sm, bg, min_significance)
     n, c, sig = _solve(rows, a)
     # accept: ions that explain >= 2 % of one observed peak, at 5 sigma
     npk = len(peaks)
@@ -313,12 +375,12 @@ def autorange(mass, elements, max_atoms: int = 5, max_charge: int = 3,
     else:
         tol = float(tolerance)
         tries.append((f"{100 * tol:g} % of the mass", lambda m: tol * m))
-    res = _attempt(peaks, cands, tries[0][1], rel, sm, bg, user_elements)
+    res = _attempt(peaks, cands, tries[0][1], rel, sm, bg, user_elements, min_significance)
     used = tries[0][0]
     warnings = []
     if tolerance == "auto":
         wide = _attempt(peaks, cands, lambda m: max(1.5 * rel * m, _WIDE_TOL_REL * m), rel, sm,
-                        bg, user_elements)
+                        bg, user_elements, min_significance)
         if (wide["explained"] >= res["explained"] + _AUTO_GAIN
                 or (res["explained"] < _AUTO_EXPLAINED and wide["explained"] > res["explained"])):
             warnings.append(f"peaks sit off their ions' masses by more than 1.5 FWHM: the "
@@ -327,10 +389,25 @@ def autorange(mass, elements, max_atoms: int = 5, max_charge: int = 3,
                             f"{100 * wide['explained']:.0f} % of peak counts); check the "
                             "mass calibration")
             res, used = wide, f"{100 * _WIDE_TOL_REL:g} % of the mass (widened)"
-    return _build(res, peaks, pa, rel, elements, used, warnings, user_elements)
+    return _build(res, peaks, pa, rel, elements, used, warnings, user_elements,
+                  min_significance)
 
 
-def _build(res, peaks, pa, rel, elements, used, warnings, user_elements):
+def _hidden_peak_z(pred, p, rel):
+    """z of ``pred`` counts of an ion's isotope predicted under peak ``p`` as a peak of its own.
+
+    The predicted counts are in the units of the peak's counts (``[m - 2 FWHM, m +
+    max(0.1 Da, 2 FWHM))``, :func:`~liprobe.peaks.measure_peak`), tested against the local
+    background over that span (not against the other ion's counts, which the isotope
+    pattern has already accounted for), as :func:`~liprobe.peaks.detect_peaks` tests a peak.
+    """
+    w = _fwhm_of(p, rel)
+    b = max(p.background, 0.0) * (2.0 * w + max(0.1, 2.0 * w))
+    return float(_z_of_poisson(pred + b, b))
+
+
+def _build(res, peaks, pa, rel, elements, used, warnings, user_elements,
+           min_significance=5.0):
     rows, a, considered, n, c, sig = (res["rows"], res["a"], res["considered"], res["n"],
                                       res["c"], res["sig"])
     accepted = res["accepted"]
@@ -341,22 +418,36 @@ def _build(res, peaks, pa, rel, elements, used, warnings, user_elements):
     ambiguities = []
     owner: dict[int, int] = {}        # peak -> candidate assigned
     first_accepted = set(accepted)
+    # the row of each candidate's main isotope (an observed peak: see _match)
+    main_row = {j: next(r for r, ab, m in res["cols"][j] if m == considered[j].main_peak[0])
+                for j in range(len(considered))}
     for k in range(npk):
         here = [j for j in accepted if contrib[k, j] > 0]
         if not here:
             continue
+        # accepted ions seen at their main isotope on another peak: their counts here are
+        # fixed by their isotope patterns, and no rival can take them
+        elsewhere = [j for j in here if main_row[j] != k]
         rivals = []
         for j in range(len(considered)):
             if j in here or a[k, j] <= 0:
                 continue
-            lim = _upper_limit(j, a, c, sig, n, k)
+            lim = _upper_limit(j, a, c, sig, n, k, elsewhere)
             if lim * a[k, j] >= _AMBIGUOUS_SHARE * max(c[k], 1.0):
                 rivals.append((j, lim))
         main = max(here, key=lambda j: contrib[k, j])
-        sharing = [j for j in here if contrib[k, j] >= _SHARED_SHARE * max(c[k], 1.0)]
+        # an accepted ion shares the peak when it explains >= 0.5 % of it, or when its
+        # isotope pattern (fitted on its other peaks) predicts counts here that would be a
+        # significant peak on their own (a known contributor hidden under a larger peak,
+        # such as 64Ni++ under O2+ at 32 Da)
+        sharing = [j for j in here
+                   if contrib[k, j] >= _SHARED_SHARE * max(c[k], 1.0)
+                   or (contrib[k, j] >= _HIDDEN_MIN_COUNTS
+                       and _hidden_peak_z(contrib[k, j], peaks[k], rel) >= min_significance)]
         if len(sharing) < 2 and not rivals:
             owner[k] = main
             continue
+        predicted = {considered[j].ion.name: round(float(contrib[k, j]), 1) for j in sharing}
         names = [considered[j].ion for j in sharing]
         determined = all(n[j] >= 3.0 * errs.get(j, math.inf) for j in sharing)
         if rivals:
@@ -397,6 +488,7 @@ def _build(res, peaks, pa, rel, elements, used, warnings, user_elements):
             "assigned": considered[assigned].ion.name,
             "split": ({considered[j].ion.name: round(float(contrib[k, j]), 1) for j in sharing}
                       if determined else None),
+            "predicted": predicted,
             "upper_limits": {considered[j].ion.name: round(float(lim * a[k, j]), 1)
                              for j, lim in rivals},
             "how": how,

@@ -35,10 +35,13 @@ def test_simulate_writes_the_run_its_ranges_and_truth_and_prints_a_json_summary(
 
 
 def test_simulate_text_output_names_the_files(tmp_path):
-    code, stdout, _ = run_cli("simulate", "--ions", "20000", "--quiet", "-o",
-                              tmp_path / "a.epos")
+    code, stdout, _ = run_cli("simulate", "--ions", "20000", "--quiet", "--fracture", "none",
+                              "-o", tmp_path / "a.epos")
     assert code == 0
-    assert "20,000 ions of NMC811" in stdout and "a.truth.json" in stdout
+    assert "20,000 ions of NMC811, 5 pJ" in stdout and "a.truth.json" in stdout
+    code, stdout, _ = run_cli("simulate", "--ions", "20000", "--quiet", "-o",
+                              tmp_path / "b.epos")
+    assert code == 0 and "(fractured: 20,000 requested)" in stdout
 
 
 def test_simulate_pos_by_format_option_and_by_extension(tmp_path):
@@ -59,7 +62,9 @@ def test_simulate_formula_xr_phases_and_thickness(tmp_path):
     assert t["inputs"]["instrument"] == "LEAP 5000 XR"
     assert t["inputs"]["coating_thickness_nm"] == 3.0 and t["inputs"]["laser_pj"] == 10.0
     assert [p["kind"] for p in t["phases"]] == ["material", "phase", "coating"]
-    assert any("laser_pj" in n for n in json.loads(stdout)["notes"])
+    assert json.loads(stdout)["laser_pj"] == [10.0]
+    seg = t["segments"][0]
+    assert seg["laser_pj"] == 10.0 and seg["field_factor"] < 1.0       # lower field at 10 pJ
 
 
 def test_same_seed_gives_the_same_bytes_on_the_command_line(tmp_path):
@@ -84,6 +89,12 @@ def test_same_seed_gives_the_same_bytes_on_the_command_line(tmp_path):
     (["--phases", "LiMn2O4=cube:3"], "ROI"),
     (["--phases", "LiMn2O4"], "MATERIAL="),
     (["--phases", "LiMn2O4=cylinder:10"], "sphere or a box"),
+    (["--hydrides"], "--hydrogen"),
+    (["--schedule", "0:5,x:10"], "ION:PJ"),
+    (["--schedule", "100:5"], "start at ion 0"),
+    (["--fracture", "2"], "(0, 1]"),
+    (["--fracture", "soon"], "auto, none"),
+    (["--workers", "2"], "--preset"),
 ])
 def test_bad_input_is_a_usage_error(tmp_path, args, what):
     code, _, stderr = run_cli("simulate", *args, "--ions", "1000", "-o", tmp_path / "r.epos") \
@@ -102,3 +113,17 @@ def test_a_missing_output_folder_is_one_line_and_exit_1(tmp_path):
     code, _, stderr = run_cli("simulate", "--ions", "1000", "-o", tmp_path / "no" / "r.epos")
     assert code == 1
     assert stderr.count("\n") == 1 and "folder does not exist" in stderr
+
+
+def test_simulate_schedule_fracture_mobility_and_hydrogen_options(tmp_path):
+    code, stdout, err = run_cli("simulate", "--ions", "40000", "--schedule", "0:5,2e4:15",
+                                "--fracture", "0.75", "--no-li-mobility", "--hydrogen",
+                                "--hydrides", "--coating", "Cr", "-o", tmp_path / "s.epos",
+                                "--json")
+    assert code == 0, err
+    s = json.loads(stdout)
+    assert s["laser_pj"] == [5.0, 15.0] and s["ions_detected"] == 30_000 and s["fractured"]
+    t = json.loads((tmp_path / "s.truth.json").read_text())
+    assert t["inputs"]["mobility"] is None and t["inputs"]["hydrogen"]["hydrides"] is True
+    assert [seg["start_ion"] for seg in t["segments"]] == [0, 20_000]
+    assert t["species"]["CrH+"]["emitted"] > 0 and t["species"]["H+"]["detected"] > 0

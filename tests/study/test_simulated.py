@@ -49,8 +49,16 @@ def test_simulated_runs_are_flagged_as_their_truth_says(simulated):
         if material == "LiMn2O4":
             assert {"other_phase", "off_stoichiometric"} <= flags, why
             assert rows[name]["best_phase"] == "LiMn2O4"
+            continue
+        assert "other_phase" not in flags, why
+        assert rows[name]["best_phase"] == "NMC811"
+        if coating == "none":
+            # uncoated NMC811 loses Li under the field (the simulator records it in the
+            # truth): it must be flagged delithiated. Its Li ratio then falls well below
+            # NMC811's (0.30 on seed 4), so off_stoichiometric is allowed too: it is the
+            # same Li deficit seen by the stoichiometry check, not a second phase
+            assert _delithiation_simulated(truths[name]), name
+            assert "delithiated" in flags, (name, why)
         else:
-            assert "other_phase" not in flags and "off_stoichiometric" not in flags, why
-            assert rows[name]["best_phase"] == "NMC811"
-        expect_delithiated = coating == "none" and _delithiation_simulated(truths[name])
-        assert ("delithiated" in flags) == expect_delithiated, (name, why)
+            # the Cr coating protects the surface: no Li loss, NMC811 stoichiometry
+            assert "delithiated" not in flags and "off_stoichiometric" not in flags, (name, why)

@@ -31,6 +31,8 @@ COMMANDS = {
     "autorange": "autorange:autorange",
     "correlation": "correlation:correlation",
     "study": "study:study",
+    "report": "report:report",
+    "demo": "demo:demo",
 }
 
 

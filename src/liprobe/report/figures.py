@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import LiprobeError
-from .groups import StudyGroups, flag_set, number
+from .groups import StudyGroups, flag_set, number, plain_records
 
 __all__ = ["FigureSkipped", "FigureSpec", "FIGURES", "figure_1", "figure_3", "figure_4",
            "figure_5", "figure_6", "figure_7", "supplementary_figure_3", "voltage_histories",
@@ -49,11 +49,15 @@ class FigureSkipped(Exception):
 # --------------------------------------------------------------------------
 
 def _save(fig, out_dir, stem) -> list:
+    """PNG and SVG of ``fig``; the SVG keeps its text as text (searchable, editable)."""
+    import matplotlib
+
     from ..plots import save_figure
 
     os.makedirs(out_dir, exist_ok=True)
-    return [save_figure(fig, os.path.join(out_dir, f"{stem}.{ext}"), dpi=120)
-            for ext in ("png", "svg")]
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        return [save_figure(fig, os.path.join(out_dir, f"{stem}.{ext}"), dpi=120)
+                for ext in ("png", "svg")]
 
 
 def _label(row) -> str:
@@ -69,8 +73,9 @@ def _pj(v) -> str:
 
 def _row_title(row) -> str:
     seg = row.get("segment_name")
-    seg = f" ({seg})" if isinstance(seg, str) and seg else ""
-    return f"{_label(row)}{seg}\n{_pj(row.get('laser_pj'))}"
+    pj = _pj(row.get("laser_pj"))
+    seg = f" ({seg})" if isinstance(seg, str) and seg and seg != pj else ""
+    return f"{_label(row)}{seg}\n{pj}"
 
 
 def _values(frame, col):
@@ -293,8 +298,9 @@ def figure_3(table, out_dir, runs=None, params=None, materials=None) -> list:
     coating = str(rows[0].get("coating") or "Cr")
     exclude = tuple(getattr(params, "exclude", ()) or (coating,))
     n = len(rows)
-    fig = _new(figsize=(3.1 * n + 4.6, 7.4))
-    gs = fig.add_gridspec(2, n + 1, width_ratios=[1.0] * n + [1.5], hspace=0.3, wspace=0.35)
+    fig = _new(figsize=(3.1 * n + 4.6, 6.4))
+    gs = fig.add_gridspec(2, n + 1, width_ratios=[1.0] * n + [1.5], height_ratios=[1.0, 0.6],
+                          hspace=0.3, wspace=0.35)
     groups = [(f"{coating}-bearing (coating)", "#ff7f0e", lambda nm: _has_element(nm, coating)),
               ("Li", "#2ca02c", lambda nm: _has_element(nm, "Li")),
               ("other ions", "#9fb4c7", lambda nm: not _has_element(nm, coating)
@@ -582,7 +588,7 @@ def figure_7(table, out_dir, runs=None, params=None, materials=None) -> list:
             continue
         if len(ref):
             _band(ax, ref, "laser_pj", ycol, REFERENCE, f"{ref_name} (reference, +/- 1 sigma)")
-        for k, p in enumerate(dict.fromkeys(g.other_phase.get("particle", []))):
+        for k, p in enumerate(g.particles(g.other_phase)):
             rows = g.rows_of_particle(g.other_phase, p)
             x, _ = _values(rows, "laser_pj")
             y, ye = _values(rows, ycol)
@@ -761,9 +767,7 @@ def yield_by_coating(table, out_dir, runs=None, params=None, materials=None) -> 
     """Runs complete and fractured per coating (:func:`liprobe.study.yield_table`)."""
     from ..study import yield_table
 
-    rows = [{k: (None if _isna(v) else v) for k, v in r.items()}
-            for r in table.to_dict("records")]
-    ys = yield_table(rows)
+    ys = yield_table(plain_records(table))
     if not ys:
         raise FigureSkipped("no run")
     fig = _new(figsize=(5.0, 3.6))
@@ -784,16 +788,6 @@ def yield_by_coating(table, out_dir, runs=None, params=None, materials=None) -> 
     ax.legend(fontsize=7, frameon=False)
     ax.set_title("Yield: runs that ran to their end, per coating", fontsize=9)
     return _save(fig, out_dir, "yield_by_coating")
-
-
-def _isna(v) -> bool:
-    try:
-        import pandas as pd
-
-        r = pd.isna(v)
-        return bool(r) if np.ndim(r) == 0 else False
-    except (TypeError, ValueError):
-        return False
 
 
 def mrp_by_coating(table, out_dir, runs=None, params=None, materials=None) -> list:

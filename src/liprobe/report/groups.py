@@ -27,7 +27,8 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["StudyGroups", "study_groups", "flag_set", "CSR_PATTERN", "number"]
+__all__ = ["StudyGroups", "study_groups", "flag_set", "CSR_PATTERN", "number", "is_missing",
+           "plain_records"]
 
 #: A charge-state ratio column: ``Ni++/Ni+`` (an element's 2+ over its 1+ ions).
 CSR_PATTERN = re.compile(r"^([A-Z][a-z]?)\+\+/\1\+$")
@@ -49,6 +50,26 @@ def number(v) -> float | None:
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
+
+
+def is_missing(v) -> bool:
+    """None, NaN or pandas' NA."""
+    if v is None:
+        return True
+    if isinstance(v, float):
+        return not math.isfinite(v) and v != v
+    try:
+        import pandas as pd
+
+        return v is pd.NA or v is pd.NaT
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        return False
+
+
+def plain_records(table) -> list:
+    """The table's rows as dicts with missing cells None (as the study's rows are)."""
+    return [{k: (None if is_missing(v) else v) for k, v in r.items()}
+            for r in table.to_dict("records")]
 
 
 class StudyGroups:
@@ -77,19 +98,29 @@ class StudyGroups:
         self.other_phase = ok[other]
         self.reference = ok[~other & ~is_main]
 
-    @property
-    def coated_particles(self) -> list:
-        """Particles of the coated rows, the one with most rows first (table order on ties)."""
-        if "particle" not in self.coated or not len(self.coated):
-            return []
-        parts = self.coated["particle"].astype("string").fillna("(no particle)")
+    @staticmethod
+    def particle_labels(frame):
+        """Each row's particle (``"(no particle)"`` where none is given), as a Series."""
+        import pandas as pd
+
+        if "particle" not in frame:
+            return pd.Series(["(no particle)"] * len(frame), index=frame.index, dtype="string")
+        return frame["particle"].astype("string").fillna("(no particle)")
+
+    def particles(self, frame) -> list:
+        """The particles of ``frame``, the one with most rows first (table order on ties)."""
+        parts = self.particle_labels(frame)
         order = list(dict.fromkeys(parts))
         counts = parts.value_counts()
         return sorted(order, key=lambda p: (-int(counts[p]), order.index(p)))
 
+    @property
+    def coated_particles(self) -> list:
+        """Particles of the coated rows, the one with most rows first (table order on ties)."""
+        return self.particles(self.coated)
+
     def rows_of_particle(self, frame, particle):
-        parts = frame["particle"].astype("string").fillna("(no particle)")
-        return frame[parts == particle]
+        return frame[self.particle_labels(frame) == particle]
 
     def csr_columns(self) -> list:
         """Charge-state ratio columns of the table (``Ni++/Ni+``, ``Mn++/Mn+`` ...)."""

@@ -73,7 +73,7 @@ def roi_text(spec: str | None) -> str:
     if k == "cylinder":
         length = (f"{d['length_nm']:g} nm long" if d.get("length_nm") is not None
                   else "whole length")
-        return f"{spec}: cylinder, {d['diameter_nm']:g} nm diameter along z, {length}, centred"
+        return f"{spec}: {d['diameter_nm']:g} nm diameter, along z, {length}, centred"
     if k == "sphere":
         return f"{spec}: sphere, {d['diameter_nm']:g} nm diameter"
     if k == "box":
@@ -124,16 +124,16 @@ def _reconstruction(truth, row) -> str:
         return str(tag)
     rp = (truth or {}).get("reconstruction_parameters")
     if rp:
-        parts = [f"{rp.get('protocol', '?')} projection, radius from the "
-                 f"{rp.get('radius', '?')}"]
+        parts = []
         for key, name, fmt in (("k_factor", "k", "{:g}"), ("icf", "ICF", "{:.3g}"),
-                               ("evaporation_field_V_per_nm", "F", "{:g} V/nm"),
+                               ("evaporation_field_V_per_nm", "F", "{:.3g} V/nm"),
                                ("atomic_volume_nm3", "Omega", "{:g} nm3"),
                                ("efficiency", "eta", "{:g}"),
                                ("flight_path_mm", "L", "{:g} mm")):
             if rp.get(key) is not None:
-                parts.append(f"{name} = " + fmt.format(rp[key]))
-        return "; ".join(parts) + " (the simulator's reconstruction, liprobe.reconstruct)"
+                parts.append(f"{name} " + fmt.format(rp[key]))
+        return (f"{str(rp.get('protocol', '?')).capitalize()} projection, radius from the "
+                f"{rp.get('radius', '?')}: " + ", ".join(parts) + " (simulator's truth)")
     return "positions as in the file (reconstruction parameters not recorded with it)"
 
 
@@ -151,6 +151,15 @@ def reporting_rows(table, runs=None, params=None, ranging_ids=None) -> list[dict
         Row label -> id of its range table in the report (e.g. ``"R1"``).
     """
     peak = named_peak(table, params)
+    peak_name = peak
+    if peak is not None:
+        from ..chemistry import parse_ion
+
+        try:
+            main = max(parse_ion(peak).peaks(), key=lambda mp: mp[1])[0]
+            peak_name = f"{peak} ({main:.2f} Da)"
+        except ValueError:
+            pass
     cache: dict = {}
     out = []
     for _, row in table.iterrows():
@@ -172,7 +181,7 @@ def reporting_rows(table, runs=None, params=None, ranging_ids=None) -> list[dict
         if peak is not None:
             a, b = number(row.get(f"mrp_fwhm_{peak}")), number(row.get(f"mrp_fw10_{peak}"))
             if a is not None or b is not None:
-                mrp = (f"{peak}: {'n/a' if a is None else f'{a:.0f}'} / "
+                mrp = (f"{peak_name}: {'n/a' if a is None else f'{a:.0f}'} / "
                        f"{'n/a' if b is None else f'{b:.0f}'}")
         bg = number(row.get("background_ppm_ns"))
         bge = number(row.get("background_ppm_ns_err"))

@@ -14,26 +14,39 @@ and thermal tail, background and multiple hits. It writes an ``.epos`` (or
 >>> result = simulate(SimulationConfig("NMC811", coating="Cr", ions=200_000, seed=1))
 >>> paths = write_simulation(result, "run.epos")          # doctest: +SKIP
 
-The parameters are plain frozen data (:mod:`liprobe.simulate.parameters`),
-so that a later layer can vary them per run. The physics and its sources are
-in each module's docstring: :mod:`.specimen` (needle geometry, evaporation
-order), :mod:`.species` (atoms to ions), :mod:`.detection` (projection,
-efficiency, pulses), :mod:`.spectrum` (time of flight, peak shape, windows),
-:mod:`.engine` (the chunked loop, the truth).
+The parameters are plain frozen data (:mod:`liprobe.simulate.parameters`).
+The physics and its sources are in each module's docstring: :mod:`.specimen`
+(needle geometry, evaporation order), :mod:`.species` (atoms to ions),
+:mod:`.laser` (laser energy: field, charge states, molecular ions, O loss,
+thermal tail, as tables), :mod:`.mobility` (Li moved by the field:
+delithiation and fracture of uncoated specimens, residual mobility of coated
+ones), :mod:`.detection` (projection, efficiency, pulses), :mod:`.spectrum`
+(time of flight, peak shape, windows), :mod:`.engine` (the chunked loop,
+laser schedules, the truth), :mod:`.preset` (the study's whole series:
+``liprobe simulate --preset paper``)::
+
+    from liprobe.simulate import write_preset
+    manifest = write_preset("paper", "series/")     # then: liprobe study series/study.toml
 """
 
 from .engine import (CHUNK_EVENTS, SimulatedRun, output_paths, prepare, simulate,
                      simulate_to_files, summary, write_simulation)
+from .laser import DEFAULT_LASER, LaserResponse, conditions_at
 from .materials import Phase, resolve_material
-from .parameters import (COATINGS, DEFAULT_GEOMETRY, DEFAULT_MULTIHIT, DEFAULT_SPECIES,
-                         MultiHitModel, PeakShape, PhaseSpec, SimulationConfig, SpecimenGeometry,
-                         SpeciesModel, default_peak_shape)
+from .mobility import DEFAULT_MOBILITY, FRACTURE_RANGE, MobilityRegime, MobilityTable, mobility_at
+from .parameters import (COATINGS, DEFAULT_GEOMETRY, DEFAULT_HYDROGEN, DEFAULT_MULTIHIT,
+                         DEFAULT_SPECIES, HydrogenModel, MultiHitModel, PeakShape, PhaseSpec,
+                         SimulationConfig, SpecimenGeometry, SpeciesModel, default_peak_shape)
+from .preset import PRESETS, preset_runs, write_preset
 from .species import NEUTRAL_O2
 
 __all__ = [
-    "CHUNK_EVENTS", "COATINGS", "DEFAULT_GEOMETRY", "DEFAULT_MULTIHIT", "DEFAULT_SPECIES",
-    "MultiHitModel", "NEUTRAL_O2", "PeakShape", "Phase", "PhaseSpec", "SimulatedRun",
-    "SimulationConfig", "SpecimenGeometry", "SpeciesModel", "default_peak_shape",
-    "output_paths", "prepare", "resolve_material", "simulate", "simulate_to_files", "summary",
+    "CHUNK_EVENTS", "COATINGS", "DEFAULT_GEOMETRY", "DEFAULT_HYDROGEN", "DEFAULT_LASER",
+    "DEFAULT_MOBILITY", "DEFAULT_MULTIHIT", "DEFAULT_SPECIES", "FRACTURE_RANGE",
+    "HydrogenModel", "LaserResponse", "MobilityRegime", "MobilityTable", "MultiHitModel",
+    "NEUTRAL_O2", "PRESETS", "PeakShape", "Phase", "PhaseSpec", "SimulatedRun",
+    "SimulationConfig", "SpecimenGeometry", "SpeciesModel", "conditions_at",
+    "default_peak_shape", "mobility_at", "output_paths", "prepare", "preset_runs",
+    "resolve_material", "simulate", "simulate_to_files", "summary", "write_preset",
     "write_simulation",
 ]

@@ -3,28 +3,38 @@
 One :class:`numpy.random.Generator` (``default_rng(seed)``) is drawn from in a
 fixed order, chunk after chunk of ``CHUNK_EVENTS`` candidate events, so the
 same configuration and seed give the same bytes, and memory is bounded by
-the chunk whatever the number of ions. Per chunk:
+the chunk whatever the number of ions. A run is one or more *segments* of
+constant laser energy (a laser schedule); each has its own conditions
+(:mod:`.laser`: field, species shares, thermal tail; :mod:`.mobility`: Li
+mobility), and the specimen, the random stream and Li's burst state carry on
+from one to the next. Per chunk:
 
 1. **Specimen** (:mod:`.specimen`): evaporation events at the densest phase's
    event density, in evaporation order (exponential volume spacings), at
    their depth, cap radius and angles; each event's phase (coating shell,
    second phases, the material), and thinning to that phase's density
    ``1 / (Omega * atoms per event)``.
-2. **Species** (:mod:`.species`): each event's ion (or neutral O2) from its
-   phase's emission table.
+2. **Species** (:mod:`.species`): each event's ion (or neutral) from its
+   phase's emission table at the segment's laser energy; then Li's mobility
+   (:mod:`.mobility`): bursts in evaporation order, a Li yield above or
+   below the phase's, and, uncoated, Li evaporating from surface patches and
+   the laser-side asymmetry of the launch points.
 3. **Detection** (:mod:`.detection`): neutrals are never detected; ions are
    detected with the instrument's efficiency, blurred, projected with the
    reconstruction module's inverse projection, and lost beyond the detector.
-   Recording stops at the requested number of detected ions.
+   Recording stops at the segment's last ion, and the run at the requested
+   number of detected ions or where the specimen fractures.
 4. **Spectrum** (:mod:`.spectrum`): an isotope per ion, its time of flight
-   at the voltage ``V = k F R`` (Gaussian timing, thermal tail), or, for a
-   background fraction, a time of flight uniform over the acquisition window;
-   m/n from the time of flight.
-5. **Pulses**: multiplicities and pulse deltas.
+   at the voltage ``V = k F R`` (``F`` the segment's field; Gaussian timing,
+   thermal tail), or, for a background fraction, a time of flight uniform
+   over the acquisition window; m/n from the time of flight.
+5. **Pulses**: multiplicities and pulse deltas; a fracture ends in a burst
+   of multiple hits in few pulses.
 
 Then the ``.epos`` positions are reconstructed from the detector data with
-the true parameters (:func:`liprobe.reconstruct.reconstruct`), and the truth
-is assembled.
+the true parameters (:func:`liprobe.reconstruct.reconstruct`; with a laser
+schedule, each segment's radius from its own field), and the truth is
+assembled.
 """
 
 from __future__ import annotations
@@ -45,20 +55,30 @@ from ..reconstruct import (ReconstructionParameters, field_of_view_factor, recon
 from ..run import Run
 from .._jit import njit
 from .detection import _blur_sigma, _blurred_position, derived_icf, detector_hits, pulse_structure
+from .laser import Conditions, conditions_at, peak_at
 from .materials import Phase, resolve_material
-from .parameters import COATINGS, SimulationConfig
-from .species import NEUTRAL_O2, Catalogue, coating_phase, emission
+from .mobility import LiMobility, burst_shares, mobility_at
+from .parameters import COATINGS, MultiHitModel, PeakShape, SimulationConfig
+from .species import Catalogue, Emission, coating_phase, emission, with_hydrogen
 from .specimen import Needle, _depth_radius, _depth_radius_near, _surface_distance
 from .spectrum import (TOF_CONSTANT, background_fraction_in, design_windows, fwhm_da,
                        range_table, sample_spectrum, window_fractions)
 
-__all__ = ["CHUNK_EVENTS", "Setup", "SimulatedRun", "prepare", "simulate", "write_simulation",
-           "simulate_to_files", "output_paths"]
+__all__ = ["CHUNK_EVENTS", "Setup", "Segment", "SimulatedRun", "prepare", "simulate",
+           "write_simulation", "simulate_to_files", "output_paths", "FRACTURE_BURST"]
 
 #: Candidate events per chunk (fixed: the output depends on it).
 CHUNK_EVENTS = 1 << 18
 #: Rows of the radius/voltage-against-depth table of the truth.
 DEPTH_ROWS = 101
+#: The final burst of a fracture: the last ``max(fraction * n, min_ions)`` ions (at most a
+#: tenth of the run) arrive in pulses of this multi-hit model (*assumption*: the apex
+#: breaking off evaporates in few pulses, many ions each -- what
+#: :func:`liprobe.history.run_history` reads as an abrupt end).
+FRACTURE_BURST = {"fraction": 0.01, "min_ions": 1000,
+                  "multihit": MultiHitModel(detection_rate=0.9,
+                                            multiplicity_probabilities=(0.2, 0.25, 0.25, 0.15,
+                                                                        0.15))}
 
 
 # ---------------------------------------------------------------------------
@@ -66,13 +86,62 @@ DEPTH_ROWS = 101
 # ---------------------------------------------------------------------------
 
 @dataclass
+class Segment:
+    """A part of the run at one laser energy: its conditions and tables.
+
+    ``start_ion``/``stop_ion``: detected-ion indices (``stop_ion`` the
+    requested end, cut by a fracture). ``row0``: first row of the
+    catalogue's per-(segment, phase) tables. ``mobility``: an array of shape
+    ``(phases, 6)`` for the kernel (mean durations in events of the quiet and
+    burst states; Li up-conversion probability in the quiet and burst
+    states; Li down-conversion probability in the quiet and burst states), and
+    ``patches`` (Li's patch fraction, spacing, width, cos and sin of the
+    lattice's rotation, its offset x, y, asymmetry, laser direction x, y, the
+    other ions' patch fraction).
+    """
+
+    index: int
+    start_ion: int
+    stop_ion: int
+    laser_pj: float
+    conditions: list
+    emissions: list
+    row0: int
+    density: np.ndarray
+    field_factor: float
+    field_V_per_nm: float
+    shape: PeakShape
+    li: LiMobility | None
+    li_shares: list
+    mobility: np.ndarray
+    patches: np.ndarray
+
+    @property
+    def max_density(self) -> float:
+        return float(self.density.max())
+
+    def to_dict(self) -> dict:
+        return {"index": self.index, "start_ion": self.start_ion, "laser_pj": self.laser_pj,
+                "field_factor": self.field_factor, "field_V_per_nm": self.field_V_per_nm,
+                "peak": self.shape.to_dict(),
+                "li_mobility": None if self.li is None else {
+                    **self.li.to_dict(),
+                    "li_share_of_events": [
+                        {"phase": e.phase.name, "phase_share": s[0],
+                         "quiet": s[1], "burst": s[2]}
+                        for e, s in zip(self.emissions, self.li_shares) if s is not None]},
+                "conditions": [{"phase": e.phase.name, **c.to_dict()}
+                               for c, e in zip(self.conditions, self.emissions)]}
+
+
+@dataclass
 class Setup:
-    """What a configuration implies: phases, species, needle, instrument, windows."""
+    """What a configuration implies: phases, segments, species, needle, instrument, windows."""
 
     config: SimulationConfig
     phases: list
     phase_kinds: list
-    emissions: list
+    segments: list
     catalogue: Catalogue
     needle: Needle
     flight_path_mm: float
@@ -81,102 +150,218 @@ class Setup:
     icf: float
     field_V_per_nm: float
     k_factor: float
-    density: np.ndarray          # events per nm^3, per phase
     window_voltage_V: float
     table: RangeTable
     windows: list
     volumes: dict
     params: ReconstructionParameters
+    target_ions: int
+    fracture_fraction: float | None
+    o2_scale: float
+    window_shape: PeakShape
+    li_state0: tuple = (0.0, 0.0, 0.0)
     notes: list = field(default_factory=list)
+
+    @property
+    def emissions(self) -> list:
+        """The first segment's emission of each phase."""
+        return self.segments[0].emissions
+
+    @property
+    def density(self) -> np.ndarray:
+        """The first segment's event density of each phase (events per nm^3)."""
+        return self.segments[0].density
 
     @property
     def max_density(self) -> float:
         return float(self.density.max())
 
+    @property
+    def fractured(self) -> bool:
+        return self.fracture_fraction is not None and self.target_ions < self.config.ions
 
-def _species_weights(setup_emissions, densities, area_fractions):
-    w: dict[str, float] = {}
+
+def _species_weights(setup_emissions, densities, area_fractions, scale=1.0, out=None):
+    w: dict[str, float] = {} if out is None else out
     for em, rho, a in zip(setup_emissions, densities, area_fractions):
         for name, p in em.probabilities.items():
-            w[name] = w.get(name, 0.0) + p * rho * a
+            w[name] = w.get(name, 0.0) + p * rho * a * scale
     return w
 
 
+def _phase_emission(phase: Phase, kind: str, cond: Conditions, hydrogen) -> Emission:
+    if kind == "coating":
+        em = emission(phase, cond.species, free_oxygen=False)
+    else:
+        em = emission(phase, cond.species)
+    return with_hydrogen(em, hydrogen)
+
+
+def _run_draws(seed: int) -> np.random.Generator:
+    """The generator of per-run quantities (O2+/O+ scatter, patch lattice, laser side),
+    apart from the run's stream so that they do not shift it."""
+    return np.random.default_rng([seed, 1])
+
+
 def prepare(config: SimulationConfig) -> Setup:
-    """Derive phases, emission tables, needle, projection and range windows from ``config``."""
+    """Derive phases, segments, emission tables, needle, projection and range windows."""
     ins = _instrument(config.instrument)
     geo = config.geometry
-    model = config.species
+    base = config.species
     main = resolve_material(config.material)
     phases: list[Phase] = [main]
     kinds = ["material"]
-    emissions = [emission(main, model)]
     for spec in config.phases:
-        ph = resolve_material(spec.material)
-        phases.append(ph)
+        phases.append(resolve_material(spec.material))
         kinds.append("phase")
-        emissions.append(emission(ph, model))
     coat_el = COATINGS[config.coating]
     thickness = config.coating_thickness_nm if coat_el else 0.0
     if coat_el:
-        cp = coating_phase(coat_el, model)
-        phases.append(cp)
+        phases.append(None)                      # the coating's phase depends on the species
         kinds.append("coating")
-        emissions.append(emission(cp, model, free_oxygen=False))
-    catalogue = Catalogue(emissions)
-    start = geo.start_depth_nm
-    if start is None:
-        start = thickness + 2.0 if coat_el else 0.0
-    needle = Needle(geo.apex_radius_nm, geo.shank_angle_deg, start, thickness)
-    density = np.array([em.event_density_per_nm3 for em in emissions])
+    draws = _run_draws(config.seed)
+    laser = config.laser
+    o2_scale = 1.0
+    if laser is not None and laser.o2_scatter > 0:
+        o2_scale = float(np.exp(laser.o2_scatter * draws.standard_normal()))
+    lattice = draws.random(6)          # rotation, offset x, offset y, laser side, Li state
+    n_p = len(phases)
+
+    # the run's length: requested, or cut by a fracture
+    frac = config.fracture_fraction()
+    target = config.ions
+    if frac is not None:
+        target = max(1, min(config.ions, int(math.floor(frac * config.ions))))
+    bounds = [a for a, _ in config.segments] + [config.ions]
+
+    # segments: conditions and emissions of every phase at the segment's energy
+    segments: list[Segment] = []
+    all_emissions = []
+    for s, (start, pj) in enumerate(config.segments):
+        conds, ems = [], []
+        for p, kind in enumerate(kinds):
+            if kind == "coating":
+                c = conditions_at(base, resolve_material(coat_el), pj, laser, 1.0)
+                ph = coating_phase(coat_el, c.species)
+                if s == 0:
+                    phases[p] = ph
+                c = Conditions(c.laser_pj, "coating", c.field_factor, c.species)
+            else:
+                ph = phases[p]
+                c = conditions_at(base, ph, pj, laser, o2_scale)
+            conds.append(c)
+            ems.append(_phase_emission(ph, kind, c, config.hydrogen))
+        density = np.array([em.event_density_per_nm3 for em in ems])
+        ff = laser.field(pj) if laser is not None else 1.0
+        shape = peak_at(config.peak_shape, pj, laser)
+        li = mobility_at(config.mobility, config.coated, pj)
+        segments.append(Segment(s, int(start), int(min(bounds[s + 1], target)), float(pj),
+                                conds, ems, s * n_p, density, ff,
+                                main.evaporation_field_V_per_nm * ff, shape, li, [None] * n_p,
+                                np.zeros((n_p, 6)), np.zeros(11)))
+        all_emissions += ems
+    catalogue = Catalogue(all_emissions)
+    li_idx = catalogue.li_index
+    for seg in segments:
+        if seg.li is None or li_idx < 0:
+            seg.li = None
+            continue
+        m = seg.li
+        d_b = max(m.burst_fraction * m.burst_events, 1.0)
+        d_q = max((1.0 - m.burst_fraction) * m.burst_events, 1.0)
+        for p in range(n_p):
+            q = float(catalogue.probabilities[seg.row0 + p, li_idx])
+            seg.mobility[p, 0] = d_q
+            seg.mobility[p, 1] = d_b
+            if not 0 < q < 1 or kinds[p] == "coating":
+                continue
+            qq, qb = burst_shares(q, m)
+            seg.li_shares[p] = (q, qq, qb)
+            for st, target_q in enumerate((qq, qb)):
+                if target_q >= q:
+                    seg.mobility[p, 2 + st] = (target_q - q) / (1.0 - q)
+                else:
+                    seg.mobility[p, 4 + st] = 1.0 - target_q / q
+        rot = 2 * math.pi * lattice[0]
+        side = 2 * math.pi * lattice[3]
+        seg.patches[:] = (m.patch_fraction, m.patch_spacing, m.patch_width, math.cos(rot),
+                          math.sin(rot), lattice[1] * m.patch_spacing,
+                          lattice[2] * m.patch_spacing, m.asymmetry, math.cos(side),
+                          math.sin(side), m.site_fraction)
+
+    start_depth = geo.start_depth_nm
+    if start_depth is None:
+        start_depth = thickness + 2.0 if coat_el else 0.0
+    needle = Needle(geo.apex_radius_nm, geo.shank_angle_deg, start_depth, thickness)
     icf = derived_icf(geo, ins.flight_path_mm)
     field_v = main.evaporation_field_V_per_nm
-    shape = config.peak_shape
 
     # the run's highest voltage, for window widths: depth of N detected ions, with margin
-    em0 = emissions[0]
-    det_per_event = (1.0 - em0.probabilities.get(NEUTRAL_O2, 0.0)) * ins.efficiency
-    vol_est = 1.25 * config.ions / (density[0] * det_per_event)
+    em0 = segments[0].emissions[0]
+    neutral = sum(pr for name, pr in em0.probabilities.items()
+                  if catalogue.neutral_mask[catalogue.index[name]])
+    det_per_event = (1.0 - neutral) * ins.efficiency
+    vol_est = 1.25 * target / (segments[0].density[0] * det_per_event)
     _, r_end = needle.depth_from_volume(vol_est)
-    v_design = geo.k_factor * field_v * float(r_end[0])
+    v_design = geo.k_factor * field_v * max(s.field_factor for s in segments) * float(r_end[0])
+    window_shape = max((s.shape for s in segments), key=lambda sh: sh.tail_tau_ns)
 
-    # expected species shares (for naming merged windows)
+    # expected species shares (for naming merged windows), weighted by segment length
     r_out = geo.apex_radius_nm * math.cos(math.radians(geo.shank_angle_deg))
     coat_area = 1.0 - max(r_out - thickness, 0.0) ** 2 / r_out ** 2 if coat_el else 0.0
-    areas = []
-    for k in kinds:
-        areas.append(coat_area if k == "coating" else (0.05 if k == "phase" else 1 - coat_area))
-    weights = _species_weights(emissions, density, areas)
+    areas = [coat_area if k == "coating" else (0.05 if k == "phase" else 1 - coat_area)
+             for k in kinds]
+    weights: dict[str, float] = {}
+    for seg in segments:
+        length = max(seg.stop_ion - seg.start_ion, 0) / max(target, 1)
+        _species_weights(seg.emissions, seg.density, areas, length, weights)
     peaks = []
     for i, sp in enumerate(catalogue.species):
         if sp.charge == 0:
             continue
         for mz, ab in catalogue.peaks[i]:
-            if ab >= shape.window_min_abundance:
+            if ab >= window_shape.window_min_abundance:
                 peaks.append((sp.name, mz, weights.get(sp.name, 0.0) * ab))
-    windows = design_windows(peaks, shape, v_design, ins.flight_path_mm)
+    windows = design_windows(peaks, window_shape, v_design, ins.flight_path_mm)
     volumes = {}
     for i, sp in enumerate(catalogue.species):
         if sp.charge == 0:
             continue
         # an ion's volume: its atoms times the atomic volume of the phase it mostly comes from
-        src = max(range(len(phases)),
-                  key=lambda p: catalogue.probabilities[p, i] * density[p] * areas[p])
+        src = max(range(n_p), key=lambda p: max(
+            catalogue.probabilities[seg.row0 + p, i] * seg.density[p] for seg in segments)
+            * areas[p])
         volumes[sp.name] = sp.n_atoms * phases[src].atomic_volume_nm3
     table = range_table(windows, volumes)
     params = ReconstructionParameters(
         flight_path_mm=ins.flight_path_mm, efficiency=ins.efficiency,
-        atomic_volume_nm3=main.atomic_volume_nm3, evaporation_field_V_per_nm=field_v,
+        atomic_volume_nm3=main.atomic_volume_nm3,
+        evaporation_field_V_per_nm=field_v * segments[0].field_factor,
         k_factor=geo.k_factor, icf=icf, protocol="geiser", radius="voltage",
         detector_radius_mm=geo.detector_radius_mm, instrument=ins.name, material=main.name)
-    notes = [n for em in emissions for n in em.notes]
-    if config.laser_pj != model.laser_pj:
-        notes.append(f"laser_pj {config.laser_pj} is recorded only: the species shares are "
-                     f"those of {model.laser_pj} pJ (laser-energy dependence is not modelled "
-                     "yet)")
-    return Setup(config, phases, kinds, emissions, catalogue, needle, ins.flight_path_mm,
-                 ins.efficiency, geo.detector_radius_mm, icf, field_v, geo.k_factor, density,
-                 v_design, table, windows, volumes, params, notes)
+    notes = list(dict.fromkeys(n for seg in segments for em in seg.emissions for n in em.notes))
+    if laser is None and any(s.laser_pj != base.laser_pj for s in segments):
+        notes.append(f"no laser response: the species shares are those of {base.laser_pj} pJ "
+                     "at every laser energy")
+    if len(segments) > 1:
+        notes.append("laser schedule: the .epos is reconstructed with each segment's field "
+                     "(reconstruction_parameters hold the first segment's); a reconstruction "
+                     "with one field misplaces the depth after each voltage jump")
+    if frac is not None and target < config.ions:
+        notes.append(f"the specimen fractured after {target:,} of the {config.ions:,} "
+                     "requested ions (see 'fracture')")
+    # Li's burst state at the start: burst with the first segment's burst fraction, a
+    # uniform part of that state's duration left
+    li_state0 = (0.0, 0.0, 0.0)
+    m0 = segments[0].li
+    if m0 is not None:
+        st0 = 1.0 if lattice[4] < m0.burst_fraction else 0.0
+        li_state0 = (st0, float(segments[0].mobility[0, int(st0)] * lattice[5]),
+                     m0.burst_jitter)
+    return Setup(config, phases, kinds, segments, catalogue, needle, ins.flight_path_mm,
+                 ins.efficiency, geo.detector_radius_mm, icf, field_v, geo.k_factor,
+                 v_design, table, windows, volumes, params, target, frac, o2_scale,
+                 window_shape, li_state0, notes)
 
 
 # ---------------------------------------------------------------------------
@@ -190,8 +375,12 @@ class _Tally:
         n_p = len(setup.phases)
         n_s = len(setup.catalogue)
         n_w = len(setup.table)
+        n_seg = len(setup.segments)
         self.emitted = np.zeros((n_p, n_s), np.int64)
+        self.emitted_by_segment = np.zeros((n_seg, n_p, n_s), np.int64)
         self.detected = np.zeros(n_s, np.int64)
+        self.detected_by_segment = np.zeros((n_seg, n_s), np.int64)
+        self.background_by_segment = np.zeros((n_seg, n_s), np.int64)
         self.lost_efficiency = np.zeros(n_s, np.int64)
         self.lost_off_detector = np.zeros(n_s, np.int64)
         # ions of each isotope peak (peak-shaped) and of each species (background) per
@@ -200,6 +389,11 @@ class _Tally:
         self.window_background_species = np.zeros((n_w + 1, n_s), np.int64)
         self._peak_species = setup.catalogue.peak_species
         self.rows: list[tuple] = []
+        self.voltages: list[list] = [[] for _ in range(n_seg)]
+        self.segment_voltage: list[list] = [[None, None] for _ in range(n_seg)]
+        self.segment_ions: list[list] = [[None, None] for _ in range(n_seg)]
+        self.burst_events = np.zeros(n_seg, np.int64)
+        self.events = np.zeros(n_seg, np.int64)
         self.n_detected = 0
         self.edges = np.empty(2 * n_w)
         self.edges[0::2] = setup.table.lo
@@ -250,21 +444,69 @@ def _phase_shapes(setup: Setup):
             np.array(boxes, np.float64).reshape(-1, 6), np.array(box_phase, np.int8), coat)
 
 
+@njit(inline="always", error_model="numpy")
+def _patch_site(px, py, rmax, patch, g2, g3, hole):
+    """Where an ion evaporates from a patch: the nearest node of a hexagonal lattice (in
+    units of the cap's lateral radius ``rmax``) plus a Gaussian spread (:mod:`.mobility`).
+    The other ions take the nodes; with ``hole`` (Li) the centres of the lattice's
+    triangles, so that Li-rich and Li-poor spots alternate."""
+    sp = patch[1]
+    h = sp * 0.8660254037844386
+    cr, sr = patch[3], patch[4]
+    nx = px / rmax - patch[5]
+    ny = py / rmax - patch[6]
+    wx = cr * nx + sr * ny - hole * 0.5 * sp
+    wy = -sr * nx + cr * ny - hole * h / 3.0
+    j0 = math.floor(wy / h)
+    best = 1e300
+    bx = 0.0
+    by = 0.0
+    for dj in range(2):
+        jj = j0 + dj
+        i0 = math.floor((wx - jj * sp * 0.5) / sp)
+        for di in range(2):
+            ii = i0 + di
+            cx = ii * sp + jj * sp * 0.5
+            cy = jj * h
+            d2 = (wx - cx) * (wx - cx) + (wy - cy) * (wy - cy)
+            if d2 < best:
+                best = d2
+                bx = cx
+                by = cy
+    bx += patch[2] * sp * g2 + hole * 0.5 * sp
+    by += patch[2] * sp * g3 + hole * h / 3.0
+    nx = cr * bx - sr * by + patch[5]
+    ny = sr * bx + cr * by + patch[6]
+    rn = math.sqrt(nx * nx + ny * ny)
+    if rn > 0.999:
+        nx *= 0.999 / rn
+        ny *= 0.999 / rn
+    return nx * rmax, ny * rmax
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _events_kernel(spacing, u, g, vol0, inv_rho, r0, c, k, start, sin_a, ro, cos_a, thickness,
-                   coat_phase, spheres, sphere_phase, boxes, box_phase, accept, alias_p,
-                   alias_i, neutral, efficiency, blur, blur_extra, blur_width,
-                   depth, radius, x, y, z, phase, species, theta, xb, yb, candidate):
+                   coat_phase, spheres, sphere_phase, boxes, box_phase, accept, row0, alias_p,
+                   alias_i, nonli_p, nonli_i, neutral_mask, li, mob, state, patch, efficiency,
+                   blur, blur_extra, blur_width, depth, radius, x, y, z, phase, species, theta,
+                   xb, yb, candidate, vol_out, state_out, left_out):
     """One chunk of evaporation events, in order: steps 1-3 of the module docstring.
 
-    ``spacing``: exponential volume spacings (units of 1/rho_max); ``u``: five
-    rows of uniforms (polar angle, azimuth, thinning, species, efficiency);
-    species come from the phase's alias table (``alias_p``, ``alias_i``, see
-    :func:`.species.alias_table`);
-    ``g``: two rows of standard normals (blur). Kept events are compacted to
-    the front of the outputs; ``xb``, ``yb`` are the blurred lateral position
-    and ``theta`` its launch angle for the ions that pass the efficiency
-    (``candidate``), theta -1 if blurred off the cap.
+    ``spacing``: exponential volume spacings (units of 1/rho_max); ``u``: rows of
+    uniforms (polar angle, azimuth, thinning, species, efficiency; with Li
+    mobility (``li >= 0``) also burst switch, Li conversion, replacement
+    species, patch); species come from the (segment, phase) row's alias table
+    (``alias_p``, ``alias_i``, see :func:`.species.alias_table`; ``nonli_*``:
+    the same without Li+); ``g``: rows of standard normals (blur; with
+    mobility, the patch spread). ``mob``, ``patch``: see :class:`Segment`;
+    ``state``: Li's burst state (0 quiet, 1 burst), the events left in it and
+    the duration jitter, carried over chunks and segments: a state lasts its
+    mean duration times a uniform factor in ``[1 - jitter, 1 + jitter]``.
+    Kept events are compacted to the front of the outputs; ``xb``, ``yb`` are
+    the blurred lateral position of the evaporation site and ``theta`` its
+    launch angle for the ions that pass the efficiency (``candidate``), theta
+    -1 if blurred off the cap; ``vol_out`` the evaporated volume and
+    ``state_out``, ``left_out`` the burst state at each kept event.
     Geometry from :mod:`.specimen`, blur from :mod:`.detection`.
     """
     n = spacing.shape[0]
@@ -273,6 +515,10 @@ def _events_kernel(spacing, u, g, vol0, inv_rho, r0, c, k, start, sin_a, ro, cos
     kept = 0
     two_pi = 2.0 * math.pi
     zz, rr = _depth_radius(vol, r0, c, k, start)
+    st = np.int64(state[0])
+    left = state[1]
+    jitter = state[2]
+    spatial = li >= 0 and (patch[0] > 0.0 or patch[7] > 0.0 or patch[10] > 0.0)
     for i in range(n):
         vol += spacing[i] * inv_rho
         zz, rr = _depth_radius_near(vol, rr, r0, c, k, start)
@@ -301,9 +547,36 @@ def _events_kernel(spacing, u, g, vol0, inv_rho, r0, c, k, start, sin_a, ro, cos
             dist = abs(d - thickness)
         if not u[2, i] < accept[ph]:
             continue
+        row = row0 + ph
         us = np.float64(u[3, i]) * n_s
         j = min(int(us), n_s - 1)
-        s = j if us - j < alias_p[ph, j] else alias_i[ph, j]
+        s = j if us - j < alias_p[row, j] else alias_i[row, j]
+        ex = px
+        ey = py
+        if li >= 0:
+            left -= 1.0
+            if left <= 0.0:                                 # burst state switches
+                st = 1 - st
+                left += mob[ph, st] * (1.0 - jitter + 2.0 * jitter * np.float64(u[5, i]))
+            if s == li:
+                if u[6, i] < mob[ph, 4 + st]:               # Li moved away: another species
+                    us = np.float64(u[7, i]) * n_s
+                    j = min(int(us), n_s - 1)
+                    s = j if us - j < nonli_p[row, j] else nonli_i[row, j]
+            elif u[6, i] < mob[ph, 2 + st]:                 # Li moved in
+                s = li
+            if spatial:
+                rmax = rr * cos_a
+                if u[8, i] < (patch[0] if s == li else patch[10]):
+                    ex, ey = _patch_site(px, py, rmax, patch, np.float64(g[2, i]),
+                                         np.float64(g[3, i]), 1.0 if s == li else 0.0)
+                a = patch[7]
+                if a > 0.0:
+                    s2 = (ex * ex + ey * ey) / (rmax * rmax)
+                    if s2 < 1.0:
+                        shift = 0.5 * a * (1.0 - s2) * rmax
+                        ex += shift * patch[8]
+                        ey += shift * patch[9]
         depth[kept] = zz
         radius[kept] = rr
         x[kept] = px
@@ -311,13 +584,18 @@ def _events_kernel(spacing, u, g, vol0, inv_rho, r0, c, k, start, sin_a, ro, cos
         z[kept] = pz
         phase[kept] = ph
         species[kept] = s
-        cand = s != neutral and u[4, i] < efficiency
+        vol_out[kept] = vol
+        state_out[kept] = st
+        left_out[kept] = left
+        cand = not neutral_mask[s] and u[4, i] < efficiency
         candidate[kept] = cand
         if cand:
             sig = _blur_sigma(dist, blur, blur_extra, blur_width)
             xb[kept], yb[kept], theta[kept] = _blurred_position(
-                px, py, rr, sig, np.float64(g[0, i]), np.float64(g[1, i]))
+                ex, ey, rr, sig, np.float64(g[0, i]), np.float64(g[1, i]))
         kept += 1
+    state[0] = st
+    state[1] = left
     return kept, vol
 
 
@@ -341,28 +619,29 @@ class _Buffers:
 
     def __init__(self, m: int):
         # positions end up float32 (and the blurred ones only feed an arctan2): float32 here
-        # halves the memory traffic; depth, radius and theta stay float64
-        self.f = {k: np.empty(m, np.float64 if k in ("depth", "radius", "theta") else np.float32)
-                  for k in ("depth", "radius", "x", "y", "z", "theta", "xb", "yb")}
+        # halves the memory traffic; depth, radius, theta and volume stay float64
+        self.f = {k: np.empty(m, np.float64 if k in ("depth", "radius", "theta", "vol", "left")
+                              else np.float32)
+                  for k in ("depth", "radius", "x", "y", "z", "theta", "xb", "yb", "vol",
+                            "left")}
         self.phase = np.empty(m, np.int8)
         self.species = np.empty(m, np.int64)
         self.candidate = np.empty(m, np.bool_)
+        self.state = np.empty(m, np.int8)
 
 
 def _generate(setup: Setup, rng: np.random.Generator, tally: _Tally, cols: dict,
               progress=None) -> None:
-    """Fill ``cols`` (arrays of ``config.ions`` rows) chunk by chunk, in evaporation order."""
+    """Fill ``cols`` (arrays of ``setup.target_ions`` rows) chunk by chunk, in evaporation
+    order, segment after segment."""
     cfg = setup.config
     geo = cfg.geometry
-    shape = cfg.peak_shape
     cat = setup.catalogue
     needle = setup.needle
     L = setup.flight_path_mm
-    n_target = cfg.ions
+    n_target = setup.target_ions
     n_s = len(cat)
-    rho_max = setup.max_density
-    accept = setup.density / rho_max
-    kf = setup.k_factor * setup.field_V_per_nm
+    n_p = len(setup.phases)
     spheres, sphere_phase, boxes, box_phase, coat = _phase_shapes(setup)
     sin_a = needle.sin_a
     cos_a = math.sqrt(1.0 - sin_a * sin_a)
@@ -371,79 +650,135 @@ def _generate(setup: Setup, rng: np.random.Generator, tally: _Tally, cols: dict,
     m = CHUNK_EVENTS
     buf = _Buffers(m)
     window = np.empty(0, np.int64)
-    while tally.n_detected < n_target:
-        # 1-3. events: position, phase, density, species, efficiency, blurred launch angle
-        spacing = rng.standard_exponential(m)
-        u = rng.random((5, m), dtype=np.float32)
-        g = rng.standard_normal((2, m), dtype=np.float32)
-        n_ev, vol0 = _events_kernel(
-            spacing, u, g, vol0, 1.0 / rho_max, needle.apex_radius_nm, needle.growth,
-            needle.swept_area_factor, needle.start_depth_nm, sin_a, needle.original_radius_nm,
-            cos_a, float(needle.coating_thickness_nm), coat, spheres, sphere_phase, boxes,
-            box_phase, accept, cat.alias_probability, cat.alias_index, cat.neutral_index,
-            setup.efficiency,
-            geo.blur_nm, geo.interface_blur_nm, geo.interface_width_nm,
-            buf.f["depth"], buf.f["radius"], buf.f["x"], buf.f["y"], buf.f["z"], buf.phase,
-            buf.species, buf.f["theta"], buf.f["xb"], buf.f["yb"], buf.candidate)
-        ev = {k: a[:n_ev] for k, a in buf.f.items()}
-        species = buf.species[:n_ev]
-        ci = np.flatnonzero(buf.candidate[:n_ev])
-        # 3. the detector: inverse projection, detector edge
-        dx, dy, on = detector_hits(ev["theta"][ci], np.arctan2(ev["yb"][ci], ev["xb"][ci]),
-                                   flight_path_mm=L, icf=setup.icf,
-                                   detector_radius_mm=setup.detector_radius_mm)
-        det = ci[on]
-        off = ci[~on]
-        need = n_target - tally.n_detected
-        if len(det) > need:               # stop at the requested number of detected ions
-            n_ev = int(det[need - 1]) + 1
-            det = det[:need]
-            on_idx = np.flatnonzero(on)[:need]
-            dx, dy = dx[on_idx], dy[on_idx]
-            off = off[off < n_ev]
-            species = species[:n_ev]
-            ci = ci[ci < n_ev]
-        else:
-            dx, dy = dx[on], dy[on]
-        phase = buf.phase[:n_ev]
-        tally.emitted += np.bincount(phase.astype(np.int64) * n_s + species,
-                                     minlength=tally.emitted.size).reshape(tally.emitted.shape)
-        ion_ev = np.bincount(species, minlength=n_s)
-        if cat.neutral_index >= 0:
-            ion_ev[cat.neutral_index] = 0
-        tally.lost_efficiency += ion_ev - np.bincount(species[ci], minlength=n_s)
-        tally.lost_off_detector += np.bincount(species[off], minlength=n_s)
-        # 4. spectrum, written straight into the output columns
-        nd = len(det)
-        first = tally.n_detected
-        sl = slice(first, first + nd)
-        volt = np.empty(nd)
-        sp = np.empty(nd, np.int64)
-        _gather_detected(det, ev["x"], ev["y"], ev["z"], ev["radius"], species, kf,
-                         cols["true_x"][sl], cols["true_y"][sl], cols["true_z"][sl],
-                         cols["v_dc"][sl], cols["species"][sl], volt, sp)
-        if len(window) < nd:
-            window = np.empty(nd, np.int64)
-        sample_spectrum(sp, volt, L, shape, cat, tally.edges, rng,
-                        {"mass": cols["mass"][sl], "tof": cols["tof"][sl],
-                         "mz_true": cols["true_mz"][sl],
-                         "background": cols["background"][sl], "window": window[:nd],
-                         "counts": tally.window_peak_counts,
-                         "counts_background": tally.window_background_species})
-        cols["det_x"][sl] = dx
-        cols["det_y"][sl] = dy
-        # 5. pulses
-        mult, pdelta = pulse_structure(nd, rng, cfg.multihit)
-        cols["multiplicity"][sl] = mult
-        cols["pulse_delta"][sl] = pdelta
-        tally.detected += np.bincount(sp, minlength=n_s)
-        for i in row_at[(row_at >= first) & (row_at < first + nd)]:
-            j = int(i - first)
-            tally.rows.append((int(i), float(ev["depth"][det[j]] - needle.start_depth_nm),
-                               float(ev["radius"][det[j]]), float(volt[j])))
-        tally.n_detected += nd
-        if progress is not None:
-            progress(nd)
+    state = np.array(setup.li_state0, np.float64)     # Li's burst state, events left, jitter
+    for seg in setup.segments:
+        stop = min(seg.stop_ion, n_target)
+        if tally.n_detected >= stop:
+            continue
+        use_mob = seg.li is not None
+        li = cat.li_index if use_mob else -1
+        rho_max = seg.max_density
+        accept = seg.density / rho_max
+        kf = setup.k_factor * seg.field_V_per_nm
+        n_u = 9 if use_mob else 5
+        n_g = 4 if use_mob else 2
+        tally.segment_ions[seg.index][0] = tally.n_detected
+        step = max(1, (stop - tally.n_detected) // 256)
+        while tally.n_detected < stop:
+            # 1-3. events: position, phase, density, species, mobility, efficiency, blur
+            spacing = rng.standard_exponential(m)
+            u = rng.random((n_u, m), dtype=np.float32)
+            g = rng.standard_normal((n_g, m), dtype=np.float32)
+            n_ev, vol_end = _events_kernel(
+                spacing, u, g, vol0, 1.0 / rho_max, needle.apex_radius_nm, needle.growth,
+                needle.swept_area_factor, needle.start_depth_nm, sin_a,
+                needle.original_radius_nm, cos_a, float(needle.coating_thickness_nm), coat,
+                spheres, sphere_phase, boxes, box_phase, accept, seg.row0,
+                cat.alias_probability, cat.alias_index, cat.nonli_alias_probability,
+                cat.nonli_alias_index, cat.neutral_mask, li, seg.mobility, state, seg.patches,
+                setup.efficiency, geo.blur_nm, geo.interface_blur_nm, geo.interface_width_nm,
+                buf.f["depth"], buf.f["radius"], buf.f["x"], buf.f["y"], buf.f["z"], buf.phase,
+                buf.species, buf.f["theta"], buf.f["xb"], buf.f["yb"], buf.candidate,
+                buf.f["vol"], buf.state, buf.f["left"])
+            ev = {k: a[:n_ev] for k, a in buf.f.items()}
+            species = buf.species[:n_ev]
+            ci = np.flatnonzero(buf.candidate[:n_ev])
+            # 3. the detector: inverse projection, detector edge
+            dx, dy, on = detector_hits(ev["theta"][ci], np.arctan2(ev["yb"][ci], ev["xb"][ci]),
+                                       flight_path_mm=L, icf=setup.icf,
+                                       detector_radius_mm=setup.detector_radius_mm)
+            det = ci[on]
+            off = ci[~on]
+            need = stop - tally.n_detected
+            if len(det) >= need:          # stop at the segment's (or run's) last ion
+                n_ev = int(det[need - 1]) + 1
+                det = det[:need]
+                on_idx = np.flatnonzero(on)[:need]
+                dx, dy = dx[on_idx], dy[on_idx]
+                off = off[off < n_ev]
+                species = species[:n_ev]
+                ci = ci[ci < n_ev]
+                vol0 = float(buf.f["vol"][n_ev - 1])
+                state[0] = buf.state[n_ev - 1]
+                state[1] = buf.f["left"][n_ev - 1]
+            else:
+                dx, dy = dx[on], dy[on]
+                vol0 = vol_end
+            phase = buf.phase[:n_ev]
+            emitted = np.bincount(phase.astype(np.int64) * n_s + species,
+                                  minlength=n_p * n_s).reshape(n_p, n_s)
+            tally.emitted += emitted
+            tally.emitted_by_segment[seg.index] += emitted
+            tally.events[seg.index] += n_ev
+            tally.burst_events[seg.index] += int(np.count_nonzero(buf.state[:n_ev]))
+            ion_ev = np.bincount(species, minlength=n_s)
+            ion_ev[cat.neutral_mask] = 0
+            tally.lost_efficiency += ion_ev - np.bincount(species[ci], minlength=n_s)
+            tally.lost_off_detector += np.bincount(species[off], minlength=n_s)
+            # 4. spectrum, written straight into the output columns
+            nd = len(det)
+            first = tally.n_detected
+            sl = slice(first, first + nd)
+            volt = np.empty(nd)
+            sp = np.empty(nd, np.int64)
+            _gather_detected(det, ev["x"], ev["y"], ev["z"], ev["radius"], species, kf,
+                             cols["true_x"][sl], cols["true_y"][sl], cols["true_z"][sl],
+                             cols["v_dc"][sl], cols["species"][sl], volt, sp)
+            if len(window) < nd:
+                window = np.empty(nd, np.int64)
+            bg_before = tally.window_background_species.sum(axis=0)
+            sample_spectrum(sp, volt, L, seg.shape, cat, tally.edges, rng,
+                            {"mass": cols["mass"][sl], "tof": cols["tof"][sl],
+                             "mz_true": cols["true_mz"][sl],
+                             "background": cols["background"][sl], "window": window[:nd],
+                             "counts": tally.window_peak_counts,
+                             "counts_background": tally.window_background_species})
+            tally.background_by_segment[seg.index] += \
+                tally.window_background_species.sum(axis=0) - bg_before
+            cols["det_x"][sl] = dx
+            cols["det_y"][sl] = dy
+            # 5. pulses
+            mult, pdelta = pulse_structure(nd, rng, cfg.multihit)
+            cols["multiplicity"][sl] = mult
+            cols["pulse_delta"][sl] = pdelta
+            counts = np.bincount(sp, minlength=n_s)
+            tally.detected += counts
+            tally.detected_by_segment[seg.index] += counts
+            if nd:
+                lo = (-first) % step
+                tally.voltages[seg.index].extend(volt[lo::step].tolist())
+                if tally.segment_voltage[seg.index][0] is None:
+                    tally.segment_voltage[seg.index][0] = float(volt[0])
+                tally.segment_voltage[seg.index][1] = float(volt[-1])
+            for i in row_at[(row_at >= first) & (row_at < first + nd)]:
+                j = int(i - first)
+                tally.rows.append((int(i), float(ev["depth"][det[j]] - needle.start_depth_nm),
+                                   float(ev["radius"][det[j]]), float(volt[j]), seg.index))
+            tally.n_detected += nd
+            if progress is not None:
+                progress(nd)
+        tally.segment_ions[seg.index][1] = tally.n_detected
+    if setup.fractured:
+        _fracture_burst(cols, n_target, rng)
+
+
+def fracture_burst_ions(n: int) -> int:
+    """Ions of the final burst of a run of ``n`` ions that ends in a fracture."""
+    return int(min(max(FRACTURE_BURST["fraction"] * n, FRACTURE_BURST["min_ions"]), n // 10))
+
+
+def _fracture_burst(cols: dict, n: int, rng: np.random.Generator) -> None:
+    """Re-pulse the last ions of a fractured run as a burst (few pulses, many ions each)."""
+    m = fracture_burst_ions(n)
+    if m <= 0:
+        return
+    mult = cols["multiplicity"]
+    first = n - m
+    while first > 0 and mult[first] == 0:      # start at the first ion of a pulse
+        first -= 1
+    b_mult, b_delta = pulse_structure(n - first, rng, FRACTURE_BURST["multihit"])
+    mult[first:n] = b_mult
+    cols["pulse_delta"][first:n] = b_delta
 
 
 # ---------------------------------------------------------------------------
@@ -461,16 +796,107 @@ def _composition(atoms: dict) -> dict:
                                                  for el, n in atoms.items()}}
 
 
+def _expected_by_window(setup: Setup, tally: _Tally):
+    """Expected peak-shaped ions of each species per window, and background per window,
+    summed over the segments (each with its own peak shape and voltages)."""
+    cat = setup.catalogue
+    table = setup.table
+    L = setup.flight_path_mm
+    lo, hi = table.lo, table.hi
+    expected = np.zeros((len(cat), len(table)))
+    expected_bg = np.zeros(len(table))
+    for seg in setup.segments:
+        det = tally.detected_by_segment[seg.index]
+        if not det.sum() or not tally.voltages[seg.index]:
+            continue
+        v = np.asarray(tally.voltages[seg.index], np.float64)
+        v_expect = np.quantile(v, (np.arange(17) + 0.5) / 17)       # the segment's voltages
+        frac = np.zeros((len(cat), len(table)))
+        for mz, ab, s in zip(cat.peak_mz, cat.peak_abundance, cat.peak_species):
+            if cat.species[s].charge == 0 or det[s] == 0:
+                continue
+            frac[s] += ab * window_fractions(mz, lo, hi, v_expect, seg.shape, L)
+        bg = tally.background_by_segment[seg.index]
+        expected += (det - bg).astype(np.float64)[:, None] * frac
+        expected_bg += float(bg.sum()) * background_fraction_in(lo, hi, seg.shape)
+    return expected, expected_bg
+
+
+def _ratio_of(counts, cat: Catalogue, num: str, den: str):
+    i, j = cat.index.get(num), cat.index.get(den)
+    if i is None or j is None or counts[j] == 0:
+        return None
+    return float(counts[i] / counts[j])
+
+
+def _detected_ratios(counts, cat: Catalogue) -> dict:
+    out = {}
+    for num, den in (("O2+", "O+"), ("Mn++", "Mn+"), ("Ni++", "Ni+"), ("Co++", "Co+"),
+                     ("Cr++", "Cr+")):
+        r = _ratio_of(counts, cat, num, den)
+        if r is not None:
+            out[f"{num}/{den} (detected)"] = r
+    return out
+
+
+def _li_ratio(atoms: dict):
+    den = sum(atoms.get(e, 0) for e in ("Li", "Ni", "Co", "Mn"))
+    return atoms.get("Li", 0) / den if den else None
+
+
+def _segments_truth(setup: Setup, tally: _Tally) -> list:
+    cat = setup.catalogue
+    out = []
+    for seg in setup.segments:
+        a, b = tally.segment_ions[seg.index]
+        d = seg.to_dict()
+        d["start_ion"] = a
+        d["stop_ion"] = b
+        d["ions_detected"] = int(tally.detected_by_segment[seg.index].sum())
+        d["voltage_V_first_last"] = tally.segment_voltage[seg.index]
+        d["ratios"] = _detected_ratios(tally.detected_by_segment[seg.index], cat)
+        ev = int(tally.events[seg.index])
+        d["burst_time_fraction"] = (int(tally.burst_events[seg.index]) / ev
+                                    if ev and seg.li is not None else None)
+        atoms = _atoms(tally.emitted_by_segment[seg.index].sum(axis=0), cat)
+        d["evaporated_atomic_fractions"] = _composition(atoms)["atomic_fractions"]
+        d["evaporated_li_ratio"] = _li_ratio(atoms)
+        out.append(d)
+    return out
+
+
+def _delithiation_truth(setup: Setup, tally: _Tally, segments: list):
+    if not any(s.li is not None and s.li.regime == "delithiation" for s in setup.segments):
+        return None
+    cat = setup.catalogue
+    main = setup.phases[0]
+    amounts = dict(main.amounts)
+    metals = sum(amounts.get(e, 0.0) for e in ("Ni", "Co", "Mn"))
+    nominal = amounts.get("Li", 0.0) / (amounts.get("Li", 0.0) + metals) if metals else None
+    overall = _atoms(tally.emitted.sum(axis=0), cat)
+    return {
+        "what": "Li driven by the field: moved out of (Li yield < 1) or into (> 1) the "
+                "evaporated volume, in bursts along the evaporation sequence, from surface "
+                "patches, with a laser-side asymmetry of the hit map (liprobe.simulate.mobility)",
+        "li_ratio_nominal": nominal,
+        "li_ratio_evaporated": _li_ratio(overall),
+        "by_segment": [{"index": s["index"], "laser_pj": s["laser_pj"],
+                        "li_yield": s["li_mobility"]["li_yield"],
+                        "li_ratio_evaporated": s["evaporated_li_ratio"],
+                        "start_ion": s["start_ion"], "stop_ion": s["stop_ion"]}
+                       for s in segments if s["li_mobility"] is not None],
+    }
+
+
 def _truth(setup: Setup, tally: _Tally, files: dict) -> dict:
     cfg = setup.config
     cat = setup.catalogue
-    shape = cfg.peak_shape
+    seg0 = setup.segments[0]
+    shape = seg0.shape
     table = setup.table
     L = setup.flight_path_mm
     names = cat.names
     rows = sorted(tally.rows)
-    v_samples = np.array([r[3] for r in rows])
-    v_expect = np.quantile(v_samples, (np.arange(17) + 0.5) / 17)   # the run's voltages
     wc = tally.window_counts
     peak_of = {(cat.names[int(sp)], float(mz)): k
                for k, (sp, mz) in enumerate(zip(cat.peak_species, cat.peak_mz))}
@@ -499,17 +925,9 @@ def _truth(setup: Setup, tally: _Tally, files: dict) -> dict:
             "peak_fraction_outside_own_windows": ((peaks_detected - int(in_own[i])) /
                                                   peaks_detected if peaks_detected else None),
         }
-    # analytic expectation per window from the detected counts and the peak shape
-    lo, hi = table.lo, table.hi
-    frac = np.zeros((len(cat), len(table)))
-    for k, (mz, ab, s) in enumerate(zip(cat.peak_mz, cat.peak_abundance, cat.peak_species)):
-        if cat.species[s].charge == 0 or tally.detected[s] == 0:
-            continue
-        frac[s] += ab * window_fractions(mz, lo, hi, v_expect, shape, L)
-    peak_counts = (tally.detected - tally.background).astype(np.float64)
-    expected = peak_counts[:, None] * frac                    # species x window
+    # analytic expectation per window from the detected counts and the peak shapes
+    expected, expected_bg = _expected_by_window(setup, tally)   # species x window, window
     n_bg = int(tally.background.sum())
-    expected_bg = n_bg * background_fraction_in(lo, hi, shape)
     windows = []
     for w, r in enumerate(table.ranges):
         counts = {names[i]: int(n) for i, n in enumerate(wc[w]) if n}
@@ -540,9 +958,8 @@ def _truth(setup: Setup, tally: _Tally, files: dict) -> dict:
     exp_atoms = expected_ranged @ cat.atom_matrix
     exp_total = exp_atoms.sum()
     neutral_atoms = {}
-    if cat.neutral_index >= 0:
-        only = np.zeros(len(cat), np.int64)
-        only[cat.neutral_index] = emitted_total[cat.neutral_index]
+    if cat.neutral_mask.any():
+        only = np.where(cat.neutral_mask, emitted_total, 0)
         neutral_atoms = _atoms(only, cat)
     composition = {
         "evaporated": {"overall": overall, "by_phase": by_phase},
@@ -553,13 +970,14 @@ def _truth(setup: Setup, tally: _Tally, files: dict) -> dict:
             "atomic_fractions": {el: float(n / exp_total) for el, n in
                                  zip(cat.elements, exp_atoms)},
             "how": "detected counts of each species times the fraction of its peak shape "
-                   "(averaged over the run's voltages) inside each window, plus the background "
-                   "expected there, decomposed with the windows' ions",
+                   "(averaged over the run's voltages, segment by segment) inside each window, "
+                   "plus the background expected there, decomposed with the windows' ions",
         },
     }
-    # peak widths of each species' main isotope
+    # peak widths of each species' main isotope (first segment: its shape and voltages)
     widths = {}
-    v_fwhm = np.quantile(v_samples, np.linspace(0.05, 0.95, 9))
+    v0 = np.asarray(tally.voltages[0] or [r[3] for r in rows], np.float64)
+    v_fwhm = np.quantile(v0, np.linspace(0.05, 0.95, 9))
     for i, sp in enumerate(cat.species):
         if sp.charge == 0 or tally.detected[i] == 0:
             continue
@@ -570,10 +988,7 @@ def _truth(setup: Setup, tally: _Tally, files: dict) -> dict:
                            "mrp_fwhm": mz / fw, "sigma_da_at_median_voltage": sig,
                            "tail_tau_da_at_median_voltage": tau}
     n_det = int(tally.detected.sum())
-    o_ions = {n: int(tally.detected[cat.index[n]]) for n in ("O+", "O2+") if n in cat.index}
-    ratios = {}
-    if o_ions.get("O+"):
-        ratios["O2+/O+ (detected)"] = o_ions.get("O2+", 0) / o_ions["O+"]
+    ratios = _detected_ratios(tally.detected, cat)
     needle = setup.needle
     spec = needle.to_dict()
     if needle.coating_thickness_nm > 0:
@@ -593,11 +1008,24 @@ def _truth(setup: Setup, tally: _Tally, files: dict) -> dict:
         if evaporated_volume else None
     calibrated = setup.params.replace(efficiency=setup.efficiency * depth_ratio) \
         if depth_ratio else None
+    segments = _segments_truth(setup, tally)
+    fracture = None
+    if setup.fracture_fraction is not None:
+        fracture = {"fractured": setup.fractured, "ion_index": n_det,
+                    "requested_ions": cfg.ions, "fraction_of_requested": n_det / cfg.ions,
+                    "final_burst_ions": fracture_burst_ions(n_det) if setup.fractured else 0,
+                    "how": "the run stops at this detected ion (the specimen fractured); its "
+                           "last ions arrive in a burst of multiple hits in few pulses"}
     return {
         "liprobe_version": __version__,
         "seed": cfg.seed,
         "inputs": cfg.to_dict(),
         "files": files,
+        "laser_pj": cfg.laser_pj,
+        "segments": segments,
+        "fracture": fracture,
+        "delithiation": _delithiation_truth(setup, tally, segments),
+        "o2_to_o_scatter_factor": setup.o2_scale,
         "frame": "truth frame: nm, origin at the apex when the acquisition starts, z <= 0 "
                  "into the specimen (the reconstruction's frame, CAMECA convention)",
         "instrument": {**ins.to_dict(), "detector_radius_mm_simulated": setup.detector_radius_mm,
@@ -622,12 +1050,15 @@ def _truth(setup: Setup, tally: _Tally, files: dict) -> dict:
                    for ph, kind, em, rho in zip(setup.phases, setup.phase_kinds, setup.emissions,
                                                 setup.density)],
         "ions_detected": n_det,
+        "ions_requested": cfg.ions,
         "species": species,
         "windows": windows,
         "unranged": unranged,
         "composition": composition,
         "losses": {
-            "neutral_o_fraction_of_o": cfg.species.neutral_o_fraction,
+            "neutral_o_fraction_of_o": seg0.conditions[0].species.neutral_o_fraction,
+            "neutral_species": {names[i]: int(emitted_total[i]) for i in
+                                np.flatnonzero(cat.neutral_mask)},
             "background_fraction_of_detected": n_bg / n_det if n_det else None,
             "background_ppm_per_ns": shape.background_ppm_per_ns,
             "ranged_fraction_of_detected": 1.0 - unranged["total"] / n_det if n_det else None,
@@ -636,8 +1067,9 @@ def _truth(setup: Setup, tally: _Tally, files: dict) -> dict:
         "peak_widths": widths,
         "depth_profile": {"ion_index": [r[0] for r in rows], "depth_nm": [r[1] for r in rows],
                           "radius_nm": [r[2] for r in rows], "voltage_V": [r[3] for r in rows],
+                          "segment": [r[4] for r in rows],
                           "note": "depth of the apex below its position when the acquisition "
-                                  "started; V = k F R"},
+                                  "started; V = k F R, F the segment's field"},
         "range_window_voltage_V": setup.window_voltage_V,
         "notes": setup.notes,
     }
@@ -701,7 +1133,10 @@ def summary(truth: dict) -> dict:
         "seed": truth["seed"],
         "material": truth["inputs"]["material"], "coating": truth["inputs"]["coating"],
         "instrument": truth["inputs"]["instrument"],
+        "laser_pj": [s["laser_pj"] for s in truth["segments"]],
+        "ions_requested": truth["ions_requested"],
         "ions_detected": truth["ions_detected"],
+        "fractured": bool(truth["fracture"] and truth["fracture"]["fractured"]),
         "windows": len(truth["windows"]),
         "ranged_fraction": truth["losses"]["ranged_fraction_of_detected"],
         "background_fraction": truth["losses"]["background_fraction_of_detected"],
@@ -710,6 +1145,8 @@ def summary(truth: dict) -> dict:
                                 for k, v in comp["evaporated"]["by_phase"].items()},
         "expected_ranged_atomic_fractions": comp["expected_ranged"]["atomic_fractions"],
         "ratios": truth["ratios"],
+        "evaporated_li_ratio": truth["delithiation"]["li_ratio_evaporated"]
+        if truth["delithiation"] else None,
         "depth_nm": dp["depth_nm"][-1] if dp["depth_nm"] else None,
         "radius_nm": [dp["radius_nm"][0], dp["radius_nm"][-1]] if dp["radius_nm"] else None,
         "voltage_V": [dp["voltage_V"][0], dp["voltage_V"][-1]] if dp["voltage_V"] else None,
@@ -752,13 +1189,32 @@ def _allocate(n: int, folder: str | None) -> dict:
             for k in names}
 
 
+def _reconstruction_voltage(setup: Setup, tally: _Tally, v_dc, folder):
+    """The voltage the reconstruction takes the radius from: ``v_dc``, or, with segments of
+    different fields, ``v_dc * F_first / F_segment`` (each segment's radius from its field)."""
+    factors = [s.field_factor for s in setup.segments]
+    if all(f == factors[0] for f in factors):
+        return v_dc
+    if folder is None:
+        v = np.empty(len(v_dc), np.float32)
+    else:
+        v = np.memmap(os.path.join(folder, "v_rec"), mode="w+", shape=(len(v_dc),),
+                      dtype=np.float32)
+    for seg in setup.segments:
+        a, b = tally.segment_ions[seg.index]
+        if a is None or b is None or b <= a:
+            continue
+        v[a:b] = v_dc[a:b] * np.float32(factors[0] / seg.field_factor)
+    return v
+
+
 def _run(config: SimulationConfig, folder: str | None, progress=None) -> SimulatedRun:
     from ..ranging import assign
 
     setup = prepare(config)
     rng = np.random.default_rng(config.seed)
     tally = _Tally(setup)
-    n = config.ions
+    n = setup.target_ions
     cols = _allocate(n, folder)
     _generate(setup, rng, tally, cols, progress)
     if folder is None:
@@ -768,9 +1224,10 @@ def _run(config: SimulationConfig, folder: str | None, progress=None) -> Simulat
                            dtype=np.int16 if len(setup.table) < 32000 else np.int32)
     assign(cols["mass"], setup.table, out=labels)
     vol = window_volumes(setup.table, setup.params.atomic_volume_nm3)
-    rec = reconstruct(cols["det_x"], cols["det_y"], cols["v_dc"], setup.params, labels=labels,
+    v_rec = _reconstruction_voltage(setup, tally, cols["v_dc"], folder)
+    rec = reconstruct(cols["det_x"], cols["det_y"], v_rec, setup.params, labels=labels,
                       window_volume_nm3=vol, out=(cols["x"], cols["y"], cols["z"]))
-    del labels
+    del labels, v_rec
     run = Run.from_arrays(
         meta={"format": "epos", "simulated": True},
         x=cols["x"], y=cols["y"], z=cols["z"], mass=cols["mass"], tof=cols["tof"],

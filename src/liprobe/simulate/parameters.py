@@ -1,9 +1,11 @@
 """Everything the simulator depends on, as plain frozen data.
 
-Each table here is a default that a later layer (Simulator II: laser energy,
-field, delithiation) replaces per run with ``dataclasses.replace``; nothing
-in the simulator reads a number that is not in one of these objects or in
-:mod:`liprobe.instruments`.
+Each table here is a default a run may replace with ``dataclasses.replace``
+(or ``SimulationConfig.replace``); nothing in the simulator reads a number
+that is not in one of these objects, in the laser-energy and Li-mobility
+tables (:mod:`liprobe.simulate.laser`, :mod:`liprobe.simulate.mobility`) or
+in :mod:`liprobe.instruments`. Species shares and peak shapes here are those
+of 5 pJ; the laser tables carry them to a run's energy.
 
 Sources (full references in ``shared/reference/``):
 
@@ -41,6 +43,7 @@ __all__ = [
     "SpecimenGeometry", "PeakShape", "MultiHitModel", "SpeciesModel", "PhaseSpec",
     "SimulationConfig", "DEFAULT_SPECIES", "DEFAULT_GEOMETRY", "DEFAULT_MULTIHIT",
     "TIMING_SIGMA_NS", "TAIL_COATED", "TAIL_UNCOATED", "COATINGS", "default_peak_shape",
+    "HydrogenModel", "DEFAULT_HYDROGEN",
 ]
 
 #: Coatings the simulator knows: name -> coating element.
@@ -239,6 +242,11 @@ class SpeciesModel:
     scaled down together (the rest goes to the atomic ions) so that atoms are
     conserved. Elements without an entry use ``generic``, or
     ``singly_charged`` (alkali metals, H: 1+ only) [FE] s1.
+    ``neutral_losses`` gives, per element, the fraction of its atoms that
+    leaves as an undetected neutral monoxide (``MnO (neutral)``; the metal
+    alone in an O-free phase), e.g. from in-flight dissociation of molecular
+    ions [FE] s5; none by default (the laser-energy layer,
+    :mod:`liprobe.simulate.laser`, sets them per phase family).
 
     Defaults: the ion list of [SI24] Supplementary Figure 1 (coated NMC811,
     5 pJ) with shares chosen here (*assumption*) so that the charge-state and
@@ -254,12 +262,16 @@ class SpeciesModel:
     generic: tuple[tuple[str, float], ...] = (("{M}+", 0.4), ("{M}++", 0.4), ("{M}O+", 0.2))
     singly_charged: tuple[str, ...] = ("H", "Li", "Na", "K", "Rb", "Cs")
     laser_pj: float = 5.0
+    neutral_losses: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self):
         if not (math.isfinite(self.o2_to_o_ratio) and self.o2_to_o_ratio >= 0):
             raise ValueError("o2_to_o_ratio must not be negative")
         if not 0 <= self.neutral_o_fraction < 1:
             raise ValueError("neutral_o_fraction must be in [0, 1)")
+        for el, f in self.neutral_losses:
+            if not 0 <= f < 1:
+                raise ValueError(f"the neutral loss of {el} must be in [0, 1), got {f}")
         for el, part in self.partitions:
             total = sum(f for _, f in part)
             if abs(total - 1) > 1e-9 or any(f < 0 for _, f in part):
@@ -289,6 +301,7 @@ class SpeciesModel:
             "generic": dict(self.generic),
             "singly_charged": list(self.singly_charged),
             "laser_pj": self.laser_pj,
+            "neutral_losses": dict(self.neutral_losses),
         }
 
 
@@ -307,6 +320,52 @@ DEFAULT_SPECIES = SpeciesModel(partitions=(
 
 DEFAULT_GEOMETRY = SpecimenGeometry()
 DEFAULT_MULTIHIT = MultiHitModel()
+
+
+@dataclass(frozen=True)
+class HydrogenModel:
+    """Hydrogen: residual gas of the analysis chamber, and hydride ions (opt-in:
+    ``SimulationConfig(hydrogen=DEFAULT_HYDROGEN)``).
+
+    ``h_fraction`` and ``h2_fraction`` are the shares of evaporation events
+    that are ``H+`` and ``H2+`` (H adsorbed from the chamber's residual gas and
+    field-evaporated with the specimen; ``mass-spectrum.md``: H+, H2+ at 1 and
+    2 Da in most runs). *Assumption*: 0.3 % and 0.1 %, a clean UHV chamber.
+    With ``hydrides``, a share ``hydride_fraction`` of the ``Cr+`` ions leave
+    as ``CrH+`` and of the ``NiO+`` ions as ``NiOH+`` (overlaps of 52CrH+ on
+    53Cr+, 54CrH+ on Mn+, NiOH+ on CoO+: ``field-evaporation.md`` s1).
+    The H atoms come on top of the phase's atoms (adsorbed, no volume) and
+    are counted in the truth's compositions.
+    """
+
+    h_fraction: float = 0.003
+    h2_fraction: float = 0.001
+    hydrides: bool = False
+    hydride_fraction: float = 0.02
+
+    def __post_init__(self):
+        for name in ("h_fraction", "h2_fraction", "hydride_fraction"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and 0 <= v < 1):
+                raise ValueError(f"{name} must be in [0, 1), got {v!r}")
+        if self.h_fraction + self.h2_fraction >= 0.5:
+            raise ValueError("h_fraction + h2_fraction must stay below 0.5")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+DEFAULT_HYDROGEN = HydrogenModel()
+
+
+def _default_laser():
+    from .laser import DEFAULT_LASER
+    return DEFAULT_LASER
+
+
+def _default_mobility():
+    from .mobility import DEFAULT_MOBILITY
+    return DEFAULT_MOBILITY
 
 
 @dataclass(frozen=True)
@@ -368,14 +427,38 @@ class SimulationConfig:
     instrument : str
         A name of :data:`liprobe.instruments.INSTRUMENTS`.
     laser_pj : float
-        Recorded only: the species fractions are the 5 pJ defaults until the
-        laser-energy layer (Simulator II) makes them depend on it.
+        Laser pulse energy (pJ): sets the field, the charge states and
+        molecular ions, the O loss, the thermal tail
+        (:mod:`liprobe.simulate.laser`) and Li's mobility
+        (:mod:`liprobe.simulate.mobility`). With a ``schedule``, the first
+        segment's energy.
     phases : tuple of PhaseSpec
     geometry : SpecimenGeometry
     species : SpeciesModel
+        Ion shares at 5 pJ; ``laser`` carries them to ``laser_pj``.
     peak : PeakShape or None
-        None: :func:`default_peak_shape` of the instrument and coating.
+        None: :func:`default_peak_shape` of the instrument and coating (at
+        5 pJ; ``laser`` scales its tail).
     multihit : MultiHitModel
+    laser : LaserResponse or None
+        Tables against laser energy; None: the 5 pJ shares at every energy.
+    schedule : tuple of (int, float)
+        Laser energy changes within the run: ``((0, 5), (100000, 10))`` runs
+        ions 0-99,999 (detected) at 5 pJ and the rest at 10 pJ. Empty: the
+        whole run at ``laser_pj``.
+    mobility : MobilityTable or None
+        Li mobility: ``delithiation`` for an uncoated specimen, ``residual``
+        for a coated one. None: Li stays where it is (random).
+    fracture : "auto", float or None
+        Fraction of ``ions`` after which the specimen fractures (the run
+        ends there, with a final burst of multiple hits). ``"auto"``:
+        uncoated specimens fracture at a fraction drawn from
+        :data:`liprobe.simulate.mobility.FRACTURE_RANGE` with the seed,
+        coated ones do not [SI24]. None: no fracture.
+    hydrogen : HydrogenModel or None
+        H+, H2+ (and optional hydrides), e.g. :data:`DEFAULT_HYDROGEN`; None
+        (default): no hydrogen. The paper preset runs with
+        :data:`DEFAULT_HYDROGEN`.
     """
 
     material: str = "NMC811"
@@ -390,6 +473,11 @@ class SimulationConfig:
     species: SpeciesModel = field(default_factory=lambda: DEFAULT_SPECIES)
     peak: PeakShape | None = None
     multihit: MultiHitModel = field(default_factory=lambda: DEFAULT_MULTIHIT)
+    laser: object = field(default_factory=_default_laser)
+    schedule: tuple = ()
+    mobility: object = field(default_factory=_default_mobility)
+    fracture: object = "auto"
+    hydrogen: HydrogenModel | None = None
 
     def __post_init__(self):
         from ..instruments import instrument as _instrument
@@ -426,10 +514,45 @@ class SimulationConfig:
         resolve_material(self.material)          # ValueError for an unknown formula
         for p in phases:
             resolve_material(p.material)
+        object.__setattr__(self, "schedule", _check_schedule(self.schedule, n))
+        if self.schedule:
+            object.__setattr__(self, "laser_pj", float(self.schedule[0][1]))
+        f = self.fracture
+        if isinstance(f, str):
+            if f != "auto":
+                raise ValueError(f"fracture must be 'auto', a fraction in (0, 1] or None, "
+                                 f"got {f!r}")
+        elif f is not None:
+            if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1:
+                raise ValueError(f"fracture must be 'auto', a fraction in (0, 1] or None, "
+                                 f"got {f!r}")
+            object.__setattr__(self, "fracture", float(f))
 
     @property
     def coated(self) -> bool:
         return self.coating != "none"
+
+    @property
+    def segments(self) -> tuple:
+        """``((start_ion, laser_pj), ...)``: the schedule, or the whole run at ``laser_pj``."""
+        return self.schedule or ((0, float(self.laser_pj)),)
+
+    def fracture_fraction(self) -> float | None:
+        """Fraction of ``ions`` after which the specimen fractures (None: it does not).
+
+        ``"auto"``: uncoated specimens fracture at a fraction drawn uniformly from
+        :data:`~liprobe.simulate.mobility.FRACTURE_RANGE` by a generator seeded with
+        ``(seed, 2)`` (not the run's stream); coated ones do not.
+        """
+        if self.fracture == "auto":
+            if self.coated:
+                return None
+            import numpy as np
+
+            from .mobility import FRACTURE_RANGE
+            lo, hi = FRACTURE_RANGE
+            return float(np.random.default_rng([self.seed, 2]).uniform(lo, hi))
+        return self.fracture
 
     @property
     def peak_shape(self) -> PeakShape:
@@ -454,4 +577,39 @@ class SimulationConfig:
             "species": self.species.to_dict(),
             "peak": self.peak_shape.to_dict(),
             "multihit": self.multihit.to_dict(),
+            "laser": self.laser.to_dict() if self.laser is not None else None,
+            "schedule": [{"start_ion": int(a), "laser_pj": float(e)} for a, e in self.schedule],
+            "mobility": self.mobility.to_dict() if self.mobility is not None else None,
+            "fracture": self.fracture,
+            "hydrogen": self.hydrogen.to_dict() if self.hydrogen is not None else None,
         }
+
+
+def _check_schedule(schedule, ions: int) -> tuple:
+    """``((start_ion, laser_pj), ...)`` checked: starts at 0, increasing, energies positive."""
+    out = []
+    for item in schedule or ():
+        try:
+            start, pj = item
+        except (TypeError, ValueError):
+            raise ValueError(f"a schedule entry must be (start_ion, laser_pj), got {item!r}") \
+                from None
+        if isinstance(start, float) and start.is_integer():
+            start = int(start)
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise ValueError(f"a schedule's start_ion must be a whole number >= 0, got {start!r}")
+        if isinstance(pj, bool) or not isinstance(pj, (int, float)) or not (
+                math.isfinite(pj) and pj > 0):
+            raise ValueError(f"a schedule's laser_pj must be positive, got {pj!r}")
+        out.append((int(start), float(pj)))
+    if not out:
+        return ()
+    if out[0][0] != 0:
+        raise ValueError("a schedule must start at ion 0")
+    for (a, _), (b, _) in zip(out, out[1:]):
+        if b <= a:
+            raise ValueError("a schedule's start ions must increase")
+    if out[-1][0] >= ions:
+        raise ValueError(f"the schedule's last segment starts at ion {out[-1][0]}, beyond the "
+                         f"{ions} ions of the run")
+    return tuple(out)

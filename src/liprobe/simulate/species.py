@@ -24,11 +24,18 @@ from ..chemistry import Ion, parse_ion
 from .materials import Phase, format_amounts, resolve_material
 from .parameters import SpeciesModel
 
-__all__ = ["NEUTRAL_O2", "Species", "Emission", "emission", "coating_phase", "Catalogue"]
+__all__ = ["NEUTRAL_O2", "Species", "Emission", "emission", "coating_phase", "Catalogue",
+           "neutral_name", "with_hydrogen"]
 
 
 #: Name of the undetected neutral O2 molecule.
 NEUTRAL_O2 = "O2 (neutral)"
+_NEUTRAL_SUFFIX = " (neutral)"
+
+
+def neutral_name(formula: str) -> str:
+    """``"MnO"`` -> ``"MnO (neutral)"``: the name of an undetected neutral."""
+    return formula + _NEUTRAL_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -52,8 +59,9 @@ class Species:
 
     @classmethod
     def from_name(cls, name: str) -> "Species":
-        if name == NEUTRAL_O2:
-            return cls(NEUTRAL_O2, (("O", 2),), 0)
+        if name.endswith(_NEUTRAL_SUFFIX):
+            ion = parse_ion(name[:-len(_NEUTRAL_SUFFIX)] + "+")
+            return cls(name, ion.atoms, 0)
         ion = parse_ion(name)
         return cls(ion.name, ion.atoms, ion.charge)
 
@@ -136,6 +144,15 @@ def emission(phase: Phase, model: SpeciesModel, neutral_o_fraction: float | None
         f_n = 0.0
     notes = []
     parts = {el: _metal_ions(model, el, a_o > 0) for el in amounts if el != "O"}
+    # neutral monoxides (undetected): a share of a metal's atoms, with one O each
+    neutral_metal: dict[str, float] = {}
+    for el, f in model.neutral_losses:
+        if f > 0 and el in parts:
+            lost = amounts[el] * f
+            neutral_metal[neutral_name(f"{el}O" if a_o > 0 else el)] = lost
+            amounts[el] -= lost
+    o_in_neutral_metal = sum(n * Species.from_name(k).count("O")
+                             for k, n in neutral_metal.items())
 
     def tally(scale: float):
         ions: dict[Ion, float] = {}
@@ -156,7 +173,7 @@ def emission(phase: Phase, model: SpeciesModel, neutral_o_fraction: float | None
         return ions, carried
 
     ions, carried = tally(1.0)
-    available = a_o * (1.0 - f_n)
+    available = max(a_o * (1.0 - f_n) - o_in_neutral_metal, 0.0)
     if free_oxygen and carried > available * (1 + 1e-12):
         scale = available / carried
         ions, carried = tally(scale)
@@ -176,7 +193,35 @@ def emission(phase: Phase, model: SpeciesModel, neutral_o_fraction: float | None
                 out["O2+"] = r * n_o
         if f_n > 0:
             out[NEUTRAL_O2] = a_o * f_n / 2.0
+    out.update({k: v for k, v in neutral_metal.items() if v > 0})
     return Emission(phase, out, tuple(notes))
+
+
+def with_hydrogen(em: Emission, model) -> Emission:
+    """``em`` with the H events of a :class:`~liprobe.simulate.parameters.HydrogenModel`.
+
+    ``H+`` and ``H2+`` are added as shares ``h_fraction`` and ``h2_fraction`` of
+    all events; with ``hydrides``, ``hydride_fraction`` of ``Cr+`` becomes
+    ``CrH+`` and of ``NiO+`` becomes ``NiOH+``. None: ``em`` unchanged.
+    """
+    if model is None:
+        return em
+    out = dict(em.per_formula_unit)
+    if model.hydrides and model.hydride_fraction > 0:
+        for src, dst in (("Cr+", "CrH+"), ("NiO+", "NiOH+")):
+            if out.get(src, 0.0) > 0:
+                moved = out[src] * model.hydride_fraction
+                out[src] -= moved
+                out[dst] = out.get(dst, 0.0) + moved
+    total = sum(out.values())
+    h = model.h_fraction + model.h2_fraction
+    if h > 0 and total > 0:
+        scale = total / (1.0 - h)
+        if model.h_fraction > 0:
+            out["H+"] = model.h_fraction * scale
+        if model.h2_fraction > 0:
+            out["H2+"] = model.h2_fraction * scale
+    return Emission(em.phase, out, em.notes)
 
 
 def coating_phase(element: str, model: SpeciesModel) -> Phase:
@@ -210,19 +255,27 @@ class Catalogue:
 
     def __init__(self, emissions, min_abundance: float = 1e-4):
         names: list[str] = []
+        neutrals: list[str] = []
         for em in emissions:
             for n in em.names:
-                if n not in names and n != NEUTRAL_O2:
+                if Species.from_name(n).charge == 0:
+                    if n not in neutrals:
+                        neutrals.append(n)
+                elif n not in names:
                     names.append(n)
         names.sort(key=lambda n: _species_sort_key(Species.from_name(n)))
-        if any(NEUTRAL_O2 in em.names for em in emissions):
-            names.append(NEUTRAL_O2)
+        neutrals.sort(key=lambda n: (n != NEUTRAL_O2, n))
+        names += neutrals
         self.species = tuple(Species.from_name(n) for n in names)
         self.names = tuple(names)
         self.index = {n: i for i, n in enumerate(names)}
         self.emissions = tuple(emissions)
         n_s = len(names)
+        #: True for the undetected neutrals (charge 0)
+        self.neutral_mask = np.array([sp.charge == 0 for sp in self.species], dtype=np.bool_)
         self.neutral_index = self.index.get(NEUTRAL_O2, -1)
+        #: index of the mobile Li+ (-1 if no phase emits it)
+        self.li_index = self.index.get("Li+", -1)
         # per phase: probability of each species, and the flat cumulative table
         self.probabilities = np.zeros((len(emissions), n_s))
         for p, em in enumerate(emissions):
@@ -235,6 +288,15 @@ class Catalogue:
         self.alias_index = np.empty((len(emissions), n_s), np.int64)
         for p in range(len(emissions)):
             self.alias_probability[p], self.alias_index[p] = alias_table(self.probabilities[p])
+        # the same without Li+ (what a Li event turns into when Li moves away)
+        self.nonli_alias_probability = self.alias_probability.copy()
+        self.nonli_alias_index = self.alias_index.copy()
+        if self.li_index >= 0:
+            for p in range(len(emissions)):
+                q = self.probabilities[p].copy()
+                q[self.li_index] = 0.0
+                if q.sum() > 0:
+                    self.nonli_alias_probability[p], self.nonli_alias_index[p] = alias_table(q)
         # isotope peaks
         peak_mz, peak_ab, peak_species = [], [], []
         self.peaks = []
@@ -300,7 +362,7 @@ def alias_table(probabilities):
 
 
 def _species_sort_key(sp: Species):
-    """Li, O, then by metal; within a metal by charge (high first), oxygen, atoms."""
-    order = {"Li": 0, "O": 1, "Mn": 2, "Ni": 3, "Co": 4, "Cr": 6}
+    """H, Li, O, then by metal; within a metal by charge (high first), oxygen, atoms."""
+    order = {"H": -1, "Li": 0, "O": 1, "Mn": 2, "Ni": 3, "Co": 4, "Cr": 6}
     metals = [el for el, _ in sp.atoms if el != "O"] or ["O"]
     return (order.get(metals[0], 5), metals[0], -sp.charge, sp.count("O"), sp.n_atoms, sp.name)

@@ -1,0 +1,67 @@
+"""``liprobe demo -o OUT``: simulate the paper's study, analyse it, write OUT/report.html."""
+
+from __future__ import annotations
+
+import click
+
+from ._common import Number, echo_json
+
+
+@click.command()
+@click.option("-o", "--output", "out", required=True, metavar="DIR",
+              help="Output folder: series/ (simulated runs and study.toml), the study's "
+                   "table, figures/ and report.html.")
+@click.option("--ions", type=Number(integer=True), metavar="N",
+              help="Detected ions of a coated single-energy run, the others scaled with it "
+                   "(accepts 3e4; default: the preset's).")
+@click.option("--workers", type=Number(integer=True), metavar="N",
+              help="Processes simulating and analysing (default: one per core; 0: in this "
+                   "process).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Run the study on an existing Dask cluster (e.g. tcp://host:8786).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON summary (timings, files, the story's numbers) on stdout.")
+def demo(out, ions, workers, scheduler, quiet, as_json):
+    """Simulate the paper's Cr-coating study, analyse it and write DIR/report.html.
+
+    The study of Singh et al., arXiv:2309.07842 (2023): uncoated and Cr-coated NMC811 across laser energies, several particles, a
+    Mn-rich particle among them and LiMn2O4: simulated (`liprobe simulate
+    --preset paper`), analysed as one study (`liprobe study`), drawn and
+    reported (`liprobe report`). Running it again reuses the series and the
+    study's cache.
+    """
+    from ..report.demo import run_demo, story_numbers
+
+    if ions is not None and ions <= 0:
+        raise click.BadParameter("must be a whole number above 0", param_hint="--ions")
+    if workers is not None and workers < 0:
+        raise click.BadParameter("must not be negative", param_hint="--workers")
+    if workers is not None and scheduler is not None:
+        raise click.BadParameter("sizes the local cluster; not with --scheduler",
+                                 param_hint="--workers")
+    say = None if quiet else (lambda line: click.echo(line, err=True))
+    r = run_demo(out, ions=ions, workers=workers, scheduler=scheduler, progress=say)
+    if as_json:
+        echo_json(r.summary())
+        return
+    s = story_numbers(r.study.table)
+    sec = r.seconds
+    click.echo(f"{r.source_text}")
+    click.echo(f"series {sec['series']:.1f} s, study {sec['study']:.1f} s, report "
+               f"{sec['report']:.1f} s: {sec['total']:.1f} s in all")
+
+    def f(v, spec=".3g"):
+        return "n/a" if v is None else format(v, spec)
+
+    click.echo(f"uncoated {s['main_material']}: {s['uncoated_delithiated']} of "
+               f"{s['uncoated_rows']} rows delithiated, median mu(Li+) {f(s['uncoated_mu_li'])}")
+    li = s["coated_li_ratio"]
+    click.echo(f"coated {s['main_material']}: {s['coated_rows']} rows, median mu(Li+) "
+               f"{f(s['coated_mu_li'])}, Li/(Li+Ni+Co+Mn) "
+               + ("n/a" if li is None else f"{li[0]:.3f}-{li[2]:.3f} (median {li[1]:.3f})")
+               + f"; O2+/O+ at 5 pJ {f(s['o2_o_5pj'])}")
+    others = sorted({o["row"] for o in s["other_phase"]})
+    click.echo(f"flagged other_phase: {len(others)} rows"
+               + (f" ({', '.join(others)})" if others else ""))
+    click.echo(f"wrote {r.report.html}")

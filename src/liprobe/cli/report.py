@@ -1,0 +1,48 @@
+"""``liprobe report OUT``: the figures and the HTML report of a finished study."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from ._common import echo_json
+
+
+@click.command()
+@click.argument("study_out", metavar="STUDY_OUT_DIR")
+@click.option("-o", "--output", "html_path", metavar="FILE",
+              help="The report (default: STUDY_OUT_DIR/report.html).")
+@click.option("--manifest", metavar="FILE",
+              help="The study's manifest (default: run files and parameters are read from "
+                   "STUDY_OUT_DIR/cache).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print what was written (figures, skipped figures and why) as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No per-figure progress on stderr.")
+def report(study_out, html_path, manifest, as_json, quiet):
+    """Draw the figures of a finished study and write one self-contained HTML report.
+
+    STUDY_OUT_DIR is the output folder of `liprobe study` (runs.parquet and
+    cache/). Figures go to STUDY_OUT_DIR/figures as PNG and SVG; a figure the
+    study cannot support (no uncoated run, say) is skipped and the report says
+    why. The report embeds its images: it needs no network and no other file.
+    """
+    from ..report import build_report
+
+    if html_path is not None and not html_path.lower().endswith((".html", ".htm")):
+        raise click.BadParameter("name the report .html", param_hint="-o")
+    if not os.path.isdir(study_out):
+        raise click.BadParameter(f"{study_out}: no such folder", param_hint="STUDY_OUT_DIR")
+
+    def progress(name, state, seconds):
+        if not quiet:
+            click.echo(f"report: {name}: {state} ({seconds:.1f} s)", err=True)
+
+    r = build_report(study_out, manifest=manifest, html_path=html_path, progress=progress)
+    if as_json:
+        echo_json(r.to_dict())
+        return
+    click.echo(f"wrote {r.html}: {len(r.figures)} figures"
+               + (f", {len(r.skipped)} skipped" if r.skipped else ""))
+    for name, why in r.skipped.items():
+        click.echo(f"  {name} skipped: {why}")

@@ -1,0 +1,479 @@
+"""The report: every figure of a finished study and one self-contained HTML file.
+
+:func:`build_report` is ``liprobe report OUT``: it reads the study's table
+(``OUT/runs.parquet``), draws the figures of :data:`~liprobe.report.figures.FIGURES`
+into ``OUT/figures/`` (PNG and SVG; a figure the study cannot support is
+skipped, its reason kept), writes ``OUT/figures/supplementary_table_1.csv``
+and ``OUT/reporting_table.csv``, and writes ``OUT/report.html``: the figures
+embedded as PNG data, no script, no network, one file to send.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import json
+import os
+import time
+from dataclasses import dataclass, field
+
+from .. import __version__
+from ..errors import LiprobeError
+from .figures import FIGURES, FigureSkipped, supplementary_table_1
+from .groups import StudyGroups, flag_set, number, plain_records
+from .reporting import ERRORS, RANGING_CONVENTIONS, reporting_rows
+from .sources import RunFiles, row_label, study_params_from_records
+
+__all__ = ["ReportResult", "build_report", "load_table", "params_from_dict"]
+
+
+@dataclass
+class ReportResult:
+    """What :func:`build_report` wrote.
+
+    Attributes
+    ----------
+    html : str
+        The report's path.
+    figures : dict
+        Figure name -> paths written (PNG, SVG).
+    skipped : dict
+        Figure name -> why it was not drawn.
+    tables : dict
+        ``supplementary_table_1``, ``reporting_table`` -> CSV paths.
+    seconds : dict
+        Figure name -> seconds spent drawing it (and ``total``).
+    """
+
+    html: str
+    figures: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)
+    tables: dict = field(default_factory=dict)
+    seconds: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"html": self.html, "figures": self.figures, "skipped": self.skipped,
+                "tables": self.tables, "seconds": self.seconds}
+
+
+def load_table(out_dir):
+    """The study's table from ``OUT/runs.parquet`` (LiprobeError if it is not there)."""
+    import pandas as pd
+
+    p = os.path.join(os.fspath(out_dir), "runs.parquet")
+    if not os.path.exists(p):
+        raise LiprobeError(f"{p}: no such file (is {os.fspath(out_dir)} the output folder of "
+                           "`liprobe study`?)")
+    try:
+        return pd.read_parquet(p)
+    except (OSError, ValueError) as e:
+        raise LiprobeError(f"{p}: cannot read the study's table ({e})") from None
+
+
+def params_from_dict(d: dict | None):
+    """A :class:`~liprobe.study.manifest.StudyParams` from its ``to_dict()`` (None: None)."""
+    if not d:
+        return None
+    from ..study.manifest import (CoatingProfileConfig, DetectorConfig, FdaConfig,
+                                  StudyParams)
+
+    def tup(v):
+        return tuple(v) if isinstance(v, list) else v
+
+    kw = {k: tup(v) for k, v in d.items() if k not in ("fda", "detector", "coating_profile")}
+    if "fda" in d:
+        kw["fda"] = FdaConfig(**{k: tup(v) for k, v in d["fda"].items()})
+    if "detector" in d:
+        kw["detector"] = DetectorConfig(**d["detector"])
+    if "coating_profile" in d:
+        kw["coating_profile"] = CoatingProfileConfig(**d["coating_profile"])
+    try:
+        return StudyParams(**kw)
+    except TypeError:       # a record written by another version of liprobe
+        return None
+
+
+# --------------------------------------------------------------------------
+# HTML pieces
+# --------------------------------------------------------------------------
+
+def _e(v) -> str:
+    return html.escape("" if v is None else str(v))
+
+
+def _cell(v) -> str:
+    if v is None:
+        return '<td class="na">n/a</td>'
+    if isinstance(v, float):
+        return f"<td>{v:.4g}</td>"
+    return f"<td>{_e(v)}</td>"
+
+
+def _table(headers, rows, cls="") -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(_cell(v) for v in r) + "</tr>" for r in rows)
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _png_data(path) -> str:
+    with open(path, "rb") as f:
+        return "data:image/png;base64," + base64.b64encode(f.read()).decode("ascii")
+
+
+_CSS = """
+body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:1.5em auto;
+max-width:1400px;padding:0 1em;color:#222;line-height:1.4}
+h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;
+margin-top:2em}
+table{border-collapse:collapse;font-size:12px;margin:.5em 0}
+th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}
+th{background:#f2f4f7}td.na{color:#999}
+.wide{overflow-x:auto;max-width:100%}
+figure{margin:1.5em 0;padding:.5em;border:1px solid #eee}
+figure img{max-width:100%;height:auto;display:block}
+figcaption{font-size:13px;color:#333;margin-top:.4em}
+.skipped{color:#8a4b00;background:#fff6e5;padding:.4em .6em;border-left:3px solid #e0a030}
+.note{color:#555;font-size:13px}.flag{font-weight:600;color:#a01818}
+code{background:#f4f4f4;padding:0 3px}nav a{margin-right:1em}
+"""
+
+
+def _group_summary(g: StudyGroups, fda_col: str) -> tuple:
+    cols = [("Li/(Li+Ni+Co+Mn)", "Li/(Li+Ni+Co+Mn)"), ("Ni/(Ni+Co+Mn)", "Ni/(Ni+Co+Mn)"),
+            ("O/(Li+O+Ni+Co+Mn)", "O/(Li+O+Ni+Co+Mn)"), ("O2+/O+", "O2+/O+"),
+            ("Mn++/Mn+", "Mn++/Mn+"), (fda_col, f"mu of {fda_col[len('fda_mu_'):]}"),
+            ("detector_heterogeneity", "detector heterogeneity")]
+    cols = [(c, name) for c, name in cols if c in g.table]
+    parts = [(f"{g.main}, uncoated", g.uncoated), (f"{g.main}, coated", g.coated),
+             ("another phase (flagged other_phase)", g.other_phase),
+             ("reference material(s)", g.reference)]
+    headers = ["part of the study", "rows", "flags"] + [f"median {n} [min, max]"
+                                                         for _, n in cols]
+    rows = []
+    for name, frame in parts:
+        if not len(frame):
+            continue
+        flags: dict = {}
+        for f in frame.get("flags", []):
+            for x in flag_set(f):
+                flags[x] = flags.get(x, 0) + 1
+        r = [name, len(frame), ", ".join(f"{k} x{v}" for k, v in flags.items()) or "none"]
+        for c, _ in cols:
+            vals = [number(v) for v in frame[c]]
+            vals = sorted(v for v in vals if v is not None)
+            if not vals:
+                r.append(None)
+                continue
+            import numpy as np
+
+            r.append(f"{float(np.median(vals)):.3g} [{vals[0]:.3g}, {vals[-1]:.3g}]")
+        rows.append(r)
+    return headers, rows
+
+
+def _results_table(table, g: StudyGroups, fda_col) -> tuple:
+    wanted = ["laser_pj", "particle", "coating", "Li/(Li+Ni+Co+Mn)", "Ni/(Ni+Co+Mn)",
+              "O/(Li+O+Ni+Co+Mn)", "O2+/O+", "Mn++/Mn+", fda_col, "detector_heterogeneity",
+              "best_phase", "flags"]
+    cols = [c for c in wanted if c in table]
+    headers = ["row"] + [c + (" +/- 1 sigma" if f"{c}_err" in table else "") for c in cols]
+    rows = []
+    for _, r in table.iterrows():
+        out = [row_label(r)]
+        for c in cols:
+            v = r.get(c)
+            x = number(v)
+            if x is None:
+                out.append(None if not isinstance(v, str) else v)
+                continue
+            err = number(r.get(f"{c}_err"))
+            out.append(f"{x:.4g}" + ("" if err is None else f" +/- {err:.2g}"))
+        rows.append(out)
+    return headers, rows
+
+
+def _ranging_tables(table, runs) -> tuple[dict, list]:
+    """Row label -> range table id, and [(id, title, RangeTable)] (one per distinct file)."""
+    ids: dict = {}
+    tables: list = []
+    by_key: dict = {}
+    if runs is None:
+        return ids, tables
+    for _, r in table.iterrows():
+        label = row_label(r)
+        if label not in runs:
+            continue
+        spec = runs.spec(label)
+        key = spec.ranges or ("autorange", spec.data, spec.autorange)
+        if key not in by_key:
+            try:
+                _, rt = runs.whole_run(label)
+            except LiprobeError:
+                continue
+            rid = f"R{len(tables) + 1}"
+            title = (os.path.basename(spec.ranges) if spec.ranges else
+                     f"autorange of {os.path.basename(spec.data or '')} "
+                     f"({', '.join(spec.autorange or ())})")
+            by_key[key] = rid
+            tables.append((rid, title, rt))
+        ids[label] = by_key[key]
+    return ids, tables
+
+
+def _range_table_html(rid, title, rt, used_by) -> str:
+    rows = []
+    for r in rt.ranges:
+        rows.append([r.ion.name, f"{r.lo:.3f}", f"{r.hi:.3f}", f"{r.hi - r.lo:.3f}",
+                     None if r.volume is None else f"{r.volume:.4g}"])
+    warn = "".join(f"<li>{_e(w)}</li>" for w in getattr(rt, "warnings", ()) or ())
+    return (f'<details id="{rid}"><summary><b>{rid}</b>: {_e(title)}: {len(rt.ranges)} windows '
+            f"of {len(rt.ions)} ions; used by {len(used_by)} row(s)</summary>"
+            + (f"<ul>{warn}</ul>" if warn else "")
+            + _table(["ion", "lo (Da)", "hi (Da)", "width (Da)", "volume (nm3)"], rows)
+            + "</details>")
+
+
+def _params_html(params, rules, materials, extra) -> str:
+    items = []
+    if params is not None:
+        for k, v in params.to_dict().items():
+            items.append([k, json.dumps(v)])
+    if rules is not None:
+        from dataclasses import asdict
+
+        for k, v in asdict(rules).items():
+            items.append([f"flags.{k}", json.dumps(v)])
+    for name, f in (materials or {}).items():
+        items.append([f"materials.{name}", f])
+    for k, v in (extra or {}).items():
+        items.append([k, v if isinstance(v, str) else json.dumps(v)])
+    if not items:
+        return '<p class="note">The study\'s parameters are not recorded in this folder.</p>'
+    return _table(["parameter", "value"], items)
+
+
+# --------------------------------------------------------------------------
+# the report
+# --------------------------------------------------------------------------
+
+def build_report(out_dir, manifest=None, html_path=None, source: str | None = None,
+                 table=None, runs=None, figures=FIGURES, progress=None) -> ReportResult:
+    """Draw the figures of a finished study and write its self-contained HTML report.
+
+    Parameters
+    ----------
+    out_dir : str or path
+        The study's output folder (``runs.parquet``, ``cache/``).
+    manifest : Manifest or path, optional
+        The study's manifest: where the runs are and the study's parameters.
+        Without it both are read from the cache records of ``out_dir``.
+    html_path : str, optional
+        Default ``out_dir/report.html``.
+    source : str, optional
+        A sentence on where the data come from (``liprobe demo`` says which
+        simulated series it analysed).
+    table : DataFrame, optional
+        The study's table (default: read from ``out_dir``).
+    runs : RunFiles, optional
+    figures : sequence of FigureSpec
+    progress : callable, optional
+        Called with ``(name, state, seconds)`` after each figure.
+
+    Returns
+    -------
+    ReportResult
+    """
+    from ..study.phases import builtin_phases
+
+    t0 = time.perf_counter()
+    out_dir = os.path.abspath(os.fspath(out_dir))
+    if table is None:
+        table = load_table(out_dir)
+    rules = None
+    name = None
+    if manifest is not None:
+        if not hasattr(manifest, "runs"):
+            from ..study import load_manifest
+
+            manifest = load_manifest(manifest)
+        params, rules, materials = manifest.params, manifest.rules, dict(manifest.materials)
+        name = manifest.name
+        if runs is None:
+            runs = RunFiles.from_manifest(manifest)
+    else:
+        params = params_from_dict(study_params_from_records(out_dir))
+        materials = dict(builtin_phases())
+        if runs is None:
+            runs = RunFiles.from_study_folder(out_dir)
+    summary = {}
+    sp = os.path.join(out_dir, "summary.json")
+    if os.path.exists(sp):
+        try:
+            with open(sp, encoding="utf-8") as f:
+                summary = json.load(f)
+        except (OSError, ValueError):
+            summary = {}
+    name = name or summary.get("study") or os.path.basename(out_dir)
+
+    fig_dir = os.path.join(out_dir, "figures")
+    os.makedirs(fig_dir, exist_ok=True)
+    result = ReportResult(html=os.path.abspath(html_path or os.path.join(out_dir,
+                                                                          "report.html")))
+    for spec in figures:
+        t = time.perf_counter()
+        try:
+            result.figures[spec.name] = spec.func(table, fig_dir, runs=runs, params=params,
+                                                  materials=materials)
+            state = "drawn"
+        except FigureSkipped as e:
+            result.skipped[spec.name] = str(e)
+            state = "skipped"
+        except (LiprobeError, OSError, ValueError) as e:
+            result.skipped[spec.name] = f"cannot be drawn: {' '.join(str(e).split())}"
+            state = "skipped"
+        result.seconds[spec.name] = time.perf_counter() - t
+        if progress is not None:
+            progress(spec.name, state, result.seconds[spec.name])
+
+    st1 = supplementary_table_1(table, params)
+    if st1 is not None:
+        p = os.path.join(fig_dir, "supplementary_table_1.csv")
+        write_text(p, st1.to_csv())
+        result.tables["supplementary_table_1"] = p
+    ranging_ids, range_tables = _ranging_tables(table, runs)
+    rep = reporting_rows(table, runs, params, ranging_ids)
+    if rep:
+        import pandas as pd
+
+        p = os.path.join(out_dir, "reporting_table.csv")
+        write_text(p, pd.DataFrame(rep).to_csv(index=False))
+        result.tables["reporting_table"] = p
+
+    doc = _document(name, table, summary, result, figures, st1, rep, range_tables,
+                    ranging_ids, params, rules, materials, source)
+    write_text(result.html, doc)
+    result.seconds["total"] = time.perf_counter() - t0
+    return result
+
+
+def _document(name, table, summary, result, figures, st1, rep, range_tables, ranging_ids,
+              params, rules, materials, source) -> str:
+    g = StudyGroups(table)
+    fda_cols = [c for c in table.columns if str(c).startswith("fda_mu_Li")]
+    fda_col = fda_cols[0] if fda_cols else "fda_mu_Li+"
+    n_ok = len(g.ok)
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+             f"<title>{_e(name)}: liprobe report</title>"
+             f"<link rel=\"icon\" href=\"data:,\"><style>{_CSS}</style></head><body>"]
+    parts.append(f"<h1>{_e(name)}</h1><p class=\"note\">liprobe {_e(__version__)} report, "
+                 f"{now}: {len(table)} rows ({n_ok} analysed, {len(table) - n_ok} failed); "
+                 f"main material {_e(g.main)}.</p>")
+    if source:
+        parts.append(f"<p><b>Data.</b> {_e(source)}</p>")
+    parts.append('<nav><a href="#glance">At a glance</a><a href="#flags">Flags</a>'
+                 '<a href="#figures">Figures</a><a href="#mu">Supplementary Table 1</a>'
+                 '<a href="#yield">Yield</a><a href="#results">Results</a>'
+                 '<a href="#reporting">Reporting table</a><a href="#params">Parameters</a>'
+                 '</nav>')
+
+    h, rows = _group_summary(g, fda_col)
+    parts.append('<h2 id="glance">At a glance</h2>')
+    parts.append('<div class="wide">' + _table(h, rows) + "</div>")
+    parts.append(f'<p class="note">Errors everywhere: {_e(ERRORS)}. Ratios are taken in the '
+                 "ROI of each row; the coating's ions are excluded.</p>")
+
+    parts.append('<h2 id="flags">Flags</h2>')
+    flagged = [(row_label(r), r.get("flags"), r.get("flag_reasons")) for _, r in table.iterrows()
+               if flag_set(r.get("flags"))]
+    if flagged:
+        frows = []
+        for label, f, why in flagged:
+            frows.append([label, f, why if isinstance(why, str) else None])
+        parts.append('<div class="wide">' + _table(["row", "flags", "reasons"], frows)
+                     + "</div>")
+    else:
+        parts.append("<p>No row is flagged.</p>")
+    failed = [(row_label(r), r.get("error")) for _, r in table.iterrows()
+              if str(r.get("status")) != "ok"]
+    if failed:
+        parts.append("<h3>Rows whose analysis failed</h3>"
+                     + _table(["row", "error"], [[a, b if isinstance(b, str) else None]
+                                                 for a, b in failed]))
+
+    parts.append('<h2 id="figures">Figures</h2>')
+    for spec in figures:
+        if spec.name in result.figures:
+            paths = result.figures[spec.name]
+            png = next(p for p in paths if p.endswith(".png"))
+            files = ", ".join(os.path.basename(p) for p in paths)
+            parts.append(f'<figure id="{spec.name}"><img alt="{_e(spec.title)}" '
+                         f'src="{_png_data(png)}"><figcaption><b>{_e(spec.title)}.</b> '
+                         f"{_e(spec.caption)} <span class=\"note\">(figures/{_e(files)})</span>"
+                         "</figcaption></figure>")
+        else:
+            why = result.skipped.get(spec.name, "not drawn")
+            parts.append(f'<p class="skipped" id="{spec.name}"><b>{_e(spec.title)}</b> is not '
+                         f"drawn: {_e(why)}.</p>")
+
+    parts.append('<h2 id="mu">Supplementary Table 1: Li\'s mu by laser energy</h2>')
+    if st1 is None:
+        parts.append('<p class="skipped">The study computes no frequency distribution of a '
+                     "Li species (add \"Li+\" to fda.species).</p>")
+    else:
+        col = st1.attrs.get("column", fda_col)
+        rows = [[f"{pj:g}"] + [None if v != v else f"{v:.4g}" for v in r]
+                for pj, r in zip(st1.index, st1.to_numpy(dtype=float))]
+        parts.append(f"<p class=\"note\">Pearson coefficient mu of the frequency distribution "
+                     f"({_e(col)}), mean over the rows of each cell; 0 for a random "
+                     "distribution, 1 for complete association.</p>"
+                     + _table(["laser energy (pJ)"] + list(st1.columns), rows))
+
+    parts.append('<h2 id="yield">Yield per coating</h2>')
+    from ..study import yield_table
+
+    ys = yield_table(plain_records(table))
+    parts.append(_table(["coating", "runs", "complete", "fractured early", "unknown", "yield"],
+                        [[y["coating"], y["runs"], y["complete"], y["fractured"], y["unknown"],
+                          None if y["yield"] is None else f"{100 * y['yield']:.0f} %"]
+                         for y in ys]))
+
+    parts.append('<h2 id="results">Results per row</h2>')
+    h, rows = _results_table(table, g, fda_col)
+    parts.append('<div class="wide">' + _table(h, rows) + "</div>")
+
+    parts.append('<h2 id="reporting">Reporting table</h2>')
+    parts.append("<p class=\"note\">What each data set is reported with, in the field's "
+                 "convention (Gault et al., Nat. Rev. Methods Primers 1, 51 (2021)). Acquisition "
+                 "conditions a file does not hold come from the manifest's tags "
+                 "(mode, temperature_K, pulse_frequency_kHz, detection_rate_pct, "
+                 "reconstruction) or a simulated run's truth file.</p>")
+    if rep:
+        h = list(rep[0])
+        parts.append('<div class="wide">'
+                     + _table(h, [[r[k] for k in h] for r in rep], "reporting") + "</div>")
+    parts.append(f"<h3>Ranging</h3><p>{_e(RANGING_CONVENTIONS)} Ions containing "
+                 f"{_e(', '.join(getattr(params, 'exclude', ()) or ()) or 'no element')} are "
+                 "left out of every composition with all their atoms (the coating).</p>")
+    used: dict = {}
+    for label, rid in ranging_ids.items():
+        used.setdefault(rid, []).append(label)
+    for rid, title, rt in range_tables:
+        parts.append(_range_table_html(rid, title, rt, used.get(rid, [])))
+
+    parts.append('<h2 id="params">Parameters of the study</h2>')
+    extra = {"figures drawn": len(result.figures), "figures skipped": len(result.skipped)}
+    if summary.get("wall_s") is not None:
+        extra["study wall time (s)"] = f"{summary['wall_s']:.1f}"
+    parts.append(_params_html(params, rules, materials, extra))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_text(path, text: str) -> None:
+    """Write text atomically, readable by all (0644) like every file liprobe writes."""
+    from ..io._files import atomic_write
+
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        f.write(text)

@@ -1,0 +1,315 @@
+"""The study's whole series as one preset: ``liprobe simulate --preset paper -o DIR``.
+
+:func:`write_preset` simulates every run the study of Singh et al.
+(arXiv:2309.07842, 2023; ``shared/reference/paper-numbers.md``) measured and
+writes ``DIR/study.toml`` in DESIGN.md's manifest format, ready for
+``liprobe study DIR/study.toml -o OUT``:
+
+- uncoated NMC811, particle P1, at 5, 10, 15 and 20 pJ, and one uncoated run
+  with a 5/10/15/20 pJ laser schedule (Figure 1, "the 5pJ section"):
+  field-driven delithiation, and fracture before the requested count
+  (``tags.outcome = "fractured"``);
+- Cr-coated NMC811 P1 at 5, 8, 10, 12, 15, 20, 30, 40 and 50 pJ
+  (Supplementary Table 1) and one run with a 5/10/15 pJ schedule (Figure 3);
+  particles P2, P3 and P4 of the same batch, slightly different in
+  composition (Figure 6: a narrow spread), at a few energies each;
+- the Mn-rich particle MnRich-1 (a Li-Mn-O spinel-like phase, no Ni or Co)
+  at 10, 12, 15 and 20 pJ, listed as ``material = "NMC811"``: what the
+  analyst expected (its true phase is in ``tags.true_phase`` and the truth);
+- Cr-coated commercial LiMn2O4, particle LMO-1, at 1, 5, 8, 10, 15 and 20 pJ
+  (Figure 7), whose Li and Mn fractions come out off 1/3 and 2/3 (neutral
+  MnO losses, :mod:`liprobe.simulate.laser`).
+
+Every run has a little H+ and H2+ (:data:`~liprobe.simulate.DEFAULT_HYDROGEN`).
+Laser schedules are ``segments`` of the manifest (one table row per
+segment). Every run has its range file (the simulator's), its truth
+(``runs/NAME.truth.json``) and its true positions beside it.
+
+Sizes: ``ions`` is the detected-ion count of a coated single-energy run
+(default :data:`PAPER_IONS`); the other runs are multiples of it (see
+:data:`PAPER_WEIGHTS`): uncoated runs are requested larger because they
+fracture early and because their Li bursts need blocks to show, schedule
+runs hold several segments. The whole default preset simulates in well
+under 90 s on two cores (``bench/results/simulate.md``). The Li FDA mu of a
+run grows with its ion count (``liprobe.simulate.mobility``); the residual
+mobility of coated runs is calibrated at the default size.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .parameters import DEFAULT_HYDROGEN, SimulationConfig
+
+__all__ = ["PRESETS", "PAPER_IONS", "PAPER_WEIGHTS", "PresetRun", "preset_runs",
+           "write_preset", "manifest_text"]
+
+#: Detected ions of a coated single-energy run of the paper preset.
+PAPER_IONS = 250_000
+
+#: Size of each kind of run as a multiple of ``ions``.
+PAPER_WEIGHTS = {"coated": 1.0, "uncoated": 7.0, "coated_schedule": 0.75,
+                 "uncoated_schedule": 2.0}
+
+#: Particles: name -> (true phase formula, kind). NMC811 particles of one batch differ
+#: slightly (Figure 6, a narrow spread: *assumption* +-0.01 on Ni and Co, -3 % Li).
+PARTICLES = {
+    "P1": "LiNi0.8Co0.1Mn0.1O2",
+    "P2": "LiNi0.81Co0.09Mn0.1O2",
+    "P3": "LiNi0.79Co0.11Mn0.1O2",
+    "P4": "Li0.97Ni0.8Co0.1Mn0.1O2",
+    "MnRich-1": "Li1.1Mn1.9O4",
+    "LMO-1": "LiMn2O4",
+}
+
+#: Materials of the study's manifest (what a run may be expected to be).
+MATERIALS = {"NMC811": "LiNi0.8Co0.1Mn0.1O2", "LiMn2O4": "LiMn2O4"}
+
+
+@dataclass(frozen=True)
+class PresetRun:
+    """One run of a preset.
+
+    ``schedule``: ``((fraction of the run's ions, laser pJ), ...)`` or empty;
+    ``weight``: size as a multiple of the preset's ``ions``; ``fracture``:
+    the config's fracture setting (``"auto"``: uncoated runs fracture at a
+    seeded random point).
+    """
+
+    name: str
+    particle: str
+    coating: str
+    listed_material: str
+    laser_pj: float
+    weight: float
+    schedule: tuple = ()
+    fracture: object = "auto"
+
+    @property
+    def true_phase(self) -> str:
+        return PARTICLES[self.particle]
+
+    def config(self, ions: int, seed: int) -> SimulationConfig:
+        n = max(1000, int(round(ions * self.weight)))
+        sched = tuple((int(round(f * n)), pj) for f, pj in self.schedule)
+        material = "NMC811" if self.true_phase == MATERIALS["NMC811"] else (
+            "LiMn2O4" if self.true_phase == MATERIALS["LiMn2O4"] else self.true_phase)
+        return SimulationConfig(material=material, coating=self.coating, ions=n, seed=seed,
+                                laser_pj=self.laser_pj, schedule=sched, fracture=self.fracture,
+                                hydrogen=DEFAULT_HYDROGEN)
+
+
+def _paper_runs() -> tuple:
+    w = PAPER_WEIGHTS
+    runs = []
+    for e in (5, 10, 15, 20):
+        runs.append(PresetRun(f"nmc811-none-p1-{e}pj", "P1", "none", "NMC811", e,
+                              w["uncoated"]))
+    # the schedule run fractures in its last (20 pJ) section, so that every section is there
+    runs.append(PresetRun("nmc811-none-p1-5-10-15-20pj", "P1", "none", "NMC811", 5,
+                          w["uncoated_schedule"] * 4,
+                          ((0.0, 5), (0.25, 10), (0.5, 15), (0.75, 20)), fracture=0.93))
+    for e in (5, 8, 10, 12, 15, 20, 30, 40, 50):
+        runs.append(PresetRun(f"nmc811-cr-p1-{e}pj", "P1", "Cr", "NMC811", e, w["coated"]))
+    runs.append(PresetRun("nmc811-cr-p1-5-10-15pj", "P1", "Cr", "NMC811", 5,
+                          w["coated_schedule"] * 3, ((0.0, 5), (1 / 3, 10), (2 / 3, 15))))
+    for p, energies in (("P2", (5, 10, 20)), ("P3", (5, 15)), ("P4", (10, 30))):
+        for e in energies:
+            runs.append(PresetRun(f"nmc811-cr-{p.lower()}-{e}pj", p, "Cr", "NMC811", e,
+                                  w["coated"]))
+    for e in (10, 12, 15, 20):
+        runs.append(PresetRun(f"mnrich-cr-mnrich1-{e}pj", "MnRich-1", "Cr", "NMC811", e,
+                              w["coated"]))
+    for e in (1, 5, 8, 10, 15, 20):
+        runs.append(PresetRun(f"limn2o4-cr-lmo1-{e}pj", "LMO-1", "Cr", "LiMn2O4", e,
+                              w["coated"]))
+    return tuple(runs)
+
+
+#: Presets by name: (description, runs, default ions).
+PRESETS = {
+    "paper": ("the series of Singh et al., arXiv:2309.07842 (2023): uncoated and Cr-coated "
+              "NMC811 across laser energies, particles P2-P4, a Mn-rich particle listed as "
+              "NMC811, LiMn2O4", _paper_runs(), PAPER_IONS),
+}
+
+
+def preset_runs(name: str = "paper") -> tuple:
+    """The runs of a preset (:class:`PresetRun`).
+
+    Raises
+    ------
+    ValueError
+        For an unknown preset name.
+    """
+    try:
+        return PRESETS[name][1]
+    except KeyError:
+        raise ValueError(f"unknown preset '{name}' (known: {', '.join(PRESETS)})") from None
+
+
+def _run_seed(seed: int, index: int) -> int:
+    return int(seed) * 1000 + index
+
+
+def _simulate_one(args) -> dict:
+    """Simulate one run to files (a top-level function: picklable for worker processes)."""
+    from .engine import simulate_to_files, summary
+
+    config, path = args
+    truth = simulate_to_files(config, path)
+    s = summary(truth)
+    return {"truth_segments": [(seg["start_ion"], seg["stop_ion"], seg["laser_pj"])
+                               for seg in truth["segments"]],
+            "ions_detected": s["ions_detected"], "fractured": s["fractured"]}
+
+
+def _toml_str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return f"{v:g}" if isinstance(v, float) else str(v)
+    return _toml_str(str(v))
+
+
+def manifest_text(name: str, entries: list) -> str:
+    """The study manifest (DESIGN.md's format) of a written preset.
+
+    ``entries``: per run, ``(PresetRun, seed, ions_requested, ions_detected, fractured,
+    segments)`` with ``segments`` the truth's ``(start_ion, stop_ion, laser_pj)`` of each.
+    """
+    desc = PRESETS[name][0]
+    lines = [
+        f"# liprobe simulate --preset {name}: {desc}.",
+        "# Simulated (liprobe.simulate); each run's truth is runs/NAME.truth.json.",
+        "# Analyse with: liprobe study study.toml -o OUT",
+        "",
+        "[study]",
+        'name = "Singh et al. 2023, simulated: NMC811 with an in-situ Cr coating"',
+        'roi = "cylinder:25"',
+        'exclude = ["Cr"]',
+        'ratios = ["Li/(Li+Ni+Co+Mn)", "Ni/(Ni+Co+Mn)", "O/(Li+O+Ni+Co+Mn)", "Li/(Li+Mn)", '
+        '"Mn/(Li+Mn)"]',
+        'field_proxies = ["O2+/O+", "Mn++/Mn+", "Ni++/Ni+", "Co++/Co+"]',
+        'fda = { species = ["Li+"], block = 100 }',
+        'detector = { species = "Li+", core = 0.4 }',
+        'reference_peaks = ["Li+", "O+", "O2+", "Ni++"]',
+        "",
+    ]
+    for mat, formula in MATERIALS.items():
+        lines += [f"[materials.{mat}]", f"formula = {_toml_str(formula)}", ""]
+    for run, seed, requested, n_det, fractured, segs in entries:
+        lines += [
+            "[[runs]]",
+            f"name = {_toml_str(run.name)}",
+            f"data = {_toml_str('runs/' + run.name + '.epos')}",
+            f"ranges = {_toml_str('runs/' + run.name + '.rrng')}",
+            f"material = {_toml_str(run.listed_material)}",
+            f"coating = {_toml_str(run.coating)}",
+        ]
+        if len(segs) > 1:
+            parts = []
+            for k, (a, b, pj) in enumerate(segs):
+                if b is None or a is None or b <= a:
+                    continue
+                stop = "" if k == len(segs) - 1 or b >= n_det else f", stop = {b}"
+                parts.append(f'{{ start = {a}{stop}, laser_pj = {_toml_value(float(pj))}, '
+                             f'name = "{pj:g} pJ" }}')
+            lines.append("segments = [" + ",\n            ".join(parts) + "]")
+        else:
+            lines.append(f"laser_pj = {_toml_value(float(run.laser_pj))}")
+        lines += [
+            f"particle = {_toml_str(run.particle)}",
+            'instrument = "LEAP 5000 XS"',
+            "tags = { outcome = " + _toml_str("fractured" if fractured else "complete")
+            + f", true_phase = {_toml_str(run.true_phase)}, seed = {seed}, "
+            f"ions_requested = {requested} }}",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def write_preset(name: str, out_dir, ions: int | None = None, seed: int = 0,
+                 workers: int | None = None, progress=None) -> str:
+    """Simulate a preset's series into ``out_dir`` and write its study manifest.
+
+    Parameters
+    ----------
+    name : str
+        The preset (``"paper"``).
+    out_dir : str or path-like
+        Folder (created if missing): ``study.toml`` and ``runs/`` (each run's
+        ``.epos``, ``.rrng``, ``.truth.json``, ``.truth.pos``).
+    ions : int, optional
+        Detected ions of a coated single-energy run (default: the preset's,
+        :data:`PAPER_IONS`); the other runs scale with it.
+    seed : int
+        Base seed; run ``i`` of the preset uses ``1000 * seed + i``.
+    workers : int, optional
+        Processes simulating runs in parallel (default: up to 2, one per
+        core; 0 or 1: in this process).
+    progress : callable, optional
+        ``progress(done, total, run_name)`` after each run is written.
+
+    Returns
+    -------
+    str
+        The path of ``out_dir/study.toml``.
+
+    Raises
+    ------
+    ValueError
+        An unknown preset, or ``ions`` / ``seed`` not a whole number above 0 / at least 0.
+    """
+    from ..io._files import atomic_write
+
+    runs = preset_runs(name)
+    base = PRESETS[name][2] if ions is None else ions
+    if isinstance(base, float) and base.is_integer():
+        base = int(base)
+    if isinstance(base, bool) or not isinstance(base, int) or base <= 0:
+        raise ValueError(f"ions must be a whole number above 0, got {ions!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
+    out = os.fspath(out_dir)
+    folder = os.path.join(out, "runs")
+    os.makedirs(folder, exist_ok=True)
+    jobs = []
+    for i, run in enumerate(runs):
+        cfg = run.config(base, _run_seed(seed, i))
+        jobs.append((cfg, os.path.join(folder, run.name + ".epos")))
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1)
+    results: list = [None] * len(jobs)
+    if workers <= 1:
+        for i, job in enumerate(jobs):
+            results[i] = _simulate_one(job)
+            if progress is not None:
+                progress(i + 1, len(jobs), runs[i].name)
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        # largest first (better packing); spawn: numba's threads and fork do not mix
+        order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].ions)
+        with ProcessPoolExecutor(max_workers=workers,
+                                 mp_context=mp.get_context("spawn")) as pool:
+            futures = {pool.submit(_simulate_one, jobs[i]): i for i in order}
+            done = 0
+            for fut in as_completed(futures):
+                i = futures[fut]
+                results[i] = fut.result()
+                done += 1
+                if progress is not None:
+                    progress(done, len(jobs), runs[i].name)
+    entries = [(run, job[0].seed, job[0].ions, r["ions_detected"], r["fractured"],
+                r["truth_segments"]) for run, job, r in zip(runs, jobs, results)]
+    path = os.path.join(out, "study.toml")
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        f.write(manifest_text(name, entries))
+    return path

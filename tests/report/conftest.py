@@ -1,0 +1,38 @@
+"""One small `liprobe demo` shared by the report's tests (written once per session).
+
+Small: the paper preset at 3e4 ions per coated run (about 1.6 M ions in all),
+the study in this process, so the whole demo takes about 20 seconds. The
+full-size demo is a benchmark (bench/demo.py), not a test.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from liprobe.cli import cli
+
+#: Detected ions of a coated single-energy run of the tests' demo (the preset's default: 2.5e5).
+DEMO_IONS = 30_000
+
+
+class Demo:
+    def __init__(self, out, summary):
+        import pandas as pd
+
+        self.out = out
+        self.summary = summary
+        self.table = pd.read_parquet(out / "runs.parquet")
+        self.html = out / "report.html"
+        self.manifest = summary["manifest"]
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    res = CliRunner().invoke(cli, ["demo", "-o", str(out), "--ions", str(DEMO_IONS),
+                                   "--workers", "0", "--quiet", "--json"])
+    assert res.exit_code == 0, (res.output, res.exception)
+    return Demo(out, json.loads(res.stdout))

@@ -1,0 +1,98 @@
+"""Every figure of the demo is a valid, non-blank image; figures the study cannot support
+are skipped with a reason, never a crash."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from liprobe.report import (FIGURES, FigureSkipped, figure_1, figure_5, figure_7,
+                            supplementary_figure_3, supplementary_table_1)
+
+
+def _non_blank_png(path):
+    with Image.open(path) as im:
+        im.verify()
+    with Image.open(path) as im:
+        a = np.asarray(im.convert("L"), dtype=np.float64)
+    assert a.shape[0] > 150 and a.shape[1] > 150, a.shape
+    inked = np.mean(a < 200)
+    assert 0.01 < inked < 0.98, f"{path}: {inked:.3f} of the pixels are dark"
+    assert a.std() > 10, f"{path}: flat image"
+
+
+def _valid_svg(path):
+    root = ET.parse(path).getroot()
+    assert root.tag.endswith("svg"), root.tag
+    drawn = [e for e in root.iter() if e.tag.rsplit("}", 1)[-1] in ("path", "image", "use")]
+    assert len(drawn) > 20, f"{path}: {len(drawn)} drawing elements"
+
+
+def test_every_figure_is_drawn_as_a_valid_non_blank_png_and_svg(demo):
+    drawn = demo.summary["report"]["figures"]
+    assert not demo.summary["report"]["skipped"], demo.summary["report"]["skipped"]
+    assert set(drawn) == {f.name for f in FIGURES}
+    for name, paths in drawn.items():
+        assert sorted(p.rsplit(".", 1)[1] for p in paths) == ["png", "svg"], paths
+        for p in paths:
+            (_non_blank_png if p.endswith(".png") else _valid_svg)(p)
+
+
+def test_supplementary_table_1_gives_mu_by_laser_energy_and_material(demo):
+    t = pd.read_csv(demo.out / "figures" / "supplementary_table_1.csv", index_col=0)
+    assert {"NMC811, coated", "NMC811, uncoated", "LiMn2O4"} <= set(t.columns)
+    assert any(c.startswith("NMC811 particles of another phase") for c in t.columns)
+    coated = demo.table[(demo.table["coating"] == "Cr") & (demo.table["material"] == "NMC811")
+                        & ~demo.table["flags"].fillna("").str.contains("other_phase")]
+    at5 = coated[coated["laser_pj"] == 5]["fda_mu_Li+"].mean()
+    assert t.loc[5.0, "NMC811, coated"] == pytest.approx(at5)
+
+
+def _table(**cols):
+    n = len(next(iter(cols.values())))
+    base = {"run": [f"r{i}" for i in range(n)], "segment": [None] * n, "status": ["ok"] * n,
+            "material": ["NMC811"] * n, "coating": ["Cr"] * n, "particle": ["P1"] * n,
+            "laser_pj": [5.0 + 5 * i for i in range(n)], "flags": [""] * n}
+    base.update(cols)
+    return pd.DataFrame(base)
+
+
+def test_figures_without_what_they_need_are_skipped_with_the_reason(tmp_path):
+    t = _table(**{"Li/(Li+Ni+Co+Mn)": [0.5, 0.49, 0.51]})
+    with pytest.raises(FigureSkipped, match="no uncoated run"):
+        figure_1(t, tmp_path)
+    with pytest.raises(FigureSkipped, match="O2\\+/O\\+"):
+        figure_5(t, tmp_path)
+    with pytest.raises(FigureSkipped, match="Mn\\+\\+/Mn\\+"):
+        figure_7(t, tmp_path)
+    with pytest.raises(FigureSkipped, match="charge-state ratio"):
+        supplementary_figure_3(t, tmp_path)
+    assert supplementary_table_1(t) is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_figure_5_plots_the_tables_numbers_with_expected_lines(tmp_path):
+    t = _table(**{"O2+/O+": [2.5, 3.1, 4.2], "O2+/O+_err": [0.1] * 3,
+                  "Li/(Li+Ni+Co+Mn)": [0.5, 0.49, 0.51], "Li/(Li+Ni+Co+Mn)_err": [0.01] * 3})
+    paths = figure_5(t, tmp_path)
+    assert [p.rsplit(".", 1)[1] for p in paths] == ["png", "svg"]
+    _non_blank_png(paths[0])
+    root = ET.parse(paths[1]).getroot()
+    text = ET.tostring(root, encoding="unicode")
+    assert "NMC811: 0.5" in text                # the expected value, dashed
+    assert "particle P1" in text
+
+
+def test_figure_7_draws_runs_of_another_phase_without_particles_or_li_mn_ratios(tmp_path):
+    t = _table(**{"Mn++/Mn+": [1.2, 1.5, 1.9], "O2+/O+": [2.9, 3.0, 3.1],
+                  "at_pct_Li": [14.0, 14.5, 13.8], "at_pct_Mn": [28.0, 28.4, 28.9],
+                  "flags": ["other_phase"] * 3, "best_phase": ["LiMn2O4"] * 3})
+    t = t.drop(columns=["particle"])
+    paths = figure_7(t, tmp_path)
+    _non_blank_png(paths[0])
+    text = ET.tostring(ET.parse(paths[1]).getroot(), encoding="unicode")
+    assert "LiMn2O4: 0.667" in text and "LiMn2O4: 0.333" in text

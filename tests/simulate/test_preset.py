@@ -1,0 +1,189 @@
+"""The paper preset: the study's whole series, its manifest, and `liprobe study` on it."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from liprobe.cli import cli
+from liprobe.simulate import (PRESETS, preset_runs, resolve_material, simulate,
+                              simulate_to_files, write_preset)
+from liprobe.simulate.preset import PAPER_IONS, PARTICLES, manifest_text
+from liprobe.study import load_manifest, run_study
+
+from .test_run import files_of
+
+#: Detected ions of a coated run of the small preset written here (the default is 250,000).
+SMALL = 2_000
+
+
+def run_cli(*args):
+    res = CliRunner().invoke(cli, list(map(str, args)))
+    return res.exit_code, res.stdout, res.stderr
+
+
+@pytest.fixture(scope="module")
+def series(tmp_path_factory):
+    """The paper preset, small, written by the command line (two worker processes)."""
+    out = tmp_path_factory.mktemp("preset") / "series"
+    code, stdout, stderr = run_cli("simulate", "--preset", "paper", "-o", out, "--ions", SMALL,
+                                   "--seed", 3, "--workers", 2, "--json")
+    assert code == 0, stderr
+    summary = json.loads(stdout)
+    assert summary["manifest"] == str(out / "study.toml") and summary["runs"] == 32
+    return out
+
+
+# -- what the preset holds ----------------------------------------------------------------
+
+def test_the_preset_is_the_studys_series():
+    runs = preset_runs("paper")
+    by = {}
+    for r in runs:
+        key = (r.particle, r.coating, bool(r.schedule))
+        by.setdefault(key, []).append(r.laser_pj if not r.schedule else
+                                      tuple(pj for _, pj in r.schedule))
+    assert by[("P1", "none", False)] == [5, 10, 15, 20]
+    assert by[("P1", "none", True)] == [(5, 10, 15, 20)]
+    assert by[("P1", "Cr", False)] == [5, 8, 10, 12, 15, 20, 30, 40, 50]
+    assert by[("P1", "Cr", True)] == [(5, 10, 15)]
+    for p in ("P2", "P3", "P4"):
+        assert len(by[(p, "Cr", False)]) >= 2
+    assert by[("MnRich-1", "Cr", False)] == [10, 12, 15, 20]
+    assert by[("LMO-1", "Cr", False)] == [1, 5, 8, 10, 15, 20]
+    assert {r.listed_material for r in runs if r.particle == "MnRich-1"} == {"NMC811"}
+    assert {r.listed_material for r in runs if r.particle == "LMO-1"} == {"LiMn2O4"}
+    assert len({r.name for r in runs}) == len(runs)
+    with pytest.raises(ValueError, match="unknown preset"):
+        preset_runs("nope")
+    assert PRESETS["paper"][2] == PAPER_IONS
+
+
+def test_particles_of_the_batch_differ_slightly_and_the_mn_rich_one_is_another_phase():
+    ni = {}
+    for p in ("P1", "P2", "P3", "P4"):
+        a = dict(resolve_material(PARTICLES[p]).amounts)
+        ni[p] = a["Ni"] / (a["Ni"] + a["Co"] + a["Mn"])
+        assert a["Li"] / (a["Li"] + a["Ni"] + a["Co"] + a["Mn"]) == pytest.approx(0.5, abs=0.01)
+    assert len({PARTICLES[p] for p in ni}) == 4 and max(ni.values()) - min(ni.values()) < 0.03
+    mn = dict(resolve_material(PARTICLES["MnRich-1"]).amounts)
+    assert set(mn) == {"Li", "Mn", "O"}
+
+
+def test_mn_rich_runs_show_no_ni_or_co_peaks_under_an_nmc811_range_file():
+    from liprobe.study.presence import ion_presence
+
+    mnrich = next(r for r in preset_runs("paper") if r.particle == "MnRich-1")
+    nmc = next(r for r in preset_runs("paper") if r.particle == "P1" and r.coating == "Cr")
+    m = simulate(mnrich.config(60_000, 1))
+    table = simulate(nmc.config(60_000, 2).replace(laser_pj=mnrich.laser_pj)).ranges
+    p = ion_presence(m.run, table)
+    present, absent = set(p.present_ions()), set(p.absent_ions())
+    assert {"Ni+", "Ni++", "NiO+", "Co+", "Co++", "CoO+"} <= absent
+    assert {"Li+", "Mn+", "Mn++", "O+", "O2+"} <= present
+    assert m.truth["phases"][0]["name"] == PARTICLES["MnRich-1"]
+
+
+# -- what write_preset writes --------------------------------------------------------------
+
+def test_every_run_is_written_with_its_ranges_and_truth(series):
+    runs = preset_runs("paper")
+    for r in runs:
+        for ext in (".epos", ".rrng", ".truth.json", ".truth.pos"):
+            assert (series / "runs" / (r.name + ext)).is_file(), (r.name, ext)
+    t = json.loads((series / "runs" / "nmc811-cr-p1-10pj.truth.json").read_text())
+    assert t["inputs"]["ions"] == SMALL and t["laser_pj"] == 10.0
+    un = json.loads((series / "runs" / "nmc811-none-p1-5pj.truth.json").read_text())
+    assert un["fracture"]["fractured"] and un["ions_requested"] == 7 * SMALL
+
+
+def test_a_run_written_by_a_worker_process_is_the_one_written_here(series, tmp_path):
+    runs = preset_runs("paper")
+    i = next(k for k, r in enumerate(runs) if r.name == "nmc811-cr-p1-5-10-15pj")
+    cfg = runs[i].config(SMALL, 3 * 1000 + i)
+    simulate_to_files(cfg, tmp_path / (runs[i].name + ".epos"))
+    mine = files_of(tmp_path)
+    theirs = {k: (series / "runs" / k).read_bytes() for k in mine}
+    assert mine == theirs
+
+
+def test_the_manifest_lists_materials_segments_and_outcomes(series):
+    m = load_manifest(series / "study.toml")
+    assert all(s.problem is None for s in m.runs)
+    rows = {(s.run, s.segment): s for s in m.runs}
+    assert len(rows) == 37
+    assert m.params.roi == "cylinder:25" and m.params.exclude == ("Cr",)
+    assert "Li+" in m.params.fda.species and m.params.detector.species == "Li+"
+    assert {"O2+/O+", "Mn++/Mn+"} <= set(m.params.field_proxies)
+    sched = [s for s in m.runs if s.run == "nmc811-none-p1-5-10-15-20pj"]
+    assert [s.meta()["laser_pj"] for s in sched] == [5, 10, 15, 20]
+    truth = json.loads((series / "runs" / "nmc811-none-p1-5-10-15-20pj.truth.json").read_text())
+    assert [s.start for s in sched] == [seg["start_ion"] for seg in truth["segments"]]
+    assert sched[-1].stop is None
+    for s in m.runs:
+        meta = s.meta()
+        if s.coated:
+            assert meta["tag_outcome"] == "complete"
+        else:
+            assert meta["tag_outcome"] == "fractured"
+        if s.run.startswith("mnrich"):
+            assert s.material == "NMC811" and meta["tag_true_phase"] == PARTICLES["MnRich-1"]
+
+
+def test_liprobe_study_runs_on_the_manifest_and_flags_what_the_truth_says(series):
+    result = run_study(series / "study.toml", series.parent / "out", workers=0)
+    assert not result.failed and result.exit_code == 0
+    rows = result.rows
+    assert len(rows) == 37
+    for r in rows:
+        flags = set(filter(None, (r["flags"] or "").split(";")))
+        if r["run"].startswith("mnrich"):
+            assert "other_phase" in flags and r["best_phase"] == "LiMn2O4", r["flag_reasons"]
+        if r["coating"] == "none":
+            assert "early_fracture" in flags
+        if r["run"].startswith("limn2o4"):
+            assert r["best_phase"] == "LiMn2O4" and "other_phase" not in flags
+        if r["run"] == "nmc811-cr-p1-5-10-15pj":
+            assert r["laser_pj"] in (5, 10, 15)
+    assert result.table["O2+/O+"].notna().all()
+
+
+# -- the command line ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, what", [
+    (["--material", "LiMn2O4"], "--material"),
+    (["--laser-pj", "10"], "--laser-pj"),
+    (["--schedule", "0:5,100:10"], "--schedule"),
+    (["--preset", "nope"], "nope"),
+])
+def test_preset_usage_errors(tmp_path, args, what):
+    a = (["--preset", "paper"] if "--preset" not in args else []) + args
+    code, _, stderr = run_cli("simulate", *a, "-o", tmp_path / "d", "--ions", "1000")
+    assert code == 2 and what in stderr
+    assert not (tmp_path / "d" / "study.toml").exists()
+
+
+def test_preset_into_a_file_is_a_usage_error(tmp_path):
+    f = tmp_path / "f.epos"
+    f.write_text("")
+    code, _, stderr = run_cli("simulate", "--preset", "paper", "-o", f)
+    assert code == 2 and "folder" in stderr
+
+
+def test_write_preset_refuses_bad_sizes(tmp_path):
+    with pytest.raises(ValueError, match="ions"):
+        write_preset("paper", tmp_path, ions=0)
+    with pytest.raises(ValueError, match="seed"):
+        write_preset("paper", tmp_path, ions=1000, seed=-1)
+    with pytest.raises(ValueError, match="unknown preset"):
+        write_preset("nope", tmp_path)
+
+
+def test_the_manifest_text_of_a_fractured_schedule_drops_sections_never_reached():
+    run = next(r for r in preset_runs("paper") if r.name == "nmc811-none-p1-5-10-15-20pj")
+    text = manifest_text("paper", [(run, 7, 8000, 5000, True,
+                                    [(0, 2000, 5.0), (2000, 4000, 10.0), (4000, 5000, 15.0),
+                                     (None, None, 20.0)])])
+    assert "stop = 2000, laser_pj = 5" in text and "stop = 4000" in text
+    assert '{ start = 4000, laser_pj = 15, name = "15 pJ" }' in text
+    assert "laser_pj = 20" not in text and 'outcome = "fractured"' in text

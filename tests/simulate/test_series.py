@@ -1,0 +1,118 @@
+"""The study's contrasts, measured by liprobe's own analyses on simulated series.
+
+Every number comes from the analyses `liprobe study` runs (composition and
+field proxies in a 25 nm cylinder with Cr excluded, Li+ FDA in blocks of 100,
+detector heterogeneity over 0.4 of the detector radius), on coated NMC811 at
+every energy of Supplementary Table 1 and uncoated NMC811 at 5-20 pJ
+(``conftest.Series``). The targets are the paper's (``paper-numbers.md``):
+trends and contrasts, with the few absolute values it gives.
+"""
+
+import numpy as np
+import pytest
+
+from .conftest import COATED_PJ, UNCOATED_PJ
+
+LI = "Li/(Li+Ni+Co+Mn)"
+O = "O/(Li+O+Ni+Co+Mn)"
+
+
+def increasing(values, strictly=True):
+    d = np.diff(values)
+    return bool(np.all(d > 0)) if strictly else bool(np.all(d >= 0))
+
+
+# -- field proxies -------------------------------------------------------------------
+
+def test_mn_charge_ratio_rises_and_ni_charge_ratio_falls_with_laser_energy(coated_series,
+                                                                        uncoated_series):
+    for series, energies in ((coated_series, (5, 10, 20, 30, 50)),
+                             (uncoated_series, tuple(UNCOATED_PJ))):
+        mn = [series[e]["Mn++/Mn+"] for e in energies]
+        ni = [series[e]["Ni++/Ni+"] for e in energies]
+        assert increasing(mn), mn
+        assert increasing(-np.array(ni)), ni
+    assert coated_series[50]["Mn++/Mn+"] > 1.8 * coated_series[5]["Mn++/Mn+"]
+    assert coated_series[50]["Ni++/Ni+"] < 0.3 * coated_series[5]["Ni++/Ni+"]
+
+
+def test_o2_to_o_is_2_6_at_5_pj_coated_and_uncoated_and_above_4_at_40_50_pj(coated_series,
+                                                                           uncoated_series):
+    assert coated_series[5]["O2+/O+"] == pytest.approx(2.6, abs=0.3)
+    assert uncoated_series[5]["O2+/O+"] == pytest.approx(2.6, abs=0.3)
+    assert coated_series[40]["O2+/O+"] > 4 and coated_series[50]["O2+/O+"] > 4
+    r = [coated_series[e]["O2+/O+"] for e in (5, 10, 15, 20, 30, 40, 50)]
+    assert increasing(r), r                        # lower field at higher laser energy
+
+
+# -- coated NMC811 --------------------------------------------------------------------
+
+def test_coated_li_ratio_is_within_0_03_of_0_5_at_every_energy(coated_series):
+    for e in COATED_PJ:
+        assert coated_series[e][LI] == pytest.approx(0.5, abs=0.03), e
+        assert coated_series[e]["Ni/(Ni+Co+Mn)"] == pytest.approx(0.79, abs=0.02), e
+
+
+def test_coated_oxygen_fraction_is_near_0_5_wherever_o2_to_o_is_below_4(coated_series):
+    below = [e for e in COATED_PJ if coated_series[e]["O2+/O+"] < 4]
+    assert len(below) >= 7
+    for e in below:
+        assert coated_series[e][O] == pytest.approx(0.5, abs=0.03), e
+    # and O is lost at the highest energies (neutral O2 [D13, KA15])
+    assert coated_series[50][O] < coated_series[5][O] - 0.02
+
+
+def test_coated_li_mu_is_well_below_uncoated_and_rises_at_40_50_pj(coated_series,
+                                                                  uncoated_series):
+    low = [coated_series[e]["mu"] for e in COATED_PJ if e <= 30]
+    high = [coated_series[e]["mu"] for e in (40, 50)]
+    unc = [uncoated_series[e]["mu"] for e in UNCOATED_PJ]
+    assert max(low + high) < min(unc) - 0.15
+    assert min(high) > np.median(low) + 0.07
+    # mild non-randomness, far above random labels (~0.03 at this size)
+    assert 0.35 < min(low) and max(low) < 0.65
+
+
+def test_coated_hit_maps_are_homogeneous(coated_series):
+    for e in COATED_PJ:
+        assert abs(coated_series[e]["heterogeneity"]) < 0.01, e
+
+
+# -- uncoated NMC811: delithiation ---------------------------------------------------------
+
+def test_uncoated_li_ratio_is_below_0_35_at_5_pj_and_above_0_65_at_20_pj(uncoated_series):
+    for key in (LI, "whole " + LI):            # in the ROI and over the whole run
+        li = [uncoated_series[e][key] for e in UNCOATED_PJ]
+        assert li[0] < 0.35 and li[-1] > 0.65, li
+        assert increasing(li), li
+
+
+def test_uncoated_detector_maps_are_heterogeneous_and_more_so_with_laser_energy(
+        coated_series, uncoated_series):
+    h = [uncoated_series[e]["heterogeneity"] for e in UNCOATED_PJ]
+    assert increasing(h), h
+    coated = max(coated_series[e]["heterogeneity"] for e in COATED_PJ)
+    assert min(h) > 5 * max(coated, 0.005)
+    # Li-rich and Li-poor spots: the Li+ fraction varies over the detector
+    assert min(uncoated_series[e]["detector_mu"] for e in UNCOATED_PJ) > \
+        max(coated_series[e]["detector_mu"] for e in COATED_PJ) + 0.2
+
+
+def test_uncoated_li_is_clustered_in_evaporation_order(uncoated_series):
+    for e in UNCOATED_PJ:
+        assert uncoated_series[e]["mu"] > 0.8, e
+
+
+def test_the_truth_records_the_li_moved_and_the_fracture(uncoated_series, coated_series):
+    for e, n in UNCOATED_PJ.items():
+        t = uncoated_series.results[e].truth
+        d = t["delithiation"]
+        assert d["li_ratio_nominal"] == 0.5
+        # what the ranged ions show is what the truth says evaporated
+        assert uncoated_series[e]["whole " + LI] == pytest.approx(d["li_ratio_evaporated"],
+                                                                  abs=0.01)
+        assert t["fracture"]["fractured"] and t["fracture"]["ion_index"] == int(0.9 * n)
+        assert t["ions_detected"] == int(0.9 * n) < t["ions_requested"] == n
+    t = coated_series.results[5].truth
+    assert t["delithiation"] is None and t["fracture"] is None
+    assert t["segments"][0]["li_mobility"]["regime"] == "residual"
