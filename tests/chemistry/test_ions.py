@@ -78,3 +78,15 @@ def test_narrow_window_on_any_peak_gives_its_charge(formula, charge, data, below
     peaks = [(m, p) for m, p in Ion(F(formula), charge).peaks() if p > 1e-3]
     m, _ = data.draw(st.sampled_from(peaks))
     assert infer_charge(F(formula), m - below, m + above) == charge
+
+
+def test_parse_amounts_reads_fractional_formulas():
+    from liprobe.chemistry.ions import parse_amounts
+
+    assert parse_amounts("LiNi0.8Co0.1Mn0.1O2") == (("Li", 1.0), ("Ni", 0.8), ("Co", 0.1),
+                                                    ("Mn", 0.1), ("O", 2.0))
+    assert dict(parse_amounts("LiMn2O4")) == {"Li": 1.0, "Mn": 2.0, "O": 4.0}
+    for bad, msg in (("Xx2", "not a chemical element"), ("Li-2", "not a chemical formula"),
+                     ("", "empty"), ("LiO0", "must be positive")):
+        with pytest.raises(ValueError, match=msg):
+            parse_amounts(bad)

@@ -16,7 +16,7 @@ from functools import lru_cache
 
 from .elements import ELECTRON_MASS_DA, is_element, isotopes
 
-__all__ = ["Ion", "parse_formula", "parse_ion", "parse_species", "format_formula",
+__all__ = ["Ion", "parse_amounts", "parse_formula", "parse_ion", "parse_species", "format_formula",
            "infer_charge", "MAX_CHARGE", "CHARGE_TOLERANCE_DA"]
 
 #: Highest charge state :func:`infer_charge` considers.
@@ -61,6 +61,44 @@ def parse_formula(text: str) -> tuple[tuple[str, int], ...]:
     if pos != len(s):
         raise ValueError(f"'{text}' is not a chemical formula")
     return tuple(counts.items())
+
+
+_AMOUNT = re.compile(r"([A-Z][a-z]?)(\d*\.?\d*)")
+
+
+def parse_amounts(text: str) -> tuple[tuple[str, float], ...]:
+    """Split a formula with fractional amounts: ``"LiNi0.8Co0.1Mn0.1O2"`` ->
+    ``(("Li", 1.0), ("Ni", 0.8), ("Co", 0.1), ("Mn", 0.1), ("O", 2.0))``.
+
+    Elements keep their written order; one written twice is summed.
+
+    Raises
+    ------
+    ValueError
+        If the text is not a formula of chemical elements with positive amounts.
+    """
+    s = text.strip()
+    if not s:
+        raise ValueError("empty formula")
+    pos = 0
+    out: dict[str, float] = {}
+    for m in _AMOUNT.finditer(s):
+        if m.start() != pos or m.end() == pos:
+            break
+        sym, num = m.group(1), m.group(2)
+        if not is_element(sym):
+            raise ValueError(f"'{sym}' in '{text}' is not a chemical element")
+        try:
+            n = float(num) if num else 1.0
+        except ValueError:
+            raise ValueError(f"'{num}' in '{text}' is not an amount") from None
+        if not n > 0:
+            raise ValueError(f"amount of {sym} in '{text}' must be positive")
+        out[sym] = out.get(sym, 0.0) + n
+        pos = m.end()
+    if pos != len(s):
+        raise ValueError(f"'{text}' is not a chemical formula (e.g. LiNi0.6Co0.2Mn0.2O2)")
+    return tuple(out.items())
 
 
 def format_formula(atoms) -> str:

@@ -11,16 +11,13 @@ change by well under 1 % across the family.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ..chemistry import is_element
 from ..instruments import MATERIALS, material as _material
 
 __all__ = ["Phase", "parse_fractional_formula", "resolve_material", "format_amounts"]
 
-_TOKEN = re.compile(r"([A-Z][a-z]?)(\d+(?:\.\d*)?|\.\d+)?")
 
 
 def parse_fractional_formula(text: str) -> tuple[tuple[str, float], ...]:
@@ -31,26 +28,13 @@ def parse_fractional_formula(text: str) -> tuple[tuple[str, float], ...]:
     ValueError
         If the text is not a formula of chemical elements with positive amounts.
     """
-    s = text.strip()
-    if not s:
-        raise ValueError("empty formula")
-    pos = 0
-    out: dict[str, float] = {}
-    for m in _TOKEN.finditer(s):
-        if m.start() != pos:
-            break
-        sym, num = m.group(1), m.group(2)
-        if not is_element(sym):
-            raise ValueError(f"'{sym}' in '{text}' is not a chemical element")
-        n = float(num) if num else 1.0
-        if not n > 0:
-            raise ValueError(f"amount of {sym} in '{text}' must be positive")
-        out[sym] = out.get(sym, 0.0) + n
-        pos = m.end()
-    if pos != len(s) or not out:
-        raise ValueError(f"'{text}' is not a material name ({', '.join(MATERIALS)}) nor a "
-                         "chemical formula such as LiNi0.6Co0.2Mn0.2O2")
-    return tuple(out.items())
+    from ..chemistry.ions import parse_amounts
+
+    try:
+        return parse_amounts(text)
+    except ValueError as e:
+        raise ValueError(f"{e}: '{text}' is not a material name ({', '.join(MATERIALS)}) nor a "
+                         "chemical formula such as LiNi0.6Co0.2Mn0.2O2") from None
 
 
 def format_amounts(amounts) -> str:

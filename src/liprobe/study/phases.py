@@ -25,16 +25,14 @@ distance.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from ..chemistry import is_element, parse_ratio
+from ..chemistry import parse_ratio
 from ..chemistry.ions import Ion
 
 __all__ = ["parse_stoichiometry", "builtin_phases", "ratio_of_formula", "PhaseMatch",
            "match_phases"]
 
-_TOKEN = re.compile(r"([A-Z][a-z]?)((?:\d+(?:\.\d*)?|\.\d+)?)")
 
 
 def parse_stoichiometry(formula: str) -> dict[str, float]:
@@ -45,23 +43,9 @@ def parse_stoichiometry(formula: str) -> dict[str, float]:
     ValueError
         Not a formula of chemical elements with positive amounts.
     """
-    s = formula.strip()
-    out: dict[str, float] = {}
-    pos = 0
-    for m in _TOKEN.finditer(s):
-        if m.start() != pos:
-            break
-        el, num = m.group(1), m.group(2)
-        if not is_element(el):
-            raise ValueError(f"'{el}' in '{formula}' is not a chemical element")
-        n = float(num) if num else 1.0
-        if not n > 0:
-            raise ValueError(f"amount of {el} in '{formula}' must be positive")
-        out[el] = out.get(el, 0.0) + n
-        pos = m.end()
-    if not s or pos != len(s):
-        raise ValueError(f"'{formula}' is not a chemical formula (e.g. LiNi0.8Co0.1Mn0.1O2)")
-    return out
+    from ..chemistry.ions import parse_amounts
+
+    return dict(parse_amounts(formula))
 
 
 def builtin_phases() -> dict[str, str]:
