@@ -99,14 +99,22 @@ def _parse_roi_option(ctx, param, value):
         raise click.BadParameter(str(e)) from None
 
 
-def _parse_center(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        x, y = (float(v) for v in value.split(","))
-    except ValueError:
-        raise click.BadParameter(f"'{value}' is not X,Y in nm") from None
-    return (x, y)
+def parse_xy(unit: str):
+    """A click callback reading ``X,Y`` (two numbers in ``unit``) into a tuple."""
+
+    def callback(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            x, y = (float(v) for v in value.split(","))
+        except ValueError:
+            raise click.BadParameter(f"'{value}' is not X,Y in {unit}") from None
+        return (x, y)
+
+    return callback
+
+
+_parse_center = parse_xy("nm")
 
 
 def _parse_segment_option(ctx, param, value):

@@ -12,7 +12,7 @@ import os
 import click
 
 from ..instruments import DEFAULT_INSTRUMENT, DEFAULT_MATERIAL
-from ._common import Number, echo_json
+from ._common import Number, echo_json, parse_xy
 
 
 def _parse_radius(ctx, param, value):
@@ -30,16 +30,6 @@ def _parse_radius(ctx, param, value):
                 return ("shank", angle, r0)
     raise click.BadParameter(f"'{value}': write 'voltage' or 'shank:ANGLE_DEG:R0_NM' "
                              "(e.g. shank:10:20, angle in [0, 90), R0 > 0 nm)")
-
-
-def _parse_center(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        x, y = (float(v) for v in value.split(","))
-    except ValueError:
-        raise click.BadParameter(f"'{value}' is not X,Y in mm") from None
-    return (x, y)
 
 
 @click.command()
@@ -63,7 +53,7 @@ def _parse_center(ctx, param, value):
 @click.option("--atomic-volume", type=Number(), metavar="NM3", help="Atomic volume in nm^3.")
 @click.option("--detector-radius", type=Number(), metavar="MM",
               help="Detector radius in mm [default: the largest hit radius].")
-@click.option("--detector-center", callback=_parse_center, metavar="X,Y",
+@click.option("--detector-center", callback=parse_xy("mm"), metavar="X,Y",
               help="Where the specimen axis hits the detector, mm [default: 0,0].")
 @click.option("--protocol", type=click.Choice(["geiser", "bas"]), default="geiser",
               show_default=True, help="Wide-angle (Geiser 2009 / Gault 2011) or Bas 1995.")
