@@ -48,9 +48,11 @@ class WindowLookup:
     by window inside their own pass (:mod:`liprobe.fda` does).
 
     ``label[k]`` is the window of every mass in bin ``k`` when no window edge
-    lies in the bin (-1: between windows), or -2 when one does; then
-    ``start[k]`` is the number of edges below the bin, from which the kernel
-    advances past the edges at or below the ion's mass.
+    lies in the bin (``n_windows``: between windows), or ``n_windows + 1``
+    when one does; then ``start[k]`` is the number of edges below the bin,
+    from which the kernel advances past the edges at or below the ion's mass.
+    Labels are the smallest unsigned type that holds them (uint8 up to 254
+    windows), so the table stays in the fastest cache.
     """
 
     __slots__ = ("edges", "inv_width", "label", "start")
@@ -63,11 +65,13 @@ class WindowLookup:
         pad = width * 1e-3  # covers rounding of mass * inv_width at bin borders
         j_lo = np.searchsorted(edges, k * width - pad, side="right")
         j_hi = np.searchsorted(edges, (k + 1) * width + pad, side="right")
-        label = np.where(j_lo % 2 == 1, (j_lo - 1) // 2, -1)
-        label[j_lo != j_hi] = -2
+        n_windows = len(table)
+        label = np.where(j_lo % 2 == 1, (j_lo - 1) // 2, n_windows)
+        label[j_lo != j_hi] = n_windows + 1
         self.edges = edges
         self.inv_width = 1.0 / width
-        self.label = label.astype(np.int16 if len(table) < 32000 else np.int32)
+        dtype = np.uint8 if n_windows < 254 else np.uint16 if n_windows < 65534 else np.uint32
+        self.label = label.astype(dtype)
         self.start = j_lo.astype(np.int32)
 
 
@@ -77,15 +81,13 @@ def window_of(m, edges, inv_w, label, start, n_windows):
     k = np.uint64(np.int64(m * inv_w))   # negative or NaN -> huge -> unranged
     w = np.int64(n_windows)
     if k < np.uint64(label.shape[0]):
-        lab = np.int64(label[k])
-        if lab == -2:                     # an edge lies in this bin: exact search
+        w = np.int64(label[k])
+        if w > n_windows:                 # an edge lies in this bin: exact search
             j = np.int64(start[k])
             n_edges = edges.shape[0]
             while j < n_edges and edges[j] <= m:
                 j += 1
-            lab = (j >> 1) if (j & 1) else -1
-        if lab >= 0:
-            w = lab
+            w = (j >> 1) if (j & 1) else np.int64(n_windows)
     return w
 
 
