@@ -270,7 +270,8 @@ _PART = 1 << 16  # ions per parallel work item of the block kernel
 
 
 @njit(parallel=True, cache=True, nogil=True, boundscheck=False)
-def _sequential_kernel(mass, edges, inv_w, label, start, codes, block_size, state, flags, out):
+def _sequential_kernel(mass, edges, inv_w, top_bin, label, start, codes, block_size, state,
+                       flags, out):
     """Species ions per block of ``block_size`` kept ions, in one parallel pass and a cheap one.
 
     Pass 1, per part of ``_PART`` ions: each ion's window (ranging's
@@ -294,7 +295,8 @@ def _sequential_kernel(mass, edges, inv_w, label, start, codes, block_size, stat
         hi = min(lo + _PART, m)
         j = lo
         for i in range(lo, hi):
-            code = codes[window_of(np.float64(mass[i]), edges, inv_w, label, start, n_windows)]
+            code = codes[window_of(np.float64(mass[i]), edges, inv_w, top_bin, label, start,
+                                   n_windows)]
             if code != 0:
                 flags[j] = code - 1
                 j += 1
@@ -400,8 +402,8 @@ def sequential_block_counts(mass, table: RangeTable, codes, block_size: int,
         if len(flags) < m:
             flags = np.empty(m, dtype=np.uint8)
         out = np.empty((int(state[0]) + m) // block_size + 1, dtype=np.int64)
-        nb = _sequential_kernel(chunk, lut.edges, lut.inv_width, lut.label, lut.start, codes,
-                                np.int64(block_size), state, flags, out)
+        nb = _sequential_kernel(chunk, lut.edges, lut.inv_width, lut.top_bin, lut.label,
+                                lut.start, codes, np.int64(block_size), state, flags, out)
         parts.append(out[:nb])
         ions += m
     k = np.concatenate(parts) if parts else np.zeros(0, np.int64)

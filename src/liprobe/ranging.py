@@ -1,11 +1,11 @@
 """Range assignment: which window of a :class:`~liprobe.RangeTable` each ion is in.
 
 One pass over the mass column with a lookup-table kernel (numba): the mass
-axis from 0 to the last window edge is cut into 65,536 uniform bins; a bin
-with no window edge in it stores its window (or -1), which is the answer for
-every ion in it. In a bin that holds an edge, the ion's count of edges at or
-below its mass is advanced from the bin's start; an odd count means the ion
-is inside window ``count // 2``
+axis from 0 to just above the last window edge is cut into 65,536 uniform
+bins; a bin with no window edge in it stores its window (or -1), which is
+the answer for every ion in it. In a bin that holds an edge (and for negative
+or NaN masses), the ion's count of edges at or below its mass is advanced from
+the bin's start; an odd count means the ion is inside window ``count // 2``
 (windows are half-open ``[lo, hi)``, so an ion on a touching boundary goes to
 the upper window). This equals ``np.searchsorted(edges, mass, side="right")``
 exactly, in one pass at close to memory speed.
@@ -51,59 +51,101 @@ class WindowLookup:
     lies in the bin (``n_windows``: between windows), or ``n_windows + 1``
     when one does; then ``start[k]`` is the number of edges below the bin,
     from which the kernel advances past the edges at or below the ion's mass.
-    Labels are the smallest unsigned type that holds them (uint8 up to 254
-    windows), so the table stays in the fastest cache.
+    The bins span a little more than the last edge, so the last bin is above
+    every window: masses beyond it are clamped into it. One more entry,
+    ``label[n_bins]``, is an edge bin starting from edge 0, where negative
+    and NaN masses go for an exact search. Labels are the smallest unsigned
+    type that holds them (uint8 up to 254 windows), so the table stays in the
+    fastest cache.
     """
 
-    __slots__ = ("edges", "inv_width", "label", "start")
+    __slots__ = ("edges", "inv_width", "top_bin", "label", "start")
 
     def __init__(self, table: RangeTable):
         edges = window_edges(table)
         top = float(edges[-1]) if len(edges) else 1.0
-        width = max(top, 1e-9) / _LUT_BINS
-        k = np.arange(_LUT_BINS, dtype=np.float64)
+        n = _LUT_BINS
+        width = max(top, 1e-9) / (n - 2)   # the last edge lies below bin n - 2's end
+        k = np.arange(n, dtype=np.float64)
         pad = width * 1e-3  # covers rounding of mass * inv_width at bin borders
         j_lo = np.searchsorted(edges, k * width - pad, side="right")
         j_hi = np.searchsorted(edges, (k + 1) * width + pad, side="right")
         n_windows = len(table)
         label = np.where(j_lo % 2 == 1, (j_lo - 1) // 2, n_windows)
         label[j_lo != j_hi] = n_windows + 1
+        label = np.append(label, n_windows + 1)      # negative / NaN: exact search
         self.edges = edges
         self.inv_width = 1.0 / width
+        self.top_bin = float(n - 1)
         dtype = np.uint8 if n_windows < 254 else np.uint16 if n_windows < 65534 else np.uint32
         self.label = label.astype(dtype)
-        self.start = j_lo.astype(np.int32)
+        self.start = np.append(j_lo, 0).astype(np.int32)
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def _exact_window(m, edges, j, n_windows):
+    """Window of m (or ``n_windows``) by advancing from edge ``j`` past the edges <= m.
+
+    Kept out of line, so that the inlined fast path of :func:`window_of`
+    stays small enough for its values to live in registers.
+    """
+    j = np.int64(j)
+    n_edges = edges.shape[0]
+    while j < n_edges and edges[j] <= m:
+        j += 1
+    return (j >> 1) if (j & 1) else np.int64(n_windows)
 
 
 @njit(inline="always", boundscheck=False)
-def window_of(m, edges, inv_w, label, start, n_windows):
-    """Window index of mass m (float64), or ``n_windows`` if unranged."""
-    k = np.uint64(np.int64(m * inv_w))   # negative or NaN -> huge -> unranged
-    w = np.int64(n_windows)
-    if k < np.uint64(label.shape[0]):
-        w = np.int64(label[k])
-        if w > n_windows:                 # an edge lies in this bin: exact search
-            j = np.int64(start[k])
-            n_edges = edges.shape[0]
-            while j < n_edges and edges[j] <= m:
-                j += 1
-            w = (j >> 1) if (j & 1) else np.int64(n_windows)
+def window_of(m, edges, inv_w, top_bin, label, start, n_windows):
+    """Window index of mass m (float64), or ``n_windows`` if unranged.
+
+    ``inv_w``, ``top_bin``, ``label``, ``start`` come from :class:`WindowLookup`.
+    """
+    x = m * inv_w
+    k = np.uint64(label.shape[0] - 1)         # negative or NaN: exact search
+    if x >= 0.0:
+        k = np.uint64(min(x, top_bin))        # above the last bin: the last bin
+    w = np.int64(label[k])
+    if w > n_windows:                         # an edge lies in this bin
+        w = _exact_window(m, edges, start[k], n_windows)
     return w
 
 
 @njit(parallel=True, cache=True, nogil=True, boundscheck=False)
-def count_kernel(mass, edges, inv_w, label, start, n_windows):
+def count_kernel(mass, edges, inv_w, top_bin, label, start, n_windows):
+    """Ions per window (entry ``n_windows``: unranged).
+
+    Parallel over blocks of ``_BLOCK`` ions; four ions per step, each counted
+    in its own row of counters so that consecutive increments do not wait
+    on each other. Unsigned indices spare numba's negative-index handling.
+    """
     n = mass.shape[0]
     n_blocks = (n + _BLOCK - 1) // _BLOCK
     stride = n_windows + 1
+    s = np.uint64(stride)
     partial = np.zeros((n_blocks, 4 * stride), dtype=np.int64)
     for blk in prange(n_blocks):
-        lo = blk * _BLOCK
-        hi = min(lo + _BLOCK, n)
+        i = np.uint64(blk * _BLOCK)
+        hi = np.uint64(min(blk * _BLOCK + _BLOCK, n))
         row = partial[blk]
-        for i in range(lo, hi):
-            w = window_of(np.float64(mass[i]), edges, inv_w, label, start, n_windows)
-            row[np.uint64((i & 3) * stride + w)] += 1   # 4 interleaved counters
+        while i + np.uint64(4) <= hi:
+            w = window_of(np.float64(mass[i]), edges, inv_w, top_bin, label, start, n_windows)
+            row[np.uint64(w)] += 1
+            w = window_of(np.float64(mass[i + np.uint64(1)]), edges, inv_w, top_bin, label,
+                          start, n_windows)
+            row[np.uint64(w) + s] += 1
+            w = window_of(np.float64(mass[i + np.uint64(2)]), edges, inv_w, top_bin, label,
+                          start, n_windows)
+            row[np.uint64(w) + s + s] += 1
+            w = window_of(np.float64(mass[i + np.uint64(3)]), edges, inv_w, top_bin, label,
+                          start, n_windows)
+            row[np.uint64(w) + s + s + s] += 1
+            i += np.uint64(4)
+        while i < hi:
+            w = window_of(np.float64(mass[i]), edges, inv_w, top_bin, label, start, n_windows)
+            row[np.uint64(w)] += 1
+            i += np.uint64(1)
     total = np.zeros(stride, dtype=np.int64)
     for blk in range(n_blocks):
         for q in range(4):
@@ -113,19 +155,30 @@ def count_kernel(mass, edges, inv_w, label, start, n_windows):
 
 
 @njit(parallel=True, cache=True, nogil=True, boundscheck=False)
-def assign_kernel(mass, edges, inv_w, label, start, labels, n_windows):
+def assign_kernel(mass, edges, inv_w, top_bin, label, start, labels, n_windows):
+    """Window of every ion into ``labels`` (-1 unranged), and the counts of :func:`count_kernel`."""
     n = mass.shape[0]
     n_blocks = (n + _BLOCK - 1) // _BLOCK
     stride = n_windows + 1
+    s = np.uint64(stride)
     partial = np.zeros((n_blocks, 4 * stride), dtype=np.int64)
     for blk in prange(n_blocks):
-        lo = blk * _BLOCK
-        hi = min(lo + _BLOCK, n)
+        i = np.uint64(blk * _BLOCK)
+        hi = np.uint64(min(blk * _BLOCK + _BLOCK, n))
         row = partial[blk]
-        for i in range(lo, hi):
-            w = window_of(np.float64(mass[i]), edges, inv_w, label, start, n_windows)
+        while i + np.uint64(4) <= hi:
+            for q in range(4):
+                j = i + np.uint64(q)
+                w = window_of(np.float64(mass[j]), edges, inv_w, top_bin, label, start,
+                              n_windows)
+                labels[j] = w if w < n_windows else -1
+                row[np.uint64(w) + np.uint64(q) * s] += 1
+            i += np.uint64(4)
+        while i < hi:
+            w = window_of(np.float64(mass[i]), edges, inv_w, top_bin, label, start, n_windows)
             labels[i] = w if w < n_windows else -1
-            row[np.uint64((i & 3) * stride + w)] += 1
+            row[np.uint64(w)] += 1
+            i += np.uint64(1)
     total = np.zeros(stride, dtype=np.int64)
     for blk in range(n_blocks):
         for q in range(4):
@@ -161,7 +214,8 @@ def count_windows(mass, table: RangeTable) -> tuple[np.ndarray, int]:
     if len(table) == 0:
         return np.zeros(0, np.int64), len(m)
     lut = WindowLookup(table)
-    c = count_kernel(m, lut.edges, lut.inv_width, lut.label, lut.start, len(table))
+    c = count_kernel(m, lut.edges, lut.inv_width, lut.top_bin, lut.label, lut.start,
+                     len(table))
     return c[:-1], int(c[-1])
 
 
@@ -193,7 +247,8 @@ def assign(mass, table: RangeTable, out: np.ndarray | None = None):
         out[:] = -1
         return out, np.zeros(0, np.int64)
     lut = WindowLookup(table)
-    c = assign_kernel(m, lut.edges, lut.inv_width, lut.label, lut.start, out, len(table))
+    c = assign_kernel(m, lut.edges, lut.inv_width, lut.top_bin, lut.label, lut.start, out,
+                      len(table))
     return out, c[:-1]
 
 

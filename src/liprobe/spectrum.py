@@ -32,18 +32,29 @@ def _exact_bin(m, lo, width, n_bins):
     return k if k < n_bins else -1
 
 
-@njit(parallel=True, cache=True, nogil=True)
+#: Most ions per kernel call: the per-thread counters are uint32.
+_MAX_CALL_IONS = 1 << 31
+
+
+@njit(parallel=True, cache=True, nogil=True, boundscheck=False)
 def _histogram_kernel(mass, lo, width, n_bins, n_threads):
+    """Counts per bin of ``mass`` (at most ``_MAX_CALL_IONS`` ions), in one parallel pass.
+
+    Each thread counts its contiguous part into its own row of uint32
+    counters (half the cache of int64), with one spare entry where values
+    outside the bins land (clamped, no branch); loop indices are unsigned,
+    which spares numba's negative-index handling.
+    """
     n = mass.shape[0]
     inv_width = 1.0 / width
-    part = np.zeros((n_threads, n_bins), dtype=np.int64)
+    part = np.zeros((n_threads, n_bins + 1), dtype=np.uint32)
     per = (n + n_threads - 1) // n_threads
     nb = np.uint64(n_bins)
     for t in prange(n_threads):
-        a = t * per
-        b = min(a + per, n)
+        i = np.uint64(min(t * per, n))
+        b = np.uint64(min(t * per + per, n))
         row = part[t]
-        for i in range(a, b):
+        while i < b:
             m = np.float64(mass[i])
             x = (m - lo) * inv_width
             k = np.int64(x + 1e-9)
@@ -51,9 +62,13 @@ def _histogram_kernel(mass, lo, width, n_bins, n_threads):
             # decide exactly against lo + width * k, the returned edges
             if np.int64(x - 1e-9) != k or x < 1e-9:
                 k = _exact_bin(m, lo, width, n_bins)
-            if np.uint64(k) < nb:       # also drops -1 and NaN
-                row[k] += 1
-    return part.sum(axis=0)
+            row[min(np.uint64(k), nb)] += np.uint32(1)    # -1, NaN, beyond: the spare
+            i += np.uint64(1)
+    out = np.zeros(n_bins, dtype=np.int64)
+    for t in range(n_threads):
+        for j in range(n_bins):
+            out[j] += part[t, j]
+    return out
 
 
 @dataclass(frozen=True)
@@ -106,7 +121,9 @@ def mass_histogram(mass, bin_da: float = 0.01, mass_range=(0.0, 200.0)) -> MassH
         m = np.ascontiguousarray(chunk)
         if m.dtype not in (np.float32, np.float64) or not m.dtype.isnative:
             m = m.astype(np.float32)
-        counts += _histogram_kernel(m, lo, float(bin_da), n_bins, threads)
+        for a in range(0, len(m), _MAX_CALL_IONS):
+            counts += _histogram_kernel(m[a:a + _MAX_CALL_IONS], lo, float(bin_da), n_bins,
+                                        threads)
     return MassHistogram(edges, counts)
 
 

@@ -29,7 +29,7 @@ def brute_force(mass, lo, hi):
 @st.composite
 def tables_and_masses(draw):
     n = draw(st.integers(1, 12))
-    cuts = sorted(set(draw(st.lists(st.floats(0.0, 300.0, allow_nan=False, width=32),
+    cuts = sorted(set(draw(st.lists(st.floats(-3.0, 300.0, allow_nan=False, width=32),
                                     min_size=2 * n, max_size=2 * n))))
     if len(cuts) < 2:
         cuts = [1.0, 2.0]
@@ -72,6 +72,28 @@ def test_nan_and_negative_masses_are_unranged():
     table = RangeTable.from_ranges([Range(0.0, 10.0, NAMED[0])])
     labels, counts = assign(np.array([np.nan, -1.0, 0.0, 5.0]), table)
     assert labels.tolist() == [-1, -1, 0, 0] and counts.tolist() == [2]
+
+
+def test_extreme_masses_and_a_window_below_zero_equal_brute_force():
+    """Negative, NaN, infinite and huge masses, and masses one ulp from every edge,
+    through the kernel's clamped and out-of-line paths (float32 and float64)."""
+    table = RangeTable.from_ranges([Range(-2.0, 0.5, NAMED[0]), Range(0.5, 7.25, NAMED[1]),
+                                    Range(100.0, 123.456, NAMED[2])])
+    edges = np.array([-2.0, 0.5, 7.25, 100.0, 123.456])
+    for dtype in (np.float32, np.float64):
+        e = edges.astype(dtype)
+        mass = np.concatenate([
+            e, np.nextafter(e, dtype(-np.inf)), np.nextafter(e, dtype(np.inf)),
+            np.array([np.nan, -np.inf, np.inf, -1e30, 1e30, -0.0, 0.0, -1e-30, 1e-30,
+                      123.456 * 1.0001, 500.0, np.finfo(dtype).max], dtype)])
+        mass = np.tile(mass, 7)[:-3]   # not a multiple of the 4-ion step
+        labels, counts = assign(mass, table)
+        expected = brute_force(mass.astype(np.float64), table.lo, table.hi)
+        np.testing.assert_array_equal(labels, expected)
+        c, unranged = count_windows(mass, table)
+        np.testing.assert_array_equal(c, np.bincount(expected[expected >= 0], minlength=3))
+        np.testing.assert_array_equal(counts, c)
+        assert unranged == int((expected < 0).sum())
 
 
 def test_large_random_column_equals_searchsorted():

@@ -31,10 +31,25 @@ def test_histogram_equals_numpy_on_the_returned_edges(lo, width, seed):
 
 
 def test_histogram_drops_nan_and_out_of_range():
-    m = np.array([np.nan, -1.0, 0.0, 0.005, 0.015, 199.999, 200.0, 1e30], np.float32)
-    h = mass_histogram(m, 0.01, (0, 200))
-    assert h.counts.sum() == 4
-    assert h.counts[0] == 2 and h.counts[1] == 1 and h.counts[-1] == 1
+    m = np.array([np.nan, -1.0, 0.0, 0.005, 0.015, 199.999, 200.0, 1e30, np.inf, -np.inf,
+                  -1e30, -0.0], np.float32)
+    for dtype in (np.float32, np.float64):
+        h = mass_histogram(m.astype(dtype), 0.01, (0, 200))
+        assert h.counts.sum() == 5
+        assert h.counts[0] == 3 and h.counts[1] == 1 and h.counts[-1] == 1
+
+
+def test_histogram_of_a_column_split_into_kernel_calls(monkeypatch):
+    """Columns beyond the kernel's uint32 limit are cut into calls; the sum is unchanged."""
+    import liprobe.spectrum as spectrum
+
+    m = np.random.default_rng(5).uniform(0, 30, 100_003).astype(np.float32)
+    whole = mass_histogram(m, 0.05, (0, 30)).counts
+    monkeypatch.setattr(spectrum, "_MAX_CALL_IONS", 7_919)
+    split = mass_histogram(m, 0.05, (0, 30)).counts
+    np.testing.assert_array_equal(split, whole)
+    ref, _ = np.histogram(m.astype(np.float64), bins=np.arange(601) * 0.05)
+    np.testing.assert_array_equal(whole, ref)
 
 
 def test_histogram_chunks_equal_whole(real):
