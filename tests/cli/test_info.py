@@ -57,7 +57,7 @@ def test_truncated_file_is_exit_1(real, tmp_path):
     p.write_bytes((real / "apav_si" / "Si_first100000.epos").read_bytes()[:1000])
     code, _, err = run_cli("info", p, "--json")
     assert code == 1
-    assert "t.epos: byte 968: truncated or not a epos file" in err
+    assert "t.epos: byte 968: truncated or not an epos file" in err
     assert "Traceback" not in err
 
 

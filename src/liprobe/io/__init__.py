@@ -99,7 +99,8 @@ def detect_format(path) -> str:
         n, extra = divmod(size, rec)
         if extra:
             raise FormatError(
-                f"truncated or not a {ext} file: {size} bytes is not a whole number of "
+                f"truncated or not a{'n' if ext[0] in 'aeiou' else ''} {ext} file: "
+                f"{size} bytes is not a whole number of "
                 f"{rec}-byte records ({n} whole records and {extra} bytes left over)",
                 p, f"byte {n * rec}")
         return ext  # values are checked when read (non-finite masses raise then)

@@ -36,7 +36,8 @@ def _read_records(path, dtype: np.dtype, fmt: str) -> Run:
     n, extra = divmod(size, rec)
     if extra:
         raise FormatError(
-            f"truncated or not a {fmt} file: {size} bytes is not a whole number of "
+            f"truncated or not a{'n' if fmt[0] in 'aeiou' else ''} {fmt} file: "
+            f"{size} bytes is not a whole number of "
             f"{rec}-byte records ({n} whole records and {extra} bytes left over)",
             p, f"byte {n * rec}")
     data = memmap_records(p, dtype, 0, n)
