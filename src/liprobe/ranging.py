@@ -130,28 +130,16 @@ def count_kernel(mass, edges, inv_w, top_bin, label, start, n_windows):
         hi = np.uint64(min(blk * _BLOCK + _BLOCK, n))
         row = partial[blk]
         while i + np.uint64(4) <= hi:
-            w = window_of(np.float64(mass[i]), edges, inv_w, top_bin, label, start, n_windows)
-            row[np.uint64(w)] += 1
-            w = window_of(np.float64(mass[i + np.uint64(1)]), edges, inv_w, top_bin, label,
-                          start, n_windows)
-            row[np.uint64(w) + s] += 1
-            w = window_of(np.float64(mass[i + np.uint64(2)]), edges, inv_w, top_bin, label,
-                          start, n_windows)
-            row[np.uint64(w) + s + s] += 1
-            w = window_of(np.float64(mass[i + np.uint64(3)]), edges, inv_w, top_bin, label,
-                          start, n_windows)
-            row[np.uint64(w) + s + s + s] += 1
+            for q in range(4):
+                w = window_of(np.float64(mass[i + np.uint64(q)]), edges, inv_w, top_bin, label,
+                              start, n_windows)
+                row[np.uint64(w) + np.uint64(q) * s] += 1
             i += np.uint64(4)
         while i < hi:
             w = window_of(np.float64(mass[i]), edges, inv_w, top_bin, label, start, n_windows)
             row[np.uint64(w)] += 1
             i += np.uint64(1)
-    total = np.zeros(stride, dtype=np.int64)
-    for blk in range(n_blocks):
-        for q in range(4):
-            for w in range(stride):
-                total[w] += partial[blk, q * stride + w]
-    return total
+    return partial.reshape(n_blocks * 4, stride).sum(axis=0)
 
 
 @njit(parallel=True, cache=True, nogil=True, boundscheck=False)
@@ -179,12 +167,7 @@ def assign_kernel(mass, edges, inv_w, top_bin, label, start, labels, n_windows):
             labels[i] = w if w < n_windows else -1
             row[np.uint64(w)] += 1
             i += np.uint64(1)
-    total = np.zeros(stride, dtype=np.int64)
-    for blk in range(n_blocks):
-        for q in range(4):
-            for w in range(stride):
-                total[w] += partial[blk, q * stride + w]
-    return total
+    return partial.reshape(n_blocks * 4, stride).sum(axis=0)
 
 
 def _as_mass(mass) -> np.ndarray:

@@ -10,7 +10,8 @@ import pytest
 
 import liprobe
 from liprobe.study import GROUPS, analyse_run, column_group, parse_manifest, registry_signature
-from liprobe.study.cache import Cache, atomic_write_with
+from liprobe.io._files import atomic_write
+from liprobe.study.cache import Cache
 
 from .conftest import STUDY_HEAD
 
@@ -103,13 +104,10 @@ def test_an_interrupted_atomic_write_leaves_the_old_file_and_no_temp(tmp_path):
     p = c.store({"key": "k1", "result": {"status": "ok"}})
     old = open(p).read()
 
-    def boom(tmp):
-        with open(tmp, "w") as f:
-            f.write('{"key": "k1", "res')           # half-written
-        raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        atomic_write_with(p, boom)
+        with atomic_write(p, "w") as f:
+            f.write('{"key": "k1", "res')           # half-written
+            raise KeyboardInterrupt
     assert open(p).read() == old
     assert sorted(os.listdir(tmp_path / "cache")) == ["k1.json"]
     assert c.load("k1")["result"] == {"status": "ok"}

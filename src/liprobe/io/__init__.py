@@ -85,7 +85,7 @@ def detect_format(path) -> str:
         if "environment file" in low:
             raise FormatError("is a GPM .env environment file, which liprobe does not read "
                               "(convert it to .rrng)", p)
-    from .pos import EPOS_DTYPE, POS_DTYPE
+    from .pos import EPOS_DTYPE, POS_DTYPE, whole_records
 
     if ext in ("pos", "epos") and _looks_like_text(head):
         raise FormatError(f"is a text file, not a binary .{ext} file", p, "byte 0")
@@ -95,14 +95,7 @@ def detect_format(path) -> str:
         other = "epos" if ext == "pos" else "pos"
         if ext not in ok and other in ok:
             return other  # the extension lies
-        rec = 16 if ext == "pos" else 44
-        n, extra = divmod(size, rec)
-        if extra:
-            raise FormatError(
-                f"truncated or not a{'n' if ext[0] in 'aeiou' else ''} {ext} file: "
-                f"{size} bytes is not a whole number of "
-                f"{rec}-byte records ({n} whole records and {extra} bytes left over)",
-                p, f"byte {n * rec}")
+        whole_records(p, size, (POS_DTYPE if ext == "pos" else EPOS_DTYPE).itemsize, ext)
         return ext  # values are checked when read (non-finite masses raise then)
     if ok:
         # no usable extension: a file that is plausible as both is a .pos unless

@@ -29,17 +29,23 @@ EPOS_DTYPE = np.dtype([
 ])
 
 
+def whole_records(p: str, size: int, rec: int, fmt: str) -> int:
+    """Records of ``rec`` bytes in a file of ``size`` bytes; FormatError if any are left over."""
+    n, extra = divmod(size, rec)
+    if extra:
+        article = "an" if fmt[0] in "aeiou" else "a"
+        raise FormatError(
+            f"truncated or not {article} {fmt} file: {size} bytes is not a whole number of "
+            f"{rec}-byte records ({n} whole records and {extra} bytes left over)",
+            p, f"byte {n * rec}")
+    return n
+
+
 def _read_records(path, dtype: np.dtype, fmt: str) -> Run:
     p = os.fspath(path)
     size = check_readable(p)
     rec = dtype.itemsize
-    n, extra = divmod(size, rec)
-    if extra:
-        raise FormatError(
-            f"truncated or not a{'n' if fmt[0] in 'aeiou' else ''} {fmt} file: "
-            f"{size} bytes is not a whole number of "
-            f"{rec}-byte records ({n} whole records and {extra} bytes left over)",
-            p, f"byte {n * rec}")
+    n = whole_records(p, size, rec, fmt)
     data = memmap_records(p, dtype, 0, n)
     cols = {name: data[name] for name in dtype.names}
     layout = {name: (dtype.fields[name][1], rec) for name in dtype.names}

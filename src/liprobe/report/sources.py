@@ -18,8 +18,6 @@ ROI.
 
 from __future__ import annotations
 
-import glob
-import json
 import math
 import os
 
@@ -65,18 +63,12 @@ def specs_from_records(out_dir) -> dict:
     dict of str to RunSpec
         Only rows that finished (failed rows have no record).
     """
+    from ..study.cache import iter_records
     from ..study.manifest import RunSpec
 
     best: dict = {}
-    for path in glob.glob(os.path.join(os.fspath(out_dir), "cache", "*.json")):
-        if os.path.basename(path) == "files.json":
-            continue
-        try:
-            with open(path, encoding="utf-8") as f:
-                rec = json.load(f)
-        except (OSError, ValueError):
-            continue
-        if not isinstance(rec, dict) or "run" not in rec or "inputs" not in rec:
+    for rec in iter_records(out_dir):
+        if "run" not in rec or "inputs" not in rec:
             continue
         seg = rec.get("segment")
         label = rec["run"] if seg is None else f"{rec['run']}[{seg}]"
@@ -97,16 +89,11 @@ def specs_from_records(out_dir) -> dict:
 
 def study_params_from_records(out_dir) -> dict | None:
     """The study's parameters (``StudyParams.to_dict()``) of the newest cache record, if any."""
+    from ..study.cache import iter_records
+
     newest = ("", None)
-    for path in glob.glob(os.path.join(os.fspath(out_dir), "cache", "*.json")):
-        if os.path.basename(path) == "files.json":
-            continue
-        try:
-            with open(path, encoding="utf-8") as f:
-                rec = json.load(f)
-        except (OSError, ValueError):
-            continue
-        if isinstance(rec, dict) and rec.get("finished", "") > newest[0]:
+    for rec in iter_records(out_dir):
+        if rec.get("finished", "") > newest[0]:
             newest = (rec.get("finished", ""), rec.get("params", {}).get("study"))
     return newest[1]
 

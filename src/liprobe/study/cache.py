@@ -18,54 +18,38 @@ file is hashed once.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
-import tempfile
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "file_sha256", "Cache", "RECORD_FORMAT"]
+from ..io._files import atomic_write
+
+__all__ = ["atomic_write_text", "iter_records", "file_sha256", "Cache", "RECORD_FORMAT"]
 
 #: Version of the record layout (part of the key).
 RECORD_FORMAT = 1
 _BLOCK = 1 << 22
 
 
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and :func:`os.replace`."""
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=d)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def atomic_write_text(path: str, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`liprobe.io._files.atomic_write`)."""
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
-def atomic_write_with(path: str, writer) -> None:
-    """Call ``writer(tmp_path)`` then move the temporary file onto ``path``."""
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=d)
-    os.close(fd)
-    try:
-        writer(tmp)
-        os.replace(tmp, path)
-    except BaseException:
+def iter_records(out: str):
+    """The readable JSON records in ``OUT/cache`` (dicts; the file-hash memo left out)."""
+    for path in sorted(glob.glob(os.path.join(os.fspath(out), "cache", "*.json"))):
+        if os.path.basename(path) == "files.json":
+            continue
         try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+            with open(path, encoding="utf-8") as f:
+                rec = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if isinstance(rec, dict):
+            yield rec
 
 
 def file_sha256(path: str) -> str:

@@ -36,8 +36,9 @@ from dataclasses import dataclass, field
 
 from .. import __version__
 from ..errors import LiprobeError
+from ..io._files import atomic_write
 from .analysis import analyse_run, registry_signature
-from .cache import Cache, atomic_write_text, atomic_write_with
+from .cache import Cache, atomic_write_text
 from .flags import flag_rows, yield_table
 from .manifest import Manifest, RunSpec, load_manifest
 
@@ -283,7 +284,8 @@ def _write_tables(out: str, rows, columns, yields, summary) -> dict:
              "yield_csv": os.path.join(out, "yield.csv"),
              "summary_json": os.path.join(out, "summary.json")}
     atomic_write_text(paths["runs_csv"], df.to_csv(index=False))
-    atomic_write_with(paths["runs_parquet"], lambda p: df.to_parquet(p, index=False))
+    with atomic_write(paths["runs_parquet"], "wb") as f:
+        df.to_parquet(f, index=False)
     import pandas as pd
 
     ydf = pd.DataFrame(yields, columns=["coating", "runs", "complete", "fractured", "unknown",
