@@ -218,7 +218,7 @@ def bench_in_memory(paths: dict, n: int, repeats: int) -> tuple[list[dict], floa
     """Steps (a)-(e) on the native columns in memory: rows, copy-mass seconds, checks."""
     from liprobe.composition import composition
     from liprobe.ranging import assign, count_windows, label_dtype
-    from liprobe.roi import cylinder_mask
+    from liprobe.spatial.roi import cylinder_mask
     from liprobe.spectrum import mass_histogram
 
     table = liprobe.read_ranges(paths["rrng"])
@@ -405,7 +405,7 @@ def run_peer(name: str, py: Path, paths: dict, repeats: int, timeout: float) -> 
 def liprobe_checks(paths: dict) -> dict:
     """liprobe's numbers on the peers' file, to compare with what each peer found."""
     from liprobe.composition import composition
-    from liprobe.roi import cylinder_mask
+    from liprobe.spatial.roi import cylinder_mask
     from liprobe.spectrum import mass_histogram
 
     run = liprobe.read(paths["pos"])
@@ -785,7 +785,7 @@ def bench_autorange(mass: np.ndarray, repeats: int, n: int = 10_000_000) -> dict
     all in the time; repeats are capped at 3 (each run is seconds). Checked,
     not timed: every peak of :data:`PEAKS` lies in a window.
     """
-    from liprobe.autorange import autorange
+    from liprobe.spectrum.autorange import autorange
 
     print("  (i) automatic ranging ...", file=sys.stderr)
     m = mass[:n]

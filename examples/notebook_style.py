@@ -12,7 +12,7 @@ import sys
 
 import liprobe
 from liprobe.composition import composition
-from liprobe.roi import select
+from liprobe.spatial.roi import select
 from liprobe.study import analyse_run, load_manifest, run_study
 
 

@@ -7,6 +7,7 @@ A flat public API for notebooks::
     ranges = liprobe.read_ranges("run.rrng")  # RangeTable of Ions
 """
 
+from ._version import __version__
 from .chemistry import Ion, parse_ion, parse_species
 from .errors import AnalysisError, ColumnError, FormatError, LiprobeError, RangeError
 from .io import detect_format, read, read_ranges, write, write_ranges
@@ -14,7 +15,6 @@ from .io.pos import write_epos, write_pos
 from .rangetable import Range, RangeTable
 from .run import Run
 
-__version__ = "0.1.0"
 
 # Analyses are imported on first use (they load numba, scipy, matplotlib), so
 # that ``import liprobe`` and ``liprobe info`` stay fast: liprobe.composition(...)
@@ -22,14 +22,14 @@ _LAZY = {
     "assign": "liprobe.ranging:assign",
     "count_windows": "liprobe.ranging:count_windows",
     "mass_histogram": "liprobe.spectrum:mass_histogram",
-    "select": "liprobe.roi:select",
-    "cylinder_mask": "liprobe.roi:cylinder_mask",
+    "select": "liprobe.spatial.roi:select",
+    "cylinder_mask": "liprobe.spatial.roi:cylinder_mask",
     "field_proxies": "liprobe.field:field_proxies",
     "frequency_distribution": "liprobe.fda:frequency_distribution",
-    "detector_map": "liprobe.detector:detector_map",
-    "coating_profile": "liprobe.coating:coating_profile",
-    "core_mask": "liprobe.coating:core_mask",
-    "composition_profile": "liprobe.profile:composition_profile",
+    "detector_map": "liprobe.spatial.detector:detector_map",
+    "coating_profile": "liprobe.spatial.coating:coating_profile",
+    "core_mask": "liprobe.spatial.coating:core_mask",
+    "composition_profile": "liprobe.spatial.profile:composition_profile",
 }
 
 

@@ -6,6 +6,14 @@ to a user cache folder (``$XDG_CACHE_HOME/liprobe/numba``, else
 ``~/.cache/liprobe/numba``) unless the user has set it. Import this module
 before numba, and only from modules that need kernels (numba is a heavy
 import: ``liprobe info`` never loads it).
+
+Side effect, on purpose and documented in the README: numba reads its cache
+folder from the environment once, when it is first imported, so the only
+way to choose it is the environment. When ``NUMBA_CACHE_DIR`` is unset, the
+first import of this module sets it in ``os.environ`` for the whole process
+(and the processes it starts), and numba code of other packages in the same
+process caches there too. Set ``NUMBA_CACHE_DIR`` yourself to choose another
+folder; if numba was imported before liprobe, its own rules apply.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ from .chemistry import Ion, is_element, parse_species
 from .errors import AnalysisError
 from .rangetable import RangeTable
 from .ranging import WindowLookup, _as_mass, assign, window_of
-from .run import Run
+from .run import Run, column_chunks
 from .stats import (MU_NORMALIZATIONS, binomial_fda_chi2, mu_normalization_n, pearson_mu,
                     permuted_histogram)
 
@@ -348,16 +348,6 @@ def _sequential_kernel(mass, edges, inv_w, top_bin, label, start, codes, block_s
     return nb
 
 
-def _mass_chunks(data, chunk_ions):
-    if isinstance(data, Run):
-        yield from (c for _, c in data.chunks("mass", chunk_ions))
-    elif isinstance(data, np.ndarray):
-        for start in range(0, len(data), chunk_ions):
-            yield data[start:start + chunk_ions]
-    else:
-        for c in data:
-            yield c[1] if isinstance(c, tuple) else c
-
 
 def sequential_block_counts(mass, table: RangeTable, codes, block_size: int,
                             chunk_ions: int = _CHUNK) -> tuple[np.ndarray, int, int]:
@@ -394,7 +384,7 @@ def sequential_block_counts(mass, table: RangeTable, codes, block_size: int,
     flags = np.empty(0, dtype=np.uint8)
     parts = []
     ions = 0
-    for chunk in _mass_chunks(mass, chunk_ions):
+    for chunk in column_chunks(mass, chunk_ions=chunk_ions):
         chunk = _as_mass(chunk)
         m = len(chunk)
         if m == 0:

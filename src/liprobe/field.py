@@ -195,12 +195,6 @@ def field_proxies(data, table: RangeTable, ratios=()) -> FieldProxies:
     """
     from .ranging import count_ions
 
-    if isinstance(data, Run):
-        chunks = data.chunks("mass")
-    elif isinstance(data, np.ndarray):
-        chunks = [data]
-    else:
-        chunks = data
     exprs = [parse_ion_ratio(t) for t in ratios]   # bad ratios before any counting
-    ion_counts, _unranged, total = count_ions(chunks, table)
+    ion_counts, _unranged, total = count_ions(data, table)
     return field_proxies_from_counts(ion_counts, table, total, [e.text for e in exprs])

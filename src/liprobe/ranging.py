@@ -21,6 +21,7 @@ import numpy as np
 from ._jit import njit, prange
 from .errors import AnalysisError
 from .rangetable import RangeTable
+from .run import column_chunks
 
 __all__ = ["window_edges", "assign", "count_windows", "count_ions", "label_dtype"]
 
@@ -248,9 +249,7 @@ def count_ions(mass_chunks, table: RangeTable) -> tuple[np.ndarray, int, int]:
     """
     window_counts = np.zeros(len(table), np.int64)
     unranged = total = 0
-    for chunk in mass_chunks:
-        if isinstance(chunk, tuple):  # (start, array) from Run.chunks
-            chunk = chunk[1]
+    for chunk in column_chunks(mass_chunks):
         c, u = count_windows(chunk, table)
         window_counts += c
         unranged += u

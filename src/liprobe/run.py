@@ -35,7 +35,10 @@ import numpy as np
 
 from .errors import ColumnError, FormatError
 
-__all__ = ["Run", "COLUMN_UNITS"]
+__all__ = ["Run", "COLUMN_UNITS", "column_chunks", "DEFAULT_CHUNK_IONS"]
+
+#: Ions per chunk when a column is streamed (4 Mi: 16 MB of float32).
+DEFAULT_CHUNK_IONS = 1 << 22
 
 #: Units of the standard columns.
 COLUMN_UNITS = {
@@ -143,7 +146,8 @@ class Run:
         except KeyError:
             raise self._missing(name) from None
 
-    def chunks(self, name: str, size: int = 1 << 22) -> Iterator[tuple[int, np.ndarray]]:
+    def chunks(self, name: str,
+               size: int = DEFAULT_CHUNK_IONS) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(start, chunk)`` of a column in native order, ``size`` ions at a time.
 
         Memory stays bounded by the chunk size whatever the file size: a
@@ -205,3 +209,41 @@ class Run:
     def __repr__(self) -> str:
         where = f" from {os.path.basename(self.path)}" if self.path else ""
         return f"<Run{where}: {self._n} ions, columns {', '.join(self.columns)}>"
+
+
+def column_chunks(data, column: str = "mass",
+                  chunk_ions: int | None = None) -> Iterator[np.ndarray]:
+    """One column of ``data`` as a sequence of arrays, in evaporation order.
+
+    The one place where an analysis accepts "a Run, an array or chunks".
+
+    Parameters
+    ----------
+    data : Run, ndarray, or iterable of ndarray or of ``(start, ndarray)``
+        A :class:`Run` is read ``chunk_ions`` at a time (memory stays bounded by
+        one chunk); an array is yielded whole, or in slices of ``chunk_ions``
+        when that is given; an iterable (``run.chunks("mass")``, a list of
+        arrays) is passed through, ``(start, chunk)`` pairs unpacked.
+    column : str
+        The column to take from a Run (default ``"mass"``, in Da).
+    chunk_ions : int, optional
+        Ions per chunk for a Run (default :data:`DEFAULT_CHUNK_IONS`) or an array
+        (default: the whole array).
+
+    Yields
+    ------
+    ndarray
+        Consecutive parts of the column.
+    """
+    if isinstance(data, Run):
+        for _, chunk in data.chunks(column, chunk_ions or DEFAULT_CHUNK_IONS):
+            yield chunk
+    elif isinstance(data, np.ndarray):
+        if chunk_ions is None:
+            yield data
+        else:
+            for start in range(0, len(data), chunk_ions):
+                yield data[start:start + chunk_ions]
+    else:
+        for chunk in data:
+            yield chunk[1] if isinstance(chunk, tuple) else chunk

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import liprobe
-from liprobe.autorange import autorange
+from liprobe.spectrum.autorange import autorange
 from liprobe.composition import composition
 
 NMC = ["Li", "Ni", "Co", "Mn", "O", "Cr"]
@@ -162,7 +162,7 @@ def test_uncoated_ratios_match_the_detected_truth(runs):
     background-subtracted, tail-corrected deconvolution (`composition --deconvolve
     --background`), the issue's tolerances."""
     from liprobe.composition import composition_from_counts
-    from liprobe.deconvolve import corrected_counts
+    from liprobe.spectrum.deconvolve import corrected_counts
 
     r = runs["uncoated"]
     mass, table = r["run"]["mass"], r["ar"].table

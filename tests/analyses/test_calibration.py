@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import liprobe
-from liprobe.calibration import calibration_check, calibration_from_pairs, peak_drift
+from liprobe.spectrum.calibration import calibration_check, calibration_from_pairs, peak_drift
 
 
 def _peaks(rng, centers, n=20_000, rel=4e-4):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from liprobe.chemistry import parse_ion
-from liprobe.deconvolve import PeakShape, deconvolve, pattern_matrix
+from liprobe.spectrum.deconvolve import PeakShape, deconvolve, pattern_matrix
 
 
 def _draw(rng, counts, sigma_rel=4e-4, shape=None):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from liprobe import AnalysisError, ColumnError, Range, RangeTable, Run, parse_ion
-from liprobe.detector import detector_map, hit_heterogeneity
+from liprobe.spatial.detector import detector_map, hit_heterogeneity
 
 TABLE = RangeTable.from_ranges([Range(6.5, 7.5, parse_ion("Li+")),
                                 Range(15.5, 16.5, parse_ion("O+")),

@@ -5,7 +5,7 @@ import pytest
 
 import liprobe
 from liprobe.errors import AnalysisError, ColumnError
-from liprobe.multihit import (correlation_histogram, dissociation_track, event_sizes, hit_mask,
+from liprobe.spectrum.multihit import (correlation_histogram, dissociation_track, event_sizes, hit_mask,
                               ion_pairs, multiplicity_stats, require_multiplicity)
 
 

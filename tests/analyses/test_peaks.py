@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from liprobe.peaks import analyse_peaks, time_scale
+from liprobe.spectrum.peaks import analyse_peaks, time_scale
 
 
 def _draw(rng, peaks, n_bg=0, lo=0.5, hi=200.0):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from liprobe import AnalysisError, ColumnError, Range, RangeTable, Run, parse_ion
-from liprobe.profile import composition_profile
-from liprobe.roi import select
+from liprobe.spatial.profile import composition_profile
+from liprobe.spatial.roi import select
 
 TABLE = RangeTable.from_ranges([
     Range(6.5, 7.5, parse_ion("Li+")), Range(15.5, 16.5, parse_ion("O+")),

@@ -12,11 +12,12 @@ from liprobe.errors import AnalysisError, ColumnError
 from liprobe.history import run_history, voltage_jumps, binned_voltage
 from liprobe.instruments import INSTRUMENTS, MATERIALS, instrument, material
 from liprobe.rangetable import Range, RangeTable
-from liprobe.reconstruct import (ReconstructionParameters, cap_positions,
-                                 compare_to_file_positions, field_of_view_factor, launch_angles,
-                                 project_angles_to_detector, project_to_detector,
-                                 radius_from_shank, radius_from_voltage, reconstruct,
-                                 reconstruct_run, window_volumes)
+from liprobe.spatial.compare import compare_to_file_positions
+from liprobe.spatial.reconstruct import (ReconstructionParameters, cap_positions,
+                                         field_of_view_factor, launch_angles,
+                                         project_angles_to_detector, project_to_detector,
+                                         radius_from_shank, radius_from_voltage, reconstruct,
+                                         reconstruct_run, window_volumes)
 
 # reconstruction.md s5: the worked example
 EX = dict(flight_path_mm=100.0, efficiency=0.80, atomic_volume_nm3=0.00845,

@@ -5,7 +5,7 @@ import pytest
 
 import liprobe
 from liprobe.errors import AnalysisError
-from liprobe.roi import cylinder_mask, parse_roi, parse_segment, select
+from liprobe.spatial.roi import cylinder_mask, parse_roi, parse_segment, select
 
 
 def test_parse_roi_specs():

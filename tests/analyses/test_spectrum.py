@@ -41,7 +41,7 @@ def test_histogram_drops_nan_and_out_of_range():
 
 def test_histogram_of_a_column_split_into_kernel_calls(monkeypatch):
     """Columns beyond the kernel's uint32 limit are cut into calls; the sum is unchanged."""
-    import liprobe.spectrum as spectrum
+    import liprobe.spectrum.histogram as spectrum
 
     m = np.random.default_rng(5).uniform(0, 30, 100_003).astype(np.float32)
     whole = mass_histogram(m, 0.05, (0, 30)).counts

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 import liprobe
 from liprobe.cli import cli
-from liprobe.reconstruct import ReconstructionParameters, project_to_detector, reconstruct
+from liprobe.spatial.reconstruct import ReconstructionParameters, project_to_detector, reconstruct
 
 
 def run_cli(*args):

@@ -56,10 +56,10 @@ def measure(result, roi="cylinder:25", segment=None):
 
     ``result``: a SimulatedRun (in memory, no files)."""
     from liprobe.composition import composition
-    from liprobe.detector import detector_map
+    from liprobe.spatial.detector import detector_map
     from liprobe.fda import frequency_distribution
     from liprobe.field import field_proxies
-    from liprobe.roi import select
+    from liprobe.spatial.roi import select
 
     run, table = result.run, result.ranges
     if segment is not None:

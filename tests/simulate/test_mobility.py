@@ -147,7 +147,7 @@ def test_bookkeeping_holds_for_a_delithiated_scheduled_run(scheduled):
 
 
 def test_the_reconstruction_takes_each_sections_radius_from_its_own_field():
-    from liprobe.reconstruct import ReconstructionParameters, reconstruct_run
+    from liprobe.spatial.reconstruct import ReconstructionParameters, reconstruct_run
 
     # coated (no spatial mobility): depth increments of each section against the truth's
     r = simulate(SimulationConfig("NMC811", coating="Cr", ions=300_000, seed=8,

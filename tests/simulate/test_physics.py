@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from liprobe.reconstruct import project_angles_to_detector
+from liprobe.spatial.reconstruct import project_angles_to_detector
 from liprobe.simulate import (DEFAULT_SPECIES, PeakShape, SimulationConfig, SpecimenGeometry,
                               resolve_material)
 from liprobe.simulate.detection import derived_icf, pulse_structure

@@ -46,7 +46,7 @@ def test_the_task_and_its_arguments_pickle(study_dir):
 
 
 def test_autorange_ranges_as_the_autorange_command_does(study_dir, tmp_path):
-    pytest.importorskip("liprobe.autorange")
+    pytest.importorskip("liprobe.spectrum.autorange")
     from click.testing import CliRunner
 
     from liprobe.cli import cli

@@ -6,10 +6,8 @@ import json
 
 import pytest
 
-engine = pytest.importorskip("liprobe.simulate.engine")
-parameters = pytest.importorskip("liprobe.simulate.parameters")
-
-from liprobe.study import run_study  # noqa: E402
+from liprobe.simulate import SimulationConfig, simulate_to_files
+from liprobe.study import run_study
 
 #: name -> (material simulated, coating, seed); every run is listed as NMC811.
 RUNS = {"cr-a": ("NMC811", "Cr", 1), "cr-b": ("NMC811", "Cr", 2), "cr-c": ("NMC811", "Cr", 3),
@@ -30,9 +28,9 @@ def simulated(tmp_path_factory):
              'fda = { species = ["Li+"] }\n']
     truths = {}
     for name, (material, coating, seed) in RUNS.items():
-        cfg = parameters.SimulationConfig(material=material, coating=coating, ions=30_000,
+        cfg = SimulationConfig(material=material, coating=coating, ions=30_000,
                                           seed=seed)
-        truths[name] = engine.simulate_to_files(cfg, d / f"{name}.epos")
+        truths[name] = simulate_to_files(cfg, d / f"{name}.epos")
         lines.append(f'[[runs]]\nname = "{name}"\ndata = "{name}.epos"\n'
                      f'ranges = "{name}.rrng"\nmaterial = "NMC811"\ncoating = "{coating}"\n')
     (d / "study.toml").write_text("\n".join(lines))

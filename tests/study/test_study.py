@@ -195,12 +195,24 @@ def _records(out):
             if p.name != "files.json"}
 
 
+#: A study that kills its own process (SIGKILL, no clean-up) once 3 runs are recorded.
+_KILLED_STUDY = """
+import os, signal, sys
+from liprobe.study import run_study
+recorded = []
+def kill_after_three(event):
+    if event["state"] == "ok":
+        recorded.append(event["label"])
+        if len(recorded) == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+run_study(sys.argv[1], sys.argv[2], workers=0, progress=kill_after_three)
+"""
+
+
 def test_killed_study_resumes_without_recomputing(study_dir, tmp_path, inprocess_result):
-    env = dict(os.environ, LIPROBE_STUDY_STOP_AFTER="3")
-    p = subprocess.run([sys.executable, "-m", "liprobe", "study", str(study_dir / "study.toml"),
-                        "-o", str(tmp_path), "--workers", "0"], env=env, capture_output=True,
-                       text=True, timeout=300)
-    assert p.returncode != 0                       # killed
+    p = subprocess.run([sys.executable, "-c", _KILLED_STUDY, str(study_dir / "study.toml"),
+                        str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == -9                      # killed
     before = _records(tmp_path)
     assert len(before) == 3
     assert not (tmp_path / "runs.csv").exists()

@@ -22,7 +22,7 @@ written for any list of elements by classing each element:
 
 Each candidate carries its isotope pattern from :meth:`Ion.peaks`
 (periodictable, Li override). The list is a superset of what a spectrum
-shows; :mod:`liprobe.autorange` tests each against the data.
+shows; :mod:`liprobe.spectrum.autorange` tests each against the data.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import importlib
 
 import click
 
-from .. import __version__
+from .._version import __version__
 from ._common import LiprobeGroup
 
 #: command name -> "module:function" inside liprobe.cli

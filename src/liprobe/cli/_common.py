@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 
 import click
 import numpy as np
 
 from ..errors import LiprobeError
+from ..io._files import to_jsonable
 
-__all__ = ["LiprobeGroup", "echo_json", "to_jsonable", "Number"]
-
-
-def to_jsonable(obj):
-    """Convert numpy scalars/arrays and tuples to plain JSON types; NaN/inf become None."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return to_jsonable(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, bytes):
-        return obj.decode("latin-1")
-    return obj
+__all__ = ["LiprobeGroup", "echo_json", "Number"]
 
 
 def echo_json(obj) -> None:
@@ -90,7 +73,7 @@ def split_list(ctx, param, value):
 def _parse_roi_option(ctx, param, value):
     if value is None:
         return None
-    from ..roi import parse_roi
+    from ..spatial.roi import parse_roi
 
     center = ctx.params.get("center")
     try:
@@ -120,7 +103,7 @@ _parse_center = parse_xy("nm")
 def _parse_segment_option(ctx, param, value):
     if value is None:
         return None
-    from ..roi import parse_segment
+    from ..spatial.roi import parse_segment
 
     try:
         return parse_segment(value)
@@ -142,9 +125,9 @@ def selection_options(f):
 
 
 def apply_selection(run, roi=None, segment=None, ranges=None):
-    """The selected run and its description (see :func:`liprobe.roi.select`)."""
+    """The selected run and its description (see :func:`liprobe.spatial.roi.select`)."""
     if roi is None and segment is None:
         return run, {"ions_selected": run.n_ions}
-    from ..roi import select
+    from ..spatial.roi import select
 
     return select(run, roi, segment, ranges)

@@ -22,7 +22,7 @@ from ._common import Number, apply_selection, echo_json, selection_options
 def coating(file, ranges_path, element, margin, slab_ions, ring, roi, center, segment, as_json):
     """Radius and apparent thickness of the coating shell of FILE against depth."""
     from ..chemistry import is_element
-    from ..coating import coating_profile
+    from ..spatial.coating import coating_profile
     from ..io import read, read_ranges
 
     if not is_element(element):

@@ -40,7 +40,7 @@ def composition(file, ranges_path, exclude, ratios, roi, center, segment, subtra
     run, selection = apply_selection(run, roi, segment, table)
     extra = {}
     if subtract_bg or deconvolve:
-        from ..deconvolve import corrected_counts
+        from ..spectrum.deconvolve import corrected_counts
 
         counts, extra = corrected_counts(run["mass"], table, subtract_bg, deconvolve,
                                          tof=run["tof"] if "tof" in run else None)

@@ -29,7 +29,7 @@ from ._common import Number, apply_selection, echo_json, selection_options
 def detector_map(file, ranges_path, species, bins, grid_bins, sample_size, seed, core_radius,
                  output, roi, center, segment, as_json):
     """Detector event map of FILE (needs det_x, det_y) with its heterogeneity."""
-    from ..detector import detector_map as compute
+    from ..spatial.detector import detector_map as compute
     from ..io import read, read_ranges
 
     if species is not None:

@@ -61,7 +61,7 @@ def profile(file, ranges_path, axis, radial, bin_nm, ions_per_bin, elements, exc
     """Composition of FILE against depth (or radius), binomial error bars, atoms after decomposition."""
     from ..io import read, read_ranges
     from ..plots import figure_format
-    from ..profile import composition_profile
+    from ..spatial.profile import composition_profile
 
     if bin_nm is not None and ions_per_bin is not None:
         raise click.UsageError("give --bin or --ions-per-bin, not both")

@@ -77,7 +77,7 @@ def reconstruct(file, output, ranges_path, instrument, material, flight_path, k_
                 as_json):
     """Reconstruct x, y, z of FILE (.epos or .apt with detector hits) and write it to -o."""
     from ..io import read, read_ranges, write
-    from ..reconstruct import ReconstructionParameters
+    from ..spatial.reconstruct import ReconstructionParameters
 
     kind, angle, r0 = radius_spec
     try:
@@ -103,7 +103,7 @@ def reconstruct(file, output, ranges_path, instrument, material, flight_path, k_
                                "(or use --compare-to-file-positions)")
     if os.path.splitext(output)[1].lower() not in (".pos", ".epos"):
         raise click.BadParameter(f"'{output}': liprobe writes .pos or .epos", param_hint="-o")
-    from ..reconstruct import reconstruct_run
+    from ..spatial.reconstruct import reconstruct_run
 
     table = read_ranges(ranges_path) if ranges_path else None
     run = read(file)
@@ -151,7 +151,7 @@ def reconstruct(file, output, ranges_path, instrument, material, flight_path, k_
 def _compare(file, params, slabs, detector_correction, as_json):
     from ..errors import ColumnError
     from ..io import read
-    from ..reconstruct import compare_to_file_positions
+    from ..spatial.compare import compare_to_file_positions
 
     run = read(file)
     missing = [c for c in ("x", "y", "z", "det_x", "det_y") if c not in run]

@@ -33,7 +33,7 @@ def _select(run, multiplicity):
     tof = run["tof"] if "tof" in run else None
     if multiplicity == "all":
         return mass, tof
-    from ..multihit import hit_mask, require_multiplicity
+    from ..spectrum.multihit import hit_mask, require_multiplicity
 
     keep = hit_mask(require_multiplicity(run), multiplicity)
     return mass[keep], (None if tof is None else tof[keep])
@@ -66,7 +66,7 @@ def spectrum(file, ranges_path, bin_da, mass_range, normalize, other_path, multi
     """Mass spectrum of FILE: log-scaled histogram, peaks (position, widths at 50/10/1 %,
     resolving power, thermal tail in ns) and the background (ppm/ns and per Da)."""
     from ..io import read, read_ranges
-    from ..peaks import analyse_peaks, sorted_masses
+    from ..spectrum import analyse_peaks, sorted_masses
     from ..spectrum import compare_spectra, mass_histogram, normalization_factor
 
     if bin_da <= 0:
@@ -102,7 +102,7 @@ def spectrum(file, ranges_path, bin_da, mass_range, normalize, other_path, multi
                         "peaks": [p.to_dict() for p in pb.peaks],
                         "background": pb.background.to_dict()}
     if calib_ions:
-        from ..calibration import calibration_check, peak_drift
+        from ..spectrum.calibration import calibration_check, peak_drift
 
         try:
             d["calibration"] = calibration_check(mass, calib_ions, sorted_mass=sm).to_dict()

@@ -1,8 +1,10 @@
-"""File helpers shared by the format modules: opening, memory maps, atomic writes."""
+"""File helpers shared by the format modules: opening, memory maps, atomic writes, strict JSON."""
 
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import tempfile
 
@@ -10,7 +12,8 @@ import numpy as np
 
 from ..errors import FormatError
 
-__all__ = ["check_readable", "memmap_records", "atomic_write", "read_text_lines"]
+__all__ = ["check_readable", "memmap_records", "atomic_write", "atomic_write_text",
+           "read_text_lines", "to_jsonable", "write_json"]
 
 
 def check_readable(path) -> int:
@@ -62,6 +65,36 @@ def atomic_write(path, mode: str = "wb", **kwargs):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`atomic_write`), mode 0644."""
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def to_jsonable(obj):
+    """``obj`` in plain JSON types: numpy scalars and arrays to Python numbers and lists,
+    tuples to lists, dict keys to strings, bytes decoded as Latin-1, and NaN or
+    infinite floats to None (a quantity that cannot be computed is ``null``)."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return to_jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, bytes):
+        return obj.decode("latin-1")
+    return obj
+
+
+def write_json(path, obj, indent: int = 1) -> None:
+    """Write ``obj`` as strict JSON (:func:`to_jsonable`, no NaN) to ``path``, atomically."""
+    atomic_write_text(path, json.dumps(to_jsonable(obj), indent=indent, allow_nan=False) + "\n")
 
 
 def read_text_lines(path) -> list[str]:

@@ -1,4 +1,4 @@
-"""Figure of a :class:`~liprobe.profile.Profile`: composition with binomial error bars."""
+"""Figure of a :class:`~liprobe.spatial.profile.Profile`: composition with binomial error bars."""
 
 from __future__ import annotations
 

@@ -110,7 +110,7 @@ def slice_ions(run: Run, ranges: RangeTable, plane: str = "xy", at_nm: float | N
     AnalysisError
         No ion of the chosen species in the slab (or a slab outside the data).
     """
-    from ..detector import species_windows
+    from ..spatial.detector import species_windows
     from ..ranging import assign
 
     if plane not in PLANES:

@@ -75,7 +75,7 @@ def plot_correlation(ch, path, tracks=(), title: str | None = None, dpi: int = 1
     """Write a Saxey correlation histogram (log colour scale) to .png/.svg, atomically.
 
     ``tracks``: iterable of ``(label, array of shape (k, 2))`` from
-    :func:`liprobe.multihit.dissociation_track`, drawn as lines.
+    :func:`liprobe.spectrum.multihit.dissociation_track`, drawn as lines.
     """
     from matplotlib.colors import LogNorm
 

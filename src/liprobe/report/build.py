@@ -18,8 +18,9 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from .. import __version__
+from .._version import __version__
 from ..errors import LiprobeError
+from ..io._files import atomic_write_text
 from .figures import FIGURES, FigureSkipped, supplementary_table_1
 from .groups import StudyGroups, flag_set, number, plain_records
 from .reporting import ERRORS, RANGING_CONVENTIONS, reporting_rows
@@ -339,7 +340,7 @@ def build_report(out_dir, manifest=None, html_path=None, source: str | None = No
     st1 = supplementary_table_1(table, params)
     if st1 is not None:
         p = os.path.join(fig_dir, "supplementary_table_1.csv")
-        write_text(p, st1.to_csv())
+        atomic_write_text(p, st1.to_csv())
         result.tables["supplementary_table_1"] = p
     ranging_ids, range_tables = _ranging_tables(table, runs)
     rep = reporting_rows(table, runs, params, ranging_ids)
@@ -347,12 +348,12 @@ def build_report(out_dir, manifest=None, html_path=None, source: str | None = No
         import pandas as pd
 
         p = os.path.join(out_dir, "reporting_table.csv")
-        write_text(p, pd.DataFrame(rep).to_csv(index=False))
+        atomic_write_text(p, pd.DataFrame(rep).to_csv(index=False))
         result.tables["reporting_table"] = p
 
     doc = _document(name, table, summary, result, figures, st1, rep, range_tables,
                     ranging_ids, params, rules, materials, source)
-    write_text(result.html, doc)
+    atomic_write_text(result.html, doc)
     result.seconds["total"] = time.perf_counter() - t0
     return result
 
@@ -469,11 +470,3 @@ def _document(name, table, summary, result, figures, st1, rep, range_tables, ran
     parts.append(_params_html(params, rules, materials, extra))
     parts.append("</body></html>")
     return "\n".join(parts)
-
-
-def write_text(path, text: str) -> None:
-    """Write text atomically, readable by all (0644) like every file liprobe writes."""
-    from ..io._files import atomic_write
-
-    with atomic_write(path, "w", encoding="utf-8") as f:
-        f.write(text)

@@ -25,9 +25,9 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from .. import __version__
+from .._version import __version__
 from ..errors import LiprobeError
-from .build import write_text
+from ..io._files import atomic_write_text
 
 __all__ = ["DemoResult", "preset_available", "write_series", "run_demo", "story_numbers"]
 
@@ -116,7 +116,7 @@ def write_series(folder, ions: int | None = None, workers: int | None = None,
         manifest = write_preset(PRESET, folder, ions=ions, workers=workers, progress=news)
     except ValueError as e:
         raise LiprobeError(f"the {PRESET} preset: {e}") from None
-    write_text(stamp_path, json.dumps(stamp))
+    atomic_write_text(stamp_path, json.dumps(stamp))
     return manifest, False
 
 

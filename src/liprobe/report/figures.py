@@ -203,7 +203,7 @@ def figure_1(table, out_dir, runs=None, params=None, materials=None) -> list:
     al. 2023, where Li vanishes from the maps at low laser energy and Ni at
     high.
     """
-    from ..detector import detector_map
+    from ..spatial.detector import detector_map
 
     g = StudyGroups(table)
     if not len(g.uncoated):
@@ -287,7 +287,7 @@ def figure_3(table, out_dir, runs=None, params=None, materials=None) -> list:
     ions; then the composition against depth in the row's ROI (the study's
     cylinder of 25 nm) for the lowest laser energy, 1-sigma counting errors.
     """
-    from ..profile import composition_profile
+    from ..spatial.profile import composition_profile
 
     g = StudyGroups(table)
     rows = _figure_3_rows(g)

@@ -63,7 +63,7 @@ def roi_text(spec: str | None) -> str:
     """``cylinder:25`` -> ``cylinder, 25 nm diameter along z, whole length``."""
     if not spec:
         return "none (all ions of the segment)"
-    from ..roi import parse_roi
+    from ..spatial.roi import parse_roi
 
     try:
         d = parse_roi(spec).describe()

@@ -157,7 +157,7 @@ class RunFiles:
         LiprobeError
             The files cannot be read, or the selection is empty.
         """
-        from ..roi import select
+        from ..spatial.roi import select
 
         spec = self.spec(label)
         full, table = self._full(label)
@@ -170,7 +170,7 @@ class RunFiles:
 
     def load_with_selection(self, label: str):
         """``(segment_run, roi_run, table, selection)`` with the ROI's description."""
-        from ..roi import select
+        from ..spatial.roi import select
 
         spec = self.spec(label)
         run, table = self.load(label)

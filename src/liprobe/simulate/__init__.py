@@ -14,7 +14,8 @@ and thermal tail, background and multiple hits. It writes an ``.epos`` (or
 >>> result = simulate(SimulationConfig("NMC811", coating="Cr", ions=200_000, seed=1))
 >>> paths = write_simulation(result, "run.epos")          # doctest: +SKIP
 
-The parameters are plain frozen data (:mod:`liprobe.simulate.parameters`).
+The parameters are plain frozen data (:mod:`liprobe.simulate.parameters`,
+gathered per run by :mod:`liprobe.simulate.config`).
 The physics and its sources are in each module's docstring: :mod:`.specimen`
 (needle geometry, evaporation order), :mod:`.species` (atoms to ions),
 :mod:`.laser` (laser energy: field, charge states, molecular ions, O loss,
@@ -22,23 +23,26 @@ thermal tail, as tables), :mod:`.mobility` (Li moved by the field:
 delithiation and fracture of uncoated specimens, residual mobility of coated
 ones), :mod:`.detection` (projection, efficiency, pulses), :mod:`.spectrum`
 (time of flight, peak shape, windows), :mod:`.engine` (the chunked loop,
-laser schedules, the truth), :mod:`.preset` (the study's whole series:
+laser schedules), :mod:`.truth` (what the run's truth file holds),
+:mod:`.files` (writing a run and its truth), :mod:`.preset` (the study's whole series:
 ``liprobe simulate --preset paper``)::
 
     from liprobe.simulate import write_preset
     manifest = write_preset("paper", "series/")     # then: liprobe study series/study.toml
 """
 
-from .engine import (CHUNK_EVENTS, SimulatedRun, output_paths, prepare, simulate,
-                     simulate_to_files, summary, write_simulation)
+from .config import PhaseSpec, SimulationConfig
+from .engine import CHUNK_EVENTS, SimulatedRun, prepare, simulate
+from .files import output_paths, simulate_to_files, write_simulation
 from .laser import DEFAULT_LASER, LaserResponse, conditions_at
 from .materials import Phase, resolve_material
 from .mobility import DEFAULT_MOBILITY, FRACTURE_RANGE, MobilityRegime, MobilityTable, mobility_at
 from .parameters import (COATINGS, DEFAULT_GEOMETRY, DEFAULT_HYDROGEN, DEFAULT_MULTIHIT,
-                         DEFAULT_SPECIES, HydrogenModel, MultiHitModel, PeakShape, PhaseSpec,
-                         SimulationConfig, SpecimenGeometry, SpeciesModel, default_peak_shape)
+                         DEFAULT_SPECIES, HydrogenModel, MultiHitModel, PeakShape,
+                         SpecimenGeometry, SpeciesModel, default_peak_shape)
 from .preset import PRESETS, preset_runs, write_preset
 from .species import NEUTRAL_O2
+from .truth import summary
 
 __all__ = [
     "CHUNK_EVENTS", "COATINGS", "DEFAULT_GEOMETRY", "DEFAULT_HYDROGEN", "DEFAULT_LASER",

@@ -1,9 +1,9 @@
 """Detection: trajectory blur, the detector hit, efficiency, pulses and multiple hits.
 
 The hit of every ion is the reconstruction module's own inverse projection,
-:func:`liprobe.reconstruct.project_angles_to_detector` (Geiser et al. 2009 /
+:func:`liprobe.spatial.reconstruct.project_angles_to_detector` (Geiser et al. 2009 /
 Gault et al. 2011 wide-angle point projection; what
-:func:`liprobe.reconstruct.project_to_detector` applies to positions), at the
+:func:`liprobe.spatial.reconstruct.project_to_detector` applies to positions), at the
 ion's launch angles on the cap after a small lateral blur; there is no second
 copy of the projection here. The image compression factor that puts the
 cap's edge on the detector is the same projection solved for xi.
@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from .._jit import njit
-from ..reconstruct import project_angles_to_detector
+from ..spatial.reconstruct import project_angles_to_detector
 from .parameters import MultiHitModel, SpecimenGeometry
 
 __all__ = ["derived_icf", "blur_sigma_nm", "blurred_angles", "detector_hits", "pulse_structure"]
@@ -49,7 +49,7 @@ def derived_icf(geometry: SpecimenGeometry, flight_path_mm: float) -> float:
 
     The Geiser projection puts a launch angle theta at ``tan(theta') =
     sin(theta) / (cos(theta) + xi - 1)`` (see
-    :func:`liprobe.reconstruct.project_angles_to_detector`), so
+    :func:`liprobe.spatial.reconstruct.project_angles_to_detector`), so
     ``xi = 1 + sin(theta) / tan(theta') - cos(theta)`` with ``tan(theta') =
     fov_fill r_D / L``. ``geometry.icf`` wins when given.
     """
@@ -102,9 +102,9 @@ def detector_hits(theta_rad, phi_rad, *, flight_path_mm, icf, detector_radius_mm
     """Detector hits (mm) of ions launched from the cap at polar angle theta, azimuth phi.
 
     The reconstruction module's inverse projection,
-    :func:`liprobe.reconstruct.project_angles_to_detector` (Geiser), the
-    exact inverse of :func:`liprobe.reconstruct.reconstruct` (and what
-    :func:`liprobe.reconstruct.project_to_detector` applies to positions).
+    :func:`liprobe.spatial.reconstruct.project_angles_to_detector` (Geiser), the
+    exact inverse of :func:`liprobe.spatial.reconstruct.reconstruct` (and what
+    :func:`liprobe.spatial.reconstruct.project_to_detector` applies to positions).
 
     Returns
     -------

@@ -32,25 +32,22 @@ from one to the next. Per chunk:
    of multiple hits in few pulses.
 
 Then the ``.epos`` positions are reconstructed from the detector data with
-the true parameters (:func:`liprobe.reconstruct.reconstruct`; with a laser
+the true parameters (:func:`liprobe.spatial.reconstruct.reconstruct`; with a laser
 schedule, each segment's radius from its own field), and the truth is
 assembled.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import __version__
-from ..errors import FormatError
 from ..instruments import instrument as _instrument
 from ..rangetable import RangeTable
-from ..reconstruct import (ReconstructionParameters, field_of_view_factor, reconstruct,
+from ..spatial.reconstruct import (ReconstructionParameters, field_of_view_factor, reconstruct,
                            window_volumes)
 from ..run import Run
 from .._jit import njit
@@ -58,14 +55,15 @@ from .detection import _blur_sigma, _blurred_position, derived_icf, detector_hit
 from .laser import Conditions, conditions_at, peak_at
 from .materials import Phase, resolve_material
 from .mobility import LiMobility, burst_shares, mobility_at
-from .parameters import COATINGS, MultiHitModel, PeakShape, SimulationConfig
+from .config import SimulationConfig
+from .parameters import COATINGS, MultiHitModel, PeakShape
 from .species import Catalogue, Emission, coating_phase, emission, with_hydrogen
 from .specimen import Needle, _depth_radius, _depth_radius_near, _surface_distance
-from .spectrum import (TOF_CONSTANT, background_fraction_in, design_windows, fwhm_da,
-                       range_table, sample_spectrum, window_fractions)
+from .spectrum import design_windows, range_table, sample_spectrum
+from .truth import build_truth, summary
 
 __all__ = ["CHUNK_EVENTS", "Setup", "Segment", "SimulatedRun", "prepare", "simulate",
-           "write_simulation", "simulate_to_files", "output_paths", "FRACTURE_BURST"]
+           "FRACTURE_BURST", "fracture_burst_ions"]
 
 #: Candidate events per chunk (fixed: the output depends on it).
 CHUNK_EVENTS = 1 << 18
@@ -782,300 +780,6 @@ def _fracture_burst(cols: dict, n: int, rng: np.random.Generator) -> None:
 
 
 # ---------------------------------------------------------------------------
-# truth
-# ---------------------------------------------------------------------------
-
-def _atoms(counts_by_species, cat: Catalogue) -> dict:
-    a = np.asarray(counts_by_species, np.int64) @ cat.atom_matrix
-    return {el: int(n) for el, n in zip(cat.elements, a)}
-
-
-def _composition(atoms: dict) -> dict:
-    total = sum(atoms.values())
-    return {"atoms": atoms, "atomic_fractions": {el: (n / total if total else None)
-                                                 for el, n in atoms.items()}}
-
-
-def _expected_by_window(setup: Setup, tally: _Tally):
-    """Expected peak-shaped ions of each species per window, and background per window,
-    summed over the segments (each with its own peak shape and voltages)."""
-    cat = setup.catalogue
-    table = setup.table
-    L = setup.flight_path_mm
-    lo, hi = table.lo, table.hi
-    expected = np.zeros((len(cat), len(table)))
-    expected_bg = np.zeros(len(table))
-    for seg in setup.segments:
-        det = tally.detected_by_segment[seg.index]
-        if not det.sum() or not tally.voltages[seg.index]:
-            continue
-        v = np.asarray(tally.voltages[seg.index], np.float64)
-        v_expect = np.quantile(v, (np.arange(17) + 0.5) / 17)       # the segment's voltages
-        frac = np.zeros((len(cat), len(table)))
-        for mz, ab, s in zip(cat.peak_mz, cat.peak_abundance, cat.peak_species):
-            if cat.species[s].charge == 0 or det[s] == 0:
-                continue
-            frac[s] += ab * window_fractions(mz, lo, hi, v_expect, seg.shape, L)
-        bg = tally.background_by_segment[seg.index]
-        expected += (det - bg).astype(np.float64)[:, None] * frac
-        expected_bg += float(bg.sum()) * background_fraction_in(lo, hi, seg.shape)
-    return expected, expected_bg
-
-
-def _ratio_of(counts, cat: Catalogue, num: str, den: str):
-    i, j = cat.index.get(num), cat.index.get(den)
-    if i is None or j is None or counts[j] == 0:
-        return None
-    return float(counts[i] / counts[j])
-
-
-def _detected_ratios(counts, cat: Catalogue) -> dict:
-    out = {}
-    for num, den in (("O2+", "O+"), ("Mn++", "Mn+"), ("Ni++", "Ni+"), ("Co++", "Co+"),
-                     ("Cr++", "Cr+")):
-        r = _ratio_of(counts, cat, num, den)
-        if r is not None:
-            out[f"{num}/{den} (detected)"] = r
-    return out
-
-
-def _li_ratio(atoms: dict):
-    den = sum(atoms.get(e, 0) for e in ("Li", "Ni", "Co", "Mn"))
-    return atoms.get("Li", 0) / den if den else None
-
-
-def _segments_truth(setup: Setup, tally: _Tally) -> list:
-    cat = setup.catalogue
-    out = []
-    for seg in setup.segments:
-        a, b = tally.segment_ions[seg.index]
-        d = seg.to_dict()
-        d["start_ion"] = a
-        d["stop_ion"] = b
-        d["ions_detected"] = int(tally.detected_by_segment[seg.index].sum())
-        d["voltage_V_first_last"] = tally.segment_voltage[seg.index]
-        d["ratios"] = _detected_ratios(tally.detected_by_segment[seg.index], cat)
-        ev = int(tally.events[seg.index])
-        d["burst_time_fraction"] = (int(tally.burst_events[seg.index]) / ev
-                                    if ev and seg.li is not None else None)
-        atoms = _atoms(tally.emitted_by_segment[seg.index].sum(axis=0), cat)
-        d["evaporated_atomic_fractions"] = _composition(atoms)["atomic_fractions"]
-        d["evaporated_li_ratio"] = _li_ratio(atoms)
-        out.append(d)
-    return out
-
-
-def _delithiation_truth(setup: Setup, tally: _Tally, segments: list):
-    if not any(s.li is not None and s.li.regime == "delithiation" for s in setup.segments):
-        return None
-    cat = setup.catalogue
-    main = setup.phases[0]
-    amounts = dict(main.amounts)
-    metals = sum(amounts.get(e, 0.0) for e in ("Ni", "Co", "Mn"))
-    nominal = amounts.get("Li", 0.0) / (amounts.get("Li", 0.0) + metals) if metals else None
-    overall = _atoms(tally.emitted.sum(axis=0), cat)
-    return {
-        "what": "Li driven by the field: moved out of (Li yield < 1) or into (> 1) the "
-                "evaporated volume, in bursts along the evaporation sequence, from surface "
-                "patches, with a laser-side asymmetry of the hit map (liprobe.simulate.mobility)",
-        "li_ratio_nominal": nominal,
-        "li_ratio_evaporated": _li_ratio(overall),
-        "by_segment": [{"index": s["index"], "laser_pj": s["laser_pj"],
-                        "li_yield": s["li_mobility"]["li_yield"],
-                        "li_ratio_evaporated": s["evaporated_li_ratio"],
-                        "start_ion": s["start_ion"], "stop_ion": s["stop_ion"]}
-                       for s in segments if s["li_mobility"] is not None],
-    }
-
-
-def _truth(setup: Setup, tally: _Tally, files: dict) -> dict:
-    cfg = setup.config
-    cat = setup.catalogue
-    seg0 = setup.segments[0]
-    shape = seg0.shape
-    table = setup.table
-    L = setup.flight_path_mm
-    names = cat.names
-    rows = sorted(tally.rows)
-    wc = tally.window_counts
-    peak_of = {(cat.names[int(sp)], float(mz)): k
-               for k, (sp, mz) in enumerate(zip(cat.peak_species, cat.peak_mz))}
-    # per species
-    species = {}
-    emitted_total = tally.emitted.sum(axis=0)
-    in_own = np.zeros(len(cat), np.int64)
-    win_ion = [r.ion.name for r in table.ranges]
-    for w, ion in enumerate(win_ion):
-        if ion in cat.index:
-            in_own[cat.index[ion]] += wc[w, cat.index[ion]]
-    for i, sp in enumerate(cat.species):
-        peaks_detected = int(tally.detected[i] - tally.background[i])
-        species[sp.name] = {
-            "charge": sp.charge, "atoms": dict(sp.atoms),
-            "emitted": int(emitted_total[i]),
-            "emitted_by_phase": {ph.name: int(tally.emitted[p, i])
-                                 for p, ph in enumerate(setup.phases)},
-            "detected": int(tally.detected[i]),
-            "detected_as_background": int(tally.background[i]),
-            "not_detected_efficiency": int(tally.lost_efficiency[i]),
-            "not_detected_off_detector": int(tally.lost_off_detector[i]),
-            "in_own_windows": int(in_own[i]),
-            "in_other_windows": int(wc[:-1, i].sum() - in_own[i]),
-            "outside_windows": int(wc[-1, i]),
-            "peak_fraction_outside_own_windows": ((peaks_detected - int(in_own[i])) /
-                                                  peaks_detected if peaks_detected else None),
-        }
-    # analytic expectation per window from the detected counts and the peak shapes
-    expected, expected_bg = _expected_by_window(setup, tally)   # species x window, window
-    n_bg = int(tally.background.sum())
-    windows = []
-    for w, r in enumerate(table.ranges):
-        counts = {names[i]: int(n) for i, n in enumerate(wc[w]) if n}
-        exp = {names[i]: float(x) for i, x in enumerate(expected[:, w]) if x >= 0.01}
-        windows.append({
-            "index": w, "lo": r.lo, "hi": r.hi, "ion": r.ion.name, "volume_nm3": r.volume,
-            "color": r.color, "counts": counts, "background": int(tally.window_background[w]),
-            "background_by_species": {names[i]: int(n) for i, n in
-                                      enumerate(tally.window_background_species[w]) if n},
-            "total": int(wc[w].sum() + tally.window_background[w]),
-            "expected": exp, "expected_background": float(expected_bg[w]),
-            "expected_total": float(expected[:, w].sum() + expected_bg[w]),
-            "designed_for": [dict(d, count=int(tally.window_peak_counts[
-                w, peak_of[(d["species"], float(d["mz"]))]])) for d in
-                setup.windows[w].to_dict()["designed_for"]],
-        })
-    unranged = {"counts": {names[i]: int(n) for i, n in enumerate(wc[-1]) if n},
-                "background": int(tally.window_background[-1])}
-    unranged["total"] = sum(unranged["counts"].values()) + unranged["background"]
-    # compositions
-    by_phase = {ph.name: _composition(_atoms(tally.emitted[p], cat))
-                for p, ph in enumerate(setup.phases)}
-    overall = _composition(_atoms(emitted_total, cat))
-    expected_ranged = np.zeros(len(cat))
-    for w, ion in enumerate(win_ion):
-        i = cat.index[ion]
-        expected_ranged[i] += expected[:, w].sum() + expected_bg[w]
-    exp_atoms = expected_ranged @ cat.atom_matrix
-    exp_total = exp_atoms.sum()
-    neutral_atoms = {}
-    if cat.neutral_mask.any():
-        only = np.where(cat.neutral_mask, emitted_total, 0)
-        neutral_atoms = _atoms(only, cat)
-    composition = {
-        "evaporated": {"overall": overall, "by_phase": by_phase},
-        "detected_ions_atoms": _atoms(tally.detected, cat),
-        "neutral_atoms": neutral_atoms,
-        "expected_ranged": {
-            "atoms": {el: float(n) for el, n in zip(cat.elements, exp_atoms)},
-            "atomic_fractions": {el: float(n / exp_total) for el, n in
-                                 zip(cat.elements, exp_atoms)},
-            "how": "detected counts of each species times the fraction of its peak shape "
-                   "(averaged over the run's voltages, segment by segment) inside each window, "
-                   "plus the background expected there, decomposed with the windows' ions",
-        },
-    }
-    # peak widths of each species' main isotope (first segment: its shape and voltages)
-    widths = {}
-    v0 = np.asarray(tally.voltages[0] or [r[3] for r in rows], np.float64)
-    v_fwhm = np.quantile(v0, np.linspace(0.05, 0.95, 9))
-    for i, sp in enumerate(cat.species):
-        if sp.charge == 0 or tally.detected[i] == 0:
-            continue
-        k = int(np.argmax(np.where(cat.peak_species == i, cat.peak_abundance, -1)))
-        mz = float(cat.peak_mz[k])
-        fw, sig, tau = fwhm_da(mz, v_fwhm, shape, L)
-        widths[sp.name] = {"mz": mz, "abundance": float(cat.peak_abundance[k]), "fwhm_da": fw,
-                           "mrp_fwhm": mz / fw, "sigma_da_at_median_voltage": sig,
-                           "tail_tau_da_at_median_voltage": tau}
-    n_det = int(tally.detected.sum())
-    ratios = _detected_ratios(tally.detected, cat)
-    needle = setup.needle
-    spec = needle.to_dict()
-    if needle.coating_thickness_nm > 0:
-        spec["coating_inner_radius_at_start_nm"] = float(
-            needle.outer_radius_at(-needle.apex_radius_nm) - needle.coating_thickness_nm /
-            math.cos(math.radians(needle.shank_angle_deg)))
-    ins = _instrument(cfg.instrument)
-    # depth scale of a point-projection reconstruction of this needle (see specimen.py)
-    g = field_of_view_factor(setup.detector_radius_mm, L, setup.icf, "geiser")
-    evaporated_volume = sum(
-        float(tally.emitted[p] @ cat.atom_matrix.sum(axis=1)) * ph.atomic_volume_nm3
-        for p, ph in enumerate(setup.phases))
-    detected_volume = sum(float(tally.detected[i]) * setup.volumes[sp.name]
-                          for i, sp in enumerate(cat.species) if sp.charge > 0)
-    swept = 1.0 - needle.sin_a
-    depth_ratio = (detected_volume / evaporated_volume / setup.efficiency) * swept / (g * g) \
-        if evaporated_volume else None
-    calibrated = setup.params.replace(efficiency=setup.efficiency * depth_ratio) \
-        if depth_ratio else None
-    segments = _segments_truth(setup, tally)
-    fracture = None
-    if setup.fracture_fraction is not None:
-        fracture = {"fractured": setup.fractured, "ion_index": n_det,
-                    "requested_ions": cfg.ions, "fraction_of_requested": n_det / cfg.ions,
-                    "final_burst_ions": fracture_burst_ions(n_det) if setup.fractured else 0,
-                    "how": "the run stops at this detected ion (the specimen fractured); its "
-                           "last ions arrive in a burst of multiple hits in few pulses"}
-    return {
-        "liprobe_version": __version__,
-        "seed": cfg.seed,
-        "inputs": cfg.to_dict(),
-        "files": files,
-        "laser_pj": cfg.laser_pj,
-        "segments": segments,
-        "fracture": fracture,
-        "delithiation": _delithiation_truth(setup, tally, segments),
-        "o2_to_o_scatter_factor": setup.o2_scale,
-        "frame": "truth frame: nm, origin at the apex when the acquisition starts, z <= 0 "
-                 "into the specimen (the reconstruction's frame, CAMECA convention)",
-        "instrument": {**ins.to_dict(), "detector_radius_mm_simulated": setup.detector_radius_mm,
-                       "icf": setup.icf, "timing_sigma_ns": shape.timing_sigma_ns,
-                       "tof_constant": TOF_CONSTANT,
-                       "tof_relation": "m/n = tof_constant * v_dc * tof^2 / flight_path_mm^2"},
-        "reconstruction_parameters": setup.params.to_dict(),
-        "reconstruction_depth": {
-            "expected_ratio_reconstructed_to_true": depth_ratio,
-            "parameters_depth_calibrated": calibrated.to_dict() if calibrated else None,
-            "why": "a point-projection reconstruction stacks caps as if pi (R sin(theta_max))^2 "
-                   "of specimen were imaged per unit depth (here sin^2(theta_max) = "
-                   f"{g * g:.4f}); the needle's expanding cap sweeps pi (1 - sin(alpha)) R^2 "
-                   f"({swept:.4f} pi R^2), and undetected neutrals take volume too, so depths "
-                   "reconstructed with the true parameters come out short by this ratio; "
-                   "'parameters_depth_calibrated' scales the efficiency to absorb it, as an "
-                   "analyst calibrating depth would",
-        },
-        "specimen": spec,
-        "phases": [{**ph.to_dict(), "kind": kind, "emission": em.to_dict(),
-                    "event_density_per_nm3": float(rho)}
-                   for ph, kind, em, rho in zip(setup.phases, setup.phase_kinds, setup.emissions,
-                                                setup.density)],
-        "ions_detected": n_det,
-        "ions_requested": cfg.ions,
-        "species": species,
-        "windows": windows,
-        "unranged": unranged,
-        "composition": composition,
-        "losses": {
-            "neutral_o_fraction_of_o": seg0.conditions[0].species.neutral_o_fraction,
-            "neutral_species": {names[i]: int(emitted_total[i]) for i in
-                                np.flatnonzero(cat.neutral_mask)},
-            "background_fraction_of_detected": n_bg / n_det if n_det else None,
-            "background_ppm_per_ns": shape.background_ppm_per_ns,
-            "ranged_fraction_of_detected": 1.0 - unranged["total"] / n_det if n_det else None,
-        },
-        "ratios": ratios,
-        "peak_widths": widths,
-        "depth_profile": {"ion_index": [r[0] for r in rows], "depth_nm": [r[1] for r in rows],
-                          "radius_nm": [r[2] for r in rows], "voltage_V": [r[3] for r in rows],
-                          "segment": [r[4] for r in rows],
-                          "note": "depth of the apex below its position when the acquisition "
-                                  "started; V = k F R, F the segment's field"},
-        "range_window_voltage_V": setup.window_voltage_V,
-        "notes": setup.notes,
-    }
-
-
-# ---------------------------------------------------------------------------
 # results
 # ---------------------------------------------------------------------------
 
@@ -1124,58 +828,6 @@ class SimulatedRun:
         return summary(self.truth)
 
 
-def summary(truth: dict) -> dict:
-    """A short view of a truth dict: inputs, counts, compositions, ratios, geometry."""
-    comp = truth["composition"]
-    dp = truth["depth_profile"]
-    return {
-        "files": truth["files"],
-        "seed": truth["seed"],
-        "material": truth["inputs"]["material"], "coating": truth["inputs"]["coating"],
-        "instrument": truth["inputs"]["instrument"],
-        "laser_pj": [s["laser_pj"] for s in truth["segments"]],
-        "ions_requested": truth["ions_requested"],
-        "ions_detected": truth["ions_detected"],
-        "fractured": bool(truth["fracture"] and truth["fracture"]["fractured"]),
-        "windows": len(truth["windows"]),
-        "ranged_fraction": truth["losses"]["ranged_fraction_of_detected"],
-        "background_fraction": truth["losses"]["background_fraction_of_detected"],
-        "evaporated_atomic_fractions": comp["evaporated"]["overall"]["atomic_fractions"],
-        "evaporated_by_phase": {k: v["atomic_fractions"]
-                                for k, v in comp["evaporated"]["by_phase"].items()},
-        "expected_ranged_atomic_fractions": comp["expected_ranged"]["atomic_fractions"],
-        "ratios": truth["ratios"],
-        "evaporated_li_ratio": truth["delithiation"]["li_ratio_evaporated"]
-        if truth["delithiation"] else None,
-        "depth_nm": dp["depth_nm"][-1] if dp["depth_nm"] else None,
-        "radius_nm": [dp["radius_nm"][0], dp["radius_nm"][-1]] if dp["radius_nm"] else None,
-        "voltage_V": [dp["voltage_V"][0], dp["voltage_V"][-1]] if dp["voltage_V"] else None,
-        "reconstruction_parameters": truth["reconstruction_parameters"],
-        "notes": truth["notes"],
-    }
-
-
-def output_paths(path) -> dict:
-    """``run.epos`` -> its range file, truth file and true positions beside it."""
-    p = os.fspath(path)
-    stem = os.path.splitext(p)[0]
-    return {"data": p, "ranges": stem + ".rrng", "truth": stem + ".truth.json",
-            "truth_positions": stem + ".truth.pos"}
-
-
-def _files_entry(paths: dict, fmt: str) -> dict:
-    return {"data": os.path.basename(paths["data"]), "format": fmt,
-            "ranges": os.path.basename(paths["ranges"]),
-            "truth": os.path.basename(paths["truth"]),
-            "truth_positions": os.path.basename(paths["truth_positions"]),
-            "truth_positions_columns": "x y z (nm, truth frame), exact isotopic m/n (Da)"}
-
-
-#: Runs of more ions than this are built in memory-mapped temporary files
-#: (beside the output) instead of memory: about 60 bytes per ion either way.
-MEMORY_LIMIT_IONS = 1 << 22
-
-
 def _allocate(n: int, folder: str | None) -> dict:
     """Output columns of n rows: arrays, or memory maps in ``folder``."""
     names = list(COLUMNS) + ["x", "y", "z", "v_pulse"]
@@ -1208,8 +860,26 @@ def _reconstruction_voltage(setup: Setup, tally: _Tally, v_dc, folder):
     return v
 
 
-def _run(config: SimulationConfig, folder: str | None, progress=None) -> SimulatedRun:
+def simulate(config: SimulationConfig, progress=None, scratch_folder=None) -> SimulatedRun:
+    """Simulate a run.
+
+    Parameters
+    ----------
+    config : SimulationConfig
+    progress : callable, optional
+        Called with the number of ions detected in each chunk.
+    scratch_folder : str, optional
+        Build the columns as memory maps in this (existing, empty) folder
+        instead of memory, for runs larger than memory
+        (:func:`liprobe.simulate.simulate_to_files` does this). Default: memory.
+
+    Returns
+    -------
+    SimulatedRun
+    """
     from ..ranging import assign
+
+    folder = scratch_folder
 
     setup = prepare(config)
     rng = np.random.default_rng(config.seed)
@@ -1233,121 +903,9 @@ def _run(config: SimulationConfig, folder: str | None, progress=None) -> Simulat
         x=cols["x"], y=cols["y"], z=cols["z"], mass=cols["mass"], tof=cols["tof"],
         v_dc=cols["v_dc"], v_pulse=cols["v_pulse"], det_x=cols["det_x"],
         det_y=cols["det_y"], pulse_delta=cols["pulse_delta"], multiplicity=cols["multiplicity"])
-    truth = _truth(setup, tally, {})
+    burst = fracture_burst_ions(int(tally.detected.sum())) if setup.fractured else 0
+    truth = build_truth(setup, tally, {}, burst)
     truth["reconstruction"] = rec.to_dict()
     return SimulatedRun(config, run, cols["true_x"], cols["true_y"], cols["true_z"],
                         cols["true_mz"], cols["species"], cols["background"],
                         setup.catalogue.names, setup.table, truth, setup.params)
-
-
-def simulate(config: SimulationConfig, progress=None) -> SimulatedRun:
-    """Simulate a run in memory.
-
-    Parameters
-    ----------
-    config : SimulationConfig
-    progress : callable, optional
-        Called with the number of ions detected in each chunk.
-
-    Returns
-    -------
-    SimulatedRun
-    """
-    return _run(config, None, progress)
-
-
-def _format_of(path, format):
-    fmt = format or os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
-    if fmt not in ("pos", "epos"):
-        raise FormatError(f"cannot tell the format to write from the extension '.{fmt}' "
-                          "(use .epos or .pos, or give the format)", path)
-    return fmt
-
-
-def _write_json(path, obj) -> None:
-    from ..io._files import atomic_write
-
-    with atomic_write(path, "w", encoding="utf-8") as f:
-        f.write(json.dumps(_jsonable(obj), indent=1, allow_nan=False) + "\n")
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return _jsonable(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-def write_simulation(result: SimulatedRun, path, format: str | None = None) -> dict:
-    """Write a simulated run: the data file, its ``.rrng``, ``.truth.json`` and ``.truth.pos``.
-
-    Parameters
-    ----------
-    result : SimulatedRun
-    path : str or path-like
-        ``run.epos`` or ``run.pos``; the others go beside it
-        (``run.rrng``, ``run.truth.json``, ``run.truth.pos``).
-    format : {"epos", "pos"}, optional
-        Default: from the extension.
-
-    Returns
-    -------
-    dict
-        The truth as written (its ``files`` entry names the files).
-    """
-    from ..io import write, write_ranges
-
-    fmt = _format_of(path, format)
-    paths = output_paths(path)
-    folder = os.path.dirname(os.path.abspath(paths["data"]))
-    if not os.path.isdir(folder):
-        raise FormatError("folder does not exist", folder)
-    write(paths["data"], result.run, fmt)
-    write_ranges(paths["ranges"], result.ranges)
-    write(paths["truth_positions"], Run.from_arrays(x=result.true_x, y=result.true_y,
-                                                    z=result.true_z, mass=result.true_mass),
-          "pos")
-    truth = dict(result.truth)
-    truth["files"] = _files_entry(paths, fmt)
-    _write_json(paths["truth"], truth)
-    return truth
-
-
-def simulate_to_files(config: SimulationConfig, path, format: str | None = None,
-                      progress=None, memory_limit_ions: int = MEMORY_LIMIT_IONS) -> dict:
-    """Simulate and write, with memory bounded whatever the number of ions.
-
-    Writes exactly what ``write_simulation(simulate(config), path, format)``
-    writes (same bytes). Runs of more than ``memory_limit_ions`` ions are
-    built in memory-mapped temporary files in a hidden folder beside ``path``
-    (removed afterwards), so memory stays bounded by a chunk and the page cache.
-
-    Returns
-    -------
-    dict
-        The truth, as written to ``run.truth.json``.
-    """
-    import shutil
-    import tempfile
-
-    _format_of(path, format)
-    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
-    if not os.path.isdir(folder):
-        raise FormatError("folder does not exist", folder)
-    if config.ions <= memory_limit_ions:
-        return write_simulation(_run(config, None, progress), path, format)
-    tmp = tempfile.mkdtemp(prefix=".liprobe-simulate-", dir=folder)
-    try:
-        result = _run(config, tmp, progress)
-        truth = write_simulation(result, path, format)
-        del result
-        return truth
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

@@ -40,7 +40,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .parameters import DEFAULT_HYDROGEN, SimulationConfig
+from .config import SimulationConfig
+from .parameters import DEFAULT_HYDROGEN
 
 __all__ = ["PRESETS", "PAPER_IONS", "PAPER_WEIGHTS", "PresetRun", "preset_runs",
            "write_preset", "manifest_text"]
@@ -155,7 +156,8 @@ def _run_seed(seed: int, index: int) -> int:
 
 def _simulate_one(args) -> dict:
     """Simulate one run to files (a top-level function: picklable for worker processes)."""
-    from .engine import simulate_to_files, summary
+    from .files import simulate_to_files
+    from .truth import summary
 
     config, path = args
     truth = simulate_to_files(config, path)

@@ -22,7 +22,7 @@ group              columns
                    ROI; :mod:`liprobe.study.presence`)
 ``peaks``          ``mrp_fwhm_<ion>``, ``mrp_fw10_<ion>``, ``tail_ns_<ion>`` of
                    the study's ``reference_peaks``, ``background_ppm_ns``
-                   (segment; :func:`liprobe.peaks.analyse_peaks`)
+                   (segment; :func:`liprobe.spectrum.peaks.analyse_peaks`)
 ``detector``       ``detector_heterogeneity`` (+ ``_err``: its Poisson noise),
                    ``detector_mu_<species>``, ``detector_mu_shuffled_<species>``
                    (segment; over ``detector.core``, by default 0.4 of the
@@ -119,7 +119,7 @@ class RunContext:
         The segment's ions inside the ROI.
     table : RangeTable
     selection : dict
-        From :func:`liprobe.roi.select`.
+        From :func:`liprobe.spatial.roi.select`.
     """
 
     def __init__(self, spec, params, full, run, roi, table, selection):
@@ -220,11 +220,11 @@ def _presence(ctx):
             "peaks_absent": ";".join(p.absent_ions())}, {}
 
 
-@column_group("peaks", version="1", requires="liprobe.peaks")
+@column_group("peaks", version="1", requires="liprobe.spectrum.peaks")
 def _peaks(ctx):
     """MRP and tail of the reference peaks, and the background, on the segment's spectrum."""
     from ..chemistry import parse_ion
-    from ..peaks import analyse_peaks
+    from ..spectrum.peaks import analyse_peaks
 
     run = ctx.run
     tof = run["tof"] if "tof" in run else None
@@ -261,7 +261,7 @@ _PEAK_MATCH_DA = 0.3
 
 @column_group("detector")
 def _detector(ctx):
-    from ..detector import detector_map
+    from ..spatial.detector import detector_map
 
     cfg = ctx.params.detector
     core = {} if cfg.core == "coating" else {"coating_element": None, "core_fraction": cfg.core}
@@ -288,7 +288,7 @@ def _coating(ctx):
         why = "the run is not coated (coating = \"none\")"
         return ({"coating_thickness_nm": None, "coating_slabs_found": None},
                 {"coating_thickness_nm": why, "coating_slabs_found": why})
-    from ..coating import coating_profile
+    from ..spatial.coating import coating_profile
 
     cfg = ctx.params.coating_profile
     p = coating_profile(ctx.run, ctx.table, element=ctx.spec.coating,
@@ -337,11 +337,11 @@ def _load(spec):
     if spec.autorange is None:
         table = read_ranges(spec.ranges)
         return read(spec.data), table
-    if importlib.util.find_spec("liprobe.autorange") is None:
+    if importlib.util.find_spec("liprobe.spectrum.autorange") is None:
         raise LiprobeError(f"autorange = [{', '.join(spec.autorange)}] needs "
-                           "liprobe.autorange, which this installation does not have; give "
+                           "liprobe.spectrum.autorange, which this installation does not have; give "
                            "ranges = \"FILE.rrng\"")
-    from ..autorange import autorange
+    from ..spectrum.autorange import autorange
 
     run = read(spec.data)
     tof = run["tof"] if "tof" in run else None
@@ -365,7 +365,7 @@ def analyse_run(spec, params) -> dict:
         ``<name>_err``), ``reasons`` (column or group -> why it is None),
         ``timings_s`` (group -> seconds, and ``total``).
     """
-    from ..roi import select
+    from ..spatial.roi import select
 
     t0 = time.perf_counter()
     values: dict = {}

@@ -23,19 +23,13 @@ import hashlib
 import json
 import os
 
-from ..io._files import atomic_write
+from ..io._files import atomic_write_text
 
-__all__ = ["atomic_write_text", "iter_records", "file_sha256", "Cache", "RECORD_FORMAT"]
+__all__ = ["iter_records", "file_sha256", "Cache", "RECORD_FORMAT"]
 
 #: Version of the record layout (part of the key).
 RECORD_FORMAT = 1
 _BLOCK = 1 << 22
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`liprobe.io._files.atomic_write`)."""
-    with atomic_write(path, "w", encoding="utf-8") as f:
-        f.write(text)
 
 
 def iter_records(out: str):

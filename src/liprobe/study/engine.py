@@ -18,10 +18,6 @@
 A run that fails (a missing file, a bad key in its manifest entry, an
 analysis error) is a row with ``status = "failed"`` and its ``error``; the
 others complete and :attr:`StudyResult.exit_code` is :data:`EXIT_PARTIAL`.
-
-For tests: the environment variable ``LIPROBE_STUDY_STOP_AFTER=N`` kills the
-study after N runs were computed and recorded (SIGKILL of this process when
-running in-process, an interrupt that shuts the cluster down otherwise).
 """
 
 from __future__ import annotations
@@ -30,15 +26,14 @@ import datetime as _dt
 import json
 import logging
 import os
-import signal
 import time
 from dataclasses import dataclass, field
 
-from .. import __version__
+from .._version import __version__
 from ..errors import LiprobeError
-from ..io._files import atomic_write
+from ..io._files import atomic_write, atomic_write_text, write_json
 from .analysis import analyse_run, registry_signature
-from .cache import Cache, atomic_write_text
+from .cache import Cache
 from .flags import flag_rows, yield_table
 from .manifest import Manifest, RunSpec, load_manifest
 
@@ -51,7 +46,6 @@ EXIT_PARTIAL = 3
 #: Table columns that come from the manifest, in order (``tag_*`` columns follow).
 META_COLUMNS = ("run", "segment", "segment_name", "segment_start", "segment_stop", "material",
                 "coating", "laser_pj", "particle", "instrument")
-_STOP_ENV = "LIPROBE_STUDY_STOP_AFTER"
 #: Columns of text (an empty one stays text in runs.parquet; other empty columns are numbers).
 _TEXT_COLUMNS = frozenset({"run", "segment_name", "material", "coating", "particle",
                            "instrument", "status", "error", "format", "peaks_present",
@@ -151,16 +145,6 @@ def _params_for_key(spec: RunSpec, manifest: Manifest, groups: dict) -> dict:
 # execution
 # --------------------------------------------------------------------------
 
-def _stop_after() -> int | None:
-    v = os.environ.get(_STOP_ENV)
-    if not v:
-        return None
-    try:
-        return int(v)
-    except ValueError:
-        return None
-
-
 def _cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -187,7 +171,7 @@ def _execute(pending, params, scheduler, workers, on_result):
     """Run ``analyse_run`` on every pending spec; ``on_result(spec, result)`` as each finishes."""
     if scheduler is None and workers == 0:
         for spec in pending:
-            on_result(spec, analyse_run(spec, params), in_process=True)
+            on_result(spec, analyse_run(spec, params))
         return
     try:
         from distributed import Client, LocalCluster, as_completed
@@ -222,7 +206,7 @@ def _execute(pending, params, scheduler, workers, on_result):
                 except Exception as e:  # noqa: BLE001 - a lost worker fails one run only
                     res = _failed(f"the task failed on the cluster: {type(e).__name__}: "
                                   f"{' '.join(str(e).split())}")
-                on_result(spec, res, in_process=False)
+                on_result(spec, res)
         finally:
             client.close()
     finally:
@@ -291,11 +275,7 @@ def _write_tables(out: str, rows, columns, yields, summary) -> dict:
     ydf = pd.DataFrame(yields, columns=["coating", "runs", "complete", "fractured", "unknown",
                                         "yield"])
     atomic_write_text(paths["yield_csv"], ydf.to_csv(index=False))
-    summary = dict(summary, files=paths)
-    from ..cli._common import to_jsonable
-
-    atomic_write_text(paths["summary_json"], json.dumps(to_jsonable(summary), indent=2,
-                                                        allow_nan=False))
+    write_json(paths["summary_json"], dict(summary, files=paths), indent=2)
     return paths
 
 
@@ -321,7 +301,7 @@ def run_study(manifest, out, scheduler: str | None = None, workers: int | None =
     progress : callable, optional
         Called as ``progress(event)`` with a dict: ``label``, ``state``
         (``"cached"``, ``"ok"``, ``"failed"``), ``done``, ``total``, ``seconds``,
-        ``error``.
+        ``error``; for a computed run, after its record is in the cache.
 
     Returns
     -------
@@ -381,10 +361,9 @@ def run_study(manifest, out, scheduler: str | None = None, workers: int | None =
             pending.append(i)
     cache.save_memo()
 
-    stop_after = _stop_after()
     index_of = {id(specs[i]): i for i in pending}
 
-    def on_result(spec, res, in_process):
+    def on_result(spec, res):
         i = index_of[id(spec)]
         results[i] = res
         if res["status"] == "ok":
@@ -398,10 +377,6 @@ def run_study(manifest, out, scheduler: str | None = None, workers: int | None =
         computed.append(spec.label)
         report(spec.label, res["status"], res.get("timings_s", {}).get("total"),
                res.get("error"))
-        if stop_after is not None and len(computed) >= stop_after:
-            if in_process:
-                os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
-            raise KeyboardInterrupt(f"{_STOP_ENV}={stop_after}")
 
     if pending:
         _execute([specs[i] for i in pending], manifest.params, scheduler, workers, on_result)

@@ -63,7 +63,7 @@ class FdaConfig:
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """``[study] detector``: detector heterogeneity (see :mod:`liprobe.detector`).
+    """``[study] detector``: detector heterogeneity (see :mod:`liprobe.spatial.detector`).
 
     ``core`` is the detector area the heterogeneity is taken over: a fraction
     of the detector radius, the same for every run (default 0.4), or
@@ -86,7 +86,7 @@ class DetectorConfig:
 
 @dataclass(frozen=True)
 class CoatingProfileConfig:
-    """``[study] coating_profile``: the coating shell (see :mod:`liprobe.coating`)."""
+    """``[study] coating_profile``: the coating shell (see :mod:`liprobe.spatial.coating`)."""
 
     ions_per_slab: int = 40_000
     ring_nm: float = 0.5
@@ -320,7 +320,7 @@ def _expect_table(v, path, known):
 
 
 def _roi(v, path):
-    from ..roi import parse_roi
+    from ..spatial.roi import parse_roi
 
     try:
         parse_roi(_expect_str(v, path))

@@ -13,7 +13,7 @@ one side does not hide a weak peak. Where neither band keeps any width, the
 level is that of all unranged ions over the unranged part of the spectrum.
 
 This is a presence test, not a background model: the quantified background
-(``1/sqrt(m)`` fits, ppm/ns) belongs to :mod:`liprobe.peaks`.
+(``1/sqrt(m)`` fits, ppm/ns) belongs to :mod:`liprobe.spectrum.peaks`.
 """
 
 from __future__ import annotations
@@ -81,23 +81,16 @@ def ion_presence(mass, table: RangeTable, sigma: float = 5.0, min_net: int = 10)
     IonPresence
     """
     from ..ranging import count_windows
-    from ..run import Run
+    from ..run import column_chunks
     from ..spectrum import mass_histogram
 
     if len(table) == 0:
         return IonPresence((), (), (), ())
-    if isinstance(mass, Run):
-        chunks = mass.chunks("mass")
-    elif isinstance(mass, np.ndarray):
-        chunks = [mass]
-    else:
-        chunks = mass
     top = float(table.hi.max())
     hi_da = math.ceil(top + max(1.0, 3 * float((table.hi - table.lo).max())) + 1)
     window_counts = np.zeros(len(table), np.int64)
     hist = np.zeros(int(round(hi_da / _BIN_DA)), np.int64)
-    for c in chunks:
-        c = c[1] if isinstance(c, tuple) else c
+    for c in column_chunks(mass):
         window_counts += count_windows(c, table)[0]
         hist += mass_histogram(c, bin_da=_BIN_DA, mass_range=(0.0, hi_da)).counts
     centers = (np.arange(len(hist)) + 0.5) * _BIN_DA

@@ -46,9 +46,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import AnalysisError
+from ..errors import AnalysisError
+from ._shared import poisson_excess_z, sorted_masses, sorted_search
 
-__all__ = ["TimeScale", "time_scale", "Background", "Peak", "PeakAnalysis", "sorted_masses",
+__all__ = ["TimeScale", "time_scale", "Background", "Peak", "PeakAnalysis",
            "detect_peaks", "fit_background", "measure_peak", "analyse_peaks", "LEVELS"]
 
 #: Fractions of the maximum at which widths are measured: key -> fraction.
@@ -58,26 +59,6 @@ LEVELS = {"fwhm": 0.5, "fw10": 0.1, "fw1": 0.01}
 _LEVEL_COUNTS = 20.0
 #: Widest running mean allowed (bins of FWHM/10).
 _MAX_SMOOTH = 15
-
-
-def _ss(sm, v, side="left"):
-    """``np.searchsorted`` with keys in the sorted array's dtype (float32 keys on a float32
-    array: numpy would otherwise convert the whole array to float64 on every call)."""
-    return np.searchsorted(sm, np.asarray(v, dtype=sm.dtype), side=side)
-
-
-def sorted_masses(mass) -> np.ndarray:
-    """Finite, positive masses in Da, sorted, as float32 (array or iterable of chunks)."""
-    if isinstance(mass, np.ndarray):
-        parts = [mass]
-    else:
-        parts = [c[1] if isinstance(c, tuple) else c for c in mass]
-    m = np.concatenate([np.asarray(p, dtype=np.float32).ravel() for p in parts]) if parts \
-        else np.zeros(0, np.float32)
-    m = np.sort(m)
-    lo = np.searchsorted(m, np.float32(0.0), side="right")
-    hi = np.searchsorted(m, np.float32(np.inf), side="left")
-    return m[lo:hi]
 
 
 # --------------------------------------------------------------------------
@@ -258,7 +239,7 @@ def fit_background(sm: np.ndarray, windows, n_ions: int, scale: TimeScale,
                           "no peak-free window was found to fit the background in")
     lo = np.array([w[0] for w in win])
     hi = np.array([w[1] for w in win])
-    c = (_ss(sm, hi, side="left") - _ss(sm, lo, side="left")).astype(float)
+    c = (sorted_search(sm, hi, side="left") - sorted_search(sm, lo, side="left")).astype(float)
     wt = 2.0 * (np.sqrt(hi) - np.sqrt(lo))
     use = np.ones(len(win), bool)
     while True:
@@ -317,20 +298,8 @@ class Detection:
 def _log_histogram(sm, lo, hi, rel):
     n = int(math.ceil(math.log(hi / lo) / rel))
     edges = lo * np.exp(rel * np.arange(n + 1))
-    idx = _ss(sm, edges, side="left")
+    idx = sorted_search(sm, edges, side="left")
     return edges, np.diff(idx).astype(np.float64)
-
-
-def _z_of_poisson(n, b):
-    """One-sided z of observing >= n counts for a Poisson mean b (vectorised)."""
-    from scipy import stats
-
-    n = np.asarray(n, float)
-    b = np.maximum(np.asarray(b, float), 1e-3)
-    p = stats.poisson.sf(np.ceil(n) - 1, b)
-    with np.errstate(divide="ignore"):
-        z = stats.norm.isf(np.maximum(p, 1e-300))
-    return np.where(n > b, z, 0.0)
 
 
 def detect_peaks(sm: np.ndarray, mass_range=(0.5, 200.0), min_significance: float = 5.0,
@@ -385,7 +354,7 @@ def detect_peaks(sm: np.ndarray, mass_range=(0.5, 200.0), min_significance: floa
     # fluctuation of the flanks does not make a peak of the noise
     n_flank = np.maximum((l1 - l0) + (r1 - r0), 1)
     bg = (base + 2.0 * np.sqrt(base / n_flank)) * (b - a)
-    z = _z_of_poisson(n_in, bg)
+    z = poisson_excess_z(n_in, bg)
     out = []
     keep = (z >= min_significance) & (n_in - bg >= 10)
     for j in np.flatnonzero(keep):
@@ -462,7 +431,7 @@ class Peak:
 def _hist(sm, lo, hi, h):
     n = max(1, int(math.ceil((hi - lo) / h)))
     edges = lo + h * np.arange(n + 1)
-    return edges, np.diff(_ss(sm, edges, side="left")).astype(np.float64)
+    return edges, np.diff(sorted_search(sm, edges, side="left")).astype(np.float64)
 
 
 def _running_mean(y, n):
@@ -562,7 +531,7 @@ def measure_peak(sm: np.ndarray, center: float, fwhm_guess: float, background: B
     local = glob
     if bl_hi - bl_lo >= 2.0 * w0:
         cuts = np.linspace(bl_lo, bl_hi, 4)
-        n_bl = np.diff(_ss(sm, cuts))
+        n_bl = np.diff(sorted_search(sm, cuts))
         local = max(glob, float(np.min(n_bl)) / (cuts[1] - cuts[0]))
     b_bin = local * h
     ys = y - b_bin
@@ -635,7 +604,7 @@ def measure_peak(sm: np.ndarray, center: float, fwhm_guess: float, background: B
     w_core = fwhm if fwhm is not None else w0
     # peak counts: [c - 2 FWHM, c + max(0.1, 2 FWHM))
     p_lo, p_hi = c - 2.0 * w_core, c + max(0.1, 2.0 * w_core)
-    n_peak = float(_ss(sm, p_hi) - _ss(sm, p_lo)) - local * (p_hi - p_lo)
+    n_peak = float(sorted_search(sm, p_hi) - sorted_search(sm, p_lo)) - local * (p_hi - p_lo)
     # tail: exponential beyond the 10 % crossing and 3 sigma
     tail_da = tail_ns = None
     t_start = c + max((crossings["fw10"][1] - c) if "fw10" in crossings else 2.0 * w_core,

@@ -48,9 +48,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import AnalysisError
-from .rangetable import RangeTable
-from .run import Run
+from ..errors import AnalysisError
+from ..rangetable import RangeTable
+from ..run import Run
 
 __all__ = ["ShellSlab", "CoatingProfile", "coating_profile", "core_mask", "element_weights"]
 
@@ -342,7 +342,7 @@ def coating_profile(run: Run, ranges: RangeTable, element: str = "Cr",
     n = run.n_ions
     if n == 0:
         raise AnalysisError("no ions", run.path)
-    from .ranging import assign
+    from ..ranging import assign
 
     m = min(int(fit_ions), n)
     if m < n:

@@ -22,7 +22,7 @@ length compare:
    radius ``R`` the radius holding 99.9 % of its hits. If the ranges carry
    the coating element (Cr), the coating fraction (ions carrying it among the
    ranged ions) is taken in 40 rings out to ``R``; the coating ring is found
-   as in :mod:`liprobe.coating` (plateau of the ring profile, significantly
+   as in :mod:`liprobe.spatial.coating` (plateau of the ring profile, significantly
    above the inner level), and the core radius is where the fraction, walking
    inward from the plateau, falls below half-way between inner level and
    plateau, less ``0.05 R`` for trajectory blur (``core_method="coating"``).
@@ -55,10 +55,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._jit import get_num_threads, njit, prange
-from .errors import AnalysisError
-from .rangetable import RangeTable
-from .run import Run
+from .._jit import get_num_threads, njit, prange
+from ..errors import AnalysisError
+from ..rangetable import RangeTable
+from ..run import Run
 
 __all__ = ["DetectorHeterogeneity", "DetectorMap", "detector_map", "species_windows",
            "hit_heterogeneity"]
@@ -108,7 +108,7 @@ def species_windows(table: RangeTable, species: str) -> np.ndarray:
     ValueError
         If ``species`` is neither an ion nor an element.
     """
-    from .chemistry import Ion, parse_species
+    from ..chemistry import Ion, parse_species
 
     sp = parse_species(species)
     if isinstance(sp, Ion):
@@ -313,7 +313,7 @@ def _coating_core_radius(r, ranged, coating, det_r):
 
 
 def _shuffled_mu(species_flag, bin_idx, n_bins, rng):
-    from .stats import fraction_homogeneity, pearson_mu
+    from ..stats import fraction_homogeneity, pearson_mu
 
     mus = []
     n = np.bincount(bin_idx, minlength=n_bins)
@@ -381,7 +381,7 @@ def detector_map(run: Run, ranges: RangeTable | None = None, species: str | None
     if n == 0:
         raise AnalysisError("no ions to map", run.path)
     warnings = list(ranges.warnings) if ranges is not None else []
-    from .ranging import assign
+    from ..ranging import assign
 
     sp_win = species_windows(ranges, species) if species is not None else None
     is_species = (sp_win if sp_win is not None else
@@ -452,7 +452,7 @@ def detector_map(run: Run, ranges: RangeTable | None = None, species: str | None
     het, noise, mean, var = hit_heterogeneity(counts)
     h_kw = {}
     if s_species is not None:
-        from .stats import fraction_homogeneity, pearson_mu
+        from ..stats import fraction_homogeneity, pearson_mu
 
         keep = used & s_ranged
         nb = grid_bins * grid_bins

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import AnalysisError
+from ..errors import AnalysisError
 
 __all__ = ["MultiplicityStats", "event_sizes", "multiplicity_stats", "hit_mask",
            "ion_pairs", "CorrelationHistogram", "correlation_histogram", "dissociation_track",
@@ -34,7 +34,7 @@ def require_multiplicity(run):
     """The run's ``multiplicity`` column, or a one-line error for a file without it."""
     if "multiplicity" not in run:
         fmt = run.format or "this"
-        from .errors import ColumnError
+        from ..errors import ColumnError
 
         raise ColumnError(f"multiple-hit analysis needs the multiplicity column of an .epos "
                           f"(or .apt); this {fmt} file has none", run.path)
@@ -190,7 +190,7 @@ def dissociation_track(parent, fragment1, fragment2, points: int = 200) -> np.nd
     -------
     ndarray, shape (points, 2), Da.
     """
-    from .chemistry import parse_ion
+    from ..chemistry import parse_ion
 
     p, a, b = (parse_ion(x) if isinstance(x, str) else x for x in (parent, fragment1, fragment2))
     atoms = {}

@@ -59,21 +59,21 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import asdict, dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 
-from ._jit import njit, prange
-from .errors import AnalysisError, ColumnError
-from .instruments import (DEFAULT_ICF, DEFAULT_INSTRUMENT, DEFAULT_K_FACTOR, DEFAULT_MATERIAL,
+from .._jit import njit, prange
+from ..errors import AnalysisError, ColumnError
+from ..instruments import (DEFAULT_ICF, DEFAULT_INSTRUMENT, DEFAULT_K_FACTOR, DEFAULT_MATERIAL,
                           instrument as _instrument, material as _material)
-from .rangetable import RangeTable
+from ..rangetable import RangeTable
 
 __all__ = [
-    "PROTOCOLS", "ReconstructionParameters", "Reconstruction", "PositionComparison",
+    "PROTOCOLS", "ReconstructionParameters", "Reconstruction",
     "radius_from_voltage", "radius_from_shank", "shank_factor", "launch_angles",
     "cap_positions", "project_angles_to_detector", "project_to_detector",
     "field_of_view_factor", "window_volumes", "reconstruct", "reconstruct_run",
-    "compare_to_file_positions",
 ]
 
 PROTOCOLS = ("bas", "geiser")
@@ -413,6 +413,46 @@ def window_volumes(table: RangeTable, atomic_volume_nm3: float,
 _SAFE_FAST = {"reassoc", "contract", "arcp", "nsz"}
 
 
+# The kernels take their inputs in four named groups (numba compiles named tuples
+# into structs: no cost per ion).
+
+class _Hits(NamedTuple):
+    """One chunk of inputs in native byte order (empty ``v``/``labels`` when unused)."""
+
+    det_x: np.ndarray       # mm
+    det_y: np.ndarray       # mm
+    v: np.ndarray           # V
+    labels: np.ndarray      # range window of each ion, -1 unranged
+
+
+class _Volumes(NamedTuple):
+    """The volume each ion stands for."""
+
+    vol: np.ndarray         # nm^3 per window (labels) or one entry (every ion)
+    use_labels: bool
+    v_mean: float           # nm^3 given to unranged ions (NaN in the first pass)
+
+
+class _Radius(NamedTuple):
+    """The specimen radius: from the voltage, or from the shank angle."""
+
+    use_voltage: bool
+    inv_kf: float           # 1 / (k F), nm per V
+    r0: float               # initial radius in nm (shank)
+    c_shank: float          # sin a / (1 - sin a) (shank; 0: constant radius)
+    scale: float            # 1 / (pi g^2 eta) (NaN in the first pass)
+
+
+class _Projection(NamedTuple):
+    """The point projection: detector centre (mm), flight path L (mm), ICF xi."""
+
+    cx: float
+    cy: float
+    flight_path_mm: float
+    icf: float
+    geiser: bool
+
+
 @njit(inline="always", fastmath=_SAFE_FAST, error_model="numpy")
 def _block_sums(det_x, det_y, v, labels, vol, cx, cy, inv_kf, use_voltage, use_labels, row):
     """One pass over a block (views); ``check`` (sum of r_D^2 and V) is finite
@@ -481,16 +521,18 @@ def _block_sums(det_x, det_y, v, labels, vol, cx, cy, inv_kf, use_voltage, use_l
 
 
 @njit(parallel=True, cache=True, nogil=True, fastmath=_SAFE_FAST, error_model="numpy")
-def _sums_kernel(det_x, det_y, v, labels, vol, cx, cy, inv_kf, use_voltage, use_labels, out):
+def _sums_kernel(hits, volumes, radius, projection, out):
     """Per block: [sum of vol*w over ions of known volume, sum of w over the others,
     count of known, sum of known vol, max r_D^2, min voltage, check], w = 1/R^2 or 1."""
+    det_x, det_y, v, labels = hits
+    use_voltage, use_labels = radius.use_voltage, volumes.use_labels
     n = det_x.shape[0]
     for b in prange(out.shape[0]):
         lo = b * _BLOCK
         hi = min(lo + _BLOCK, n)
         _block_sums(det_x[lo:hi], det_y[lo:hi], v[lo:hi] if use_voltage else v,
-                    labels[lo:hi] if use_labels else labels, vol, cx, cy, inv_kf,
-                    use_voltage, use_labels, out[b])
+                    labels[lo:hi] if use_labels else labels, volumes.vol, projection.cx,
+                    projection.cy, radius.inv_kf, use_voltage, use_labels, out[b])
 
 
 @njit(inline="always", fastmath=True, error_model="numpy")
@@ -542,8 +584,7 @@ def _lateral_bas(det_x, det_y, cx, cy, L, xi, x_out, y_out, z_out):
 
 
 @njit(inline="always", error_model="numpy")
-def _block_depths(v, labels, vol, v_mean, acc, inv_kf, use_voltage, use_labels, scale, r0,
-                  c_shank, r_out, z_out):
+def _block_depths(v, labels, volumes, radius, acc, r_out, z_out):
     """Depth Z (into z_out) and radius R (into r_out) of each ion of a block.
 
     Voltage: R = V / (k F), Z the running sum of v / R^2 times ``scale``. Shank
@@ -551,6 +592,8 @@ def _block_depths(v, labels, vol, v_mean, acc, inv_kf, use_voltage, use_labels, 
     R^3 = R0^3 + 3 c S is solved by :func:`_cube_roots` (vectorisable) instead
     of a cube root per ion.
     """
+    vol, use_labels, v_mean = volumes
+    use_voltage, inv_kf, r0, c_shank, scale = radius
     m = z_out.shape[0]
     if m == 0:
         return
@@ -616,22 +659,22 @@ def _cube_roots(s_z, r_out, r0, r0_3, c3, inv_c):
 
 
 @njit(parallel=True, cache=True, nogil=True, fastmath=True, error_model="numpy")
-def _positions_kernel(det_x, det_y, v, labels, vol, v_mean, offsets, cx, cy, inv_kf,
-                      use_voltage, use_labels, scale, L, xi, geiser, r0, c_shank,
-                      x_out, y_out, z_out, outside):
+def _positions_kernel(hits, offsets, volumes, radius, projection, x_out, y_out, z_out, outside):
     """x, y, z (nm, CAMECA sign) of every ion; offsets[b]: running sum before block b.
 
     Per block, a sequential loop writes each ion's depth Z into z_out and its
     radius into x_out; then a branch-free loop (vectorised by LLVM) turns
     them into positions.
     """
+    det_x, det_y, v, labels = hits
+    cx, cy, L, xi, geiser = projection
+    use_voltage, use_labels = radius.use_voltage, volumes.use_labels
     n = det_x.shape[0]
     for b in prange(offsets.shape[0]):
         lo = b * _BLOCK
         hi = min(lo + _BLOCK, n)
         _block_depths(v[lo:hi] if use_voltage else v, labels[lo:hi] if use_labels else labels,
-                      vol, v_mean, offsets[b], inv_kf, use_voltage, use_labels, scale, r0,
-                      c_shank, x_out[lo:hi], z_out[lo:hi])
+                      volumes, radius, offsets[b], x_out[lo:hi], z_out[lo:hi])
         if geiser:
             outside[b] = _lateral_geiser(det_x[lo:hi], det_y[lo:hi], cx, cy, L, xi,
                                          x_out[lo:hi], y_out[lo:hi], z_out[lo:hi])
@@ -806,23 +849,27 @@ def reconstruct(det_x_mm, det_y_mm, v_dc_V=None, params: ReconstructionParameter
     empty_l = np.zeros(0, np.int16)
     cx, cy = p.detector_center_mm
     inv_kf = 1.0 / (p.k_factor * p.evaporation_field_V_per_nm)
+    c_shank = shank_factor(p.shank_angle_deg) if p.radius == "shank" else 0.0
+    r0 = p.initial_radius_nm if p.radius == "shank" else 0.0
+    projection = _Projection(float(cx), float(cy), float(p.flight_path_mm), float(p.icf),
+                             p.protocol == "geiser")
+    volumes = _Volumes(vol, use_labels, math.nan)
+    radius = _Radius(use_voltage, inv_kf, float(r0), float(c_shank), math.nan)
     chunk_ions = max(_BLOCK, (int(chunk_ions) // _BLOCK) * _BLOCK)
     starts = list(range(0, n, chunk_ions))
 
     def chunk_inputs(s):
         e = min(s + chunk_ions, n)
-        dx = _native_chunk(det_x_mm, s, e)
-        dy = _native_chunk(det_y_mm, s, e)
-        vv = _native_chunk(v_dc_V, s, e) if use_voltage else empty_f
-        lab = _label_chunk(labels, s, e) if use_labels else empty_l
-        return dx, dy, vv, lab
+        return _Hits(_native_chunk(det_x_mm, s, e), _native_chunk(det_y_mm, s, e),
+                     _native_chunk(v_dc_V, s, e) if use_voltage else empty_f,
+                     _label_chunk(labels, s, e) if use_labels else empty_l)
 
     # pass 1: block sums
     sums = []
     for s in starts:
-        dx, dy, vv, lab = chunk_inputs(s)
-        o = np.zeros(((len(dx) + _BLOCK - 1) // _BLOCK, 7), dtype=np.float64)
-        _sums_kernel(dx, dy, vv, lab, vol, cx, cy, inv_kf, use_voltage, use_labels, o)
+        hits = chunk_inputs(s)
+        o = np.zeros(((len(hits.det_x) + _BLOCK - 1) // _BLOCK, 7), dtype=np.float64)
+        _sums_kernel(hits, volumes, radius, projection, o)
         sums.append(o)
     S = np.concatenate(sums)
 
@@ -871,8 +918,8 @@ def reconstruct(det_x_mm, det_y_mm, v_dc_V=None, params: ReconstructionParameter
         warnings.append(f"with the Bas projection, hits beyond {p.flight_path_mm / p.icf:.1f} mm "
                         "lie outside the cap (xi r_D / L > 1); they are put on its edge")
     scale = 1.0 / (math.pi * g * g * p.efficiency)
-    c_shank = shank_factor(p.shank_angle_deg) if p.radius == "shank" else 0.0
-    r0 = p.initial_radius_nm if p.radius == "shank" else 0.0
+    volumes = volumes._replace(v_mean=float(v_mean))
+    radius = radius._replace(scale=float(scale))
 
     # pass 2: positions
     if out is None:
@@ -882,13 +929,11 @@ def reconstruct(det_x_mm, det_y_mm, v_dc_V=None, params: ReconstructionParameter
     n_out = 0
     b0 = 0
     for s in starts:
-        dx, dy, vv, lab = chunk_inputs(s)
-        nb = (len(dx) + _BLOCK - 1) // _BLOCK
-        e = s + len(dx)
+        hits = chunk_inputs(s)
+        nb = (len(hits.det_x) + _BLOCK - 1) // _BLOCK
+        e = s + len(hits.det_x)
         outside = np.zeros(nb, np.int64)
-        _positions_kernel(dx, dy, vv, lab, vol, v_mean, offsets[b0:b0 + nb], cx, cy, inv_kf,
-                          use_voltage, use_labels, scale, float(p.flight_path_mm), float(p.icf),
-                          p.protocol == "geiser", float(r0), float(c_shank),
+        _positions_kernel(hits, offsets[b0:b0 + nb], volumes, radius, projection,
                           xo[s:e], yo[s:e], zo[s:e], outside)
         n_out += int(outside.sum())
         b0 += nb
@@ -965,7 +1010,7 @@ def reconstruct_run(run, params: ReconstructionParameters | None = None,
                           "(--radius shank:ANGLE_DEG:R0_NM)", run.path)
     labels = vol = None
     if ranges is not None and len(ranges):
-        from .ranging import assign
+        from ..ranging import assign
 
         labels, _ = assign(run["mass"], ranges)
         vol = window_volumes(ranges, p.atomic_volume_nm3, p.use_range_volumes)
@@ -978,285 +1023,3 @@ def reconstruct_run(run, params: ReconstructionParameters | None = None,
     out = run.with_columns(x=result.x_nm, y=result.y_nm, z=result.z_nm,
                            meta={"reconstruction": result.to_dict()})
     return out, result
-
-
-# ---------------------------------------------------------------------------
-# comparison with a file's own reconstruction
-# ---------------------------------------------------------------------------
-
-_CORRECTION_TERMS = {"none": 3, "center": 3, "affine": 3, "quadratic": 6, "cubic": 10}
-_RES_EDGES = np.concatenate(([0.0], np.logspace(-6, 3, 3601)))
-
-
-def _terms(u, v, kind):
-    cols = [u, v, np.ones_like(u)]
-    if kind in ("quadratic", "cubic"):
-        cols += [u * u, v * v, u * v]
-    if kind == "cubic":
-        cols += [u * u * u, u * u * v, u * v * v, v * v * v]
-    return np.stack(cols, axis=1)
-
-
-def _hist_percentiles(hist, qs):
-    c = np.cumsum(hist)
-    tot = c[-1]
-    out = []
-    for q in qs:
-        if tot == 0:
-            out.append(None)
-            continue
-        k = int(np.searchsorted(c, q / 100.0 * tot))
-        lo, hi = _RES_EDGES[k], _RES_EDGES[k + 1]
-        out.append(float(math.sqrt(lo * hi)) if lo > 0 else float(hi))
-    return out
-
-
-@dataclass(frozen=True, eq=False)
-class PositionComparison:
-    """How well the point projection maps a file's detector hits onto its own x, y, z.
-
-    Per depth slab (consecutive ions), fitted by least squares: the cap
-    radius (linear in ion index across the slab), the image compression
-    factor xi, and a smooth depth (quadratic in ion index); after one
-    detector correction for the whole run (a polynomial map of the hits,
-    normalised to unit scale: the instrument's distortion, e.g. a
-    reflectron's, which the vendor software corrects before projecting).
-    Residuals are distances between the file's and the fitted positions.
-
-    Attributes
-    ----------
-    protocol : str
-    flight_path_mm : float
-        L used; xi is only meaningful for this L (lateral positions fix xi R / L,
-        the cap's curvature in z fixes R).
-    detector_correction : str
-        "quadratic", "affine", "center" (a shift only) or "none" (raw hits).
-    correction_x, correction_y : ndarray
-        Coefficients of u, v, 1 (and u^2, v^2, uv) giving corrected hits in mm.
-    z_flipped : bool
-        The file's z increased through the run and was negated first.
-    slab_start, slab_stop : ndarray of int
-        Ion index range of each slab.
-    z_mean_nm : ndarray
-        Mean file z of each slab.
-    radius_nm, radius_start_nm, radius_end_nm, icf, nm_per_mm : ndarray
-        Fitted values per slab (radius at the middle; nm_per_mm = xi R / L,
-        the lateral scale at the detector centre).
-    lateral_median_nm, lateral_p95_nm, z_median_nm, z_p95_nm : ndarray
-        Residuals per slab.
-    lateral_residual_nm, z_residual_nm : dict
-        Median and 95th percentile over all ions.
-    """
-
-    protocol: str
-    flight_path_mm: float
-    detector_correction: str
-    correction_x: np.ndarray
-    correction_y: np.ndarray
-    z_flipped: bool
-    slab_start: np.ndarray
-    slab_stop: np.ndarray
-    z_mean_nm: np.ndarray
-    radius_nm: np.ndarray
-    radius_start_nm: np.ndarray
-    radius_end_nm: np.ndarray
-    icf: np.ndarray
-    nm_per_mm: np.ndarray
-    lateral_median_nm: np.ndarray
-    lateral_p95_nm: np.ndarray
-    z_median_nm: np.ndarray
-    z_p95_nm: np.ndarray
-    lateral_residual_nm: dict
-    z_residual_nm: dict
-    n_ions: int
-
-    def to_dict(self) -> dict:
-        names = ["u", "v", "1", "u^2", "v^2", "uv", "u^3", "u^2 v", "u v^2", "v^3"][
-            :len(self.correction_x)]
-        return {
-            "ions": self.n_ions,
-            "protocol": self.protocol,
-            "flight_path_mm": self.flight_path_mm,
-            "detector_correction": {
-                "kind": self.detector_correction,
-                "x_mm": dict(zip(names, map(float, self.correction_x))),
-                "y_mm": dict(zip(names, map(float, self.correction_y))),
-            },
-            "z_flipped": self.z_flipped,
-            "residual_nm": {"lateral": self.lateral_residual_nm, "z": self.z_residual_nm},
-            "slabs": [
-                {"ions": [int(a), int(b)], "z_mean_nm": float(z), "radius_nm": float(r),
-                 "radius_start_nm": float(r0), "radius_end_nm": float(r1), "icf": float(xi),
-                 "nm_per_mm": float(s), "lateral_median_nm": float(lm),
-                 "lateral_p95_nm": float(lp), "z_median_nm": float(zm), "z_p95_nm": float(zp)}
-                for a, b, z, r, r0, r1, xi, s, lm, lp, zm, zp in zip(
-                    self.slab_start, self.slab_stop, self.z_mean_nm, self.radius_nm,
-                    self.radius_start_nm, self.radius_end_nm, self.icf, self.nm_per_mm,
-                    self.lateral_median_nm, self.lateral_p95_nm, self.z_median_nm,
-                    self.z_p95_nm)],
-        }
-
-
-def _cap_model(p, u, v, t, L, geiser):
-    """Lateral and z positions (nm) for slab parameters p = (R0, R1, xi, a, b, c)."""
-    R0, R1, xi, a, b, c = p
-    R = R0 + (R1 - R0) * t
-    r = np.hypot(u, v)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cphi = np.where(r > 0, u / r, 1.0)
-        sphi = np.where(r > 0, v / r, 0.0)
-    if geiser:
-        tp = np.arctan(r / L)
-        th = tp + np.arcsin(np.clip((xi - 1.0) * np.sin(tp), -1.0, 1.0))
-        d = R * np.sin(th)
-        sag = R * (1.0 - np.cos(th))
-    else:
-        q = np.clip(xi * r / L, 0.0, 1.0)
-        d = R * q
-        sag = R * (1.0 - np.sqrt(1.0 - q * q))
-    return d * cphi, d * sphi, -(a + b * t + c * t * t) - sag
-
-
-def compare_to_file_positions(x_nm, y_nm, z_nm, det_x_mm, det_y_mm, *, flight_path_mm,
-                              protocol: str = "geiser", n_slabs: int = 20,
-                              detector_correction: str = "quadratic",
-                              max_fit_ions: int = 4000) -> PositionComparison:
-    """Fit the projection that maps a file's detector hits onto its reconstructed positions.
-
-    For runs reconstructed elsewhere (AP Suite, IVAS) whose files keep the
-    hits but maybe not the voltage. Per slab of consecutive ions, the model
-    is the cap of :func:`launch_angles`/:func:`cap_positions` with radius
-    linear in ion index, ICF xi and a depth quadratic in ion index, fitted
-    with ``scipy.optimize.least_squares`` to x, y and z together (the cap's
-    curvature in z pins R, the lateral scale then pins xi for the given L).
-    The hits first go through one detector correction for the whole run,
-    found from short windows spread over the run (per window a linear least
-    squares fit of x, y on the correction's terms, normalised by the root of
-    its linear part's determinant; the median over windows).
-
-    Parameters
-    ----------
-    x_nm, y_nm, z_nm : ndarray
-        The file's positions in nm.
-    det_x_mm, det_y_mm : ndarray
-        The file's hits in mm.
-    flight_path_mm : float
-    protocol : {"geiser", "bas"}
-    n_slabs : int
-    detector_correction : {"quadratic", "affine", "center", "none"}
-        The distortion map of the hits: a quadratic polynomial map, an
-        affine map, a shift, or nothing.
-    max_fit_ions : int
-        Ions per slab used in the nonlinear fit (evenly spaced); residuals use all.
-
-    Returns
-    -------
-    PositionComparison
-    """
-    from scipy.optimize import least_squares
-
-    _check_protocol(protocol)
-    if detector_correction not in _CORRECTION_TERMS:
-        raise ValueError(f"detector_correction must be one of {', '.join(_CORRECTION_TERMS)}")
-    n = len(x_nm)
-    if not (len(y_nm) == len(z_nm) == len(det_x_mm) == len(det_y_mm) == n):
-        raise AnalysisError("x, y, z, det_x and det_y differ in length")
-    n_slabs = int(n_slabs)
-    if n_slabs < 1:
-        raise ValueError("n_slabs must be at least 1")
-    if n < 50 * n_slabs:
-        raise AnalysisError(f"{n} ions are too few for {n_slabs} slabs (50 ions per slab at least)")
-
-    def f64(a, s, e):
-        return np.asarray(a[s:e], dtype=np.float64)
-
-    # z convention (reconstruction.md s4): CAMECA z decreases through the run
-    m = max(1, n // 20)
-    flip = float(np.mean(f64(z_nm, n - m, n))) > float(np.mean(f64(z_nm, 0, m)))
-    zs = -1.0 if flip else 1.0
-
-    # one detector correction for the whole run
-    kind = detector_correction
-    nt = _CORRECTION_TERMS[kind]
-    if kind == "none":
-        cxs = np.array([1.0, 0.0, 0.0])
-        cys = np.array([0.0, 1.0, 0.0])
-    else:
-        K = max(8, min(40, 2 * n_slabs))
-        W = max(50, min(2000, n // K))
-        coefs = []
-        for s in np.linspace(0, n - W, K).astype(np.int64):
-            u, v = f64(det_x_mm, s, s + W), f64(det_y_mm, s, s + W)
-            X, Y = f64(x_nm, s, s + W), f64(y_nm, s, s + W)
-            if kind == "center":  # x = k (u - u0), y = k (v - v0)
-                one, nil = np.ones_like(u), np.zeros_like(u)
-                A = np.concatenate((np.stack([u, one, nil], 1), np.stack([v, nil, one], 1)))
-                k, a, b = np.linalg.lstsq(A, np.concatenate((X, Y)), rcond=None)[0]
-                if k > 0:
-                    coefs.append(np.array([1.0, 0.0, a / k, 0.0, 1.0, b / k]))
-                continue
-            T = _terms(u, v, kind)
-            ax = np.linalg.lstsq(T, X, rcond=None)[0]
-            ay = np.linalg.lstsq(T, Y, rcond=None)[0]
-            det = abs(ax[0] * ay[1] - ax[1] * ay[0])
-            if det > 0:
-                coefs.append(np.concatenate((ax, ay)) / math.sqrt(det))
-        if not coefs:
-            raise AnalysisError("detector hits do not map onto x, y (degenerate fit)")
-        C = np.median(np.array(coefs), axis=0)
-        cxs, cys = C[:nt], C[nt:]
-
-    L = float(flight_path_mm)
-    geiser = protocol == "geiser"
-    edges = np.linspace(0, n, n_slabs + 1).astype(np.int64)
-    rows = []
-    h_lat = np.zeros(len(_RES_EDGES) - 1, np.int64)
-    h_z = np.zeros(len(_RES_EDGES) - 1, np.int64)
-    for s, e in zip(edges[:-1], edges[1:]):
-        T = _terms(f64(det_x_mm, s, e), f64(det_y_mm, s, e), kind)
-        u = T @ cxs
-        v = T @ cys
-        X, Y, Z = f64(x_nm, s, e), f64(y_nm, s, e), zs * f64(z_nm, s, e)
-        t = np.linspace(0.0, 1.0, e - s)
-        sub = np.unique(np.linspace(0, e - s - 1, min(e - s, max_fit_ions)).astype(np.int64))
-        us, vs, ts, Xs, Ys, Zs = u[sub], v[sub], t[sub], X[sub], Y[sub], Z[sub]
-        # starting values: lateral scale, and R from the cap's curvature in z
-        lat = float(np.dot(np.r_[us, vs], np.r_[Xs, Ys]) / max(np.dot(np.r_[us, vs],
-                                                                     np.r_[us, vs]), 1e-300))
-        A = np.stack([np.ones_like(ts), ts, ts * ts, -(Xs * Xs + Ys * Ys)], axis=1)
-        co = np.linalg.lstsq(A, -Zs, rcond=None)[0]
-        q = -co[3]  # z = -(a + b t + c t^2) - d^2 / (2R)
-        R_init = 1.0 / (2.0 * q) if q > 1e-6 else 100.0 * abs(lat)
-        R_init = float(np.clip(R_init, 0.5, 1e4))
-        xi_init = float(np.clip(abs(lat) * L / R_init, 1.01, 20.0))
-
-        def resid(pp):
-            px, py, pz = _cap_model(pp, us, vs, ts, L, geiser)
-            return np.concatenate((px - Xs, py - Ys, pz - Zs))
-
-        p0 = [R_init, R_init, xi_init, co[0], co[1], co[2]]
-        fit = least_squares(resid, p0, x_scale=[R_init, R_init, 0.5, 10.0, 10.0, 10.0],
-                            bounds=([0.1, 0.1, 1.0, -np.inf, -np.inf, -np.inf],
-                                    [1e5, 1e5, 50.0, np.inf, np.inf, np.inf]))
-        pp = fit.x
-        px, py, pz = _cap_model(pp, u, v, t, L, geiser)
-        el = np.hypot(px - X, py - Y)
-        ez = np.abs(pz - Z)
-        h_lat += np.histogram(el, _RES_EDGES)[0]
-        h_z += np.histogram(ez, _RES_EDGES)[0]
-        R_mid = 0.5 * (pp[0] + pp[1])
-        rows.append((s, e, zs * float(Z.mean()), R_mid, pp[0], pp[1], pp[2],
-                     pp[2] * R_mid / L, float(np.median(el)), float(np.percentile(el, 95)),
-                     float(np.median(ez)), float(np.percentile(ez, 95))))
-    cols = [np.array(c) for c in zip(*rows)]
-    lat_q = _hist_percentiles(h_lat, (50, 95))
-    z_q = _hist_percentiles(h_z, (50, 95))
-    return PositionComparison(
-        protocol=protocol, flight_path_mm=L, detector_correction=kind,
-        correction_x=np.asarray(cxs), correction_y=np.asarray(cys), z_flipped=bool(flip),
-        slab_start=cols[0].astype(np.int64), slab_stop=cols[1].astype(np.int64),
-        z_mean_nm=cols[2], radius_nm=cols[3], radius_start_nm=cols[4], radius_end_nm=cols[5],
-        icf=cols[6], nm_per_mm=cols[7], lateral_median_nm=cols[8], lateral_p95_nm=cols[9],
-        z_median_nm=cols[10], z_p95_nm=cols[11],
-        lateral_residual_nm={"median": lat_q[0], "p95": lat_q[1]},
-        z_residual_nm={"median": z_q[0], "p95": z_q[1]}, n_ions=n)

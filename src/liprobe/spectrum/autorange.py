@@ -3,7 +3,7 @@
 What an analyst does, made explicit:
 
 1. **Peaks.** Every peak significant above its local background (5 sigma by
-   default) is found and measured (:mod:`liprobe.peaks`).
+   default) is found and measured (:mod:`liprobe.spectrum.peaks`).
 2. **Candidates.** Every plausible ion of the elements (plus H and C) is
    enumerated with its isotope pattern (:mod:`liprobe.chemistry.candidates`).
 3. **Matching.** Each isotope peak of a candidate (>= 0.1 % of the ion) is
@@ -54,7 +54,7 @@ What an analyst does, made explicit:
 6. **Windows** are set from each peak's shape: 4 sigma of its Gaussian core
    (sigma from the clean, low-mass side) below the maximum, and 4 sigma plus
    4 decay lengths of its thermal tail (98 % of the tail; the peak's own fit,
-   else the run's typical tail of :func:`~liprobe.deconvolve.shape_from_peaks`)
+   else the run's typical tail of :func:`~liprobe.spectrum.deconvolve.shape_from_peaks`)
    above it. Where a window's tail reaches the next window, it stops where
    the next one begins (the tail that runs on is the next window's
    background, which ``liprobe composition --deconvolve`` corrects).
@@ -75,13 +75,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .peaks import _ss, _z_of_poisson
 
-from .chemistry import Ion
-from .chemistry.candidates import DEFAULT_ADDED, ambiguity_priority, candidate_ions
-from .errors import AnalysisError
-from .peaks import PeakAnalysis, analyse_peaks, sorted_masses
-from .rangetable import Range, RangeTable
+from ..chemistry import Ion
+from ..chemistry.candidates import DEFAULT_ADDED, ambiguity_priority, candidate_ions
+from ..errors import AnalysisError
+from ._shared import poisson_excess_z, sorted_masses, sorted_search
+from .peaks import PeakAnalysis, analyse_peaks
+from ..rangetable import Range, RangeTable
 
 __all__ = ["Autorange", "autorange", "ION_COLORS"]
 
@@ -169,10 +169,10 @@ def _local_excess(sm, m, w, peaks, rel):
     one is.
     """
     lo, hi = m - 2 * w, m + 2 * w
-    n = float(_ss(sm, hi) - _ss(sm, lo))
+    n = float(sorted_search(sm, hi) - sorted_search(sm, lo))
     sides = []
     for a, b in ((m - 6 * w, m - 2 * w), (m + 2 * w, m + 6 * w)):
-        cnt = float(_ss(sm, b) - _ss(sm, a)) / (b - a)
+        cnt = float(sorted_search(sm, b) - sorted_search(sm, a)) / (b - a)
         clean = not any(p.mass - 2 * _fwhm_of(p, rel) < b and p.mass + 2 * _fwhm_of(p, rel) > a
                         for p in peaks)
         sides.append((cnt, clean))
@@ -225,7 +225,7 @@ def _match(cands, peaks, tol_fn, rel, sm, bg, min_significance=5.0):
             pred = main_counts * a / max(main_a, 1e-12)
             if a < _MISSING_MIN and not (
                     pred >= _HIDDEN_MIN_COUNTS
-                    and float(_z_of_poisson(pred + b, max(b, 1.0))) >= min_significance):
+                    and float(poisson_excess_z(pred + b, max(b, 1.0))) >= min_significance):
                 continue
             if key not in missing:
                 missing[key] = len(rows)
@@ -345,8 +345,8 @@ def autorange(mass, elements, max_atoms: int = 5, max_charge: int = 3,
     ns_per_sqrt_da : float, optional
         Time-of-flight scale for a run without tof.
     sorted_mass, peak_analysis : optional
-        Already computed :func:`~liprobe.peaks.sorted_masses` and
-        :func:`~liprobe.peaks.analyse_peaks` of the same masses.
+        Already computed :func:`~liprobe.spectrum.sorted_masses` and
+        :func:`~liprobe.spectrum.peaks.analyse_peaks` of the same masses.
 
     Returns
     -------
@@ -397,13 +397,13 @@ def _hidden_peak_z(pred, p, rel):
     """z of ``pred`` counts of an ion's isotope predicted under peak ``p`` as a peak of its own.
 
     The predicted counts are in the units of the peak's counts (``[m - 2 FWHM, m +
-    max(0.1 Da, 2 FWHM))``, :func:`~liprobe.peaks.measure_peak`), tested against the local
+    max(0.1 Da, 2 FWHM))``, :func:`~liprobe.spectrum.peaks.measure_peak`), tested against the local
     background over that span (not against the other ion's counts, which the isotope
-    pattern has already accounted for), as :func:`~liprobe.peaks.detect_peaks` tests a peak.
+    pattern has already accounted for), as :func:`~liprobe.spectrum.peaks.detect_peaks` tests a peak.
     """
     w = _fwhm_of(p, rel)
     b = max(p.background, 0.0) * (2.0 * w + max(0.1, 2.0 * w))
-    return float(_z_of_poisson(pred + b, b))
+    return float(poisson_excess_z(pred + b, b))
 
 
 def _build(res, peaks, pa, rel, elements, used, warnings, user_elements,

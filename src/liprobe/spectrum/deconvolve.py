@@ -4,7 +4,7 @@ The counts in window q are modelled as ``c_q = B_q + sum_i a_qi N_i``
 (London, Microsc. Microanal. 25 (2019) 378; ``shared/reference/mass-spectrum.md``
 section 9): ``N_i`` is the total number of ions of species i, ``B_q`` the
 background in the window (uniform in time of flight, see
-:class:`liprobe.peaks.Background`) and ``a_qi`` the fraction of ion i's counts
+:class:`liprobe.spectrum.peaks.Background`) and ``a_qi`` the fraction of ion i's counts
 that fall in window q:
 
     a_qi = sum_j p_ij * P(peak j of ion i lands in [lo_q, hi_q))
@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .chemistry import Ion
-from .errors import AnalysisError
+from ..chemistry import Ion
+from ..errors import AnalysisError
+from ..run import column_chunks
 
 __all__ = ["PeakShape", "shape_from_peaks", "pattern_matrix", "Deconvolution", "deconvolve",
            "deconvolve_table", "corrected_counts"]
@@ -88,7 +89,7 @@ def shape_from_peaks(peaks, min_counts: float = 2000.0) -> PeakShape | None:
 
     Parameters
     ----------
-    peaks : iterable of liprobe.peaks.Peak
+    peaks : iterable of liprobe.spectrum.peaks.Peak
     min_counts : float
         Only peaks with at least this many counts are used.
 
@@ -245,8 +246,8 @@ def deconvolve(window_counts, lo, hi, ions, background=None, background_error=No
     """
     from scipy.optimize import nnls
 
-    from .chemistry import parse_ion
-    from .chemistry.candidates import ambiguity_priority
+    from ..chemistry import parse_ion
+    from ..chemistry.candidates import ambiguity_priority
 
     ions = tuple(parse_ion(i) if isinstance(i, str) else i for i in ions)
     c = np.asarray(window_counts, float)
@@ -310,17 +311,14 @@ def deconvolve_table(mass, table, ions=None, background=None, shape: PeakShape |
     ions : sequence of Ion or str, optional
         Ions to solve for (default: the table's ions; add hidden ones such as
         ``O2++`` to this list).
-    background : liprobe.peaks.Background, optional
+    background : liprobe.spectrum.peaks.Background, optional
         Subtracted from every window.
     shape, shapes : see :func:`pattern_matrix`.
     """
-    from .ranging import count_windows
+    from ..ranging import count_windows
 
-    chunks = [mass] if isinstance(mass, np.ndarray) else mass
     counts = np.zeros(len(table), np.int64)
-    for ch in chunks:
-        if isinstance(ch, tuple):
-            ch = ch[1]
+    for ch in column_chunks(mass):
         counts += count_windows(ch, table)[0]
     bg = bg_err = None
     if background is not None:
@@ -337,7 +335,7 @@ def corrected_counts(mass, table, background: bool = False, deconvolve_ions: boo
     """Ion counts of a range table's ions, background-subtracted and/or deconvolved.
 
     The background (and, for deconvolution, the peak shape) is measured on the
-    same masses with :func:`liprobe.peaks.analyse_peaks`. Counts are rounded to
+    same masses with :func:`liprobe.spectrum.peaks.analyse_peaks`. Counts are rounded to
     whole ions for :func:`liprobe.composition.composition_from_counts`; the
     exact values and their uncertainties are returned in the second item.
 
@@ -347,8 +345,9 @@ def corrected_counts(mass, table, background: bool = False, deconvolve_ions: boo
     details : dict
         ``{"background": ..., "deconvolution": ...}`` for the JSON output.
     """
-    from .peaks import analyse_peaks, sorted_masses
-    from .ranging import count_windows
+    from ._shared import sorted_masses
+    from .peaks import analyse_peaks
+    from ..ranging import count_windows
 
     m = np.asarray(mass)
     sm = sorted_masses(m)

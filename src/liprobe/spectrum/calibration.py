@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .peaks import _ss
+from ._shared import sorted_masses, sorted_search
 
-from .errors import AnalysisError
+from ..errors import AnalysisError
 
 __all__ = ["CalibrationFit", "calibration_from_pairs", "calibration_check", "PeakDrift",
            "peak_drift", "apply_calibration", "peak_position"]
@@ -77,7 +77,7 @@ def calibration_from_pairs(pairs) -> CalibrationFit:
 
 
 def _main_peak(ion):
-    from .chemistry import parse_ion
+    from ..chemistry import parse_ion
 
     if isinstance(ion, str):
         ion = parse_ion(ion)
@@ -100,13 +100,13 @@ def peak_position(sm: np.ndarray, expected_da: float, search_da: float,
     lo, hi = expected_da - search_da, expected_da + search_da
     n = max(3, int(math.ceil((hi - lo) / h)))
     edges = lo + h * np.arange(n + 1)
-    cnt = np.diff(_ss(sm, edges)).astype(float)
+    cnt = np.diff(sorted_search(sm, edges)).astype(float)
     if cnt.sum() < 10:
         return None, int(cnt.sum())
     sm3 = np.convolve(cnt, np.ones(5) / 5, mode="same")
     k = int(np.argmax(sm3))
     x0 = edges[k] + h / 2
-    a, b = _ss(sm, [x0 - w, x0 + w])
+    a, b = sorted_search(sm, [x0 - w, x0 + w])
     seg = np.asarray(sm[a:b], float)
     if len(seg) < 5:
         return float(x0), len(seg)
@@ -134,7 +134,6 @@ def calibration_check(mass, ions, search_da: float | None = None,
         How far from the expected mass to look (default 0.5 % of the mass,
         at least 0.05 Da).
     """
-    from .peaks import sorted_masses
 
     sm = sorted_mass if sorted_mass is not None else sorted_masses(mass)
     pairs = []

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .peaks import _ss
-
-from ._jit import get_num_threads, njit, prange
-from .errors import AnalysisError
+from .._jit import get_num_threads, njit, prange
+from ..errors import AnalysisError
+from ..run import column_chunks
+from ._shared import sorted_masses, sorted_search
 
 __all__ = ["MassHistogram", "mass_histogram", "normalization_factor", "SpectrumComparison",
            "compare_spectra"]
@@ -114,10 +114,7 @@ def mass_histogram(mass, bin_da: float = 0.01, mass_range=(0.0, 200.0)) -> MassH
     counts = np.zeros(n_bins, np.int64)
     edges = lo + bin_da * np.arange(n_bins + 1, dtype=np.float64)
     threads = get_num_threads()
-    chunks = [mass] if isinstance(mass, np.ndarray) else mass
-    for chunk in chunks:
-        if isinstance(chunk, tuple):
-            chunk = chunk[1]
+    for chunk in column_chunks(mass):
         m = np.ascontiguousarray(chunk)
         if m.dtype not in (np.float32, np.float64) or not m.dtype.isnative:
             m = m.astype(np.float32)
@@ -142,20 +139,19 @@ def normalization_factor(mass, normalize: str = "total", mass_range=(0.0, 200.0)
     normalize : str
         ``"total"``: all ions in ``mass_range``; an ion (``"O2+"``): the
         background-subtracted counts of its main isotope peak, from the
-        peak's shape analysis (:func:`liprobe.peaks.analyse_peaks` picks the
+        peak's shape analysis (:func:`liprobe.spectrum.peaks.analyse_peaks` picks the
         measured peak nearest its m/n, within 0.5 % of it).
     """
-    from .peaks import sorted_masses
 
     sm = sorted_mass if sorted_mass is not None else sorted_masses(mass)
     lo, hi = mass_range
     if normalize == "total":
-        n = float(_ss(sm, hi) - _ss(sm, lo))
+        n = float(sorted_search(sm, hi) - sorted_search(sm, lo))
         if n <= 0:
             raise AnalysisError(f"no ions in [{lo}, {hi}) Da to normalise by")
         return n, f"all {int(n):,} ions in [{lo:g}, {hi:g}) Da"
     from .calibration import peak_position
-    from .chemistry import parse_ion
+    from ..chemistry import parse_ion
 
     try:
         ion = parse_ion(normalize)
@@ -199,7 +195,7 @@ def compare_spectra(peaks_a, peaks_b, norm_a, norm_b, normalize: str = "total",
 
     Parameters
     ----------
-    peaks_a, peaks_b : liprobe.peaks.PeakAnalysis
+    peaks_a, peaks_b : liprobe.spectrum.peaks.PeakAnalysis
     norm_a, norm_b : (float, str)
         From :func:`normalization_factor`.
     tolerance_rel : float

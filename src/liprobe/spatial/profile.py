@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import AnalysisError
-from .rangetable import RangeTable
-from .run import Run
+from ..errors import AnalysisError
+from ..rangetable import RangeTable
+from ..run import Run
 
 __all__ = ["Profile", "composition_profile"]
 
@@ -192,8 +192,8 @@ def composition_profile(run: Run, ranges: RangeTable, axis: str = "z", bin_nm: f
     AnalysisError
         No counted ions, or an element that is not ranged.
     """
-    from .chemistry import is_element
-    from .ranging import assign
+    from ..chemistry import is_element
+    from ..ranging import assign
 
     if bin_nm is not None and ions_per_bin is not None:
         raise ValueError("give bin_nm or ions_per_bin, not both")

@@ -12,7 +12,7 @@ A region of interest is written as a short spec (the ``--roi`` option):
 ``box:X0:X1:Y0:Y1:Z0:Z1``           axis-aligned box, nm
 ``core[:MARGIN]``                   the region at least MARGIN nm (default 3)
                                     inside a coating (needs ranges; see
-                                    :mod:`liprobe.coating`)
+                                    :mod:`liprobe.spatial.coating`)
 ==================================  =============================================
 
 A segment (``--segment START:STOP``) is a range of ion indices in evaporation
@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._jit import njit, prange
-from .errors import AnalysisError
-from .run import Run
+from .._jit import njit, prange
+from ..errors import AnalysisError
+from ..run import Run
 
 __all__ = ["cylinder_mask", "sphere_mask", "box_mask", "Roi", "parse_roi", "parse_segment",
            "select"]

@@ -1,0 +1,267 @@
+"""One simulated run's configuration: every input, fixed before it runs.
+
+:class:`SimulationConfig` gathers the material, the coating, the run size, the
+seed, the instrument and laser energy, second phases (:class:`PhaseSpec`), and
+the model tables: geometry, species, peak shape and multiple hits
+(:mod:`liprobe.simulate.parameters`), the laser-energy response
+(:mod:`liprobe.simulate.laser`) and Li mobility (:mod:`liprobe.simulate.mobility`).
+It checks them when it is made, and its :meth:`~SimulationConfig.to_dict` is
+recorded in every run's truth.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ..instruments import instrument as _instrument
+from ..spatial.roi import Roi, parse_roi
+from .laser import DEFAULT_LASER, LaserResponse
+from .materials import resolve_material
+from .mobility import DEFAULT_MOBILITY, FRACTURE_RANGE, MobilityTable
+from .parameters import (COATINGS, DEFAULT_GEOMETRY, DEFAULT_MULTIHIT, DEFAULT_SPECIES,
+                         TIMING_SIGMA_NS, HydrogenModel, MultiHitModel, PeakShape,
+                         SpecimenGeometry, SpeciesModel, default_peak_shape)
+
+__all__ = ["PhaseSpec", "SimulationConfig"]
+
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    """A second phase inside the specimen: a material filling a shape.
+
+    ``shape`` is a :class:`liprobe.spatial.roi.Roi` of kind ``sphere`` or ``box`` in
+    the truth frame (nm; origin at the apex when the acquisition starts,
+    z <= 0 into the specimen, the frame of the reconstruction). Parse one with
+    :meth:`parse` from ``MATERIAL=sphere:D@X,Y,Z`` or
+    ``MATERIAL=box:X0:X1:Y0:Y1:Z0:Z1``.
+    """
+
+    material: str
+    shape: Roi
+
+    def __post_init__(self):
+        if getattr(self.shape, "kind", None) not in ("sphere", "box"):
+            raise ValueError("a phase's shape must be a sphere or a box "
+                             "(sphere:D@X,Y,Z or box:X0:X1:Y0:Y1:Z0:Z1)")
+
+    @classmethod
+    def parse(cls, text: str) -> "PhaseSpec":
+        """``"LiMn2O4=sphere:20@0,0,-30"`` -> PhaseSpec (ValueError saying what is wrong)."""
+        material, sep, spec = text.partition("=")
+        if not sep or not material.strip() or not spec.strip():
+            raise ValueError(f"bad phase '{text}' (write MATERIAL=sphere:D@X,Y,Z or "
+                             "MATERIAL=box:X0:X1:Y0:Y1:Z0:Z1, nm)")
+        return cls(material.strip(), parse_roi(spec.strip()))
+
+    @property
+    def spec(self) -> str:
+        return f"{self.material}={self.shape.spec}"
+
+    def to_dict(self) -> dict:
+        d = {"material": self.material, "spec": self.spec}
+        d.update(self.shape.describe())
+        return d
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """One simulated run: every input, fixed before it runs.
+
+    Attributes
+    ----------
+    material : str
+        ``NMC811``, ``LiMn2O4``, another name of :data:`liprobe.instruments.MATERIALS`,
+        or a formula such as ``LiNi0.6Co0.2Mn0.2O2``.
+    coating : {"none", "Cr"}
+    coating_thickness_nm : float
+        Thickness of the conformal shell (ignored without a coating).
+        *Assumption*: 5 nm ("thin" in [SI24]; no thickness is given there).
+    ions : int
+        Detected ions to write.
+    seed : int
+    instrument : str
+        A name of :data:`liprobe.instruments.INSTRUMENTS`.
+    laser_pj : float
+        Laser pulse energy (pJ): sets the field, the charge states and
+        molecular ions, the O loss, the thermal tail
+        (:mod:`liprobe.simulate.laser`) and Li's mobility
+        (:mod:`liprobe.simulate.mobility`). With a ``schedule``, the first
+        segment's energy.
+    phases : tuple of PhaseSpec
+    geometry : SpecimenGeometry
+    species : SpeciesModel
+        Ion shares at 5 pJ; ``laser`` carries them to ``laser_pj``.
+    peak : PeakShape or None
+        None: :func:`default_peak_shape` of the instrument and coating (at
+        5 pJ; ``laser`` scales its tail).
+    multihit : MultiHitModel
+    laser : LaserResponse or None
+        Tables against laser energy; None: the 5 pJ shares at every energy.
+    schedule : tuple of (int, float)
+        Laser energy changes within the run: ``((0, 5), (100000, 10))`` runs
+        ions 0-99,999 (detected) at 5 pJ and the rest at 10 pJ. Empty: the
+        whole run at ``laser_pj``.
+    mobility : MobilityTable or None
+        Li mobility: ``delithiation`` for an uncoated specimen, ``residual``
+        for a coated one. None: Li stays where it is (random).
+    fracture : "auto", float or None
+        Fraction of ``ions`` after which the specimen fractures (the run
+        ends there, with a final burst of multiple hits). ``"auto"``:
+        uncoated specimens fracture at a fraction drawn from
+        :data:`liprobe.simulate.mobility.FRACTURE_RANGE` with the seed,
+        coated ones do not [SI24]. None: no fracture.
+    hydrogen : HydrogenModel or None
+        H+, H2+ (and optional hydrides), e.g. :data:`DEFAULT_HYDROGEN`; None
+        (default): no hydrogen. The paper preset runs with
+        :data:`DEFAULT_HYDROGEN`.
+    """
+
+    material: str = "NMC811"
+    coating: str = "none"
+    coating_thickness_nm: float = 5.0
+    ions: int = 1_000_000
+    seed: int = 0
+    instrument: str = "LEAP 5000 XS"
+    laser_pj: float = 5.0
+    phases: tuple[PhaseSpec, ...] = ()
+    geometry: SpecimenGeometry = field(default_factory=lambda: DEFAULT_GEOMETRY)
+    species: SpeciesModel = field(default_factory=lambda: DEFAULT_SPECIES)
+    peak: PeakShape | None = None
+    multihit: MultiHitModel = field(default_factory=lambda: DEFAULT_MULTIHIT)
+    laser: LaserResponse | None = field(default_factory=lambda: DEFAULT_LASER)
+    schedule: tuple = ()
+    mobility: MobilityTable | None = field(default_factory=lambda: DEFAULT_MOBILITY)
+    fracture: str | float | None = "auto"
+    hydrogen: HydrogenModel | None = None
+
+    def __post_init__(self):
+        coat = {k.lower(): k for k in COATINGS}.get(str(self.coating).lower())
+        if coat is None:
+            raise ValueError(f"unknown coating '{self.coating}' (none or Cr)")
+        object.__setattr__(self, "coating", coat)
+        t = self.coating_thickness_nm
+        if not (isinstance(t, (int, float)) and math.isfinite(t) and t >= 0):
+            raise ValueError(f"coating thickness must be a number >= 0 nm, got {t!r}")
+        if coat != "none" and t <= 0:
+            raise ValueError("a coating needs a thickness above 0 nm")
+        n = self.ions
+        if isinstance(n, float) and n.is_integer():
+            n = int(n)
+        if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+            raise ValueError(f"ions must be a whole number above 0, got {self.ions!r}")
+        object.__setattr__(self, "ions", n)
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a whole number >= 0, got {self.seed!r}")
+        try:
+            ins = _instrument(self.instrument)
+        except KeyError as e:
+            raise ValueError(e.args[0]) from None
+        object.__setattr__(self, "instrument", ins.name)
+        if self.peak is None and ins.name not in TIMING_SIGMA_NS:
+            raise ValueError(f"no default peak shape for {ins.name}; give one")
+        if not (math.isfinite(self.laser_pj) and self.laser_pj > 0):
+            raise ValueError(f"laser_pj must be positive, got {self.laser_pj}")
+        phases = tuple(PhaseSpec.parse(p) if isinstance(p, str) else p for p in self.phases)
+        object.__setattr__(self, "phases", phases)
+        resolve_material(self.material)          # ValueError for an unknown formula
+        for p in phases:
+            resolve_material(p.material)
+        object.__setattr__(self, "schedule", _check_schedule(self.schedule, n))
+        if self.schedule:
+            object.__setattr__(self, "laser_pj", float(self.schedule[0][1]))
+        f = self.fracture
+        if isinstance(f, str):
+            if f != "auto":
+                raise ValueError(f"fracture must be 'auto', a fraction in (0, 1] or None, "
+                                 f"got {f!r}")
+        elif f is not None:
+            if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1:
+                raise ValueError(f"fracture must be 'auto', a fraction in (0, 1] or None, "
+                                 f"got {f!r}")
+            object.__setattr__(self, "fracture", float(f))
+
+    @property
+    def coated(self) -> bool:
+        return self.coating != "none"
+
+    @property
+    def segments(self) -> tuple:
+        """``((start_ion, laser_pj), ...)``: the schedule, or the whole run at ``laser_pj``."""
+        return self.schedule or ((0, float(self.laser_pj)),)
+
+    def fracture_fraction(self) -> float | None:
+        """Fraction of ``ions`` after which the specimen fractures (None: it does not).
+
+        ``"auto"``: uncoated specimens fracture at a fraction drawn uniformly from
+        :data:`~liprobe.simulate.mobility.FRACTURE_RANGE` by a generator seeded with
+        ``(seed, 2)`` (not the run's stream); coated ones do not.
+        """
+        if self.fracture == "auto":
+            if self.coated:
+                return None
+            lo, hi = FRACTURE_RANGE
+            return float(np.random.default_rng([self.seed, 2]).uniform(lo, hi))
+        return self.fracture
+
+    @property
+    def peak_shape(self) -> PeakShape:
+        """The peak shape used: ``peak`` or the instrument's and coating's default."""
+        return self.peak if self.peak is not None else default_peak_shape(self.instrument,
+                                                                          self.coated)
+
+    def replace(self, **changes) -> "SimulationConfig":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return {
+            "material": self.material,
+            "coating": self.coating,
+            "coating_thickness_nm": self.coating_thickness_nm if self.coated else 0.0,
+            "ions": self.ions,
+            "seed": self.seed,
+            "instrument": self.instrument,
+            "laser_pj": self.laser_pj,
+            "phases": [p.to_dict() for p in self.phases],
+            "geometry": self.geometry.to_dict(),
+            "species": self.species.to_dict(),
+            "peak": self.peak_shape.to_dict(),
+            "multihit": self.multihit.to_dict(),
+            "laser": self.laser.to_dict() if self.laser is not None else None,
+            "schedule": [{"start_ion": int(a), "laser_pj": float(e)} for a, e in self.schedule],
+            "mobility": self.mobility.to_dict() if self.mobility is not None else None,
+            "fracture": self.fracture,
+            "hydrogen": self.hydrogen.to_dict() if self.hydrogen is not None else None,
+        }
+
+
+def _check_schedule(schedule, ions: int) -> tuple:
+    """``((start_ion, laser_pj), ...)`` checked: starts at 0, increasing, energies positive."""
+    out = []
+    for item in schedule or ():
+        try:
+            start, pj = item
+        except (TypeError, ValueError):
+            raise ValueError(f"a schedule entry must be (start_ion, laser_pj), got {item!r}") \
+                from None
+        if isinstance(start, float) and start.is_integer():
+            start = int(start)
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise ValueError(f"a schedule's start_ion must be a whole number >= 0, got {start!r}")
+        if isinstance(pj, bool) or not isinstance(pj, (int, float)) or not (
+                math.isfinite(pj) and pj > 0):
+            raise ValueError(f"a schedule's laser_pj must be positive, got {pj!r}")
+        out.append((int(start), float(pj)))
+    if not out:
+        return ()
+    if out[0][0] != 0:
+        raise ValueError("a schedule must start at ion 0")
+    for (a, _), (b, _) in zip(out, out[1:]):
+        if b <= a:
+            raise ValueError("a schedule's start ions must increase")
+    if out[-1][0] >= ions:
+        raise ValueError(f"the schedule's last segment starts at ion {out[-1][0]}, beyond the "
+                         f"{ions} ions of the run")
+    return tuple(out)

@@ -1,0 +1,116 @@
+"""A simulated run on disk: the data file, its range file, its truth and its true positions.
+
+:func:`write_simulation` writes a :class:`~liprobe.simulate.engine.SimulatedRun`
+held in memory; :func:`simulate_to_files` simulates and writes with memory
+bounded whatever the number of ions (memory-mapped scratch columns beside
+the output). Every file is written atomically (:mod:`liprobe.io`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import FormatError
+from ..io._files import write_json
+from ..run import Run
+from .engine import SimulatedRun, simulate
+from .config import SimulationConfig
+
+__all__ = ["output_paths", "write_simulation", "simulate_to_files", "MEMORY_LIMIT_IONS"]
+
+
+def output_paths(path) -> dict:
+    """``run.epos`` -> its range file, truth file and true positions beside it."""
+    p = os.fspath(path)
+    stem = os.path.splitext(p)[0]
+    return {"data": p, "ranges": stem + ".rrng", "truth": stem + ".truth.json",
+            "truth_positions": stem + ".truth.pos"}
+
+
+def _files_entry(paths: dict, fmt: str) -> dict:
+    return {"data": os.path.basename(paths["data"]), "format": fmt,
+            "ranges": os.path.basename(paths["ranges"]),
+            "truth": os.path.basename(paths["truth"]),
+            "truth_positions": os.path.basename(paths["truth_positions"]),
+            "truth_positions_columns": "x y z (nm, truth frame), exact isotopic m/n (Da)"}
+
+
+#: Runs of more ions than this are built in memory-mapped temporary files
+#: (beside the output) instead of memory: about 60 bytes per ion either way.
+MEMORY_LIMIT_IONS = 1 << 22
+
+
+def _format_of(path, format):
+    fmt = format or os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
+    if fmt not in ("pos", "epos"):
+        raise FormatError(f"cannot tell the format to write from the extension '.{fmt}' "
+                          "(use .epos or .pos, or give the format)", path)
+    return fmt
+
+
+def write_simulation(result: SimulatedRun, path, format: str | None = None) -> dict:
+    """Write a simulated run: the data file, its ``.rrng``, ``.truth.json`` and ``.truth.pos``.
+
+    Parameters
+    ----------
+    result : SimulatedRun
+    path : str or path-like
+        ``run.epos`` or ``run.pos``; the others go beside it
+        (``run.rrng``, ``run.truth.json``, ``run.truth.pos``).
+    format : {"epos", "pos"}, optional
+        Default: from the extension.
+
+    Returns
+    -------
+    dict
+        The truth as written (its ``files`` entry names the files).
+    """
+    from ..io import write, write_ranges
+
+    fmt = _format_of(path, format)
+    paths = output_paths(path)
+    folder = os.path.dirname(os.path.abspath(paths["data"]))
+    if not os.path.isdir(folder):
+        raise FormatError("folder does not exist", folder)
+    write(paths["data"], result.run, fmt)
+    write_ranges(paths["ranges"], result.ranges)
+    write(paths["truth_positions"], Run.from_arrays(x=result.true_x, y=result.true_y,
+                                                    z=result.true_z, mass=result.true_mass),
+          "pos")
+    truth = dict(result.truth)
+    truth["files"] = _files_entry(paths, fmt)
+    write_json(paths["truth"], truth)
+    return truth
+
+
+def simulate_to_files(config: SimulationConfig, path, format: str | None = None,
+                      progress=None, memory_limit_ions: int = MEMORY_LIMIT_IONS) -> dict:
+    """Simulate and write, with memory bounded whatever the number of ions.
+
+    Writes exactly what ``write_simulation(simulate(config), path, format)``
+    writes (same bytes). Runs of more than ``memory_limit_ions`` ions are
+    built in memory-mapped temporary files in a hidden folder beside ``path``
+    (removed afterwards), so memory stays bounded by a chunk and the page cache.
+
+    Returns
+    -------
+    dict
+        The truth, as written to ``run.truth.json``.
+    """
+    import shutil
+    import tempfile
+
+    _format_of(path, format)
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    if not os.path.isdir(folder):
+        raise FormatError("folder does not exist", folder)
+    if config.ions <= memory_limit_ions:
+        return write_simulation(simulate(config, progress), path, format)
+    tmp = tempfile.mkdtemp(prefix=".liprobe-simulate-", dir=folder)
+    try:
+        result = simulate(config, progress, scratch_folder=tmp)
+        truth = write_simulation(result, path, format)
+        del result
+        return truth
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,45 @@
+"""Spatial analyses: where the ions are, on the detector and in the reconstruction.
+
+It imports the core (``errors``, ``chemistry``, ``run``, ``rangetable``,
+``ranging``, ``composition``, ``stats``, ``instruments``) and ``io``, never
+the mass-spectrum subpackage, the study or the command line. New spatial
+analyses (voxel compositions, isoconcentration surfaces, proxigrams,
+neighbour distributions, cluster search) belong here, one module each.
+
+==========================================  ==============================================
+module                                      what it computes
+==========================================  ==============================================
+:mod:`~liprobe.spatial.reconstruct`         point-projection reconstruction (Bas, Geiser)
+                                            and the projection onto the detector
+:mod:`~liprobe.spatial.compare`             a reconstruction against a file's positions
+:mod:`~liprobe.spatial.roi`                 regions of interest and run segments
+:mod:`~liprobe.spatial.coating`             the coating shell and the core inside it
+:mod:`~liprobe.spatial.detector`            detector event maps and their heterogeneity
+:mod:`~liprobe.spatial.profile`             composition profiles along an axis or radius
+==========================================  ==============================================
+
+Every public name of these modules is also importable from here
+(``from liprobe.spatial import select, reconstruct_run``).
+"""
+
+from .coating import CoatingProfile, ShellSlab, coating_profile, core_mask, element_weights
+from .compare import PositionComparison, compare_to_file_positions
+from .detector import (DetectorHeterogeneity, DetectorMap, detector_map, hit_heterogeneity,
+                       species_windows)
+from .profile import Profile, composition_profile
+from .reconstruct import (PROTOCOLS, Reconstruction, ReconstructionParameters, cap_positions,
+                          field_of_view_factor, launch_angles, project_angles_to_detector,
+                          project_to_detector, radius_from_shank, radius_from_voltage,
+                          reconstruct, reconstruct_run, shank_factor, window_volumes)
+from .roi import Roi, box_mask, cylinder_mask, parse_roi, parse_segment, select, sphere_mask
+
+__all__ = [
+    "CoatingProfile", "DetectorHeterogeneity", "DetectorMap", "PROTOCOLS", "PositionComparison",
+    "Profile", "Reconstruction", "ReconstructionParameters", "Roi", "ShellSlab", "box_mask",
+    "cap_positions", "coating_profile", "compare_to_file_positions", "composition_profile",
+    "core_mask", "cylinder_mask", "detector_map", "element_weights", "field_of_view_factor",
+    "hit_heterogeneity", "launch_angles", "parse_roi", "parse_segment", "project_angles_to_detector",
+    "project_to_detector", "radius_from_shank", "radius_from_voltage", "reconstruct",
+    "reconstruct_run", "select", "shank_factor", "species_windows", "sphere_mask",
+    "window_volumes",
+]
