@@ -1,19 +1,22 @@
 # liprobe: two commands on a fresh machine (Python 3.11, pip, gcc):
 #   make demo   create .venv, install liprobe, run `liprobe demo -o out/` (out/report.html)
 #   make test   create .venv if needed, install, run the whole test suite
+#   make test-fast   the tests not marked slow (no demo, Dask cluster, browser), while working
 #   make info   `liprobe info` on every real APT file of ../shared/data/real
+#   make docs   the API reference from the docstrings: docs/_build/html/index.html
+#   make lint   ruff and mypy, at the versions pinned in pyproject.toml's `lint` extra
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 SHARED ?= ../shared
 OUT    ?= out
 
-.PHONY: install demo info test bench clean
+.PHONY: install demo info test test-fast docs lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,lint]"
 	touch $@
 
 install: $(BIN)/.installed
@@ -32,10 +35,28 @@ info: install
 test: install
 	$(BIN)/python -m pytest -q
 
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# ruff's and mypy's settings: pyproject.toml ([tool.ruff], [tool.mypy]: the checked files)
+lint: install
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/mypy
+
+# Sphinx (numpydoc, myst-parser; the `docs` extra's pinned versions), warnings as
+# errors, no network (docs/conf.py: no intersphinx, the bundled alabaster theme).
+$(BIN)/.docs-installed: $(BIN)/.installed pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	touch $@
+
+docs: $(BIN)/.docs-installed
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
 bench: install
 	$(BIN)/python bench/io.py
 	$(BIN)/python bench/core.py
 	$(BIN)/python bench/demo.py
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis docs/_build .mypy_cache \
+	  .ruff_cache

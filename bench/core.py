@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -47,11 +47,17 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (PeakRssAnon, copy_mass_baseline, machine_line,  # noqa: E402
-                     markdown_table, median_time, rss_anon_bytes, warm_page_cache)
+from _common import (
+    PeakRssAnon,
+    copy_mass_baseline,
+    machine_line,
+    markdown_table,
+    rss_anon_bytes,
+    warm_page_cache,
+)
 
-import liprobe  # noqa: E402
-from liprobe.io.pos import EPOS_DTYPE, POS_DTYPE  # noqa: E402
+import liprobe
+from liprobe.io.pos import EPOS_DTYPE, POS_DTYPE
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
@@ -262,7 +268,7 @@ def bench_in_memory(paths: dict, n: int, repeats: int) -> tuple[list[dict], floa
         rows.append(dict(key=key, step=step, call=call, n=n, note=note,
                          **measure(fn, repeats, copy)))
     rows.append(bench_fda(mass, table, repeats, copy))
-    del copy_dst
+    copy_dst = None  # free copy-mass's buffer (`copy` is not called again)
     rows.append(bench_autorange(mass, repeats))
     # correctness of what was timed, against plain numpy (not timed)
     edges = np.empty(2 * len(table))
@@ -308,7 +314,7 @@ def bench_end_to_end(paths: dict, n: int, repeats: int, fmt: str) -> dict:
     assert res["ions_total"] == n
     return dict(key=f"e2e_{fmt}", n=n,
                 step=f"(f) composition of the .{fmt} file end to end (fresh process)",
-                call=f'composition(liprobe.read(f).chunks("mass"), table)',
+                call='composition(liprobe.read(f).chunks("mass"), table)',
                 note="RssAnon of a fresh python process (interpreter, numba and all) from "
                      f"{res['rss_start'] / MB:.0f} MB after imports; page cache warm", **res)
 
@@ -374,7 +380,8 @@ def ensure_env(name: str, python: str, install: bool) -> tuple[Path | None, str 
         print(f"creating {env} with pip install {' '.join(reqs)} ...", file=sys.stderr)
         with open(log, "w") as f:
             if not py.exists():
-                r = subprocess.run([python, "-m", "venv", str(env)], stdout=f, stderr=subprocess.STDOUT)
+                r = subprocess.run([python, "-m", "venv", str(env)], stdout=f,
+                                   stderr=subprocess.STDOUT)
                 if r.returncode:
                     return None, f"python3 -m venv failed (see {log.relative_to(HERE)})"
             r = subprocess.run([str(py), "-m", "pip", "install", "--disable-pip-version-check",
@@ -427,7 +434,8 @@ def compare_checks(peer: dict, ours: dict) -> str:
             out.append(f"{k} agrees")
         elif k == "atoms":
             diff = {el: v.get(el, 0) - ours[k].get(el, 0) for el in set(v) | set(ours[k])}
-            out.append("atoms differ by " + ", ".join(f"{el} {d:+d}" for el, d in diff.items() if d))
+            out.append("atoms differ by "
+                       + ", ".join(f"{el} {d:+d}" for el, d in diff.items() if d))
         else:
             out.append(f"{k} {v:,} vs liprobe {ours[k]:,}")
     return "; ".join(out) or "no checks"
@@ -468,7 +476,8 @@ def git_line() -> str:
                                capture_output=True).stdout.strip()
     except OSError:
         return "git: unknown"
-    return f"liprobe {liprobe.__version__}, git {rev}{' (src/ has uncommitted changes)' if dirty else ''}"
+    dirty_note = " (src/ has uncommitted changes)" if dirty else ""
+    return f"liprobe {liprobe.__version__}, git {rev}{dirty_note}"
 
 
 PEER_STEPS = [("read", "read"), ("histogram", "hist"), ("assign", "assign_alloc"),
@@ -670,10 +679,10 @@ def main(argv=None):
                          f"{min(r['times']):.4f}",
                          f"{r['n'] / r['seconds'] / 1e6:,.0f}", f"{r['seconds'] / t_copy:.2f}",
                          _mb(r["rss_peak"] - r["rss_start"]), _mb(r["rss_peak"]), r["note"]])
-    cmd_rows = [[f"(g) `liprobe composition FILE.pos -r FILE.rrng --json`", f"{cmd['n']:,}",
+    cmd_rows = [["(g) `liprobe composition FILE.pos -r FILE.rrng --json`", f"{cmd['n']:,}",
                  f"{cmd['seconds']['liprobe']:.3f}",
                  f"{cmd['n'] / cmd['seconds']['liprobe'] / 1e6:,.0f}", f"{cmd['ratio']:.2f}"],
-                [f"(g) plain numpy script (bench/peers/plain_numpy_counts.py)", f"{cmd['n']:,}",
+                ["(g) plain numpy script (bench/peers/plain_numpy_counts.py)", f"{cmd['n']:,}",
                  f"{cmd['seconds']['numpy']:.3f}",
                  f"{cmd['n'] / cmd['seconds']['numpy'] / 1e6:,.0f}", "1.00"]]
     from liprobe._jit import get_num_threads

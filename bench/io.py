@@ -22,11 +22,17 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (copy_bytes_baseline, copy_record_baseline, machine_line,  # noqa: E402
-                     markdown_table, median_time, warm_page_cache)
+from _common import (
+    copy_bytes_baseline,
+    copy_record_baseline,
+    machine_line,
+    markdown_table,
+    median_time,
+    warm_page_cache,
+)
 
-import liprobe  # noqa: E402
-from liprobe.io.pos import EPOS_DTYPE, POS_DTYPE  # noqa: E402
+import liprobe
+from liprobe.io.pos import EPOS_DTYPE, POS_DTYPE
 
 HERE = Path(__file__).resolve().parent
 REAL = HERE.parent.parent / "shared" / "data" / "real"
@@ -83,7 +89,8 @@ def bench_info_command(repeats: int) -> list[list]:
         return []
     cmd = [str(exe), "info", str(target), "--json"]
     t, _ = median_time(lambda: subprocess.run(cmd, check=True, capture_output=True), repeats)
-    return [["epos (100,000 ions)", "whole command `liprobe info --json`", f"{t:.3f}", "", "target < 0.5 s", ""]]
+    return [["epos (100,000 ions)", "whole command `liprobe info --json`", f"{t:.3f}", "",
+             "target < 0.5 s", ""]]
 
 
 def main(argv=None):
@@ -105,7 +112,8 @@ def main(argv=None):
     rows += bench_info_command(args.repeats)
     table = markdown_table(["file", "step", "seconds (median)", "M ions/s", "ratio to copy-record",
                             "ratio to copy-bytes"], rows)
-    text = (f"# bench/io.py: {n:,} ions, median of {args.repeats}\n\n{machine_line()}\n\n{table}\n\n"
+    text = (f"# bench/io.py: {n:,} ions, median of {args.repeats}\n\n"
+            f"{machine_line()}\n\n{table}\n\n"
             "Targets (issue 2): mass column at most 1.5x copy-record; `liprobe info` on a small "
             "file under 0.5 s whole-command.\n"
             "copy-record is numpy's copy of the structured record array, which numpy does "

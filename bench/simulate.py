@@ -51,7 +51,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     os.environ["NUMBA_NUM_THREADS"] = str(args.threads)
     sys.path.insert(0, str(HERE))
-    from _common import PeakRssAnon, machine_line, markdown_table  # noqa: E402
+    from _common import PeakRssAnon, machine_line, markdown_table
 
     from liprobe.simulate import SimulationConfig, simulate, simulate_to_files
 
@@ -62,7 +62,8 @@ def main(argv=None):
         out = Path(tmp) / "run.epos"
         for coating in ("Cr", "none"):
             cfg = SimulationConfig("NMC811", coating=coating, ions=n, seed=1)
-            wall, cpu, cpu_min = timed(lambda: simulate_to_files(cfg, out), args.repeats)
+            wall, cpu, cpu_min = timed(lambda cfg=cfg: simulate_to_files(cfg, out),
+                                       args.repeats)
             size = out.stat().st_size
             rows.append([f"NMC811, coating {coating}", "generate + reconstruct + write (epos, "
                          "rrng, truth.json, truth.pos)", f"{wall:.3f}", f"{n / wall / 1e6:.2f}",

@@ -92,7 +92,7 @@ def main(argv=None):
     os.makedirs(folder, exist_ok=True)
     manifest = make_study(folder, a.runs, a.ions)
     # warm the numba cache of this process and of the disk (not measured)
-    from liprobe.study import load_manifest, analyse_run
+    from liprobe.study import analyse_run, load_manifest
 
     m = load_manifest(manifest)
     analyse_run(m.runs[0], m.params)

@@ -15,9 +15,8 @@ import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _common import PeakRssAnon, copy_mass_baseline, median_time, rss_anon_bytes  # noqa: E402
-
-import numpy as np  # noqa: E402
+import numpy as np
+from _common import PeakRssAnon, copy_mass_baseline, median_time, rss_anon_bytes
 
 
 def parse_args(doc: str):
@@ -56,7 +55,7 @@ class Report:
         try:
             with PeakRssAnon() as p:
                 t, times = median_time(run, repeats or self.repeats, warmup=1)
-        except Exception as e:  # a peer failing a step is a result, not a crash
+        except Exception as e:  # noqa: BLE001  a peer failing a step is a result, not a crash
             self.out["steps"].append({"step": step, "call": call, "error":
                                       f"{type(e).__name__}: {e}".splitlines()[0][:300]})
             traceback.print_exc(file=sys.stderr)

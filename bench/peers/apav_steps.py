@@ -22,9 +22,8 @@ Public API only (apav 1.4):
 
 from __future__ import annotations
 
-from _peer import Report, parse_args
-
 import numpy as np
+from _peer import Report, parse_args
 
 
 def main():

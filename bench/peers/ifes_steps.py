@@ -13,9 +13,8 @@ Public API used:
 
 from __future__ import annotations
 
-from _peer import Report, parse_args
-
 import numpy as np
+from _peer import Report, parse_args
 
 NA = "ifes-apt-tc-data-modeling reads files into a data model; it has no {} function"
 

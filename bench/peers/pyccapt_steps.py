@@ -1,6 +1,7 @@
 """pyccapt's steps for bench/core.py: read, histogram, range labels, composition.
 
-    bench/.envs/pyccapt/bin/python bench/peers/pyccapt_steps.py --pos F.pos --rrng F.rrng --repeats 5
+    bench/.envs/pyccapt/bin/python bench/peers/pyccapt_steps.py \
+        --pos F.pos --rrng F.rrng --repeats 5
 
 Public functions of pyccapt's analysis part (``pyccapt.calibration``; the
 package needs ``vispy`` to import ``leap_tools``):

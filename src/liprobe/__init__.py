@@ -7,7 +7,7 @@ A flat public API for notebooks::
     ranges = liprobe.read_ranges("run.rrng")  # RangeTable of Ions
 """
 
-from ._version import __version__
+from ._version import __version__ as __version__
 from .chemistry import Ion, parse_ion, parse_species
 from .errors import AnalysisError, ColumnError, FormatError, LiprobeError, RangeError
 from .io import detect_format, read, read_ranges, write, write_ranges
@@ -15,9 +15,8 @@ from .io.pos import write_epos, write_pos
 from .rangetable import Range, RangeTable
 from .run import Run
 
-
 # Analyses are imported on first use (they load numba, scipy, matplotlib), so
-# that ``import liprobe`` and ``liprobe info`` stay fast: liprobe.composition(...)
+# that ``import liprobe`` and ``liprobe info`` stay fast: liprobe.select(...)
 _LAZY = {
     "assign": "liprobe.ranging:assign",
     "count_windows": "liprobe.ranging:count_windows",
@@ -46,8 +45,13 @@ def __getattr__(name):
 def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
+
+# the eager names, then the lazy ones (every key of _LAZY, sorted)
 __all__ = [
     "AnalysisError", "ColumnError", "FormatError", "Ion", "LiprobeError", "Range",
     "RangeError", "RangeTable", "Run", "detect_format", "parse_ion", "parse_species",
     "read", "read_ranges", "write", "write_epos", "write_pos", "write_ranges",
-] + sorted(_LAZY)
+    "assign", "coating_profile", "composition_profile", "core_mask", "count_windows",
+    "cylinder_mask", "detector_map", "field_proxies", "frequency_distribution",
+    "mass_histogram", "select",
+]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -49,8 +50,8 @@ class Ratio:
     reason: str | None = None
 
     def to_dict(self) -> dict:
-        d = {"value": self.value, "error": self.error,
-             "numerator": self.numerator, "denominator": self.denominator}
+        d: dict[str, Any] = {"value": self.value, "error": self.error,
+                             "numerator": self.numerator, "denominator": self.denominator}
         if self.reason:
             d["reason"] = self.reason
         return d
@@ -80,8 +81,8 @@ def evaluate_ratio(expr: RatioExpression | str, ion_counts: dict, atom_counts: d
     """
     if isinstance(expr, str):
         expr = parse_ratio(expr)
-    warnings = []
-    counts = {}
+    warnings: list[str] = []
+    counts: dict[Ion | str, int] = {}
     for t in expr.terms:
         if isinstance(t, Ion):
             if t in excluded_ions:
@@ -189,7 +190,7 @@ def composition_from_counts(ion_counts, table: RangeTable, ions_total: int,
         r, w = evaluate_ratio(text, ion_map, atom_counts, excluded_ions)
         ratio_out[text] = r
         warnings.extend(w)
-    excl = {
+    excl: dict[str, Any] = {
         "elements": list(exclude),
         "ions": {ion.name: int(n) for ion, n, k in zip(table.ions, counts, keep) if not k},
     }
@@ -211,7 +212,63 @@ def composition(mass, table: RangeTable, exclude=(), ratios=()) -> Composition:
     """Composition of the ions with masses ``mass`` (Da) ranged by ``table``.
 
     ``mass`` is an array, or an iterable of chunks (e.g. ``run.chunks("mass")``)
-    so that a file larger than memory is counted with bounded memory.
+    so that a file larger than memory is counted with bounded memory. Errors
+    are counting statistics ([1]_, [2]_; see the module docstring).
+
+    Parameters
+    ----------
+    mass : ndarray of float, or iterable of such chunks
+        Mass-to-charge in Da of the selected ions.
+    table : RangeTable
+    exclude : iterable of str
+        Elements whose ions are dropped whole (``["Cr"]``: the coating).
+    ratios : iterable of str
+        Ratio expressions of atoms (``"Li/(Li+Ni+Co+Mn)"``) or ions (``"O2+/O+"``).
+
+    Returns
+    -------
+    Composition
+
+    Raises
+    ------
+    AnalysisError
+        ``exclude`` names something that is not an element.
+
+    References
+    ----------
+    .. [1] F. Danoix, G. Grancher, A. Bostel, D. Blavette, "Standard deviations of
+       composition measurements in atom probe analyses", Part I and Part II,
+       Ultramicroscopy 107 (2007) 734-738 and 739-743.
+    .. [2] B. Gault, M.P. Moody, J.M. Cairney, S.P. Ringer, *Atom Probe
+       Microscopy*, Springer (2012).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from liprobe import Range, RangeTable, parse_ion
+    >>> from liprobe.composition import composition
+    >>> table = RangeTable.from_ranges([
+    ...     Range(6.9, 7.2, parse_ion("Li+")), Range(15.9, 16.2, parse_ion("O+")),
+    ...     Range(31.8, 32.2, parse_ion("O2+")), Range(51.8, 52.2, parse_ion("Cr+"))])
+    >>> mass = np.array([7.0] * 4 + [16.0] * 5 + [32.0] * 2 + [52.0] * 3 + [40.0])
+    >>> c = composition(mass, table, exclude=["Cr"], ratios=["Li/(Li+O)", "O2+/O+"])
+    >>> c.ions_total, c.ions_ranged, c.ion_counts     # the ion at 40 Da is unranged
+    (15, 14, {'Li+': 4, 'O+': 5, 'O2+': 2})
+    >>> c.atom_counts                                  # O2+ holds two O; Cr+ is excluded
+    {'Li': 4, 'O': 9}
+    >>> c.excluded["ions"]
+    {'Cr+': 3}
+
+    At.% with its binomial error ``100 sqrt(C (1 - C) / N)``, C = 4/13, N = 13:
+
+    >>> print(f"{c.atomic_percent['Li']:.2f} +/- {c.atomic_percent_error['Li']:.2f} at.%")
+    30.77 +/- 12.80 at.%
+
+    A ratio of disjoint counts, 2 / 5, with the error ``r sqrt(1/2 + 1/5)``:
+
+    >>> r = c.ratios["O2+/O+"]
+    >>> print(f"{r.value:.3f} +/- {r.error:.3f}")
+    0.400 +/- 0.335
     """
     from .ranging import count_ions
 

@@ -24,8 +24,9 @@ Which ratios are clean in coated specimens (in-situ Cr coating):
 - ``Ni++/Ni+``, ``Co++/Co+``: clean of Cr; check hydride overlaps and the
   tails of 58Ni under 59Co+.
 - ``Mn++/Mn+``: clean only from the oxide with the coating left out (a ROI
-  within the coated shell, e.g. ``cylinder:25`` or ``core``): 54CrH+ (54.946 Da) sits on Mn+ (54.938 Da), and the
-  thermal tails of 53Cr++/54Cr++ (26.47/26.97 Da) run under Mn++ (27.47 Da).
+  within the coated shell, e.g. ``cylinder:25`` or ``core``): 54CrH+ (54.946 Da)
+  sits on Mn+ (54.938 Da), and the thermal tails of 53Cr++/54Cr++ (26.47/26.97 Da)
+  run under Mn++ (27.47 Da).
 - ``Cr++/Cr+``: from the coating, a metal, the only ratio from which a
   Kingham (post-ionisation) field may be inferred; the cation ratios of the
   oxide are relative indicators only (Mn++/Mn+ even rises with laser energy
@@ -42,7 +43,6 @@ from .chemistry import Ion, parse_ratio
 from .chemistry.expressions import RatioExpression
 from .composition import Ratio, evaluate_ratio
 from .rangetable import RangeTable
-from .run import Run
 
 __all__ = ["FieldProxies", "field_proxies", "field_proxies_from_counts", "parse_ion_ratio",
            "O2_RATIO", "O_FRACTION"]
@@ -179,7 +179,8 @@ def field_proxies(data, table: RangeTable, ratios=()) -> FieldProxies:
     Which of them are clean in Cr-coated specimens is listed in the module
     docstring: O2+/O+, Ni++/Ni+ and Co++/Co+ are; Mn++/Mn+ only in a ROI
     that leaves the coating out (54CrH+ on Mn+, Cr++ tails under Mn++); Cr++/Cr+ is
-    the coating's own.
+    the coating's own. ``O2+/O+`` is the seed paper's form [1]_, ``O+/(O+ + O2+)``
+    that of Schreiber et al. [2]_.
 
     Parameters
     ----------
@@ -192,6 +193,33 @@ def field_proxies(data, table: RangeTable, ratios=()) -> FieldProxies:
     Returns
     -------
     FieldProxies
+
+    References
+    ----------
+    .. [1] M.P. Singh, E.V. Woods, S.-H. Kim, C. Jung, L.S. Aota, B. Gault,
+       "Facilitating the systematic nanoscale study of battery materials by atom
+       probe tomography through in-situ metal coating", arXiv:2309.07842 (2023).
+    .. [2] D.K. Schreiber, A.N. Chiaramonti, L.M. Gordon, K. Kruska, "Applicability
+       of post-ionization theory to laser-assisted field evaporation of magnetite",
+       Appl. Phys. Lett. 105 (2014) 244106.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import liprobe
+    >>> from liprobe import Range, RangeTable, parse_ion
+    >>> table = RangeTable.from_ranges([
+    ...     Range(15.9, 16.2, parse_ion("O+")), Range(28.8, 29.2, parse_ion("Ni++")),
+    ...     Range(31.8, 32.2, parse_ion("O2+")), Range(57.8, 58.2, parse_ion("Ni+"))])
+    >>> mass = np.array([16.0] * 8 + [32.0] * 2 + [29.0] * 6 + [58.0] * 4)
+    >>> fp = liprobe.field_proxies(mass, table)
+    >>> r = fp.charge_state_ratios["Ni++/Ni+"]        # 6 / 4, error r sqrt(1/6 + 1/4)
+    >>> print(f"{r.value:.2f} +/- {r.error:.2f}")
+    1.50 +/- 0.97
+    >>> print(f"{fp.ratios['O2+/O+'].value:.2f} {fp.ratios['O+/(O+ + O2+)'].value:.2f}")
+    0.25 0.80
+    >>> fp.warnings
+    ('O2+ at 32 Da includes 64Ni++ (not subtracted)',)
     """
     from .ranging import count_ions
 

@@ -78,7 +78,7 @@ class RangeTable:
 
     # -- building ------------------------------------------------------------
     @classmethod
-    def from_ranges(cls, ranges, path=None, warnings=()) -> "RangeTable":
+    def from_ranges(cls, ranges, path=None, warnings=()) -> RangeTable:
         """Validate, merge and sort windows into a table.
 
         Raises

@@ -2,19 +2,19 @@
 
 Column names and units (DESIGN.md):
 
-============== ===== ==========================================================
-name           unit  meaning
-============== ===== ==========================================================
-``x y z``      nm    reconstructed position (CAMECA convention: z <= 0)
-``mass``       Da    mass-to-charge ratio
-``tof``        ns    time of flight (raw)
-``v_dc``       V     standing (DC) voltage
-``v_pulse``    V     pulse voltage
-``det_x det_y`` mm   hit position on the detector
-``pulse_delta`` --   pulses since the previous detected event
-``multiplicity`` --  ions detected on that pulse (0 for the later ions of a
-                     multi-hit, as in ``.epos``)
-============== ===== ==========================================================
+================ ===== ==========================================================
+name             unit  meaning
+================ ===== ==========================================================
+``x y z``        nm    reconstructed position (CAMECA convention: z <= 0)
+``mass``         Da    mass-to-charge ratio
+``tof``          ns    time of flight (raw)
+``v_dc``         V     standing (DC) voltage
+``v_pulse``      V     pulse voltage
+``det_x det_y``  mm    hit position on the detector
+``pulse_delta``  --    pulses since the previous detected event
+``multiplicity`` --    ions detected on that pulse (0 for the later ions of a
+                       multi-hit, as in ``.epos``)
+================ ===== ==========================================================
 
 Formats may carry more (the ``.apt`` acquisition sections keep their own
 names, e.g. ``tofc``, ``Vap``, ``erate``, ``tElapsed``).
@@ -28,8 +28,8 @@ once.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
-from typing import Iterator, Mapping
 
 import numpy as np
 
@@ -81,7 +81,7 @@ class Run:
         self._meta = MappingProxyType(dict(meta or {}))
 
     @classmethod
-    def from_arrays(cls, meta: Mapping | None = None, **columns) -> "Run":
+    def from_arrays(cls, meta: Mapping | None = None, **columns) -> Run:
         """A run from arrays in memory, e.g. ``Run.from_arrays(mass=m, x=x, y=y, z=z)``."""
         return cls({k: np.asarray(v) for k, v in columns.items()}, meta)
 
@@ -177,7 +177,7 @@ class Run:
                           self.path, f"ion {i} (byte {first + i * stride})")
 
     # -- new runs from this one ---------------------------------------------
-    def select(self, index) -> "Run":
+    def select(self, index) -> Run:
         """A run of the ions picked by ``index`` (slice, boolean mask or indices).
 
         A slice keeps memory-mapped sources lazy; a mask or index array
@@ -198,7 +198,7 @@ class Run:
             cols = {k: self[k][idx] for k in self._sources}
         return Run(cols, meta)
 
-    def with_columns(self, meta: Mapping | None = None, **columns) -> "Run":
+    def with_columns(self, meta: Mapping | None = None, **columns) -> Run:
         """A run with columns added or replaced (e.g. reconstructed ``x y z``)."""
         cols = dict(self._sources)
         cols.update({k: np.asarray(v) for k, v in columns.items()})

@@ -31,13 +31,26 @@ def pearson_mu(chi2: float, n: float) -> float:
     """Normalised Pearson coefficient ``mu = sqrt(chi2 / (n + chi2))``.
 
     0 for a random distribution, towards 1 for complete segregation (Moody et
-    al., Microsc. Res. Tech. 71 (2008) 542; 3Depict normalises with ``n`` the
+    al., Microsc. Res. Tech. 71 (2008) 542 [1]_; 3Depict normalises with ``n`` the
     total solute count). See ``shared/reference/frequency-distribution.md``.
 
     Raises
     ------
     ValueError
         If ``n + chi2`` is not positive.
+
+    References
+    ----------
+    .. [1] M.P. Moody, L.T. Stephenson, A.V. Ceguerra, S.P. Ringer, "Quantitative
+       binomial distribution analyses of nanoscale like-solute atom clustering and
+       segregation in atom probe tomography data", Microsc. Res. Tech. 71 (2008)
+       542-550.
+
+    Examples
+    --------
+    >>> from liprobe.stats import pearson_mu
+    >>> print(f"{pearson_mu(0.0, 500):.3f} {pearson_mu(500.0, 500):.3f}")   # sqrt(1/2)
+    0.000 0.707
     """
     if not (n + chi2 > 0):
         raise ValueError("mu needs n + chi2 > 0")
@@ -83,7 +96,8 @@ def binomial_expected(n_blocks: int, n_trials: int, p: float) -> np.ndarray:
 
 
 def pool_tail_classes(expected, emin: float = EXPECTED_MIN) -> tuple[tuple[int, int], ...]:
-    """Classes ``(k_lo, k_hi)`` (inclusive) pooling the tails until every expected count >= ``emin``.
+    """Classes ``(k_lo, k_hi)`` (inclusive) pooling the tails until every
+    expected count >= ``emin``.
 
     The cells of each tail whose expected count is below ``emin`` are pooled
     into one class; a pooled tail that still falls short joins its inner
@@ -226,7 +240,7 @@ def binomial_fda_chi2(observed, n_trials: int, p: float | None = None, *,
     k = np.arange(n_trials + 1)
     solute = int(round(float((k * o).sum())))
     fitted = p is None
-    if fitted:
+    if p is None:
         p = solute / (n_trials * n_blocks)
     elif not 0.0 <= p <= 1.0:
         raise ValueError(f"p = {p} is not a probability")

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import liprobe
-from liprobe.spectrum.autorange import autorange
 from liprobe.composition import composition
+from liprobe.spectrum.autorange import autorange
 
 NMC = ["Li", "Ni", "Co", "Mn", "O", "Cr"]
 RATIOS = ["Li/(Li+Ni+Co+Mn)", "Ni/(Ni+Co+Mn)", "Co/(Li+Ni+Co+Mn)", "Mn/(Li+Ni+Co+Mn)"]

@@ -1,4 +1,5 @@
-"""Frequency distribution analysis against the reference's worked example and scipy written another way."""
+"""Frequency distribution analysis against the reference's worked example and scipy
+written another way."""
 
 import json
 import math
@@ -10,8 +11,13 @@ from scipy import stats
 import liprobe
 from liprobe.chemistry import parse_ion
 from liprobe.errors import AnalysisError
-from liprobe.fda import (frequency_distribution, frequency_distribution_from_blocks,
-                         sequential_block_counts, species_codes, voxel_block_counts)
+from liprobe.fda import (
+    frequency_distribution,
+    frequency_distribution_from_blocks,
+    sequential_block_counts,
+    species_codes,
+    voxel_block_counts,
+)
 from liprobe.rangetable import Range, RangeTable
 from liprobe.stats import binomial_fda_chi2, permuted_histogram, pool_tail_classes
 
@@ -36,7 +42,8 @@ def peak_of(table, name):
 
 
 def independent_fda(k, n, normalization):
-    """chi2, dof, p, mu from block counts: math.comb pmf, cumulative-sum pooling, scipy.chisquare."""
+    """chi2, dof, p, mu from block counts: math.comb pmf, cumulative-sum pooling,
+    scipy.chisquare."""
     k = np.asarray(k)
     nb = len(k)
     obs = np.array([np.count_nonzero(k == j) for j in range(n + 1)], dtype=float)
@@ -116,7 +123,8 @@ def test_chi2_dof_p_mu_equal_an_independent_computation(normalization, n, p, seg
     assert fd.dof == dof
     assert fd.p_value == pytest.approx(pval, rel=1e-6, abs=1e-300)
     assert fd.mu == pytest.approx(mu, rel=1e-9)
-    assert fd.observed.sum() == nb and fd.observed.tolist() == np.bincount(k, minlength=n + 1).tolist()
+    assert fd.observed.sum() == nb
+    assert fd.observed.tolist() == np.bincount(k, minlength=n + 1).tolist()
 
 
 def test_binomially_drawn_labels_give_mu_close_to_mu_shuffled():
@@ -298,7 +306,8 @@ def box_run(n, species_of_xyz, seed=0):
 def test_voxel_blocks_hold_n_ions_and_find_a_lateral_segregation():
     run, table = box_run(60_000, lambda x, y, z, rng: rng.random(len(x)) < 0.3)
     fd = frequency_distribution(run, table, "Li+", 100, blocks="voxel")
-    assert fd.blocking == "voxel" and fd.voxel_nm == pytest.approx((100 / 3.75) ** (1 / 3), rel=0.05)  # 3.75 ions/nm3
+    assert fd.blocking == "voxel"
+    assert fd.voxel_nm == pytest.approx((100 / 3.75) ** (1 / 3), rel=0.05)  # 3.75 ions/nm3
     assert fd.n_blocks > 0.8 * 600 and fd.ions_in_blocks == 100 * fd.n_blocks
     assert abs(fd.mu - fd.mu_shuffled) < 0.5 * fd.mu_shuffled
     # Li only in x < 0: voxels see it, evaporation-order blocks (layers) do not

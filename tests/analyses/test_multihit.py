@@ -5,8 +5,15 @@ import pytest
 
 import liprobe
 from liprobe.errors import AnalysisError, ColumnError
-from liprobe.spectrum.multihit import (correlation_histogram, dissociation_track, event_sizes, hit_mask,
-                              ion_pairs, multiplicity_stats, require_multiplicity)
+from liprobe.spectrum.multihit import (
+    correlation_histogram,
+    dissociation_track,
+    event_sizes,
+    hit_mask,
+    ion_pairs,
+    multiplicity_stats,
+    require_multiplicity,
+)
 
 
 def test_events_from_the_epos_multiplicity_column():
@@ -41,7 +48,8 @@ def test_pos_file_has_no_multiplicity(real):
 
 def test_dissociation_track_runs_from_fragments_to_parent():
     tr = dissociation_track("NiO2++", "NiO+", "O+", 11)
-    assert tr[0, 0] == pytest.approx(73.93, abs=0.01) and tr[0, 1] == pytest.approx(15.995, abs=0.01)
+    assert tr[0, 0] == pytest.approx(73.93, abs=0.01)
+    assert tr[0, 1] == pytest.approx(15.995, abs=0.01)
     assert tr[-1, 0] == pytest.approx(tr[-1, 1], rel=1e-6)      # both at the parent's m/n
     assert tr[-1, 0] == pytest.approx(44.96, abs=0.02)
     with pytest.raises(AnalysisError):

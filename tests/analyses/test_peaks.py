@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from liprobe.spectrum.peaks import analyse_peaks, time_scale
+from liprobe.spectrum.peaks import Background, TimeScale, analyse_peaks, measure_peak, time_scale
 
 
 def _draw(rng, peaks, n_bg=0, lo=0.5, hi=200.0):
@@ -110,6 +110,15 @@ def test_unmeasurable_widths_are_null_with_a_reason():
                 "mrp_fw1", "tail_ns", "tail_fraction"):
         assert key in d
     assert "tail_ns" in d["reasons"]   # a .pos-like run has no time scale
+
+
+def test_a_peak_with_no_counts_above_the_background_says_why_in_reasons():
+    rng = np.random.default_rng(0)
+    sm = np.sort(rng.uniform(9, 11, 200).astype(np.float32))
+    flat = Background(a=1e6, a_error=None, n_ions=200, time_scale=TimeScale(None, "none"))
+    p = measure_peak(sm, 10.0, 0.05, flat)
+    assert p.height is None and p.tail_weight is None and p.edges == {}
+    assert p.to_dict()["reasons"] == {"height": "no counts above the background"}
 
 
 def test_time_scale_from_tof_ignores_empty_columns():

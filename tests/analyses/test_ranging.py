@@ -1,9 +1,7 @@
 """Range assignment against brute force, numpy's searchsorted, and the real Si data."""
 
 import numpy as np
-import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 import liprobe
 from liprobe.chemistry import Ion
@@ -56,7 +54,8 @@ def test_assignment_equals_brute_force_including_touching_windows(tm):
     labels, counts = assign(mass, table)
     expected = brute_force(mass.astype(np.float64), table.lo, table.hi)
     np.testing.assert_array_equal(labels, expected)
-    np.testing.assert_array_equal(counts, np.bincount(expected[expected >= 0], minlength=len(table)))
+    np.testing.assert_array_equal(counts,
+                                  np.bincount(expected[expected >= 0], minlength=len(table)))
     c2, unranged = count_windows(mass, table)
     np.testing.assert_array_equal(c2, counts)
     assert unranged == int((expected < 0).sum())

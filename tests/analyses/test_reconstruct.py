@@ -7,17 +7,25 @@ import numpy as np
 import pytest
 
 import liprobe
-from liprobe.chemistry import parse_ion
+from liprobe.chemistry import Ion, parse_ion
 from liprobe.errors import AnalysisError, ColumnError
-from liprobe.history import run_history, voltage_jumps, binned_voltage
+from liprobe.history import binned_voltage, run_history, voltage_jumps
 from liprobe.instruments import INSTRUMENTS, MATERIALS, instrument, material
 from liprobe.rangetable import Range, RangeTable
 from liprobe.spatial.compare import compare_to_file_positions
-from liprobe.spatial.reconstruct import (ReconstructionParameters, cap_positions,
-                                         field_of_view_factor, launch_angles,
-                                         project_angles_to_detector, project_to_detector,
-                                         radius_from_shank, radius_from_voltage, reconstruct,
-                                         reconstruct_run, window_volumes)
+from liprobe.spatial.reconstruct import (
+    ReconstructionParameters,
+    cap_positions,
+    field_of_view_factor,
+    launch_angles,
+    project_angles_to_detector,
+    project_to_detector,
+    radius_from_shank,
+    radius_from_voltage,
+    reconstruct,
+    reconstruct_run,
+    window_volumes,
+)
 
 # reconstruction.md s5: the worked example
 EX = dict(flight_path_mm=100.0, efficiency=0.80, atomic_volume_nm3=0.00845,
@@ -132,6 +140,30 @@ def test_unranged_ions_take_the_count_weighted_mean_volume():
     dz = -np.diff(np.concatenate(([0.0], r.z_nm.astype(np.float64))))
     assert dz[4] / dz[0] == pytest.approx(1.25, rel=1e-4)
     assert r.mean_ion_volume_nm3 == pytest.approx(0.0125)
+
+
+@pytest.mark.parametrize("radius", ["voltage", "shank"])
+def test_a_named_window_without_volume_counts_like_unranged_ions(radius):
+    """A named ion with no atoms and no Vol: (AP Suite's "noise") takes the mean volume:
+    its ions reconstruct exactly as if they were unranged, and no position is NaN."""
+    table = RangeTable.from_ranges([Range(6.9, 7.1, parse_ion("Li+")),
+                                    Range(20.0, 21.0, Ion((), 1, label="noise")),
+                                    Range(31.9, 32.1, parse_ion("O2+"))])
+    vol = window_volumes(table, 0.01)
+    assert math.isnan(vol[1])
+    rng = np.random.default_rng(3)
+    n = 40_000
+    dx, dy = rng.uniform(-30, 30, (2, n))
+    v = np.linspace(4000.0, 6000.0, n)
+    labels = rng.choice(np.array([-1, 0, 1, 2], np.int16), n)
+    p = params(protocol="geiser") if radius == "voltage" else \
+        params(protocol="geiser", radius="shank", shank_angle_deg=10.0, initial_radius_nm=30.0)
+    named = reconstruct(dx, dy, v, p, labels=labels, window_volume_nm3=vol)
+    unranged = reconstruct(dx, dy, v, p, labels=np.where(labels == 1, -1, labels).astype(np.int16),
+                           window_volume_nm3=vol)
+    assert np.isfinite(named.z_nm).all()
+    np.testing.assert_array_equal(named.z_nm, unranged.z_nm)
+    np.testing.assert_array_equal(named.x_nm, unranged.x_nm)
 
 
 def test_range_file_volumes_are_used_where_given():

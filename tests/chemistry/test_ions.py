@@ -1,8 +1,7 @@
 """infer_charge: the charge of an ion from where its window sits."""
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from liprobe.chemistry import CHARGE_TOLERANCE_DA, Ion, infer_charge, parse_formula
 

@@ -80,9 +80,12 @@ def test_field_on_real_si_equals_plain_numpy(real):
 
     def n(pred):
         return int(sum(c for c, (lo, hi, a) in zip(counts, wins) if pred(lo, hi, a)))
-    si2, si1 = n(lambda lo, hi, a: a == {"Si": 1} and hi < 20), n(lambda lo, hi, a: a == {"Si": 1} and lo > 20)
-    cr2, cr1 = n(lambda lo, hi, a: a == {"Cr": 1} and hi < 30), n(lambda lo, hi, a: a == {"Cr": 1} and lo > 30)
-    code, out, err = run_cli("field", real / "apav_si" / "Si.pos", "-r", real / "apav_si" / "Si.RRNG",
+    si2 = n(lambda lo, hi, a: a == {"Si": 1} and hi < 20)
+    si1 = n(lambda lo, hi, a: a == {"Si": 1} and lo > 20)
+    cr2 = n(lambda lo, hi, a: a == {"Cr": 1} and hi < 30)
+    cr1 = n(lambda lo, hi, a: a == {"Cr": 1} and lo > 30)
+    code, out, err = run_cli("field", real / "apav_si" / "Si.pos",
+                             "-r", real / "apav_si" / "Si.RRNG",
                              "--ratio", "CrO++/CrO+", "--json")
     assert code == 0, err
     d = strict_json(out)

@@ -79,7 +79,8 @@ def test_usage_error_is_exit_2():
 
 
 def test_console_script_runs_as_a_process(real):
-    proc = subprocess.run([sys.executable, "-m", "liprobe", "info", str(real / "apav_si" / "Si.pos"), "--json"],
+    proc = subprocess.run([sys.executable, "-m", "liprobe", "info",
+                           str(real / "apav_si" / "Si.pos"), "--json"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["ions"] == 945_211
@@ -108,7 +109,8 @@ def test_info_json_on_range_file(real):
 
 
 def test_info_warns_on_merged_duplicates(real):
-    code, out, err = run_cli("info", real / "ifes_apt_tc" / "VAlN_film_plan-view_700C.rrng", "--json")
+    code, out, err = run_cli("info", real / "ifes_apt_tc" / "VAlN_film_plan-view_700C.rrng",
+                             "--json")
     assert code == 0, err
     d = json.loads(out)
     assert len(d["ranges"]) == 31

@@ -16,8 +16,7 @@ from scipy.stats import chi2_contingency
 
 import liprobe
 from liprobe.cli import cli
-from tests.analyses.test_coating import TABLE as COATED_TABLE
-from tests.analyses.test_coating import shelled_cone
+from tests.analyses.test_coating import TABLE as COATED_TABLE, shelled_cone
 from tests.io.aptfile import Section, write_apt
 
 

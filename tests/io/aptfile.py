@@ -65,7 +65,8 @@ class Section:
             if self.name == "Position":
                 bbox = [f(v2[:, j]) for j in range(3) for f in (np.min, np.max)]
         extra = b"" if bbox is None else struct.pack("<6f", *bbox)
-        header_size = self.header_size if self.header_size is not None else SECTION_HEADER + len(extra)
+        header_size = (self.header_size if self.header_size is not None
+                       else SECTION_HEADER + len(extra))
         data = little.tobytes() + self.padding
         head = b"".join([
             self.signature,
@@ -75,7 +76,8 @@ class Section:
                         self.record_type,
                         self.data_type if self.data_type is not None else _KIND_CODE[v.dtype.kind]),
             struct.pack("<ii",
-                        self.data_type_bits if self.data_type_bits is not None else 8 * v.dtype.itemsize,
+                        (self.data_type_bits if self.data_type_bits is not None
+                         else 8 * v.dtype.itemsize),
                         self.record_size if self.record_size is not None else little.strides[0]),
             _utf16_field(self.unit, 16),
             struct.pack("<QQ",

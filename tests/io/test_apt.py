@@ -8,12 +8,10 @@ ifes-apt-tc-data-modeling reader, and the values written by ``aptfile.py``.
 from __future__ import annotations
 
 import logging
-import struct
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import liprobe
@@ -137,7 +135,8 @@ def test_si_apt_sections_are_those_of_the_provenance_table(si):
 def test_si_apt_header_fields(si):
     m = si.meta
     assert m["header_size"] == 540 and m["header_version"] == 2
-    assert m["original_filename"].startswith("E:\\Users\\") and m["original_filename"].endswith(".apt")
+    assert m["original_filename"].startswith("E:\\Users\\")
+    assert m["original_filename"].endswith(".apt")
     assert m["creation_filetime"] == 132_610_050_860_580_000
     assert m["creation_time"] == "2021-03-23T20:31:26.058000+00:00"
 

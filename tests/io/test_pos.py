@@ -5,8 +5,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import liprobe
@@ -97,7 +96,8 @@ def test_opening_reads_nothing_until_a_column_is_asked_for(tmp_path):
 
 def test_columns_a_format_lacks_raise_a_clear_error(real):
     run = liprobe.read(real / "apav_si" / "Si.pos")
-    with pytest.raises(liprobe.ColumnError, match=r"Si\.pos: column 'v_dc' is not in this pos file"):
+    with pytest.raises(liprobe.ColumnError,
+                       match=r"Si\.pos: column 'v_dc' is not in this pos file"):
         run["v_dc"]
 
 
@@ -125,7 +125,8 @@ def test_pos_round_trip_is_bit_exact(tmp_path_factory, data):
     assert os.path.getsize(path) == 16 * len(data)
     back = raw(path, "xyzm")
     for i, f in enumerate("xyzm"):
-        np.testing.assert_array_equal(back[f].astype("<f4").view(np.uint32), data[:, i].view(np.uint32))
+        np.testing.assert_array_equal(back[f].astype("<f4").view(np.uint32),
+                                      data[:, i].view(np.uint32))
     if len(data):
         again = liprobe.read(path, format="pos")
         np.testing.assert_array_equal(again["mass"].view(np.uint32), data[:, 3].view(np.uint32))
@@ -156,7 +157,8 @@ def test_write_is_atomic_and_leaves_no_temporary_file(tmp_path):
     path.write_bytes(b"old")
     run = liprobe.Run.from_arrays(x=np.zeros(3, np.float32), y=np.zeros(3, np.float32),
                                   z=np.zeros(3, np.float32), mass=np.ones(3, np.float32))
-    with pytest.raises(FormatError, match=r"a\.epos: cannot write \.epos: the run has no column 'tof'"):
+    with pytest.raises(FormatError,
+                       match=r"a\.epos: cannot write \.epos: the run has no column 'tof'"):
         liprobe.write(path, run)
     assert path.read_bytes() == b"old"
     assert sorted(os.listdir(tmp_path)) == ["a.epos"]
@@ -196,7 +198,8 @@ def test_non_finite_mass_names_ion_and_byte(tmp_path):
     path = tmp_path / "nan.pos"
     rec.tofile(path)
     run = liprobe.read(path, format="pos")
-    with pytest.raises(FormatError, match=r"nan\.pos: ion 7 \(byte 124\): mass of ion 7 is not a finite number"):
+    with pytest.raises(FormatError, match=r"nan\.pos: ion 7 \(byte 124\): "
+                                          r"mass of ion 7 is not a finite number"):
         run["mass"]
     with pytest.raises(FormatError, match=r"byte 124"):
         list(run.chunks("mass", 4))
@@ -205,7 +208,8 @@ def test_non_finite_mass_names_ion_and_byte(tmp_path):
 def test_text_file_named_pos(tmp_path):
     path = tmp_path / "notes.pos"
     path.write_text("this is not atom probe data\n" * 10)
-    with pytest.raises(FormatError, match=r"notes\.pos: byte 0: is a text file, not a binary \.pos file"):
+    with pytest.raises(FormatError,
+                       match=r"notes\.pos: byte 0: is a text file, not a binary \.pos file"):
         liprobe.read(path)
 
 

@@ -26,7 +26,8 @@ def test_si_rng_gives_the_windows_ions_and_colours_of_si_rrng(real):
     rng = read_rng(real / "apav_si" / "Si.RNG")
     rrng = read_rrng(real / "apav_si" / "Si.RRNG")
     assert len(rng) == 25
-    assert [(r.lo, r.hi, r.ion, r.color) for r in rng] == [(r.lo, r.hi, r.ion, r.color) for r in rrng]
+    assert ([(r.lo, r.hi, r.ion, r.color) for r in rng]
+            == [(r.lo, r.hi, r.ion, r.color) for r in rrng])
     assert all(r.volume is None for r in rng)
     # the polyatomic extension repeats 9 windows of the first block: merged silently
     assert rng.warnings == ()
@@ -127,7 +128,8 @@ def test_decimal_commas_and_missing_dot(tmp_path):
     ("2\r\nSi\r\n", FormatError, "line 1", "expected the first block counts"),
     ("x 1\r\n", FormatError, "line 1", "number of ions 'x' is not a whole number"),
     ("1 1\r\nSi metal\r\n", FormatError, "line 2", "expected the name of ion 1 of 1 alone"),
-    ("1 1\r\nSi\r\nSi 0.8 0.8\r\n", FormatError, "line 3", "expected 'short_name r g b' for ion Si"),
+    ("1 1\r\nSi\r\nSi 0.8 0.8\r\n", FormatError, "line 3",
+     "expected 'short_name r g b' for ion Si"),
     ("1 1\r\nSi\r\nSi 0.8 0.8 2\r\n", FormatError, "line 3", "are not between 0 and 1"),
     ("1 1\r\nSi\r\nSi 0.8 0.8 0.8\r\n--- Si O\r\n", FormatError, "line 4",
      "the column line names 2 columns for 1 ions"),
@@ -140,7 +142,8 @@ def test_decimal_commas_and_missing_dot(tmp_path):
     (rng_text(". 40.0 40.1 1 0"), RangeError, "line 7",
      "window [40.0, 40.1) does not contain any isotope of Si at charge 1-4"),
     (rng_text(". 13.9 14.1 1 0", ". 14.0 16.1 0 1"), RangeError, "line 7",
-     "windows of different ions overlap: Si++ [13.9, 14.1) at line 7 and O+ [14.0, 16.1) at line 8"),
+     "windows of different ions overlap: Si++ [13.9, 14.1) at line 7 "
+     "and O+ [14.0, 16.1) at line 8"),
     (rng_text(". 13.9 14.1 1 0", ext="oops\r\n"), FormatError, "line 8",
      "unexpected line after the range rows: 'oops'"),
     (HEAD.format(n=3) + ". 13.9 14.1 1 0\r\n\r\n", FormatError, "line 8",

@@ -8,8 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 import liprobe
 from liprobe.chemistry import Ion, parse_formula
@@ -92,7 +91,8 @@ def test_si_rrng_published_values(real):
     assert len(table) == 25
     by_line = {r.line: r for r in table}
     # file order: Range1 (line 10) is Si, Range25 (line 34) is Cr2O
-    assert by_line[10].ion == Ion((("Si", 1),), 2) and (by_line[10].lo, by_line[10].hi) == (13.8745, 14.241)
+    assert by_line[10].ion == Ion((("Si", 1),), 2)
+    assert (by_line[10].lo, by_line[10].hi) == (13.8745, 14.241)
     assert by_line[34].ion == Ion((("Cr", 2), ("O", 1)), 2)
     # mass order: C++ first, CrO2+ at 83.595 Da last
     assert table.ranges[0].ion.name == "C++" and table.ranges[0].lo == 5.896
@@ -233,7 +233,8 @@ def expect_error(path, exc, where, *words):
 
 @pytest.mark.parametrize("ranges, exc, where, words", [
     (("13.9 14.1 Si:1", "14.0 14.2 N:1"), RangeError, "line 6",
-     ("windows of different ions overlap", "Si++ [13.9, 14.1) at line 6", "N+ [14.0, 14.2) at line 7")),
+     ("windows of different ions overlap", "Si++ [13.9, 14.1) at line 6",
+      "N+ [14.0, 14.2) at line 7")),
     (("13.9 14.1 Si:1", "10 11 Xx:1"), RangeError, "line 7", ("'Xx' is not a chemical element",)),
     (("12.1 abc Si:1",), FormatError, "line 6", ("upper bound 'abc' is not a number",)),
     (("12.1",), FormatError, "line 6", ("needs a lower and an upper bound",)),
@@ -252,9 +253,11 @@ def test_bad_range_line_names_file_line_and_problem(tmp_path, ranges, exc, where
 
 
 def test_bad_number_lines(tmp_path):
-    p = put(tmp_path, rrng_text("13.9 14.1 Si:1").replace("Number=1\r\nRange1", "Number=abc\r\nRange1"))
+    p = put(tmp_path, rrng_text("13.9 14.1 Si:1").replace("Number=1\r\nRange1",
+                                                          "Number=abc\r\nRange1"))
     expect_error(p, FormatError, "line 5", "[Ranges] Number 'abc' is not a whole number")
-    p = put(tmp_path, rrng_text("13.9 14.1 Si:1").replace("Number=1\r\nRange1", "Number=3\r\nRange1"))
+    p = put(tmp_path, rrng_text("13.9 14.1 Si:1").replace("Number=1\r\nRange1",
+                                                          "Number=3\r\nRange1"))
     expect_error(p, FormatError, "line 5", "[Ranges] Number=3 but the section has 1 range line")
     p = put(tmp_path, rrng_text("13.9 14.1 Si:1", ions=("Si", "O")).replace("Number=2", "Number=5"))
     expect_error(p, FormatError, "line 2", "[Ions] Number=5 but the section has 2 ion lines")

@@ -10,8 +10,15 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from liprobe.report import (FIGURES, FigureSkipped, figure_1, figure_5, figure_7,
-                            supplementary_figure_3, supplementary_table_1)
+from liprobe.report import (
+    FIGURES,
+    FigureSkipped,
+    figure_1,
+    figure_5,
+    figure_7,
+    supplementary_figure_3,
+    supplementary_table_1,
+)
 
 
 def _non_blank_png(path):
@@ -36,7 +43,7 @@ def test_every_figure_is_drawn_as_a_valid_non_blank_png_and_svg(demo):
     drawn = demo.summary["report"]["figures"]
     assert not demo.summary["report"]["skipped"], demo.summary["report"]["skipped"]
     assert set(drawn) == {f.name for f in FIGURES}
-    for name, paths in drawn.items():
+    for _name, paths in drawn.items():
         assert sorted(p.rsplit(".", 1)[1] for p in paths) == ["png", "svg"], paths
         for p in paths:
             (_non_blank_png if p.endswith(".png") else _valid_svg)(p)

@@ -13,6 +13,7 @@ full size by bench/demo.py (bench/results/demo.md).
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import numpy as np
@@ -39,7 +40,7 @@ def rows(demo):
     out = []
     for r in demo.table.to_dict("records"):
         seg = r.get("segment")
-        label = r["run"] if seg is None or seg != seg else f"{r['run']}[{int(seg)}]"
+        label = r["run"] if seg is None or math.isnan(seg) else f"{r['run']}[{int(seg)}]"
         with open(os.path.splitext(specs[label].data)[0] + ".truth.json") as f:
             truth = json.load(f)
         r["has_ni"] = "Ni" in parse_stoichiometry(_true_formula(truth))

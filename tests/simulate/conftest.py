@@ -56,9 +56,9 @@ def measure(result, roi="cylinder:25", segment=None):
 
     ``result``: a SimulatedRun (in memory, no files)."""
     from liprobe.composition import composition
-    from liprobe.spatial.detector import detector_map
     from liprobe.fda import frequency_distribution
     from liprobe.field import field_proxies
+    from liprobe.spatial.detector import detector_map
     from liprobe.spatial.roi import select
 
     run, table = result.run, result.ranges

@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 
 from liprobe.composition import composition
-from liprobe.simulate import (DEFAULT_LASER, DEFAULT_SPECIES, HydrogenModel, LaserResponse,
-                              SimulationConfig, conditions_at, resolve_material, simulate)
+from liprobe.simulate import (
+    DEFAULT_LASER,
+    DEFAULT_SPECIES,
+    HydrogenModel,
+    LaserResponse,
+    SimulationConfig,
+    conditions_at,
+    resolve_material,
+    simulate,
+)
 from liprobe.simulate.laser import REFERENCE_PJ, peak_at, phase_family
 from liprobe.simulate.parameters import default_peak_shape
 from liprobe.simulate.species import Species, emission

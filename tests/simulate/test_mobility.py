@@ -7,8 +7,16 @@ import pytest
 
 from liprobe.history import run_history
 from liprobe.ranging import count_windows
-from liprobe.simulate import (DEFAULT_MOBILITY, FRACTURE_RANGE, MobilityRegime, MobilityTable,
-                              SimulationConfig, mobility_at, simulate, simulate_to_files)
+from liprobe.simulate import (
+    DEFAULT_MOBILITY,
+    FRACTURE_RANGE,
+    MobilityRegime,
+    MobilityTable,
+    SimulationConfig,
+    mobility_at,
+    simulate,
+    simulate_to_files,
+)
 from liprobe.simulate.engine import FRACTURE_BURST, fracture_burst_ions
 from liprobe.simulate.mobility import burst_shares
 

@@ -5,15 +5,27 @@ import math
 import numpy as np
 import pytest
 
-from liprobe.spatial.reconstruct import project_angles_to_detector
-from liprobe.simulate import (DEFAULT_SPECIES, PeakShape, SimulationConfig, SpecimenGeometry,
-                              resolve_material)
+from liprobe.simulate import (
+    DEFAULT_SPECIES,
+    PeakShape,
+    SimulationConfig,
+    SpecimenGeometry,
+    resolve_material,
+)
 from liprobe.simulate.detection import derived_icf, pulse_structure
 from liprobe.simulate.parameters import MultiHitModel
 from liprobe.simulate.species import NEUTRAL_O2, Species, coating_phase, emission
 from liprobe.simulate.specimen import Needle
-from liprobe.simulate.spectrum import (TOF_CONSTANT, design_windows, flight_time_ns, fwhm_da,
-                                       peak_cdf, peak_pdf, window_fractions)
+from liprobe.simulate.spectrum import (
+    TOF_CONSTANT,
+    design_windows,
+    flight_time_ns,
+    fwhm_da,
+    peak_cdf,
+    peak_pdf,
+    window_fractions,
+)
+from liprobe.spatial.reconstruct import project_angles_to_detector
 
 # -- the needle -----------------------------------------------------------------
 

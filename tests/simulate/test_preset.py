@@ -6,8 +6,14 @@ import pytest
 from click.testing import CliRunner
 
 from liprobe.cli import cli
-from liprobe.simulate import (PRESETS, preset_runs, resolve_material, simulate,
-                              simulate_to_files, write_preset)
+from liprobe.simulate import (
+    PRESETS,
+    preset_runs,
+    resolve_material,
+    simulate,
+    simulate_to_files,
+    write_preset,
+)
 from liprobe.simulate.preset import PAPER_IONS, PARTICLES, manifest_text
 from liprobe.study import load_manifest, run_study
 
@@ -23,7 +29,7 @@ def run_cli(*args):
 
 
 @pytest.fixture(scope="module")
-def series(tmp_path_factory):
+def preset_series(tmp_path_factory):
     """The paper preset, small, written by the command line (two worker processes)."""
     out = tmp_path_factory.mktemp("preset") / "series"
     code, stdout, stderr = run_cli("simulate", "--preset", "paper", "-o", out, "--ions", SMALL,
@@ -86,29 +92,29 @@ def test_mn_rich_runs_show_no_ni_or_co_peaks_under_an_nmc811_range_file():
 
 # -- what write_preset writes --------------------------------------------------------------
 
-def test_every_run_is_written_with_its_ranges_and_truth(series):
+def test_every_run_is_written_with_its_ranges_and_truth(preset_series):
     runs = preset_runs("paper")
     for r in runs:
         for ext in (".epos", ".rrng", ".truth.json", ".truth.pos"):
-            assert (series / "runs" / (r.name + ext)).is_file(), (r.name, ext)
-    t = json.loads((series / "runs" / "nmc811-cr-p1-10pj.truth.json").read_text())
+            assert (preset_series / "runs" / (r.name + ext)).is_file(), (r.name, ext)
+    t = json.loads((preset_series / "runs" / "nmc811-cr-p1-10pj.truth.json").read_text())
     assert t["inputs"]["ions"] == SMALL and t["laser_pj"] == 10.0
-    un = json.loads((series / "runs" / "nmc811-none-p1-5pj.truth.json").read_text())
+    un = json.loads((preset_series / "runs" / "nmc811-none-p1-5pj.truth.json").read_text())
     assert un["fracture"]["fractured"] and un["ions_requested"] == 7 * SMALL
 
 
-def test_a_run_written_by_a_worker_process_is_the_one_written_here(series, tmp_path):
+def test_a_run_written_by_a_worker_process_is_the_one_written_here(preset_series, tmp_path):
     runs = preset_runs("paper")
     i = next(k for k, r in enumerate(runs) if r.name == "nmc811-cr-p1-5-10-15pj")
     cfg = runs[i].config(SMALL, 3 * 1000 + i)
     simulate_to_files(cfg, tmp_path / (runs[i].name + ".epos"))
     mine = files_of(tmp_path)
-    theirs = {k: (series / "runs" / k).read_bytes() for k in mine}
+    theirs = {k: (preset_series / "runs" / k).read_bytes() for k in mine}
     assert mine == theirs
 
 
-def test_the_manifest_lists_materials_segments_and_outcomes(series):
-    m = load_manifest(series / "study.toml")
+def test_the_manifest_lists_materials_segments_and_outcomes(preset_series):
+    m = load_manifest(preset_series / "study.toml")
     assert all(s.problem is None for s in m.runs)
     rows = {(s.run, s.segment): s for s in m.runs}
     assert len(rows) == 37
@@ -117,7 +123,8 @@ def test_the_manifest_lists_materials_segments_and_outcomes(series):
     assert {"O2+/O+", "Mn++/Mn+"} <= set(m.params.field_proxies)
     sched = [s for s in m.runs if s.run == "nmc811-none-p1-5-10-15-20pj"]
     assert [s.meta()["laser_pj"] for s in sched] == [5, 10, 15, 20]
-    truth = json.loads((series / "runs" / "nmc811-none-p1-5-10-15-20pj.truth.json").read_text())
+    truth = json.loads((preset_series / "runs" / "nmc811-none-p1-5-10-15-20pj.truth.json")
+                       .read_text())
     assert [s.start for s in sched] == [seg["start_ion"] for seg in truth["segments"]]
     assert sched[-1].stop is None
     for s in m.runs:
@@ -130,8 +137,8 @@ def test_the_manifest_lists_materials_segments_and_outcomes(series):
             assert s.material == "NMC811" and meta["tag_true_phase"] == PARTICLES["MnRich-1"]
 
 
-def test_liprobe_study_runs_on_the_manifest_and_flags_what_the_truth_says(series):
-    result = run_study(series / "study.toml", series.parent / "out", workers=0)
+def test_liprobe_study_runs_on_the_manifest_and_flags_what_the_truth_says(preset_series):
+    result = run_study(preset_series / "study.toml", preset_series.parent / "out", workers=0)
     assert not result.failed and result.exit_code == 0
     rows = result.rows
     assert len(rows) == 37

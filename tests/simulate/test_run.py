@@ -14,11 +14,11 @@ import pytest
 import liprobe
 from liprobe.composition import composition
 from liprobe.ranging import count_windows
-from liprobe.spatial.reconstruct import ReconstructionParameters, reconstruct_run
-from liprobe.spatial.roi import select
 from liprobe.simulate import SimulationConfig, simulate
 from liprobe.simulate.specimen import Needle
 from liprobe.simulate.spectrum import TOF_CONSTANT
+from liprobe.spatial.reconstruct import ReconstructionParameters, reconstruct_run
+from liprobe.spatial.roi import select
 
 from .conftest import Written
 

@@ -14,7 +14,7 @@ import pytest
 from .conftest import COATED_PJ, UNCOATED_PJ
 
 LI = "Li/(Li+Ni+Co+Mn)"
-O = "O/(Li+O+Ni+Co+Mn)"
+O = "O/(Li+O+Ni+Co+Mn)"  # noqa: E741  the oxygen ratio, named like LI
 
 
 def increasing(values, strictly=True):

@@ -9,8 +9,8 @@ import pickle
 import pytest
 
 import liprobe
-from liprobe.study import GROUPS, analyse_run, column_group, parse_manifest, registry_signature
 from liprobe.io._files import atomic_write
+from liprobe.study import GROUPS, analyse_run, column_group, parse_manifest, registry_signature
 from liprobe.study.cache import Cache
 
 from .conftest import STUDY_HEAD

@@ -7,6 +7,7 @@ import pickle
 from pathlib import Path
 
 import pytest
+from hypothesis import given, strategies as st
 
 from liprobe.study import ManifestError, load_manifest, parse_manifest
 from liprobe.study._tomlpos import key_lines
@@ -74,9 +75,15 @@ def test_the_example_manifest_documents_a_valid_study():
     text = (REPO / "examples" / "study.toml").read_text()
     from dataclasses import fields
 
-    from liprobe.study.manifest import (_RUN_KEYS, _SEGMENT_KEYS, _STUDY_KEYS,
-                                        CoatingProfileConfig, DetectorConfig, FdaConfig,
-                                        FlagRules)
+    from liprobe.study.manifest import (
+        _RUN_KEYS,
+        _SEGMENT_KEYS,
+        _STUDY_KEYS,
+        CoatingProfileConfig,
+        DetectorConfig,
+        FdaConfig,
+        FlagRules,
+    )
     nested = tuple(f.name for c in (FlagRules, FdaConfig, DetectorConfig, CoatingProfileConfig)
                    for f in fields(c))
     for k in _STUDY_KEYS + _RUN_KEYS + _SEGMENT_KEYS + nested:
@@ -137,9 +144,6 @@ def test_toml_syntax_error_names_the_line(tmp_path):
 def test_a_missing_manifest_is_a_manifest_error(tmp_path):
     with pytest.raises(ManifestError, match="cannot read the manifest"):
         load_manifest(tmp_path / "nope.toml")
-
-
-from hypothesis import given, strategies as st  # noqa: E402
 
 
 @given(st.text(alphabet='[]{}=,."\'#\n abc1', max_size=60))

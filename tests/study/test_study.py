@@ -209,6 +209,7 @@ run_study(sys.argv[1], sys.argv[2], workers=0, progress=kill_after_three)
 """
 
 
+@pytest.mark.slow
 def test_killed_study_resumes_without_recomputing(study_dir, tmp_path, inprocess_result):
     p = subprocess.run([sys.executable, "-c", _KILLED_STUDY, str(study_dir / "study.toml"),
                         str(tmp_path)], capture_output=True, text=True, timeout=300)
@@ -217,7 +218,7 @@ def test_killed_study_resumes_without_recomputing(study_dir, tmp_path, inprocess
     assert len(before) == 3
     assert not (tmp_path / "runs.csv").exists()
     assert not list((tmp_path / "cache").glob("*.tmp"))
-    for name, (_, text) in before.items():         # complete JSON, nothing half-written
+    for _name, (_, text) in before.items():         # complete JSON, nothing half-written
         assert json.loads(text)["result"]["status"] == "ok"
 
     res = run_study(study_dir / "study.toml", tmp_path)          # default: local cluster
@@ -233,6 +234,7 @@ def test_killed_study_resumes_without_recomputing(study_dir, tmp_path, inprocess
     assert len(rec["inputs"]["data"]["sha256"]) == 64
 
 
+@pytest.mark.slow
 def test_a_parameter_change_redoes_only_the_runs_it_affects(study_dir, tmp_path):
     d = tmp_path / "s"
     shutil.copytree(study_dir, d)
@@ -354,6 +356,7 @@ def test_usage_errors_exit_2(study_dir, tmp_path):
     assert code == 2 and "-o" in err
 
 
+@pytest.mark.slow
 def test_the_notebook_style_example_runs(study_dir, tmp_path):
     script = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "notebook_style.py")
     p = subprocess.run([sys.executable, script, str(study_dir / "study.toml"), str(tmp_path), "0"],

@@ -2,9 +2,19 @@
 
 from .elements import ELECTRON_MASS_DA, LI_OVERRIDE, is_element, isotopes
 from .expressions import RatioExpression, parse_ratio
-from .ions import (CHARGE_TOLERANCE_DA, MAX_CHARGE, Ion, format_formula, infer_charge,
-                   isotope_pattern, parse_formula, parse_ion, parse_species)
+from .ions import (
+    CHARGE_TOLERANCE_DA,
+    MAX_CHARGE,
+    Ion,
+    format_formula,
+    infer_charge,
+    isotope_pattern,
+    parse_formula,
+    parse_ion,
+    parse_species,
+)
 
 __all__ = ["CHARGE_TOLERANCE_DA", "ELECTRON_MASS_DA", "LI_OVERRIDE", "MAX_CHARGE", "Ion",
-           "format_formula", "infer_charge", "is_element", "isotope_pattern", "isotopes", "RatioExpression", "parse_ratio",
+           "format_formula", "infer_charge", "is_element", "isotope_pattern", "isotopes",
+           "RatioExpression", "parse_ratio",
            "parse_formula", "parse_ion", "parse_species"]

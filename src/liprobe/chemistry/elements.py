@@ -9,7 +9,7 @@ See ``shared/reference/mass-spectrum.md`` section 6.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 
 __all__ = ["ELECTRON_MASS_DA", "LI_OVERRIDE", "element_symbols", "is_element",
            "isotopes"]
@@ -35,7 +35,7 @@ def is_element(symbol: str) -> bool:
     return symbol in element_symbols()
 
 
-@lru_cache(maxsize=None)
+@cache
 def isotopes(symbol: str) -> tuple[tuple[int, float, float], ...]:
     """Natural isotopes of an element.
 

@@ -30,18 +30,18 @@ class RatioExpression:
     """
 
     text: str
-    numerator: tuple[tuple[object, int], ...]
-    denominator: tuple[tuple[object, int], ...]
+    numerator: tuple[tuple[Ion | str, int], ...]
+    denominator: tuple[tuple[Ion | str, int], ...]
 
     @property
-    def terms(self) -> tuple:
-        seen: dict = {}
+    def terms(self) -> tuple[Ion | str, ...]:
+        seen: dict[Ion | str, None] = {}
         for t, _ in self.numerator + self.denominator:
             seen.setdefault(t, None)
         return tuple(seen)
 
 
-def _term(formula: str, charge: int, text: str):
+def _term(formula: str, charge: int, text: str) -> Ion | str:
     try:
         atoms = parse_formula(formula)
     except ValueError as e:
@@ -54,9 +54,10 @@ def _term(formula: str, charge: int, text: str):
     return atoms[0][0]
 
 
-def _parse_sum(tokens, i, text):
+def _parse_sum(tokens: list[tuple[str, ...]], i: int,
+               text: str) -> tuple[Counter[Ion | str], int]:
     """Parse ``term (+ term)*`` or ``( ... )`` from tokens[i]; return (Counter, next index)."""
-    terms: Counter = Counter()
+    terms: Counter[Ion | str] = Counter()
     paren = i < len(tokens) and tokens[i] == ("(",)
     if paren:
         i += 1
@@ -103,7 +104,7 @@ def parse_ratio(text: str) -> RatioExpression:
     ValueError
         With the expression and what is wrong in it.
     """
-    tokens = []
+    tokens: list[tuple[str, ...]] = []  # ("term", formula, pluses) or one of + / ( )
     pos = 0
     s = text.strip()
     while pos < len(s):

@@ -134,13 +134,16 @@ class Ion:
     @property
     def formula(self) -> str:
         """The formula without charge (``NiO2``), or the label of a named ion."""
-        return format_formula(self.atoms) if self.atoms else self.label
+        if self.atoms:
+            return format_formula(self.atoms)
+        assert self.label is not None  # __post_init__: an ion without atoms has a label
+        return self.label
 
     @property
     def name(self) -> str:
         """The ion in liprobe's grammar: ``NiO2+``, ``Mn++``, or a named ion's label."""
         if not self.atoms:
-            return self.label + ("+" * self.charge if self.charge else "")
+            return self.formula + ("+" * self.charge if self.charge else "")
         return self.formula + "+" * (self.charge or 1)
 
     @property
@@ -179,7 +182,7 @@ class Ion:
     def __hash__(self) -> int:
         return hash(self.key)
 
-    def with_charge(self, charge: int | None) -> "Ion":
+    def with_charge(self, charge: int | None) -> Ion:
         return Ion(self.atoms, charge, self.label)
 
     def peaks(self, min_abundance: float = 1e-4):
@@ -228,14 +231,34 @@ def isotope_pattern(atoms, min_abundance: float = 1e-4):
 def parse_ion(text: str) -> Ion:
     """Parse an ion written in liprobe's grammar (``NiO2+``, ``Mn++``).
 
+    A formula followed by one ``+`` per charge: ``O2+`` is the O2 molecule
+    singly charged, ``O++`` doubly charged O.
+
     Raises
     ------
     ValueError
-        If the text is not a formula followed by one ``+`` per charge.
+        If the text is not a formula followed by one ``+`` per charge, or
+        names an unknown element.
+
+    Examples
+    --------
+    >>> from liprobe import parse_ion
+    >>> ion = parse_ion("NiO2+")
+    >>> ion.name, ion.atoms, ion.charge
+    ('NiO2+', (('Ni', 1), ('O', 2)), 1)
+    >>> parse_ion("Mn++").charge, parse_ion("O2+").n_atoms, parse_ion("O++").n_atoms
+    (2, 2, 1)
+    >>> parse_ion("CrO+") == parse_ion("OCr+")      # the same ion, however written
+    True
+    >>> parse_ion("NiO2")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'NiO2' is not an ion (write a formula and one '+' per charge, e.g. O2+ or Mn++)
     """
     m = _ION.match(text)
     if not m:
-        raise ValueError(f"'{text}' is not an ion (write a formula and one '+' per charge, e.g. O2+ or Mn++)")
+        raise ValueError(f"'{text}' is not an ion (write a formula and one '+' per charge, "
+                         "e.g. O2+ or Mn++)")
     return Ion(parse_formula(m.group(1)), len(m.group(2)))
 
 
@@ -267,8 +290,9 @@ def infer_charge(atoms, lo, hi, max_charge: int = MAX_CHARGE,
 
     Range files give the window and the atoms, not the charge. For each
     charge n = 1..``max_charge`` the isotope peaks of the ion (see
-    :meth:`Ion.peaks`, down to 1e-6 of the pattern) are placed at m/n. The charge whose most abundant peak
-    inside the window is the most abundant of all wins (ties go to the lower
+    :meth:`Ion.peaks`, down to 1e-6 of the pattern) are placed at m/n. The
+    charge whose most abundant peak inside the window is the most abundant
+    of all wins (ties go to the lower
     charge). When no peak lies inside, the charge whose nearest peak is
     closest to the window wins, if that peak is within ``tolerance_da``.
 

@@ -6,7 +6,6 @@ import json
 import sys
 
 import click
-import numpy as np
 
 from ..errors import LiprobeError
 from ..io._files import to_jsonable

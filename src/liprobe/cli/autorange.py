@@ -39,8 +39,8 @@ def autorange(file, elements, max_atoms, max_charge, mass_range, min_significanc
     whose whole isotope pattern fits, windows from the peak shape; ambiguous peaks reported."""
     import os
 
-    from ..spectrum.autorange import autorange as compute
     from ..io import read, write_ranges
+    from ..spectrum.autorange import autorange as compute
     from .spectrum import _mass_range
 
     rng = _mass_range(None, None, mass_range)

@@ -1,4 +1,5 @@
-"""``liprobe coating FILE -r RANGES``: the coating shell and its apparent thickness against depth."""
+"""``liprobe coating FILE -r RANGES``: the coating shell and its apparent thickness
+against depth."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ from ._common import Number, apply_selection, echo_json, selection_options
 def coating(file, ranges_path, element, margin, slab_ions, ring, roi, center, segment, as_json):
     """Radius and apparent thickness of the coating shell of FILE against depth."""
     from ..chemistry import is_element
-    from ..spatial.coating import coating_profile
     from ..io import read, read_ranges
+    from ..spatial.coating import coating_profile
 
     if not is_element(element):
         raise click.BadParameter(f"'{element}' is not a chemical element", param_hint="--element")
@@ -49,7 +50,8 @@ def coating(file, ranges_path, element, margin, slab_ions, ring, roi, center, se
     for s in d["slabs"]:
         z0, z1 = s["z_nm"]
         line = (f"  {z1:7.1f} .. {z0:7.1f}  {s['axis_nm'][0]:7.2f} {s['axis_nm'][1]:7.2f}  "
-                f"{f(s['inner_radius_nm'])}  {f(s['outer_radius_nm'])}{'*' if s['outer_is_data_edge'] else ' '}"
+                f"{f(s['inner_radius_nm'])}  {f(s['outer_radius_nm'])}"
+                f"{'*' if s['outer_is_data_edge'] else ' '}"
                 f"  {f(s['apparent_thickness_nm'])}    {f(s['core_radius_nm'])}             "
                 f"{f(s['core_area_nm2'], '8.1f')}")
         if not s["found"]:

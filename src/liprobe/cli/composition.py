@@ -13,7 +13,8 @@ from ._common import apply_selection, echo_json, selection_options, split_list
 @click.option("--exclude", multiple=True, callback=split_list, metavar="EL,...",
               help="Drop every ion containing these elements (e.g. Cr), with all its atoms.")
 @click.option("--ratio", "ratios", multiple=True, metavar="EXPR",
-              help="Ratio to report, e.g. 'Li/(Li+Ni+Co+Mn)' (atoms) or 'O2+/O+' (ions). Repeatable.")
+              help="Ratio to report, e.g. 'Li/(Li+Ni+Co+Mn)' (atoms) or 'O2+/O+' (ions). "
+                   "Repeatable.")
 @selection_options
 @click.option("--background", "subtract_bg", is_flag=True,
               help="Subtract the background under each window (uniform in time of flight, "

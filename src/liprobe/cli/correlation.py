@@ -35,8 +35,8 @@ def correlation(file, bin_da, mass_range, tracks, output, as_json):
     """Multiplicity statistics and the correlation (Saxey) histogram of ion pairs from one
     pulse of FILE (an .epos: needs its multiplicity column)."""
     from ..io import read
-    from ..spectrum.multihit import correlation_histogram, dissociation_track, require_multiplicity
     from ..plots import figure_format
+    from ..spectrum.multihit import correlation_histogram, dissociation_track, require_multiplicity
     from .spectrum import _mass_range
 
     rng = _mass_range(None, None, mass_range)

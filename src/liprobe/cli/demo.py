@@ -15,8 +15,8 @@ from ._common import Number, echo_json
               help="Detected ions of a coated single-energy run, the others scaled with it "
                    "(accepts 3e4; default: the preset's).")
 @click.option("--workers", type=Number(integer=True), metavar="N",
-              help="Processes simulating and analysing (default: one per core; 0: in this "
-                   "process).")
+              help="Processes simulating and analysing (default: up to two simulating, one "
+                   "per core analysing, at most one per run; 0: in this process).")
 @click.option("--scheduler", metavar="ADDRESS",
               help="Run the study on an existing Dask cluster (e.g. tcp://host:8786).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
@@ -25,7 +25,8 @@ from ._common import Number, echo_json
 def demo(out, ions, workers, scheduler, quiet, as_json):
     """Simulate the paper's Cr-coating study, analyse it and write DIR/report.html.
 
-    The study of Singh et al., arXiv:2309.07842 (2023): uncoated and Cr-coated NMC811 across laser energies, several particles, a
+    The study of Singh et al., arXiv:2309.07842 (2023): uncoated and Cr-coated
+    NMC811 across laser energies, several particles, a
     Mn-rich particle among them and LiMn2O4: simulated (`liprobe simulate
     --preset paper`), analysed as one study (`liprobe study`), drawn and
     reported (`liprobe report`). Running it again reuses the series and the

@@ -29,8 +29,8 @@ from ._common import Number, apply_selection, echo_json, selection_options
 def detector_map(file, ranges_path, species, bins, grid_bins, sample_size, seed, core_radius,
                  output, roi, center, segment, as_json):
     """Detector event map of FILE (needs det_x, det_y) with its heterogeneity."""
-    from ..spatial.detector import detector_map as compute
     from ..io import read, read_ranges
+    from ..spatial.detector import detector_map as compute
 
     if species is not None:
         if ranges_path is None:
@@ -72,7 +72,8 @@ def detector_map(file, ranges_path, species, bins, grid_bins, sample_size, seed,
                f"({d['center_mm'][0]:.2f}, {d['center_mm'][1]:.2f}) mm ({d['core_method']})")
     click.echo(f"heterogeneity (excess variance over Poisson / mean^2, {h['sample_size']:,} ions, "
                f"{h['bins_used']} bins of {h['bin_mm']:.2f} mm): {h['heterogeneity']:.5f} "
-               f"+/- {h['heterogeneity_noise']:.5f} (rms variation {100 * h['rms_variation']:.1f} %)")
+               f"+/- {h['heterogeneity_noise']:.5f} "
+               f"(rms variation {100 * h['rms_variation']:.1f} %)")
     f = h.get("species_fraction")
     if f:
         if f.get("reason"):

@@ -23,7 +23,9 @@ def column_range(run, name):
     if lo is None:
         return None
     # shortest decimal that gives back the stored value (float32 -> 204.6866)
-    return [float(str(lo)), float(str(hi))] if isinstance(lo, np.floating) else [lo.item(), hi.item()]
+    if isinstance(lo, np.floating):
+        return [float(str(lo)), float(str(hi))]
+    return [lo.item(), hi.item()]
 
 
 def ion_file_summary(run) -> dict:

@@ -58,7 +58,8 @@ def write_profile_csv(profile, path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def profile(file, ranges_path, axis, radial, bin_nm, ions_per_bin, elements, exclude, outputs,
             roi, center, segment, as_json):
-    """Composition of FILE against depth (or radius), binomial error bars, atoms after decomposition."""
+    """Composition of FILE against depth (or radius), binomial error bars, atoms after
+    decomposition."""
     from ..io import read, read_ranges
     from ..plots import figure_format
     from ..spatial.profile import composition_profile

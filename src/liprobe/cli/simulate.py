@@ -164,8 +164,13 @@ def simulate(ctx, preset, material, coating, thickness, ions, seed, instrument, 
         return
     if workers is not None:
         raise click.BadParameter("only with --preset", param_hint="--workers")
-    from ..simulate import (DEFAULT_HYDROGEN, HydrogenModel, SimulationConfig,
-                            simulate_to_files, summary)
+    from ..simulate import (
+        DEFAULT_HYDROGEN,
+        HydrogenModel,
+        SimulationConfig,
+        simulate_to_files,
+        summary,
+    )
 
     ions = 1_000_000 if ions is None else ions
     ext = os.path.splitext(output)[1].lower().lstrip(".")

@@ -66,8 +66,13 @@ def spectrum(file, ranges_path, bin_da, mass_range, normalize, other_path, multi
     """Mass spectrum of FILE: log-scaled histogram, peaks (position, widths at 50/10/1 %,
     resolving power, thermal tail in ns) and the background (ppm/ns and per Da)."""
     from ..io import read, read_ranges
-    from ..spectrum import analyse_peaks, sorted_masses
-    from ..spectrum import compare_spectra, mass_histogram, normalization_factor
+    from ..spectrum import (
+        analyse_peaks,
+        compare_spectra,
+        mass_histogram,
+        normalization_factor,
+        sorted_masses,
+    )
 
     if bin_da <= 0:
         raise click.BadParameter("must be positive", param_hint="--bin")

@@ -16,8 +16,8 @@ from ._common import Number, echo_json
 @click.option("--scheduler", metavar="ADDRESS",
               help="Run on an existing Dask cluster (e.g. tcp://host:8786) instead of a local one.")
 @click.option("--workers", type=Number(integer=True), metavar="N",
-              help="Worker processes of the local cluster (default: one per core); 0 analyses "
-                   "in this process without Dask.")
+              help="Worker processes of the local cluster (default: one per core, at most one "
+                   "per run to compute); 0 analyses in this process without Dask.")
 @click.option("-q", "--quiet", is_flag=True, help="No per-run progress on stderr.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print a JSON summary (counts, failed runs, yield, files) on stdout.")

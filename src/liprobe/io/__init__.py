@@ -120,6 +120,35 @@ def read(path, format: str | None = None) -> Run:
     path : str or path-like
     format : {"pos", "epos", "apt"}, optional
         Skip detection and read as this format.
+
+    Returns
+    -------
+    Run
+
+    Raises
+    ------
+    FormatError
+        A missing, empty, truncated or unrecognised file, or a range file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import liprobe
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> path = os.path.join(tmp.name, "tiny.pos")
+    >>> liprobe.write(path, liprobe.Run.from_arrays(
+    ...     x=[0.0, 1.0, 2.0], y=[0.0, 0.0, 0.5], z=[-1.0, -2.0, -3.0], mass=[7.0, 16.0, 32.0]))
+    >>> os.path.getsize(path)             # 3 ions of 16 bytes
+    48
+    >>> run = liprobe.read(path)
+    >>> run.format, run.n_ions, run.columns
+    ('pos', 3, ('x', 'y', 'z', 'mass'))
+    >>> run["mass"]
+    array([ 7., 16., 32.], dtype=float32)
+    >>> os.rename(path, os.path.join(tmp.name, "tiny.dat"))
+    >>> liprobe.read(os.path.join(tmp.name, "tiny.dat")).format   # told by the content
+    'pos'
+    >>> tmp.cleanup()
     """
     fmt = format or detect_format(path)
     if fmt == "pos":
@@ -137,7 +166,52 @@ def read(path, format: str | None = None) -> Run:
 
 
 def read_ranges(path, format: str | None = None) -> RangeTable:
-    """Read a range file (``.rrng``, ``.rng``) as a :class:`~liprobe.RangeTable`."""
+    """Read a range file (``.rrng``, ``.rng``) as a :class:`~liprobe.RangeTable`.
+
+    Parameters
+    ----------
+    path : str or path-like
+    format : {"rrng", "rng"}, optional
+        Skip detection and read as this format.
+
+    Returns
+    -------
+    RangeTable
+
+    Raises
+    ------
+    FormatError
+        A missing, empty or unrecognised file, or an ion file.
+    RangeError
+        Overlapping windows of different ions, or a bad window.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import liprobe
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> path = os.path.join(tmp.name, "tiny.rrng")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write('''[Ions]
+    ... Number=2
+    ... Ion1=Li
+    ... Ion2=O
+    ... [Ranges]
+    ... Number=3
+    ... Range1=6.90 7.20 Vol:0.01 Li:1 Color:FF0000
+    ... Range2=15.90 16.20 Vol:0.01 O:1 Color:0000FF
+    ... Range3=31.80 32.20 Vol:0.02 O:2 Color:00FFFF
+    ... ''')
+    >>> table = liprobe.read_ranges(path)
+    >>> [ion.name for ion in table.ions]      # charges inferred from the windows
+    ['Li+', 'O+', 'O2+']
+    >>> table.elements
+    ('Li', 'O')
+    >>> r = table.ranges[2]
+    >>> r.lo, r.hi, r.volume, r.color
+    (31.8, 32.2, 0.02, '#00FFFF')
+    >>> tmp.cleanup()
+    """
     fmt = format or detect_format(path)
     if fmt == "rrng":
         from .rrng import read_rrng
@@ -159,7 +233,44 @@ def _format_from_extension(path, allowed) -> str:
 
 
 def write(path, run: Run, format: str | None = None) -> None:
-    """Write a run as ``.pos`` or ``.epos`` (by ``format`` or the extension), atomically."""
+    """Write a run as ``.pos`` or ``.epos`` (by ``format`` or the extension), atomically.
+
+    The records go to a temporary file in the same folder, renamed to ``path``
+    once complete: a failed write leaves nothing behind.
+
+    Parameters
+    ----------
+    path : str or path-like
+    run : Run
+        ``.pos`` needs ``x y z mass``; ``.epos`` all eleven columns.
+    format : {"pos", "epos"}, optional
+        Default: from the extension of ``path``.
+
+    Raises
+    ------
+    FormatError
+        No format from the extension, or a column the format needs is missing.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import liprobe
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> run = liprobe.Run.from_arrays(x=[0.5, 1.5], y=[0.0, 0.0], z=[-1.0, -1.1],
+    ...                               mass=[7.02, 16.0])
+    >>> liprobe.write(os.path.join(tmp.name, "copy.pos"), run)
+    >>> os.path.getsize(os.path.join(tmp.name, "copy.pos"))     # 2 ions x 16 bytes
+    32
+    >>> liprobe.read(os.path.join(tmp.name, "copy.pos"))["x"]
+    array([0.5, 1.5], dtype=float32)
+    >>> liprobe.write(os.path.join(tmp.name, "copy.epos"), run)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    liprobe.errors.FormatError: ...copy.epos: cannot write .epos: the run has no column 'tof', ...
+    >>> sorted(os.listdir(tmp.name))     # nothing half-written was left behind
+    ['copy.pos']
+    >>> tmp.cleanup()
+    """
     fmt = format or _format_from_extension(path, ("pos", "epos"))
     from .pos import write_epos, write_pos
 

@@ -21,29 +21,29 @@ Layout (all little-endian):
 How sections become :class:`~liprobe.Run` columns
 -------------------------------------------------
 
-======================= =========================================================
-section                 column(s)
-======================= =========================================================
-``Mass``                ``mass`` (Da)
-``Position``            ``x``, ``y``, ``z`` (nm)
-``tof``                 ``tof`` (ns)
-``Epos ToF``            ``tof`` when there is no ``tof`` section
-``XDet_mm``/``YDet_mm`` ``det_x``/``det_y`` (mm)
+======================== =========================================================
+section                  column(s)
+======================== =========================================================
+``Mass``                 ``mass`` (Da)
+``Position``             ``x``, ``y``, ``z`` (nm)
+``tof``                  ``tof`` (ns)
+``Epos ToF``             ``tof`` when there is no ``tof`` section
+``XDet_mm``/``YDet_mm``  ``det_x``/``det_y`` (mm)
 ``Detector Coordinates`` ``det_x``, ``det_y`` where ``XDet_mm``/``YDet_mm`` do not
-                        give them. AP Suite writes it next to those two sections
-                        with the same values, so it is then skipped (listed in
-                        ``meta["skipped"]``) rather than kept as a duplicate pair.
-``Multiplicity``        ``multiplicity``
-``pulseDelta``          ``pulse_delta``
-``Delta Pulse``         ``pulse_delta`` when there is no ``pulseDelta`` section
-``Voltage``             ``v_dc`` (V)
-``Vref``                ``v_dc`` when there is no ``Voltage`` section
-``Pulse Voltage``       ``v_pulse`` (V)
-``z``                   ``apt_z``: an int64 count of ions, not a coordinate
-anything else           its own name (``tofc``, ``Vap``, ``pulse``, ``freq``,
-                        ``tElapsed``, ``erate``, ...); a name that is also a
-                        standard column name gets the prefix ``apt_``
-======================= =========================================================
+                         give them. AP Suite writes it next to those two sections
+                         with the same values, so it is then skipped (listed in
+                         ``meta["skipped"]``) rather than kept as a duplicate pair.
+``Multiplicity``         ``multiplicity``
+``pulseDelta``           ``pulse_delta``
+``Delta Pulse``          ``pulse_delta`` when there is no ``pulseDelta`` section
+``Voltage``              ``v_dc`` (V)
+``Vref``                 ``v_dc`` when there is no ``Voltage`` section
+``Pulse Voltage``        ``v_pulse`` (V)
+``z``                    ``apt_z``: an int64 count of ions, not a coordinate
+anything else            its own name (``tofc``, ``Vap``, ``pulse``, ``freq``,
+                         ``tElapsed``, ``erate``, ...); a name that is also a
+                         standard column name gets the prefix ``apt_``
+======================== =========================================================
 
 A fallback section that does not get its standard name (``Vref`` next to
 ``Voltage``, ...) keeps its own name. A section whose records hold k > 1
@@ -145,7 +145,7 @@ def _utf16(units: np.ndarray) -> str:
 def _filetime_iso(ticks: int) -> str | None:
     """ISO 8601 UTC time of a Windows FILETIME, or None if out of datetime's range."""
     try:
-        t = (_dt.datetime(1601, 1, 1, tzinfo=_dt.timezone.utc)
+        t = (_dt.datetime(1601, 1, 1, tzinfo=_dt.UTC)
              + _dt.timedelta(microseconds=ticks // 10))
     except OverflowError:
         return None
@@ -206,7 +206,8 @@ def _read_section(f, p: str, size: int, offset: int) -> dict:
     header_size = int(h["header_size"])
     if header_size < SECTION_HEADER_SIZE:
         raise FormatError(f"section '{name}' has header size {header_size}, less than the "
-                          f"{SECTION_HEADER_SIZE} bytes of a section header", p, f"byte {offset + 4}")
+                          f"{SECTION_HEADER_SIZE} bytes of a section header", p,
+                          f"byte {offset + 4}")
     byte_count = int(h["byte_count"])
     end = offset + header_size + byte_count
     if end > size:

@@ -47,8 +47,10 @@ def _read_records(path, dtype: np.dtype, fmt: str) -> Run:
     rec = dtype.itemsize
     n = whole_records(p, size, rec, fmt)
     data = memmap_records(p, dtype, 0, n)
-    cols = {name: data[name] for name in dtype.names}
-    layout = {name: (dtype.fields[name][1], rec) for name in dtype.names}
+    names, fields = dtype.names, dtype.fields
+    assert names is not None and fields is not None  # a record dtype
+    cols = {name: data[name] for name in names}
+    layout = {name: (fields[name][1], rec) for name in names}
     meta = {"path": p, "format": fmt, "record_bytes": rec, "layout": layout}
     return Run(cols, meta)
 
@@ -64,7 +66,9 @@ def read_epos(path) -> Run:
 
 
 def _write_records(path, dtype: np.dtype, run: Run, chunk: int = 1 << 21) -> None:
-    missing = [name for name in dtype.names if name not in run]
+    names = dtype.names
+    assert names is not None  # a record dtype
+    missing = [name for name in names if name not in run]
     if missing:
         fmt = "epos" if dtype is EPOS_DTYPE else "pos"
         raise FormatError(f"cannot write .{fmt}: the run has no column "
@@ -75,12 +79,12 @@ def _write_records(path, dtype: np.dtype, run: Run, chunk: int = 1 << 21) -> Non
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
             b = buf[: stop - start]
-            for name in dtype.names:
+            for name in names:
                 src = run.source(name)[start:stop]
                 if src.dtype.kind == "f" and dtype[name].kind == "i":
                     raise FormatError(f"column '{name}' must hold integers", path)
                 np.copyto(b[name], src, casting="unsafe")
-            f.write(memoryview(b).cast("B"))  # the buffer itself, no copy
+            f.write(b.data.cast("B"))  # the buffer itself, no copy
 
 
 def write_pos(path, run: Run) -> None:

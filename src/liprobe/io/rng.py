@@ -183,7 +183,7 @@ def read_rng(path) -> RangeTable:
     cur = _Lines(read_text_lines(p), p)
     columns, rows = _read_block(cur, p, "first block")
     entries = []     # [line, lo, hi, atoms, label, color]
-    by_window = {}
+    by_window: dict[tuple[float, float], list] = {}  # the first entry of each window
     for ln, lo, hi, counts in rows:
         e = [ln, lo, hi, *_row_ion(columns, counts, p, ln)]
         entries.append(e)
@@ -194,15 +194,15 @@ def read_rng(path) -> RangeTable:
         ext_columns, ext_rows = _read_block(cur, p, "polyatomic extension")
         for ln, lo, hi, counts in ext_rows:
             atoms, label, color = _row_ion(ext_columns, counts, p, ln)
-            e = by_window.get((lo, hi))
-            if e is None:
+            first = by_window.get((lo, hi))
+            if first is None:
                 entries.append([ln, lo, hi, atoms, label, color])
-            elif label is not None or (e[3] and sorted(atoms) == sorted(e[3])):
-                e[5] = e[5] or color    # names a window of the first block
+            elif label is not None or (first[3] and sorted(atoms) == sorted(first[3])):
+                first[5] = first[5] or color    # names a window of the first block
             else:
                 raise RangeError(f"the polyatomic extension ranges [{lo}, {hi}) as "
-                                 f"{_name(atoms, label)} but line {e[0]} ranges it as "
-                                 f"{_name(e[3], e[4])}", p, f"line {ln}")
+                                 f"{_name(atoms, label)} but line {first[0]} ranges it as "
+                                 f"{_name(first[3], first[4])}", p, f"line {ln}")
     extra = cur.peek()
     if extra is not None:
         raise FormatError(f"unexpected line after the range rows: '{extra[1]}'", p,

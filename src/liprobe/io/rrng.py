@@ -258,7 +258,7 @@ def _check_writable(r: Range, path):
         raise FormatError(f"volume {r.volume} of {r.ion.name} is not finite", path)
     if r.color is not None and not (r.color.startswith("#") and _HEX6.match(r.color[1:])):
         raise FormatError(f"colour '{r.color}' of {r.ion.name} is not '#RRGGBB'", path)
-    if r.ion.is_named and not re.fullmatch(r"[^\s:=]+", r.ion.label):
+    if r.ion.is_named and not re.fullmatch(r"[^\s:=]+", r.ion.formula):  # formula: the label
         raise FormatError(f"named ion '{r.ion.label}' cannot be written to .rrng "
                           "(no spaces, ':' or '=' in a name)", path)
 

@@ -1,4 +1,5 @@
-"""Figure of a :class:`~liprobe.spatial.detector.DetectorMap` (Figure 1 style detector event map)."""
+"""Figure of a :class:`~liprobe.spatial.detector.DetectorMap` (Figure 1 style detector
+event map)."""
 
 from __future__ import annotations
 

@@ -110,8 +110,8 @@ def slice_ions(run: Run, ranges: RangeTable, plane: str = "xy", at_nm: float | N
     AnalysisError
         No ion of the chosen species in the slab (or a slab outside the data).
     """
-    from ..spatial.detector import species_windows
     from ..ranging import assign
+    from ..spatial.detector import species_windows
 
     if plane not in PLANES:
         raise ValueError(f"plane must be one of {', '.join(PLANES)}, not '{plane}'")

@@ -24,9 +24,22 @@ Modules: :mod:`~liprobe.report.groups` (which rows play which part),
 """
 
 from .build import ReportResult, build_report, load_table
-from .figures import (FIGURES, FigureSkipped, FigureSpec, figure_1, figure_3, figure_4,
-                      figure_5, figure_6, figure_7, mrp_by_coating, supplementary_figure_3,
-                      supplementary_table_1, voltage_histories, yield_by_coating)
+from .figures import (
+    FIGURES,
+    FigureSkipped,
+    FigureSpec,
+    figure_1,
+    figure_3,
+    figure_4,
+    figure_5,
+    figure_6,
+    figure_7,
+    mrp_by_coating,
+    supplementary_figure_3,
+    supplementary_table_1,
+    voltage_histories,
+    yield_by_coating,
+)
 from .sources import RunFiles
 
 __all__ = ["FIGURES", "FigureSkipped", "FigureSpec", "ReportResult", "RunFiles", "build_report",

@@ -14,6 +14,7 @@ import base64
 import datetime as _dt
 import html
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -76,8 +77,7 @@ def params_from_dict(d: dict | None):
     """A :class:`~liprobe.study.manifest.StudyParams` from its ``to_dict()`` (None: None)."""
     if not d:
         return None
-    from ..study.manifest import (CoatingProfileConfig, DetectorConfig, FdaConfig,
-                                  StudyParams)
+    from ..study.manifest import CoatingProfileConfig, DetectorConfig, FdaConfig, StudyParams
 
     def tup(v):
         return tuple(v) if isinstance(v, list) else v
@@ -364,7 +364,7 @@ def _document(name, table, summary, result, figures, st1, rep, range_tables, ran
     fda_cols = [c for c in table.columns if str(c).startswith("fda_mu_Li")]
     fda_col = fda_cols[0] if fda_cols else "fda_mu_Li+"
     n_ok = len(g.ok)
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
              f"<title>{_e(name)}: liprobe report</title>"
              f"<link rel=\"icon\" href=\"data:,\"><style>{_CSS}</style></head><body>"]
@@ -424,7 +424,7 @@ def _document(name, table, summary, result, figures, st1, rep, range_tables, ran
                      "Li species (add \"Li+\" to fda.species).</p>")
     else:
         col = st1.attrs.get("column", fda_col)
-        rows = [[f"{pj:g}"] + [None if v != v else f"{v:.4g}" for v in r]
+        rows = [[f"{pj:g}"] + [None if math.isnan(v) else f"{v:.4g}" for v in r]
                 for pj, r in zip(st1.index, st1.to_numpy(dtype=float))]
         parts.append(f"<p class=\"note\">Pearson coefficient mu of the frequency distribution "
                      f"({_e(col)}), mean over the rows of each cell; 0 for a random "

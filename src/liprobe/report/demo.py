@@ -87,7 +87,7 @@ def write_series(folder, ions: int | None = None, workers: int | None = None,
         Detected ions of a coated single-energy run (the preset's default if None;
         the other runs scale with it).
     workers : int, optional
-        Processes simulating runs (the preset's default: one per core).
+        Processes simulating runs (the preset's default: at most two).
     progress : callable, optional
         ``progress(run_name)`` after each run.
 

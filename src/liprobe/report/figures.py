@@ -20,8 +20,8 @@ arXiv:2309.07842 (2023), figure by figure (see :data:`FIGURES`).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -805,7 +805,7 @@ def mrp_by_coating(table, out_dir, runs=None, params=None, materials=None) -> li
     rng = np.random.default_rng(0)
     for i, (prefix, what) in enumerate(metrics):
         ax = fig.add_subplot(1, len(metrics), i + 1)
-        for k, (name, frame, color) in enumerate(parts):
+        for k, (_name, frame, color) in enumerate(parts):
             for j, ion in enumerate(ions):
                 y, _ = _values(frame, f"{prefix}_{ion}")
                 y = y[np.isfinite(y)]

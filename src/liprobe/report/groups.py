@@ -57,7 +57,7 @@ def is_missing(v) -> bool:
     if v is None:
         return True
     if isinstance(v, float):
-        return not math.isfinite(v) and v != v
+        return math.isnan(v)
     try:
         import pandas as pd
 

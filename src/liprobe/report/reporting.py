@@ -22,6 +22,7 @@ run's ``.truth.json`` beside its data, else reported as "not recorded".
 from __future__ import annotations
 
 import json
+import math
 
 from ..instruments import instrument as _instrument
 from .groups import number
@@ -46,7 +47,7 @@ def _tag(row, name):
     for k in row.index if hasattr(row, "index") else row:
         if str(k).lower() == want:
             v = row[k]
-            if v is None or (isinstance(v, float) and v != v):
+            if v is None or (isinstance(v, float) and math.isnan(v)):
                 return None
             try:
                 import pandas as pd

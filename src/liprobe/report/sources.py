@@ -112,11 +112,11 @@ class RunFiles:
         self._loaded: dict = {}
 
     @classmethod
-    def from_manifest(cls, manifest) -> "RunFiles":
+    def from_manifest(cls, manifest) -> RunFiles:
         return cls({s.label: s for s in manifest.runs if not s.problem})
 
     @classmethod
-    def from_study_folder(cls, out_dir) -> "RunFiles":
+    def from_study_folder(cls, out_dir) -> RunFiles:
         return cls(specs_from_records(out_dir))
 
     def __contains__(self, label) -> bool:
@@ -130,7 +130,7 @@ class RunFiles:
                                "folder has no cache record of it)") from None
 
     def _full(self, label):
-        from ..study.analysis import _load   # the worker's own reading: same ranges, same ions
+        from ..study.analysis import _load  # the worker's own reading: same ranges, same ions
 
         spec = self.spec(label)
         key = (spec.data, spec.ranges, spec.autorange)

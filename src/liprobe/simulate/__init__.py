@@ -37,9 +37,19 @@ from .files import output_paths, simulate_to_files, write_simulation
 from .laser import DEFAULT_LASER, LaserResponse, conditions_at
 from .materials import Phase, resolve_material
 from .mobility import DEFAULT_MOBILITY, FRACTURE_RANGE, MobilityRegime, MobilityTable, mobility_at
-from .parameters import (COATINGS, DEFAULT_GEOMETRY, DEFAULT_HYDROGEN, DEFAULT_MULTIHIT,
-                         DEFAULT_SPECIES, HydrogenModel, MultiHitModel, PeakShape,
-                         SpecimenGeometry, SpeciesModel, default_peak_shape)
+from .parameters import (
+    COATINGS,
+    DEFAULT_GEOMETRY,
+    DEFAULT_HYDROGEN,
+    DEFAULT_MULTIHIT,
+    DEFAULT_SPECIES,
+    HydrogenModel,
+    MultiHitModel,
+    PeakShape,
+    SpeciesModel,
+    SpecimenGeometry,
+    default_peak_shape,
+)
 from .preset import PRESETS, preset_runs, write_preset
 from .species import NEUTRAL_O2
 from .truth import summary

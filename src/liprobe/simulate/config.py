@@ -21,9 +21,19 @@ from ..spatial.roi import Roi, parse_roi
 from .laser import DEFAULT_LASER, LaserResponse
 from .materials import resolve_material
 from .mobility import DEFAULT_MOBILITY, FRACTURE_RANGE, MobilityTable
-from .parameters import (COATINGS, DEFAULT_GEOMETRY, DEFAULT_MULTIHIT, DEFAULT_SPECIES,
-                         TIMING_SIGMA_NS, HydrogenModel, MultiHitModel, PeakShape,
-                         SpecimenGeometry, SpeciesModel, default_peak_shape)
+from .parameters import (
+    COATINGS,
+    DEFAULT_GEOMETRY,
+    DEFAULT_MULTIHIT,
+    DEFAULT_SPECIES,
+    TIMING_SIGMA_NS,
+    HydrogenModel,
+    MultiHitModel,
+    PeakShape,
+    SpeciesModel,
+    SpecimenGeometry,
+    default_peak_shape,
+)
 
 __all__ = ["PhaseSpec", "SimulationConfig"]
 
@@ -48,7 +58,7 @@ class PhaseSpec:
                              "(sphere:D@X,Y,Z or box:X0:X1:Y0:Y1:Z0:Z1)")
 
     @classmethod
-    def parse(cls, text: str) -> "PhaseSpec":
+    def parse(cls, text: str) -> PhaseSpec:
         """``"LiMn2O4=sphere:20@0,0,-30"`` -> PhaseSpec (ValueError saying what is wrong)."""
         material, sep, spec = text.partition("=")
         if not sep or not material.strip() or not spec.strip():
@@ -212,7 +222,7 @@ class SimulationConfig:
         return self.peak if self.peak is not None else default_peak_shape(self.instrument,
                                                                           self.coated)
 
-    def replace(self, **changes) -> "SimulationConfig":
+    def replace(self, **changes) -> SimulationConfig:
         return replace(self, **changes)
 
     def to_dict(self) -> dict:

@@ -45,7 +45,8 @@ def _blurred_position(x, y, radius, sigma, gx, gy):
 
 
 def derived_icf(geometry: SpecimenGeometry, flight_path_mm: float) -> float:
-    """The ICF xi putting the cap's edge (polar angle 90 deg - alpha) at ``fov_fill`` of the detector.
+    """The ICF xi putting the cap's edge (polar angle 90 deg - alpha) at ``fov_fill`` of the
+    detector.
 
     The Geiser projection puts a launch angle theta at ``tan(theta') =
     sin(theta) / (cos(theta) + xi - 1)`` (see

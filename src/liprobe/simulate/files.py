@@ -13,8 +13,8 @@ import os
 from ..errors import FormatError
 from ..io._files import write_json
 from ..run import Run
-from .engine import SimulatedRun, simulate
 from .config import SimulationConfig
+from .engine import SimulatedRun, simulate
 
 __all__ = ["output_paths", "write_simulation", "simulate_to_files", "MEMORY_LIMIT_IONS"]
 

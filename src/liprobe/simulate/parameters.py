@@ -4,8 +4,9 @@ Each table here is a default a run may replace with ``dataclasses.replace``
 (or ``SimulationConfig.replace``, :mod:`liprobe.simulate.config`); nothing in
 the simulator reads a number that is not in one of these objects, in the
 laser-energy and Li-mobility tables (:mod:`liprobe.simulate.laser`,
-:mod:`liprobe.simulate.mobility`) or in :mod:`liprobe.instruments`. Species shares and peak shapes here are those
-of 5 pJ; the laser tables carry them to a run's energy.
+:mod:`liprobe.simulate.mobility`) or in :mod:`liprobe.instruments`. Species
+shares and peak shapes here are those of 5 pJ; the laser tables carry them to a
+run's energy.
 
 Sources (full references in ``shared/reference/``):
 
@@ -40,7 +41,8 @@ from dataclasses import asdict, dataclass, replace
 from ..instruments import DEFAULT_K_FACTOR
 
 __all__ = [
-    "SpecimenGeometry", "PeakShape", "MultiHitModel", "SpeciesModel", "DEFAULT_SPECIES", "DEFAULT_GEOMETRY", "DEFAULT_MULTIHIT",
+    "SpecimenGeometry", "PeakShape", "MultiHitModel", "SpeciesModel", "DEFAULT_SPECIES",
+    "DEFAULT_GEOMETRY", "DEFAULT_MULTIHIT",
     "TIMING_SIGMA_NS", "TAIL_COATED", "TAIL_UNCOATED", "COATINGS", "default_peak_shape",
     "HydrogenModel", "DEFAULT_HYDROGEN",
 ]
@@ -286,7 +288,7 @@ class SpeciesModel:
             return ((f"{element}+", 1.0),)
         return tuple((name.replace("{M}", element), f) for name, f in self.generic)
 
-    def with_partition(self, element: str, part) -> "SpeciesModel":
+    def with_partition(self, element: str, part) -> SpeciesModel:
         """A copy with ``element``'s shares replaced."""
         parts = [(el, p) for el, p in self.partitions if el != element]
         parts.append((element, tuple((str(n), float(f)) for n, f in part)))

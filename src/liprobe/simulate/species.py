@@ -58,7 +58,7 @@ class Species:
         return dict(self.atoms).get(element, 0)
 
     @classmethod
-    def from_name(cls, name: str) -> "Species":
+    def from_name(cls, name: str) -> Species:
         if name.endswith(_NEUTRAL_SUFFIX):
             ion = parse_ion(name[:-len(_NEUTRAL_SUFFIX)] + "+")
             return cls(name, ion.atoms, 0)

@@ -1,6 +1,6 @@
 """The truth of a simulated run: what ``run.truth.json`` holds.
 
-Everything here is bookkeeping of what the forward model (:mod:`.engine`)
+Everything here is bookkeeping of what the forward model (:mod:`~liprobe.simulate.engine`)
 did, never a second model: per species (emitted, detected, lost, in which
 windows), per range window (counts by species, the background, and the
 analytic expectation from the peak shapes), compositions (evaporated,

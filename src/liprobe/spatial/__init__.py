@@ -24,13 +24,30 @@ Every public name of these modules is also importable from here
 
 from .coating import CoatingProfile, ShellSlab, coating_profile, core_mask, element_weights
 from .compare import PositionComparison, compare_to_file_positions
-from .detector import (DetectorHeterogeneity, DetectorMap, detector_map, hit_heterogeneity,
-                       species_windows)
+from .detector import (
+    DetectorHeterogeneity,
+    DetectorMap,
+    detector_map,
+    hit_heterogeneity,
+    species_windows,
+)
 from .profile import Profile, composition_profile
-from .reconstruct import (PROTOCOLS, Reconstruction, ReconstructionParameters, cap_positions,
-                          field_of_view_factor, launch_angles, project_angles_to_detector,
-                          project_to_detector, radius_from_shank, radius_from_voltage,
-                          reconstruct, reconstruct_run, shank_factor, window_volumes)
+from .reconstruct import (
+    PROTOCOLS,
+    Reconstruction,
+    ReconstructionParameters,
+    cap_positions,
+    field_of_view_factor,
+    launch_angles,
+    project_angles_to_detector,
+    project_to_detector,
+    radius_from_shank,
+    radius_from_voltage,
+    reconstruct,
+    reconstruct_run,
+    shank_factor,
+    window_volumes,
+)
 from .roi import Roi, box_mask, cylinder_mask, parse_roi, parse_segment, select, sphere_mask
 
 __all__ = [
@@ -38,7 +55,8 @@ __all__ = [
     "Profile", "Reconstruction", "ReconstructionParameters", "Roi", "ShellSlab", "box_mask",
     "cap_positions", "coating_profile", "compare_to_file_positions", "composition_profile",
     "core_mask", "cylinder_mask", "detector_map", "element_weights", "field_of_view_factor",
-    "hit_heterogeneity", "launch_angles", "parse_roi", "parse_segment", "project_angles_to_detector",
+    "hit_heterogeneity", "launch_angles", "parse_roi", "parse_segment",
+    "project_angles_to_detector",
     "project_to_detector", "radius_from_shank", "radius_from_voltage", "reconstruct",
     "reconstruct_run", "select", "shank_factor", "species_windows", "sphere_mask",
     "window_volumes",

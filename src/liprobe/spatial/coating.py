@@ -35,7 +35,8 @@ How the shell is found, per depth slab
 The core is the set of ions closer to the axis than the inner radius minus a
 margin; axis and radius are interpolated linearly in z between slab centres
 (and continued with the end slopes over the half slab beyond the end
-centres), and slabs without a shell are left out of the interpolation. The *apparent* thickness (outer minus inner radius)
+centres), and slabs without a shell are left out of the interpolation. The
+*apparent* thickness (outer minus inner radius)
 is what the reconstruction shows: local magnification at the coating/oxide
 interface (different evaporation fields) and trajectory overlaps distort it,
 so it is not the physical thickness.
@@ -150,7 +151,8 @@ class CoatingProfile:
         return float(np.median(t)) if t else None
 
     def interpolate(self, z_nm) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Axis x, axis y and inner radius (nm) at depths ``z_nm``, linear in z through the slab centres.
+        """Axis x, axis y and inner radius (nm) at depths ``z_nm``, linear in z through the
+        slab centres.
 
         Raises
         ------

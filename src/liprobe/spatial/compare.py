@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import AnalysisError
-from .reconstruct import _check_protocol, cap_positions, launch_angles
+from .reconstruct import _check_protocol
 
 __all__ = ["PositionComparison", "compare_to_file_positions"]
 
@@ -268,14 +268,15 @@ def compare_to_file_positions(x_nm, y_nm, z_nm, det_x_mm, det_y_mm, *, flight_pa
         R_init = float(np.clip(R_init, 0.5, 1e4))
         xi_init = float(np.clip(abs(lat) * L / R_init, 1.01, 20.0))
 
-        def resid(pp):
+        def resid(pp, us, vs, ts, Xs, Ys, Zs):
             px, py, pz = _cap_model(pp, us, vs, ts, L, geiser)
             return np.concatenate((px - Xs, py - Ys, pz - Zs))
 
         p0 = [R_init, R_init, xi_init, co[0], co[1], co[2]]
         fit = least_squares(resid, p0, x_scale=[R_init, R_init, 0.5, 10.0, 10.0, 10.0],
                             bounds=([0.1, 0.1, 1.0, -np.inf, -np.inf, -np.inf],
-                                    [1e5, 1e5, 50.0, np.inf, np.inf, np.inf]))
+                                    [1e5, 1e5, 50.0, np.inf, np.inf, np.inf]),
+                            args=(us, vs, ts, Xs, Ys, Zs))
         pp = fit.x
         px, py, pz = _cap_model(pp, u, v, t, L, geiser)
         el = np.hypot(px - X, py - Y)

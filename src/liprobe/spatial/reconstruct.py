@@ -65,8 +65,14 @@ import numpy as np
 
 from .._jit import njit, prange
 from ..errors import AnalysisError, ColumnError
-from ..instruments import (DEFAULT_ICF, DEFAULT_INSTRUMENT, DEFAULT_K_FACTOR, DEFAULT_MATERIAL,
-                          instrument as _instrument, material as _material)
+from ..instruments import (
+    DEFAULT_ICF,
+    DEFAULT_INSTRUMENT,
+    DEFAULT_K_FACTOR,
+    DEFAULT_MATERIAL,
+    instrument as _instrument,
+    material as _material,
+)
 from ..rangetable import RangeTable
 
 __all__ = [
@@ -172,7 +178,7 @@ class ReconstructionParameters:
 
     @classmethod
     def preset(cls, instrument: str = DEFAULT_INSTRUMENT, material: str = DEFAULT_MATERIAL,
-               **overrides) -> "ReconstructionParameters":
+               **overrides) -> ReconstructionParameters:
         """Parameters of a named instrument and material, with ``overrides`` (None ignored).
 
         Examples
@@ -191,7 +197,7 @@ class ReconstructionParameters:
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)
 
-    def replace(self, **changes) -> "ReconstructionParameters":
+    def replace(self, **changes) -> ReconstructionParameters:
         """A copy with some values changed."""
         return replace(self, **changes)
 
@@ -428,7 +434,7 @@ class _Hits(NamedTuple):
 class _Volumes(NamedTuple):
     """The volume each ion stands for."""
 
-    vol: np.ndarray         # nm^3 per window (labels) or one entry (every ion)
+    vol: np.ndarray         # nm^3 per window (labels) or one entry; NaN: unknown (pass 1 only)
     use_labels: bool
     v_mean: float           # nm^3 given to unranged ions (NaN in the first pass)
 
@@ -505,7 +511,7 @@ def _block_sums(det_x, det_y, v, labels, vol, cx, cy, inv_kf, use_voltage, use_l
                 check += vi
                 R = vi * inv_kf
                 w = 1.0 / (R * R)
-            if vv == vv:
+            if not math.isnan(vv):
                 s_known += vv * w
                 n_known += 1.0
                 vol_known += vv
@@ -592,6 +598,9 @@ def _block_depths(v, labels, volumes, radius, acc, r_out, z_out):
     R^3 = R0^3 + 3 c S is solved by :func:`_cube_roots` (vectorisable) instead
     of a cube root per ion.
     """
+    # Inlined into a fastmath=True kernel, which assumes there is no NaN (LLVM drops
+    # NaN tests there): ``vol`` holds no NaN in this pass (a window of unknown volume
+    # already holds v_mean), and unranged ions (label -1) take v_mean directly.
     vol, use_labels, v_mean = volumes
     use_voltage, inv_kf, r0, c_shank, scale = radius
     m = z_out.shape[0]
@@ -601,9 +610,7 @@ def _block_depths(v, labels, volumes, radius, acc, r_out, z_out):
         for i in range(m):
             if use_labels:
                 lab = labels[i]
-                vv = vol[lab] if lab >= 0 else np.nan
-                if vv != vv:
-                    vv = v_mean
+                vv = vol[lab] if lab >= 0 else v_mean
             else:
                 vv = vol[0]
             R = np.float64(v[i]) * inv_kf
@@ -614,9 +621,7 @@ def _block_depths(v, labels, volumes, radius, acc, r_out, z_out):
     for i in range(m):
         if use_labels:
             lab = labels[i]
-            vv = vol[lab] if lab >= 0 else np.nan
-            if vv != vv:
-                vv = v_mean
+            vv = vol[lab] if lab >= 0 else v_mean
         else:
             vv = vol[0]
         acc += vv
@@ -788,6 +793,10 @@ def reconstruct(det_x_mm, det_y_mm, v_dc_V=None, params: ReconstructionParameter
                 chunk_ions: int = _CHUNK) -> Reconstruction:
     """Reconstruct x, y, z (nm) from detector hits (mm), by [B95] or [G09, G11].
 
+    The point projection of Bas et al. [B95]_ (``protocol="bas"``) or its
+    wide-angle form by Geiser et al. [G09]_ as written by Gault et al. [G11]_
+    (``"geiser"``); the formulas are in the module docstring.
+
     Parameters
     ----------
     det_x_mm, det_y_mm : ndarray, shape (n,)
@@ -816,6 +825,52 @@ def reconstruct(det_x_mm, det_y_mm, v_dc_V=None, params: ReconstructionParameter
     AnalysisError
         Missing or non-positive voltages with ``radius="voltage"``, labels of
         the wrong length, or no ions.
+
+    References
+    ----------
+    .. [B95] P. Bas, A. Bostel, B. Deconihout, D. Blavette, "A general protocol
+       for the reconstruction of 3D atom probe data", Appl. Surf. Sci. 87/88
+       (1995) 298-304.
+    .. [G09] B.P. Geiser, D.J. Larson, E. Oltman, S. Gerstl, D. Reinhard,
+       T.F. Kelly, T.J. Prosa, "Wide-field-of-view atom probe reconstruction",
+       Microsc. Microanal. 15 (Suppl. 2) (2009) 292-293.
+    .. [G11] B. Gault, D. Haley, F. de Geuser, M.P. Moody, E.A. Marquis,
+       D.J. Larson, B.P. Geiser, "Advances in the reconstruction of atom probe
+       tomography data", Ultramicroscopy 111 (2011) 448-457.
+
+    Examples
+    --------
+    Bas protocol, ``R = V / (k F) = 2500 / (5 * 10) = 50 nm``, flight path
+    L = 100 mm, xi = 1: magnification ``M = L / (xi R)``, so ``x = X_D / 2``.
+
+    >>> import math
+    >>> import numpy as np
+    >>> from liprobe.spatial.reconstruct import ReconstructionParameters, reconstruct
+    >>> p = ReconstructionParameters(flight_path_mm=100.0, efficiency=0.5,
+    ...                              atomic_volume_nm3=0.01, evaporation_field_V_per_nm=10.0,
+    ...                              k_factor=5.0, icf=1.0, protocol="bas",
+    ...                              detector_radius_mm=40.0)
+    >>> det_x = np.array([0, 20, 0, -40], np.float32)   # hits on the detector, mm
+    >>> det_y = np.array([0, 0, 20, 0], np.float32)
+    >>> v = np.full(4, 2500, np.float32)                 # standing voltage, V
+    >>> r = reconstruct(det_x, det_y, v, p)
+    >>> r.radius_start_nm, r.radius_end_nm
+    (50.0, 50.0)
+    >>> r.x_nm, r.y_nm
+    (array([  0.,  10.,   0., -20.], dtype=float32), array([ 0.,  0., 10.,  0.], dtype=float32))
+
+    Each ion adds ``Omega / (eta S_A)`` to the depth, ``S_A = pi (xi r_D R / L)^2``
+    the imaged area; the second ion, 10 nm off the axis, lies a further
+    ``R (1 - sqrt(1 - 10^2 / R^2))`` below the apex (the curvature term):
+
+    >>> dz = p.atomic_volume_nm3 / (p.efficiency * math.pi * (0.4 * 50.0) ** 2)
+    >>> print(f"{r.depth_nm / dz:.4f}")               # four ions deep
+    4.0000
+    >>> sag = 50.0 * (1 - math.sqrt(1 - 10.0 ** 2 / 50.0 ** 2))
+    >>> print(f"{-r.z_nm[1] - 2 * dz:.4f} {sag:.4f}")   # z = -(Z_i + curvature term)
+    1.0102 1.0102
+    >>> print(f"{r.field_of_view_half_angle_deg:.2f}")   # asin(xi r_D / L) = asin(0.4)
+    23.58
     """
     p = params if params is not None else ReconstructionParameters.preset()
     n = len(det_x_mm)
@@ -918,7 +973,8 @@ def reconstruct(det_x_mm, det_y_mm, v_dc_V=None, params: ReconstructionParameter
         warnings.append(f"with the Bas projection, hits beyond {p.flight_path_mm / p.icf:.1f} mm "
                         "lie outside the cap (xi r_D / L > 1); they are put on its edge")
     scale = 1.0 / (math.pi * g * g * p.efficiency)
-    volumes = volumes._replace(v_mean=float(v_mean))
+    # pass 2 sees no NaN: a window of unknown volume takes the mean, like an unranged ion
+    volumes = volumes._replace(vol=np.where(np.isnan(vol), v_mean, vol), v_mean=float(v_mean))
     radius = radius._replace(scale=float(scale))
 
     # pass 2: positions

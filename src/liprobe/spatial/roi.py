@@ -203,6 +203,25 @@ def select(run: Run, roi: Roi | str | None = None, segment: slice | str | None =
     AnalysisError
         An empty segment or ROI (or one outside the data), or a ROI on data
         without reconstructed positions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import liprobe
+    >>> run = liprobe.Run.from_arrays(x=np.arange(6.0), y=np.zeros(6), z=-np.arange(6.0),
+    ...                               mass=np.full(6, 7.0))
+    >>> core, info = liprobe.select(run, "cylinder:3", "0:5")   # segment: the first 5 ions
+    >>> core["x"]                      # within 1.5 nm of the axis, at the median x = 2
+    array([1., 2., 3.])
+    >>> info["segment"], info["center_nm"], info["ions_selected"]
+    ([0, 5], [2.0, 0.0], 3)
+    >>> part, _ = liprobe.select(run, "box:-1:10:-1:1:-3.5:0")   # z from -3.5 to 0 nm
+    >>> part.n_ions
+    4
+    >>> liprobe.select(run, "sphere:1@50,0,0")                   # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    liprobe.errors.AnalysisError: ROI sphere:1@50,0,0 contains no ions (it lies outside ...)
     """
     info: dict = {}
     if isinstance(segment, str):

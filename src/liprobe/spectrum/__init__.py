@@ -23,17 +23,54 @@ Every public name of these modules is also importable from here
 
 from ._shared import sorted_masses
 from .autorange import ION_COLORS, Autorange, autorange
-from .calibration import (CalibrationFit, PeakDrift, apply_calibration, calibration_check,
-                          calibration_from_pairs, peak_drift, peak_position)
-from .deconvolve import (Deconvolution, PeakShape, corrected_counts, deconvolve,
-                         deconvolve_table, pattern_matrix, shape_from_peaks)
-from .histogram import (MassHistogram, SpectrumComparison, compare_spectra, mass_histogram,
-                        normalization_factor)
-from .multihit import (CorrelationHistogram, MultiplicityStats, correlation_histogram,
-                       dissociation_track, event_sizes, hit_mask, ion_pairs, multiplicity_stats,
-                       require_multiplicity)
-from .peaks import (LEVELS, Background, Peak, PeakAnalysis, TimeScale, analyse_peaks,
-                    detect_peaks, fit_background, measure_peak, time_scale)
+from .calibration import (
+    CalibrationFit,
+    PeakDrift,
+    apply_calibration,
+    calibration_check,
+    calibration_from_pairs,
+    peak_drift,
+    peak_position,
+)
+from .deconvolve import (
+    Deconvolution,
+    PeakShape,
+    corrected_counts,
+    deconvolve,
+    deconvolve_table,
+    pattern_matrix,
+    shape_from_peaks,
+)
+from .histogram import (
+    MassHistogram,
+    SpectrumComparison,
+    compare_spectra,
+    mass_histogram,
+    normalization_factor,
+)
+from .multihit import (
+    CorrelationHistogram,
+    MultiplicityStats,
+    correlation_histogram,
+    dissociation_track,
+    event_sizes,
+    hit_mask,
+    ion_pairs,
+    multiplicity_stats,
+    require_multiplicity,
+)
+from .peaks import (
+    LEVELS,
+    Background,
+    Peak,
+    PeakAnalysis,
+    TimeScale,
+    analyse_peaks,
+    detect_peaks,
+    fit_background,
+    measure_peak,
+    time_scale,
+)
 
 __all__ = [
     "Autorange", "Background", "CalibrationFit", "CorrelationHistogram", "Deconvolution",

@@ -8,6 +8,8 @@ searches, with no histogram and no binning choice.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from ..run import column_chunks
@@ -15,7 +17,7 @@ from ..run import column_chunks
 __all__ = ["sorted_search", "sorted_masses", "poisson_excess_z"]
 
 
-def sorted_search(sm: np.ndarray, v, side: str = "left") -> np.ndarray:
+def sorted_search(sm: np.ndarray, v, side: Literal["left", "right"] = "left") -> np.ndarray:
     """``np.searchsorted(sm, v, side)`` with the keys cast to the dtype of ``sm``.
 
     Float32 keys on a float32 array: numpy would otherwise convert the whole

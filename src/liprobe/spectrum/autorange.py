@@ -75,13 +75,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
 from ..chemistry import Ion
 from ..chemistry.candidates import DEFAULT_ADDED, ambiguity_priority, candidate_ions
 from ..errors import AnalysisError
+from ..rangetable import Range, RangeTable
 from ._shared import poisson_excess_z, sorted_masses, sorted_search
 from .peaks import PeakAnalysis, analyse_peaks
-from ..rangetable import Range, RangeTable
 
 __all__ = ["Autorange", "autorange", "ION_COLORS"]
 
@@ -176,8 +175,8 @@ def _local_excess(sm, m, w, peaks, rel):
         clean = not any(p.mass - 2 * _fwhm_of(p, rel) < b and p.mass + 2 * _fwhm_of(p, rel) > a
                         for p in peaks)
         sides.append((cnt, clean))
-    clean = [cnt for cnt, ok in sides if ok]
-    dens = float(np.mean(clean)) if clean else min(cnt for cnt, _ in sides)
+    clean_sides = [cnt for cnt, ok in sides if ok]
+    dens = float(np.mean(clean_sides)) if clean_sides else min(cnt for cnt, _ in sides)
     b = dens * (hi - lo)
     return n, b
 
@@ -351,6 +350,40 @@ def autorange(mass, elements, max_atoms: int = 5, max_charge: int = 3,
     Returns
     -------
     Autorange
+
+    Raises
+    ------
+    AnalysisError
+        No element given, an unknown element, or no significant peak.
+
+    Examples
+    --------
+    The spectrum of :func:`~liprobe.spectrum.peaks.analyse_peaks`' example:
+    820 6Li+ and 10,000 7Li+ (7.6 % and 92.4 %, Li's isotopes), 4000 O+ and
+    1000 background ions.
+
+    >>> import numpy as np
+    >>> from liprobe.spectrum import autorange
+    >>> rng = np.random.default_rng(0)
+    >>> mass = np.concatenate([rng.normal(6.015, 0.007, 820), rng.normal(7.016, 0.007, 10000),
+    ...                        rng.normal(15.995, 0.016, 4000), rng.uniform(1, 40, 1000)])
+    >>> ar = autorange(mass, ["Li", "O"], mass_range=(1, 40))
+    >>> for r in ar.table.ranges:
+    ...     print(f"{r.ion.name:4s} [{r.lo:.2f}, {r.hi:.2f}) Da")
+    Li+  [5.99, 6.04) Da
+    Li+  [6.99, 7.04) Da
+    O+   [15.93, 16.06) Da
+    >>> for ion in ar.ions:      # counts fitted over each ion's whole isotope pattern
+    ...     print(f"{ion['ion']:4s} {ion['counts']:6.0f} +/- {ion['error']:.0f}")
+    Li+   10794 +/- 422
+    O+     4010 +/- 210
+    >>> ar.ions[0]["pattern_fit"]["isotopes"][0]["observed_fraction"]   # 6Li: 0.0759
+    0.07563
+
+    16 Da could also be O2++: the window goes to O+ by convention (fewer atoms).
+
+    >>> [(a["mass"], a["ions"], a["assigned"]) for a in ar.ambiguities]
+    [(6.0145, ['Li+', 'C++'], 'Li+'), (15.9954, ['O+', 'O2++'], 'O+')]
     """
     elements = tuple(elements)
     if not elements:
@@ -399,7 +432,8 @@ def _hidden_peak_z(pred, p, rel):
     The predicted counts are in the units of the peak's counts (``[m - 2 FWHM, m +
     max(0.1 Da, 2 FWHM))``, :func:`~liprobe.spectrum.peaks.measure_peak`), tested against the local
     background over that span (not against the other ion's counts, which the isotope
-    pattern has already accounted for), as :func:`~liprobe.spectrum.peaks.detect_peaks` tests a peak.
+    pattern has already accounted for), as :func:`~liprobe.spectrum.peaks.detect_peaks`
+    tests a peak.
     """
     w = _fwhm_of(p, rel)
     b = max(p.background, 0.0) * (2.0 * w + max(0.1, 2.0 * w))
@@ -564,22 +598,20 @@ def _build(res, peaks, pa, rel, elements, used, warnings, user_elements,
                                 "explained_fraction": round(float(min(frac, 1.0)), 3),
                                 "ranged_as": considered[owner[k]].ion.name if k in owner else None})
     # --- calibration check on the accepted ions' main peaks
-    calibration = None
-    try:
-        from .calibration import calibration_from_pairs
+    from .calibration import calibration_from_pairs
 
-        pairs = []
-        for d in ions_out:
-            if d["main_peak_offset_da"] is None:
-                continue
-            cand = next(cd for cd in considered if cd.ion.name == d["ion"])
-            pairs.append((cand.ion.name, cand.main_peak[0], cand.main_peak[0] +
-                          d["main_peak_offset_da"]))
-        if len(pairs) >= 2:
-            calibration = calibration_from_pairs(pairs).to_dict()
-    except ImportError:  # pragma: no cover
-        calibration = None
-    explained_total = float(np.sum(np.minimum(explained_k, c[:npk]))) / max(float(c[:npk].sum()), 1.0)
+    calibration = None
+    pairs = []
+    for d in ions_out:
+        if d["main_peak_offset_da"] is None:
+            continue
+        cand = next(cd for cd in considered if cd.ion.name == d["ion"])
+        pairs.append((cand.ion.name, cand.main_peak[0], cand.main_peak[0] +
+                      d["main_peak_offset_da"]))
+    if len(pairs) >= 2:
+        calibration = calibration_from_pairs(pairs).to_dict()
+    explained_total = (float(np.sum(np.minimum(explained_k, c[:npk])))
+                       / max(float(c[:npk].sum()), 1.0))
     return Autorange(table, tuple(ions_out), tuple(ambiguities), tuple(unexplained), pa,
                      tuple(elements), {"rule": used, "fwhm_relative": rel}, explained_total,
                      calibration, tuple(warnings))

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from ._shared import sorted_masses, sorted_search
-
 from ..errors import AnalysisError
+from ._shared import sorted_masses, sorted_search
 
 __all__ = ["CalibrationFit", "calibration_from_pairs", "calibration_check", "PeakDrift",
            "peak_drift", "apply_calibration", "peak_position"]
@@ -169,8 +169,9 @@ class PeakDrift:
     slope_da_per_mion: dict         # ion name -> Da per million ions (None if < 2 blocks)
 
     def to_dict(self) -> dict:
-        out = {"blocks": [[int(a), int(b)] for a, b in zip(self.block_start, self.block_stop)],
-               "peaks": {}}
+        out: dict[str, Any] = {
+            "blocks": [[int(a), int(b)] for a, b in zip(self.block_start, self.block_stop)],
+            "peaks": {}}
         for name, pos in self.positions.items():
             vals = [None if not np.isfinite(v) else round(float(v), 5) for v in pos]
             fin = [v for v in vals if v is not None]
@@ -209,8 +210,8 @@ def peak_drift(mass, ions, blocks: int = 10, search_da: float | None = None) -> 
                 positions[ion.name][b] = pos
     slopes = {}
     mid = 0.5 * (cuts[:-1] + cuts[1:]) / 1e6
-    for name, pos in positions.items():
-        ok = np.isfinite(pos)
-        slopes[name] = (round(float(np.polyfit(mid[ok], pos[ok], 1)[0]), 6)
+    for name, track in positions.items():
+        ok = np.isfinite(track)
+        slopes[name] = (round(float(np.polyfit(mid[ok], track[ok], 1)[0]), 6)
                         if ok.sum() >= 2 else None)
     return PeakDrift(cuts[:-1], cuts[1:], positions, expected, slopes)

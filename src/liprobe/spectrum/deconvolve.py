@@ -345,9 +345,9 @@ def corrected_counts(mass, table, background: bool = False, deconvolve_ions: boo
     details : dict
         ``{"background": ..., "deconvolution": ...}`` for the JSON output.
     """
+    from ..ranging import count_windows
     from ._shared import sorted_masses
     from .peaks import analyse_peaks
-    from ..ranging import count_windows
 
     m = np.asarray(mass)
     sm = sorted_masses(m)

@@ -104,6 +104,24 @@ def mass_histogram(mass, bin_da: float = 0.01, mass_range=(0.0, 200.0)) -> MassH
     Returns
     -------
     MassHistogram
+
+    Raises
+    ------
+    AnalysisError
+        A bin width or range that gives no bins (or more than 10^8).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import liprobe
+    >>> mass = np.array([6.99, 7.01, 7.02, 15.99, 16.0, 16.01, 16.02, 250.0])
+    >>> h = liprobe.mass_histogram(mass, bin_da=1.0, mass_range=(0, 20))
+    >>> len(h.counts), h.bin_width, h.centers[:3]
+    (20, 1.0, array([0.5, 1.5, 2.5]))
+    >>> [int(h.counts[k]) for k in (6, 7, 15, 16)]   # [6, 7) Da: 1 ion, [7, 8) Da: 2 ...
+    [1, 2, 1, 3]
+    >>> int(h.counts.sum())                          # 250 Da lies outside the range
+    7
     """
     lo, hi = float(mass_range[0]), float(mass_range[1])
     if not (bin_da > 0 and hi > lo):
@@ -150,8 +168,8 @@ def normalization_factor(mass, normalize: str = "total", mass_range=(0.0, 200.0)
         if n <= 0:
             raise AnalysisError(f"no ions in [{lo}, {hi}) Da to normalise by")
         return n, f"all {int(n):,} ions in [{lo:g}, {hi:g}) Da"
-    from .calibration import peak_position
     from ..chemistry import parse_ion
+    from .calibration import peak_position
 
     try:
         ion = parse_ion(normalize)

@@ -90,7 +90,8 @@ class MultiplicityStats:
     def to_dict(self) -> dict:
         return {"ions": self.ions, "events": self.events,
                 "events_by_size": {str(k): int(v) for k, v in sorted(self.events_by_size.items())},
-                "ions_by_size": {str(k): int(k * v) for k, v in sorted(self.events_by_size.items())},
+                "ions_by_size": {str(k): int(k * v)
+                                 for k, v in sorted(self.events_by_size.items())},
                 "multiple_hit_fraction_of_ions": self.multiple_fraction_of_ions,
                 "multiple_hit_fraction_of_events":
                     1.0 - self.events_by_size.get(1, 0) / self.events if self.events else 0.0,
@@ -193,11 +194,12 @@ def dissociation_track(parent, fragment1, fragment2, points: int = 200) -> np.nd
     from ..chemistry import parse_ion
 
     p, a, b = (parse_ion(x) if isinstance(x, str) else x for x in (parent, fragment1, fragment2))
-    atoms = {}
+    atoms: dict[str, int] = {}
     for ion, sgn in ((a, 1), (b, 1), (p, -1)):
         for el, k in ion.atoms:
             atoms[el] = atoms.get(el, 0) + sgn * k
-    if any(atoms.values()) or a.charge + b.charge != p.charge:
+    qa, qb, qp = a.charge, b.charge, p.charge
+    if any(atoms.values()) or qa is None or qb is None or qp is None or qa + qb != qp:
         raise AnalysisError(f"{p.name} cannot split into {a.name} + {b.name} "
                             "(atoms and charges must add up)")
 

@@ -26,8 +26,15 @@ early_fracture), :mod:`~liprobe.study.phases` (reference phases),
 from .analysis import GROUPS, analyse_run, column_group, registry_signature
 from .engine import EXIT_OK, EXIT_PARTIAL, StudyResult, run_study
 from .flags import FLAGS, flag_rows, yield_table
-from .manifest import (FlagRules, Manifest, ManifestError, RunSpec, StudyParams, load_manifest,
-                       parse_manifest)
+from .manifest import (
+    FlagRules,
+    Manifest,
+    ManifestError,
+    RunSpec,
+    StudyParams,
+    load_manifest,
+    parse_manifest,
+)
 
 __all__ = ["EXIT_OK", "EXIT_PARTIAL", "FLAGS", "FlagRules", "GROUPS", "Manifest",
            "ManifestError", "RunSpec", "StudyParams", "StudyResult", "analyse_run",

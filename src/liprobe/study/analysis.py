@@ -53,8 +53,8 @@ from __future__ import annotations
 import importlib.util
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -339,8 +339,8 @@ def _load(spec):
         return read(spec.data), table
     if importlib.util.find_spec("liprobe.spectrum.autorange") is None:
         raise LiprobeError(f"autorange = [{', '.join(spec.autorange)}] needs "
-                           "liprobe.spectrum.autorange, which this installation does not have; give "
-                           "ranges = \"FILE.rrng\"")
+                           "liprobe.spectrum.autorange, which this installation does not have; "
+                           "give ranges = \"FILE.rrng\"")
     from ..spectrum.autorange import autorange
 
     run = read(spec.data)

@@ -23,7 +23,6 @@ others complete and :attr:`StudyResult.exit_code` is :data:`EXIT_PARTIAL`.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 import os
 import time
@@ -176,7 +175,8 @@ def _execute(pending, params, scheduler, workers, on_result):
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError as e:  # pragma: no cover - a dependency
-        raise LiprobeError(f"the study needs dask.distributed ({e}); or run with --workers 0")
+        raise LiprobeError(f"the study needs dask.distributed ({e}); "
+                           "or run with --workers 0") from e
     cluster = None
     try:
         if scheduler is not None:
@@ -313,6 +313,50 @@ def run_study(manifest, out, scheduler: str | None = None, workers: int | None =
         The manifest cannot be used.
     LiprobeError
         The scheduler cannot be reached.
+
+    Examples
+    --------
+    A study of one simulated run, analysed in this process (``workers=0``):
+
+    >>> import os, tempfile
+    >>> from liprobe.simulate import SimulationConfig, simulate, write_simulation
+    >>> from liprobe.study import run_study
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> sim = simulate(SimulationConfig("NMC811", coating="Cr", ions=20_000, seed=1))
+    >>> files = write_simulation(sim, os.path.join(tmp.name, "cr-5.epos"))   # and cr-5.rrng
+    >>> manifest = os.path.join(tmp.name, "study.toml")
+    >>> with open(manifest, "w") as f:
+    ...     _ = f.write('''
+    ... [study]
+    ... name = "tiny"
+    ... roi = "cylinder:25"
+    ... exclude = ["Cr"]
+    ... ratios = ["Ni/(Ni+Co+Mn)"]
+    ...
+    ... [[runs]]
+    ... name = "cr-5"
+    ... data = "cr-5.epos"
+    ... ranges = "cr-5.rrng"
+    ... material = "NMC811"
+    ... coating = "Cr"
+    ... laser_pj = 5
+    ... ''')
+    >>> result = run_study(manifest, os.path.join(tmp.name, "out"), workers=0)
+    >>> result.exit_code, result.computed, result.failed
+    (0, ['cr-5'], [])
+    >>> row = result.rows[0]
+    >>> row["status"], row["ions"]
+    ('ok', 20000)
+    >>> print(f"{row['Ni/(Ni+Co+Mn)']:.1f}")        # LiNi0.8Co0.1Mn0.1O2
+    0.8
+    >>> sorted(os.listdir(os.path.join(tmp.name, "out")))
+    ['cache', 'runs.csv', 'runs.parquet', 'summary.json', 'yield.csv']
+
+    Run again, the row comes from the cache:
+
+    >>> run_study(manifest, os.path.join(tmp.name, "out"), workers=0).cached
+    ['cr-5']
+    >>> tmp.cleanup()
     """
     t_start = time.perf_counter()
     if not isinstance(manifest, Manifest):
@@ -371,7 +415,7 @@ def run_study(manifest, out, scheduler: str | None = None, workers: int | None =
                    "inputs": {k: {"path": getattr(spec, k), "sha256": v}
                               for k, v in inputs_of[i].items()},
                    "params": _params_for_key(spec, manifest, groups),
-                   "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+                   "finished": _dt.datetime.now(_dt.UTC).isoformat(),
                    "timings_s": res.get("timings_s", {}), "result": res}
             records[spec.label] = cache.store(rec)
         computed.append(spec.label)
