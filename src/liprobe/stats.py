@@ -41,10 +41,8 @@ def pearson_mu(chi2: float, n: float) -> float:
 
     References
     ----------
-    .. [1] M.P. Moody, L.T. Stephenson, A.V. Ceguerra, S.P. Ringer, "Quantitative
-       binomial distribution analyses of nanoscale like-solute atom clustering and
-       segregation in atom probe tomography data", Microsc. Res. Tech. 71 (2008)
-       542-550.
+    .. [1] M.P. Moody et al., Microsc. Res. Tech. 71 (2008) 542-550 (full
+       reference: :func:`liprobe.fda.frequency_distribution`).
 
     Examples
     --------

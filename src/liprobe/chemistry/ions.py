@@ -42,25 +42,13 @@ def parse_formula(text: str) -> tuple[tuple[str, int], ...]:
     ValueError
         If the text is not a formula of known chemical elements.
     """
-    s = text.strip()
-    if not s:
-        raise ValueError("empty formula")
-    pos = 0
-    counts: dict[str, int] = {}
-    for m in _TOKEN.finditer(s):
-        if m.start() != pos:
-            break
-        sym, num = m.group(1), m.group(2)
-        if not is_element(sym):
-            raise ValueError(f"'{sym}' in '{text}' is not a chemical element")
-        n = int(num) if num else 1
+    def count(sym: str, digits: str) -> int:
+        n = int(digits) if digits else 1
         if n <= 0:
             raise ValueError(f"count of {sym} in '{text}' must be positive")
-        counts[sym] = counts.get(sym, 0) + n
-        pos = m.end()
-    if pos != len(s):
-        raise ValueError(f"'{text}' is not a chemical formula")
-    return tuple(counts.items())
+        return n
+
+    return _sum_by_element(text, _TOKEN, count, "")
 
 
 _AMOUNT = re.compile(r"([A-Z][a-z]?)(\d*\.?\d*)")
@@ -77,27 +65,37 @@ def parse_amounts(text: str) -> tuple[tuple[str, float], ...]:
     ValueError
         If the text is not a formula of chemical elements with positive amounts.
     """
+    def amount(sym: str, digits: str) -> float:
+        try:
+            n = float(digits) if digits else 1.0
+        except ValueError:
+            raise ValueError(f"'{digits}' in '{text}' is not an amount") from None
+        if not n > 0:
+            raise ValueError(f"amount of {sym} in '{text}' must be positive")
+        return n
+
+    return _sum_by_element(text, _AMOUNT, amount, " (e.g. LiNi0.6Co0.2Mn0.2O2)")
+
+
+def _sum_by_element(text: str, token: re.Pattern, amount, hint: str) -> tuple:
+    """``((element, amount), ...)`` of a formula: ``token`` matches an element and its
+    digits, ``amount(element, digits)`` reads them (ValueError naming the problem);
+    elements keep their written order and one written twice is summed."""
     s = text.strip()
     if not s:
         raise ValueError("empty formula")
     pos = 0
-    out: dict[str, float] = {}
-    for m in _AMOUNT.finditer(s):
+    out: dict = {}
+    for m in token.finditer(s):
         if m.start() != pos or m.end() == pos:
             break
-        sym, num = m.group(1), m.group(2)
+        sym, digits = m.group(1), m.group(2)
         if not is_element(sym):
             raise ValueError(f"'{sym}' in '{text}' is not a chemical element")
-        try:
-            n = float(num) if num else 1.0
-        except ValueError:
-            raise ValueError(f"'{num}' in '{text}' is not an amount") from None
-        if not n > 0:
-            raise ValueError(f"amount of {sym} in '{text}' must be positive")
-        out[sym] = out.get(sym, 0.0) + n
+        out[sym] = out.get(sym, 0) + amount(sym, digits)
         pos = m.end()
     if pos != len(s):
-        raise ValueError(f"'{text}' is not a chemical formula (e.g. LiNi0.6Co0.2Mn0.2O2)")
+        raise ValueError(f"'{text}' is not a chemical formula{hint}")
     return tuple(out.items())
 
 

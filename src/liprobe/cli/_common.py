@@ -69,6 +69,45 @@ def split_list(ctx, param, value):
     return tuple(out)
 
 
+def element_list(ctx, param, value):
+    """Click callback: ``--opt Li,Ni --opt O`` -> ``("Li", "Ni", "O")``, each a chemical element."""
+    from ..chemistry import is_element
+
+    els = split_list(ctx, param, value)
+    for el in els:
+        if not is_element(el):
+            raise click.BadParameter(f"'{el}' is not a chemical element")
+    return els
+
+
+def each_checked(parse, param_hint: str):
+    """A click callback for a repeatable option: ``parse(text)`` checks every value
+    before any file is read; its ValueError becomes a usage error (exit 2)."""
+
+    def callback(ctx, param, value):
+        for text in value:
+            try:
+                parse(text)
+            except ValueError as e:
+                raise click.BadParameter(str(e), param_hint=param_hint) from None
+        return value
+
+    return callback
+
+
+def figure_output(ctx, param, value):
+    """Click callback: ``-o`` names a figure liprobe can write (``.png`` or ``.svg``)."""
+    if value is None:
+        return None
+    from ..plots import figure_format
+
+    try:
+        figure_format(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="-o") from None
+    return value
+
+
 def _parse_roi_option(ctx, param, value):
     if value is None:
         return None

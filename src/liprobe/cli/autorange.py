@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import click
 
-from ._common import Number, echo_json, split_list
+from ._common import Number, echo_json, element_list
 
 
 def _elements(ctx, param, value):
-    from ..chemistry import is_element
-
-    els = split_list(ctx, param, value)
+    els = element_list(ctx, param, value)
     if not els:
         raise click.BadParameter("give at least one element, e.g. Li,Ni,Co,Mn,O")
-    for el in els:
-        if not is_element(el):
-            raise click.BadParameter(f"'{el}' is not a chemical element")
     return els
 
 

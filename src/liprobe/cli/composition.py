@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ._common import apply_selection, echo_json, selection_options, split_list
+from ..chemistry import parse_ratio
+from ._common import apply_selection, each_checked, echo_json, selection_options, split_list
 
 
 @click.command()
@@ -13,6 +14,7 @@ from ._common import apply_selection, echo_json, selection_options, split_list
 @click.option("--exclude", multiple=True, callback=split_list, metavar="EL,...",
               help="Drop every ion containing these elements (e.g. Cr), with all its atoms.")
 @click.option("--ratio", "ratios", multiple=True, metavar="EXPR",
+              callback=each_checked(parse_ratio, "--ratio"),
               help="Ratio to report, e.g. 'Li/(Li+Ni+Co+Mn)' (atoms) or 'O2+/O+' (ions). "
                    "Repeatable.")
 @selection_options
@@ -27,15 +29,9 @@ from ._common import apply_selection, echo_json, selection_options, split_list
 def composition(file, ranges_path, exclude, ratios, roi, center, segment, subtract_bg,
                 deconvolve, as_json):
     """Ion and atom counts, atomic percent with binomial errors, and ratios of FILE."""
-    from ..chemistry import parse_ratio
     from ..composition import composition as compute
     from ..io import read, read_ranges
 
-    for text in ratios:  # usage errors before any reading
-        try:
-            parse_ratio(text)
-        except ValueError as e:
-            raise click.BadParameter(str(e), param_hint="--ratio") from None
     table = read_ranges(ranges_path)
     run = read(file)
     run, selection = apply_selection(run, roi, segment, table)

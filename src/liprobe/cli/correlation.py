@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import Number, echo_json
+from ._common import Number, echo_json, figure_output
 
 
 def _track(ctx, param, value):
@@ -29,22 +29,17 @@ def _track(ctx, param, value):
 @click.option("--track", "tracks", multiple=True, callback=_track, metavar="P=A,B",
               help="Draw the dissociation track of P -> A + B (e.g. NiO2++=NiO+,O+). "
                    "Repeatable.")
-@click.option("-o", "--output", metavar="FILE.png|svg", help="Write the correlation histogram.")
+@click.option("-o", "--output", callback=figure_output,
+              metavar="FILE.png|svg", help="Write the correlation histogram.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def correlation(file, bin_da, mass_range, tracks, output, as_json):
     """Multiplicity statistics and the correlation (Saxey) histogram of ion pairs from one
     pulse of FILE (an .epos: needs its multiplicity column)."""
     from ..io import read
-    from ..plots import figure_format
     from ..spectrum.multihit import correlation_histogram, dissociation_track, require_multiplicity
     from .spectrum import _mass_range
 
     rng = _mass_range(None, None, mass_range)
-    if output is not None:
-        try:
-            figure_format(output)
-        except ValueError as e:
-            raise click.BadParameter(str(e), param_hint="-o") from None
     if bin_da <= 0:
         raise click.BadParameter("must be positive", param_hint="--bin")
     run = read(file)

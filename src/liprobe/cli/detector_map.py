@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import Number, apply_selection, echo_json, selection_options
+from ._common import Number, apply_selection, echo_json, figure_output, selection_options
 
 
 @click.command("detector-map")
@@ -23,7 +23,8 @@ from ._common import Number, apply_selection, echo_json, selection_options
 @click.option("--core-radius", type=Number(), metavar="MM",
               help="Core disc radius on the detector (default: inside the coating ring, "
                    "else 0.8 of the detector radius).")
-@click.option("-o", "--output", metavar="MAP.png|svg", help="Write the map as an image.")
+@click.option("-o", "--output", callback=figure_output,
+              metavar="MAP.png|svg", help="Write the map as an image.")
 @selection_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def detector_map(file, ranges_path, species, bins, grid_bins, sample_size, seed, core_radius,
@@ -43,13 +44,6 @@ def detector_map(file, ranges_path, species, bins, grid_bins, sample_size, seed,
             raise click.BadParameter(str(e), param_hint="--species") from None
     if bins < 1 or grid_bins < 4 or sample_size < 1:
         raise click.BadParameter("--bins >= 1, --grid-bins >= 4 and --sample >= 1")
-    if output is not None:
-        from ..plots import figure_format
-
-        try:
-            figure_format(output)
-        except ValueError as e:
-            raise click.BadParameter(str(e), param_hint="-o") from None
     table = read_ranges(ranges_path) if ranges_path else None
     run = read(file)
     run, selection = apply_selection(run, roi, segment, table)

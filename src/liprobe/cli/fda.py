@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from ._common import Number, apply_selection, echo_json, selection_options, split_list
+from ._common import (
+    Number,
+    apply_selection,
+    echo_json,
+    element_list,
+    figure_output,
+    selection_options,
+)
 
 
 def _species_option(ctx, param, value):
@@ -14,16 +21,6 @@ def _species_option(ctx, param, value):
         return parse_species(value)
     except ValueError as e:
         raise click.BadParameter(str(e)) from None
-
-
-def _elements_option(ctx, param, value):
-    from ..chemistry import is_element
-
-    els = split_list(ctx, param, value)
-    for el in els:
-        if not is_element(el):
-            raise click.BadParameter(f"'{el}' is not a chemical element")
-    return els
 
 
 @click.command()
@@ -37,7 +34,7 @@ def _elements_option(ctx, param, value):
 @click.option("--normalization", type=click.Choice(["solute", "blocks", "ions"]),
               default="solute", show_default=True,
               help="N of mu = sqrt(chi2/(N+chi2)): species count (as 3Depict), blocks, or ions.")
-@click.option("--exclude", multiple=True, callback=_elements_option, metavar="EL,...",
+@click.option("--exclude", multiple=True, callback=element_list, metavar="EL,...",
               help="Drop every ion containing these elements (e.g. Cr) before blocking "
                    "(H and Ga are always dropped).")
 @click.option("--blocks", "blocking", type=click.Choice(["sequential", "voxel"]),
@@ -47,7 +44,8 @@ def _elements_option(ctx, param, value):
               help="Label permutations for the shuffled baseline mu_shuffled.")
 @click.option("--seed", type=Number(integer=True), default=0, show_default=True,
               help="Seed of the permutations.")
-@click.option("-o", "--output", metavar="FILE.png|svg", help="Write the distribution as a figure.")
+@click.option("-o", "--output", callback=figure_output,
+              metavar="FILE.png|svg", help="Write the distribution as a figure.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def fda(file, ranges_path, species, block, roi, center, segment, normalization, exclude,
         blocking, shuffles, seed, output, as_json):
@@ -59,7 +57,6 @@ def fda(file, ranges_path, species, block, roi, center, segment, normalization, 
     """
     from ..fda import frequency_distribution
     from ..io import read, read_ranges
-    from ..plots import figure_format
 
     if block < 1:
         raise click.BadParameter("must be at least 1", param_hint="--block")
@@ -68,11 +65,6 @@ def fda(file, ranges_path, species, block, roi, center, segment, normalization, 
                                  param_hint="--shuffles")
     if seed < 0:
         raise click.BadParameter("must not be negative", param_hint="--seed")
-    if output is not None:
-        try:
-            figure_format(output)
-        except ValueError as e:
-            raise click.BadParameter(str(e), param_hint="-o") from None
     table = read_ranges(ranges_path)
     run = read(file)
     run, selection = apply_selection(run, roi, segment, table)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ._common import apply_selection, echo_json, selection_options
+from ..field import parse_ion_ratio
+from ._common import apply_selection, each_checked, echo_json, selection_options
 
 
 @click.command()
@@ -12,6 +13,7 @@ from ._common import apply_selection, echo_json, selection_options
 @click.option("-r", "--ranges", "ranges_path", required=True, help="Range file (.rrng, .rng).")
 @selection_options
 @click.option("--ratio", "ratios", multiple=True, metavar="EXPR",
+              callback=each_checked(parse_ion_ratio, "--ratio"),
               help="A further ion ratio, e.g. 'Mn++/Mn+' or 'NiO+/Ni+'. Repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def field(file, ranges_path, roi, center, segment, ratios, as_json):
@@ -20,14 +22,9 @@ def field(file, ranges_path, roi, center, segment, ratios, as_json):
     Counting errors only. Mn++/Mn+ is clean only away from a Cr coating
     (54CrH+ on Mn+, Cr++ tails under Mn++): use --roi.
     """
-    from ..field import field_proxies, parse_ion_ratio
+    from ..field import field_proxies
     from ..io import read, read_ranges
 
-    for text in ratios:  # usage errors before any reading
-        try:
-            parse_ion_ratio(text)
-        except ValueError as e:
-            raise click.BadParameter(str(e), param_hint="--ratio") from None
     table = read_ranges(ranges_path)
     run = read(file)
     run, selection = apply_selection(run, roi, segment, table)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import click
 
-from ._common import Number, echo_json
+from ._common import Number, echo_json, figure_output
 
 
 @click.command()
 @click.argument("file")
-@click.option("-o", "--output", metavar="HISTORY.png|svg", help="Write the figure.")
+@click.option("-o", "--output", callback=figure_output,
+              metavar="HISTORY.png|svg", help="Write the figure.")
 @click.option("--bins", type=Number(integer=True), default=400, show_default=True,
               help="Bins of consecutive ions.")
 @click.option("--mass-bin", type=Number(), default=0.25, show_default=True, metavar="DA",
@@ -22,13 +23,6 @@ def history(file, output, bins, mass_bin, as_json):
 
     if bins < 1 or not mass_bin > 0:
         raise click.BadParameter("--bins >= 1 and --mass-bin > 0")
-    if output is not None:
-        from ..plots import figure_format
-
-        try:
-            figure_format(output)
-        except ValueError as e:
-            raise click.BadParameter(str(e), param_hint="-o") from None
     run = read(file)
     h = run_history(run, n_bins=bins, mass_bin_Da=mass_bin)
     if output is not None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from ._common import Number, apply_selection, echo_json, selection_options, split_list
+from ._common import (
+    Number,
+    apply_selection,
+    echo_json,
+    figure_output,
+    selection_options,
+    split_list,
+)
 
 
 @click.command("slice")
@@ -21,7 +28,8 @@ from ._common import Number, apply_selection, echo_json, selection_options, spli
                    "ranged.")
 @click.option("--max-points", type=Number(integer=True), default=500_000, show_default=True,
               help="Draw at most this many ions (seeded random choice).")
-@click.option("-o", "--output", required=True, metavar="SLICE.png|svg", help="Image to write.")
+@click.option("-o", "--output", callback=figure_output,
+              required=True, metavar="SLICE.png|svg", help="Image to write.")
 @selection_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def slice_(file, ranges_path, plane, at_nm, thickness, species, max_points, output, roi, center,
@@ -29,13 +37,8 @@ def slice_(file, ranges_path, plane, at_nm, thickness, species, max_points, outp
     """Atom map of a slab of FILE, each ion in its range colour (Figure 3 style)."""
     from ..chemistry import parse_species
     from ..io import read, read_ranges
-    from ..plots import figure_format
     from ..plots.slices import plot_slice, slice_ions
 
-    try:
-        figure_format(output)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="-o") from None
     for sp in species:
         try:
             parse_species(sp)

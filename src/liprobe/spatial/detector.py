@@ -381,10 +381,8 @@ def detector_map(run: Run, ranges: RangeTable | None = None, species: str | None
     .. [1] M.P. Singh, E.V. Woods, S.-H. Kim, C. Jung, L.S. Aota, B. Gault,
        "Facilitating the systematic nanoscale study of battery materials by atom
        probe tomography through in-situ metal coating", arXiv:2309.07842 (2023).
-    .. [2] M.P. Moody, L.T. Stephenson, A.V. Ceguerra, S.P. Ringer, "Quantitative
-       binomial distribution analyses of nanoscale like-solute atom clustering and
-       segregation in atom probe tomography data", Microsc. Res. Tech. 71 (2008)
-       542-550.
+    .. [2] M.P. Moody et al., Microsc. Res. Tech. 71 (2008) 542-550 (full
+       reference: :func:`liprobe.fda.frequency_distribution`).
 
     Examples
     --------

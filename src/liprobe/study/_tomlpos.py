@@ -49,26 +49,14 @@ class _Scanner:
         s = self.s
         for q in ('"""', "'''"):
             if s.startswith(q, self.i):
-                j = self.i + 3
-                while True:
-                    j = s.index(q, j)
-                    if q == '"""' and _escaped(s, j):
-                        j += 1
-                        continue
-                    break
+                j = _closing_quote(s, q, self.i + 3)
                 while s.startswith(q[0], j + 3):   # up to two quotes may close the string
                     j += 1
                 text = s[self.i + 3:j]
                 self.i = j + 3
                 return text
         q = s[self.i]
-        j = self.i + 1
-        while True:
-            j = s.index(q, j)
-            if q == '"' and _escaped(s, j):
-                j += 1
-                continue
-            break
+        j = _closing_quote(s, q, self.i + 1)
         text = s[self.i + 1:j]
         self.i = j + 1
         return text
@@ -183,6 +171,18 @@ class _Scanner:
                 self.assignment(table)
                 if self.i == at:
                     self.i += 1
+
+
+def _closing_quote(s: str, q: str, j: int) -> int:
+    """Index of the first ``q`` (one or three quote characters) at or after ``j`` that
+    closes a string: in a basic (double-quoted) string, escaped quotes are skipped.
+    ValueError when there is none."""
+    while True:
+        j = s.index(q, j)
+        if q[0] == '"' and _escaped(s, j):
+            j += 1
+            continue
+        return j
 
 
 def _escaped(s: str, j: int) -> bool:
