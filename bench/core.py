@@ -268,6 +268,7 @@ def bench_in_memory(paths: dict, n: int, repeats: int) -> tuple[list[dict], floa
         rows.append(dict(key=key, step=step, call=call, n=n, note=note,
                          **measure(fn, repeats, copy)))
     rows.append(bench_fda(mass, table, repeats, copy))
+    rows.append(bench_reconstruct(paths, labels, table, repeats, copy))
     copy_dst = None  # free copy-mass's buffer (`copy` is not called again)
     rows.append(bench_autorange(mass, repeats))
     # correctness of what was timed, against plain numpy (not timed)
@@ -779,6 +780,44 @@ def bench_fda(mass: np.ndarray, table: liprobe.RangeTable, repeats: int, copy=No
                 note=f"target <= 8x copy-mass; {fd.n_blocks:,} blocks, mu {fd.mu:.4f}, "
                      f"mu_shuffled {fd.mu_shuffled:.4f}; blocks equal plain numpy: "
                      f"{'yes' if same else 'NO'}", **res)
+
+
+# --------------------------------------------------------------------------
+# (j) reconstruction (issue 4)
+# --------------------------------------------------------------------------
+
+def bench_reconstruct(paths: dict, labels: np.ndarray, table: liprobe.RangeTable, repeats: int,
+                      copy=None) -> dict:
+    """(j) Reconstruction of every ion from the ``.epos`` hits and voltage, in memory.
+
+    Geiser projection, radius from the voltage, each ion's volume from its range
+    window (``labels`` of step (b)), x y z written into preallocated float32
+    arrays. Target (issue 4): at most 25x copy-mass. Checked, not timed: every
+    position is finite and the run's last tenth lies deeper than its first.
+    """
+    from liprobe.spatial.reconstruct import ReconstructionParameters, reconstruct, window_volumes
+
+    print("  (j) reconstruction ...", file=sys.stderr)
+    epos = liprobe.read(paths["epos"])
+    det_x, det_y, v_dc = epos["det_x"], epos["det_y"], epos["v_dc"]
+    p = ReconstructionParameters.preset()
+    vol = window_volumes(table, p.atomic_volume_nm3)
+    out = tuple(np.empty(len(det_x), np.float32) for _ in range(3))
+
+    def run():
+        return reconstruct(det_x, det_y, v_dc, p, labels=labels, window_volume_nm3=vol, out=out)
+
+    res = measure(run, repeats, copy)
+    r = run()
+    tenth = len(det_x) // 10
+    ok = all(bool(np.isfinite(a).all()) for a in out) and \
+        float(np.mean(out[2][-tenth:])) < float(np.mean(out[2][:tenth]))
+    return dict(key="reconstruct", step="(j) reconstruction from detector hits (Geiser, voltage)",
+                call="reconstruct(det_x, det_y, v_dc, params, labels=labels, "
+                     "window_volume_nm3=vol, out=xyz)", n=len(det_x),
+                note=f"target <= 25x copy-mass; reads 3 columns and labels, writes 3; depth "
+                     f"{r.depth_nm:.0f} nm; finite and deeper at the end: "
+                     f"{'yes' if ok else 'NO'}", **res)
 
 
 # --------------------------------------------------------------------------
