@@ -16,6 +16,7 @@ that is a module). There is no import cycle between modules.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -176,13 +177,34 @@ def test_there_is_no_import_cycle(graph):
         " <-> ".join(_short(m) for m in c) for c in cycles)
 
 
-def test_the_readme_names_every_layer():
-    readme = (SRC.parent / "README.md").read_text(encoding="utf-8")
+def readme_layout_rows(readme: str) -> list[list[str]]:
+    """The components named in each row of the README's layout table, in order."""
+    known = {_short(c) for layer in LAYERS for c in layer}
+    lines = readme[readme.index("## Layout"):].splitlines()
+    table = [ln for ln in lines if ln.startswith("| ")]
+    rows = []
+    for line in table[1:]:                      # the header row is not a layer
+        names = []
+        for n in re.findall(r"`([\w.]+)/?`", line):
+            if n in known and n not in names:
+                names.append(n)
+        rows.append(names)
+    return rows
+
+
+def test_the_readme_layout_table_is_the_layer_order():
+    rows = readme_layout_rows((SRC.parent / "README.md").read_text(encoding="utf-8"))
+    written = [n for row in rows for n in row]
+    level = {_short(c): i for i, layer in enumerate(LAYERS) for c in layer}
+    assert sorted(written) == sorted(level), \
+        f"the README's layout names {sorted(written)}, LAYERS {sorted(level)}"
+    order = [level[n] for n in written]
+    assert order == sorted(order), "the README's layout table lists the components as\n  " + \
+        " ".join(written) + "\nout of the order of tests/test_layers.py's LAYERS"
+    row_of = {n: i for i, row in enumerate(rows) for n in row}
     for layer in LAYERS:
-        for comp in layer:
-            name = _short(comp)
-            assert f"`{name}`" in readme or f"`{name}/`" in readme, \
-                f"the README's layout does not name {name}"
+        assert len({row_of[_short(c)] for c in layer}) == 1, \
+            f"the README splits the layer {[_short(c) for c in layer]} over several rows"
 
 
 # -- the checker itself fails where it must ------------------------------------

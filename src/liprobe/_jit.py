@@ -7,13 +7,16 @@ to a user cache folder (``$XDG_CACHE_HOME/liprobe/numba``, else
 before numba, and only from modules that need kernels (numba is a heavy
 import: ``liprobe info`` never loads it).
 
-Side effect, on purpose and documented in the README: numba reads its cache
-folder from the environment once, when it is first imported, so the only
-way to choose it is the environment. When ``NUMBA_CACHE_DIR`` is unset, the
-first import of this module sets it in ``os.environ`` for the whole process
-(and the processes it starts), and numba code of other packages in the same
-process caches there too. Set ``NUMBA_CACHE_DIR`` yourself to choose another
-folder; if numba was imported before liprobe, its own rules apply.
+Side effect, on purpose and documented in the README: numba reads its
+configuration from the ``NUMBA_*`` environment variables when it is imported,
+and reads all of them again (dropping values set on ``numba.config``)
+whenever one of them has changed since. The environment is therefore the one
+place where the cache folder stays chosen. When ``NUMBA_CACHE_DIR`` is unset,
+the first import of this module sets it in ``os.environ`` for the whole
+process (and the processes it starts), and numba code of other packages in
+the same process caches there too. Set ``NUMBA_CACHE_DIR`` yourself to choose
+another folder. If numba was imported before liprobe, the folder takes effect
+at numba's next compilation, when it notices the changed variable.
 """
 
 from __future__ import annotations

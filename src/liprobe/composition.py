@@ -217,8 +217,8 @@ def composition(mass, table: RangeTable, exclude=(), ratios=()) -> Composition:
 
     Parameters
     ----------
-    mass : ndarray of float, or iterable of such chunks
-        Mass-to-charge in Da of the selected ions.
+    mass : Run, ndarray of float, or iterable of such chunks
+        Mass-to-charge in Da of the selected ions (:func:`liprobe.run.column_chunks`).
     table : RangeTable
     exclude : iterable of str
         Elements whose ions are dropped whole (``["Cr"]``: the coating).
@@ -272,6 +272,5 @@ def composition(mass, table: RangeTable, exclude=(), ratios=()) -> Composition:
     """
     from .ranging import count_ions
 
-    chunks = [mass] if isinstance(mass, np.ndarray) else mass
-    ion_counts, _unranged, total = count_ions(chunks, table)
+    ion_counts, _unranged, total = count_ions(mass, table)
     return composition_from_counts(ion_counts, table, total, exclude, ratios)

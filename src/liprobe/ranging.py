@@ -237,9 +237,10 @@ def assign(mass, table: RangeTable, out: np.ndarray | None = None):
 
 
 def count_ions(mass_chunks, table: RangeTable) -> tuple[np.ndarray, int, int]:
-    """Ions per *ion species* of ``table`` from an iterable of mass chunks.
+    """Ions per *ion species* of ``table`` from masses in Da: a Run, an array, or an
+    iterable of chunks (:func:`liprobe.run.column_chunks`).
 
-    Memory stays bounded by one chunk (use ``run.chunks("mass")``).
+    Memory stays bounded by one chunk (a Run is read chunk by chunk).
 
     Returns
     -------

@@ -228,13 +228,20 @@ def column_chunks(data, column: str = "mass",
         The column to take from a Run (default ``"mass"``, in Da).
     chunk_ions : int, optional
         Ions per chunk for a Run (default :data:`DEFAULT_CHUNK_IONS`) or an array
-        (default: the whole array).
+        (default: the whole array); at least 1.
 
     Yields
     ------
     ndarray
         Consecutive parts of the column.
+
+    Raises
+    ------
+    ValueError
+        ``chunk_ions`` below 1.
     """
+    if chunk_ions is not None and chunk_ions < 1:
+        raise ValueError(f"chunk_ions must be at least 1, got {chunk_ions}")
     if isinstance(data, Run):
         for _, chunk in data.chunks(column, chunk_ions or DEFAULT_CHUNK_IONS):
             yield chunk

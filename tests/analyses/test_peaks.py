@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from liprobe.errors import AnalysisError
 from liprobe.spectrum.peaks import Background, TimeScale, analyse_peaks, measure_peak, time_scale
 
 
@@ -119,6 +120,31 @@ def test_a_peak_with_no_counts_above_the_background_says_why_in_reasons():
     p = measure_peak(sm, 10.0, 0.05, flat)
     assert p.height is None and p.tail_weight is None and p.edges == {}
     assert p.to_dict()["reasons"] == {"height": "no counts above the background"}
+
+
+def test_a_run_or_chunks_with_tof_give_the_time_scale_of_the_array(tmp_path):
+    """The time scale pairs each ion's mass with its own tof, whatever form the masses take."""
+    import liprobe
+
+    rng = np.random.default_rng(4)
+    mass = np.concatenate([rng.normal(7.016, 0.01, 20_000), rng.normal(15.995, 0.02, 20_000),
+                           rng.uniform(1, 40, 4000)])
+    rng.shuffle(mass)
+    v = np.linspace(4000.0, 7000.0, len(mass))          # the voltage rises: k = tof/sqrt(m)
+    tof = (1.0e3 * np.sqrt(np.abs(mass) / v) * 110.0).astype(np.float32)   # changes along
+    path = tmp_path / "run.pos"
+    liprobe.write(path, liprobe.Run.from_arrays(x=np.zeros(len(mass)), y=np.zeros(len(mass)),
+                                                z=-np.arange(len(mass), dtype=float),
+                                                mass=mass))
+    run = liprobe.read(path)
+    m32 = run["mass"]
+    ref = analyse_peaks(m32, tof, mass_range=(1, 40)).to_dict()
+    k_direct = float(np.mean(tof / np.sqrt(m32.astype(np.float64))))
+    assert ref["background"]["ns_per_sqrt_da"] == pytest.approx(k_direct, rel=1e-9)
+    for other in (run, [m32[:15_000], m32[15_000:]], list(run.chunks("mass", 10_000))):
+        assert analyse_peaks(other, tof, mass_range=(1, 40)).to_dict() == ref
+    with pytest.raises(AnalysisError, match="tof has 10 ions, mass has 44000"):
+        analyse_peaks(m32, tof[:10])
 
 
 def test_time_scale_from_tof_ignores_empty_columns():

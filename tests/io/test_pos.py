@@ -232,3 +232,31 @@ def test_inputs_are_never_modified(real):
         run["mass"][0] = 1.0
     with pytest.raises(ValueError):
         run.source("mass")[0] = 1.0
+
+
+def test_column_chunks_give_the_column_in_order_whatever_its_form(real):
+    """A Run, an array, a list of arrays and Run.chunks pairs give the same ions, in order,
+    against an independent read of the file."""
+    from liprobe.run import column_chunks
+
+    path = real / "apav_si" / "Si_first100000.epos"
+    ref = np.fromfile(path, dtype=">f4").reshape(-1, 11)[:, 3].astype(np.float32)
+    run = liprobe.read(path)
+    forms = {
+        "run": list(column_chunks(run, chunk_ions=30_000)),
+        "run, default chunks": list(column_chunks(run)),
+        "array": list(column_chunks(ref)),
+        "array sliced": list(column_chunks(ref, chunk_ions=7_777)),
+        "list": list(column_chunks([ref[:10], ref[10:]])),
+        "pairs": list(column_chunks(run.chunks("mass", 4_096))),
+    }
+    for name, chunks in forms.items():
+        np.testing.assert_array_equal(np.concatenate(chunks), ref, err_msg=name)
+    assert [len(c) for c in forms["run"]] == [30_000, 30_000, 30_000, 10_000]
+    assert len(forms["array"]) == 1 and forms["array"][0] is ref
+    tof = list(column_chunks(run, "tof", chunk_ions=60_000))
+    assert [len(c) for c in tof] == [60_000, 40_000]
+    empty = list(column_chunks(np.zeros(0, np.float32)))
+    assert len(empty) == 1 and len(empty[0]) == 0
+    with pytest.raises(ValueError, match="chunk_ions must be at least 1"):
+        list(column_chunks(ref, chunk_ions=0))

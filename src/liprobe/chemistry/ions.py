@@ -11,8 +11,10 @@ an old ``.rrng``) is a *named ion*: it counts as an ion and carries no atoms.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TypeVar
 
 from .elements import ELECTRON_MASS_DA, is_element, isotopes
 
@@ -26,6 +28,8 @@ MAX_CHARGE = 4
 #: :func:`infer_charge` to still accept it (range files drawn on a slightly
 #: miscalibrated spectrum put H+ at 1.018-1.048 Da, 0.011 Da above the peak).
 CHARGE_TOLERANCE_DA = 0.25
+
+_N = TypeVar("_N", int, float)   # an element's count (int) or amount (float)
 
 _TOKEN = re.compile(r"([A-Z][a-z]?)(\d*)")
 _ION = re.compile(r"^\s*([A-Za-z0-9]+)\s*(\++)\s*$")
@@ -77,7 +81,8 @@ def parse_amounts(text: str) -> tuple[tuple[str, float], ...]:
     return _sum_by_element(text, _AMOUNT, amount, " (e.g. LiNi0.6Co0.2Mn0.2O2)")
 
 
-def _sum_by_element(text: str, token: re.Pattern, amount, hint: str) -> tuple:
+def _sum_by_element(text: str, token: re.Pattern, amount: Callable[[str, str], _N],
+                    hint: str) -> tuple[tuple[str, _N], ...]:
     """``((element, amount), ...)`` of a formula: ``token`` matches an element and its
     digits, ``amount(element, digits)`` reads them (ValueError naming the problem);
     elements keep their written order and one written twice is summed."""
@@ -85,14 +90,15 @@ def _sum_by_element(text: str, token: re.Pattern, amount, hint: str) -> tuple:
     if not s:
         raise ValueError("empty formula")
     pos = 0
-    out: dict = {}
+    out: dict[str, _N] = {}
     for m in token.finditer(s):
         if m.start() != pos or m.end() == pos:
             break
         sym, digits = m.group(1), m.group(2)
         if not is_element(sym):
             raise ValueError(f"'{sym}' in '{text}' is not a chemical element")
-        out[sym] = out.get(sym, 0) + amount(sym, digits)
+        n = amount(sym, digits)
+        out[sym] = out[sym] + n if sym in out else n
         pos = m.end()
     if pos != len(s):
         raise ValueError(f"'{text}' is not a chemical formula{hint}")

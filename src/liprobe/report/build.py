@@ -157,7 +157,7 @@ def _group_summary(g: StudyGroups, fda_col: str) -> tuple:
             continue
         flags: dict = {}
         for f in frame.get("flags", []):
-            for x in flag_set(f):
+            for x in sorted(flag_set(f)):       # sorted: the same page whatever the hash seed
                 flags[x] = flags.get(x, 0) + 1
         r = [name, len(frame), ", ".join(f"{k} x{v}" for k, v in flags.items()) or "none"]
         for c, _ in cols:

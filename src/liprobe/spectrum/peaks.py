@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AnalysisError
+from ..run import column_chunks
 from ._shared import poisson_excess_z, sorted_masses, sorted_search
 
 __all__ = ["TimeScale", "time_scale", "Background", "Peak", "PeakAnalysis",
@@ -757,10 +758,11 @@ def analyse_peaks(mass, tof=None, mass_range=(0.5, 200.0), min_significance: flo
 
     Parameters
     ----------
-    mass : ndarray of float, shape (n,), or iterable of chunks
-        Mass-to-charge in Da.
+    mass : ndarray of float, shape (n,), Run, or iterable of chunks
+        Mass-to-charge in Da, in evaporation order (:func:`liprobe.run.column_chunks`).
     tof : ndarray, shape (n,), optional
-        Time of flight in ns (for ``tail_ns`` and ``ppm_per_ns``).
+        Time of flight in ns of the same ions, in the same order (for ``tail_ns``
+        and ``ppm_per_ns``).
     mass_range : (float, float)
         Da.
     min_significance : float
@@ -813,10 +815,17 @@ def analyse_peaks(mass, tof=None, mass_range=(0.5, 200.0), min_significance: flo
      7.016 Da   9999 ions  FWHM 0.017 Da  MRP 420
     15.995 Da   4000 ions  FWHM 0.038 Da  MRP 416
     """
+    if tof is not None and not isinstance(mass, np.ndarray):
+        # the time scale pairs each ion's mass with its own time of flight: the masses in
+        # evaporation order, not sorted
+        mass = np.concatenate([np.asarray(c).ravel() for c in column_chunks(mass)] or
+                              [np.zeros(0, np.float32)])
+    if tof is not None and len(tof) != len(mass):
+        raise AnalysisError(f"tof has {len(tof)} ions, mass has {len(mass)}")
     sm = sorted_mass if sorted_mass is not None else sorted_masses(mass)
     if len(sm) == 0:
         raise AnalysisError("no ions with a positive, finite mass")
-    n_ions = len(sm) if isinstance(mass, np.ndarray) is False else len(mass)
+    n_ions = len(mass) if isinstance(mass, np.ndarray) else len(sm)
     scale = time_scale(mass if isinstance(mass, np.ndarray) else sm, tof, ns_per_sqrt_da)
     dets = detect_peaks(sm, mass_range, min_significance)
     if max_peaks is not None and len(dets) > max_peaks:
