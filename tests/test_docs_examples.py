@@ -25,6 +25,7 @@ MODULES = (
     "liprobe.composition",
     "liprobe.stats",
     "liprobe.field",
+    "liprobe.kingham",
     "liprobe.fda",
     "liprobe.spectrum.histogram",
     "liprobe.spectrum.peaks",
@@ -35,6 +36,7 @@ MODULES = (
     "liprobe.spatial.profile",
     "liprobe.simulate.engine",
     "liprobe.study.engine",
+    "liprobe.study.kingham",
 )
 
 #: The main entry points: each must keep an Examples section.
@@ -42,6 +44,8 @@ ENTRY_POINTS = (
     "liprobe.io:read", "liprobe.io:read_ranges", "liprobe.io:write",
     "liprobe.chemistry.ions:parse_ion", "liprobe.composition:composition",
     "liprobe.field:field_proxies", "liprobe.fda:frequency_distribution",
+    "liprobe.kingham:kingham_curves", "liprobe.kingham:field_from_ratio",
+    "liprobe.study.kingham:kingham_fields",
     "liprobe.spectrum.histogram:mass_histogram", "liprobe.spectrum.peaks:analyse_peaks",
     "liprobe.spectrum.autorange:autorange", "liprobe.spatial.roi:select",
     "liprobe.spatial.reconstruct:reconstruct", "liprobe.spatial.detector:detector_map",

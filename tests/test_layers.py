@@ -30,7 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # core
     ("liprobe._version", "liprobe.errors", "liprobe._jit"),
     ("liprobe.chemistry", "liprobe.instruments", "liprobe.stats", "liprobe.run"),
-    ("liprobe.rangetable",),
+    ("liprobe.rangetable", "liprobe.kingham"),
     ("liprobe.ranging",),
     ("liprobe.composition",),
     # io

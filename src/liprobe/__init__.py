@@ -24,6 +24,8 @@ _LAZY = {
     "select": "liprobe.spatial.roi:select",
     "cylinder_mask": "liprobe.spatial.roi:cylinder_mask",
     "field_proxies": "liprobe.field:field_proxies",
+    "kingham_curves": "liprobe.kingham:kingham_curves",
+    "kingham_fields": "liprobe.study.kingham:kingham_fields",
     "frequency_distribution": "liprobe.fda:frequency_distribution",
     "detector_map": "liprobe.spatial.detector:detector_map",
     "coating_profile": "liprobe.spatial.coating:coating_profile",
@@ -53,5 +55,5 @@ __all__ = [
     "read", "read_ranges", "write", "write_epos", "write_pos", "write_ranges",
     "assign", "coating_profile", "composition_profile", "core_mask", "count_windows",
     "cylinder_mask", "detector_map", "field_proxies", "frequency_distribution",
-    "mass_histogram", "select",
+    "kingham_curves", "kingham_fields", "mass_histogram", "select",
 ]

@@ -20,6 +20,7 @@ COMMANDS = {
     "composition": "composition:composition",
     "fda": "fda:fda",
     "field": "field:field",
+    "kingham": "kingham:kingham",
     "detector-map": "detector_map:detector_map",
     "coating": "coating:coating",
     "profile": "profile:profile",

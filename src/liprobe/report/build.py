@@ -175,8 +175,8 @@ def _group_summary(g: StudyGroups, fda_col: str) -> tuple:
 
 def _results_table(table, g: StudyGroups, fda_col) -> tuple:
     wanted = ["laser_pj", "particle", "coating", "Li/(Li+Ni+Co+Mn)", "Ni/(Ni+Co+Mn)",
-              "O/(Li+O+Ni+Co+Mn)", "O2+/O+", "Mn++/Mn+", fda_col, "detector_heterogeneity",
-              "best_phase", "flags"]
+              "O/(Li+O+Ni+Co+Mn)", "O2+/O+", "Mn++/Mn+", "kingham_field_cr_v_nm", fda_col,
+              "detector_heterogeneity", "best_phase", "flags"]
     cols = [c for c in wanted if c in table]
     headers = ["row"] + [c + (" +/- 1 sigma" if f"{c}_err" in table else "") for c in cols]
     rows = []

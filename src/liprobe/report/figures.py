@@ -29,7 +29,8 @@ from ..errors import LiprobeError
 from .groups import StudyGroups, flag_set, number, plain_records
 
 __all__ = ["FigureSkipped", "FigureSpec", "FIGURES", "figure_1", "figure_3", "figure_4",
-           "figure_5", "figure_6", "figure_7", "supplementary_figure_3", "voltage_histories",
+           "figure_5", "figure_6", "figure_7", "supplementary_figure_3", "field_by_laser",
+           "voltage_histories",
            "yield_by_coating", "mrp_by_coating", "supplementary_table_1"]
 
 #: Colours of the study's parts (matplotlib's tab10).
@@ -666,6 +667,54 @@ def supplementary_figure_3(table, out_dir, runs=None, params=None, materials=Non
     return _save(fig, out_dir, "supplementary_figure_3")
 
 
+def field_by_laser(table, out_dir, runs=None, params=None, materials=None) -> list:
+    """(a) O2+/O+ and (b) the coating's Kingham-equivalent field against laser energy.
+
+    The field is read from the coating's own charge-state ratio (a metal:
+    ``kingham_field_<el>_v_nm``, :mod:`liprobe.study.kingham`), next to the
+    oxide's molecular-ion proxy; error bars are counting statistics only.
+    """
+    g = StudyGroups(table)
+    kcols = [c for c in table.columns if c.startswith("kingham_field_") and c.endswith("_v_nm")]
+    kcols = [c for c in kcols if any(v is not None for v in map(number, table[c]))]
+    if not kcols and FIELD_PROXY not in table:
+        raise FigureSkipped("the study computes neither O2+/O+ nor a Kingham field")
+    if "laser_pj" not in table:
+        raise FigureSkipped("the table has no laser_pj column")
+    cols = ([FIELD_PROXY] if FIELD_PROXY in table else []) + kcols
+    fig = _new(figsize=(4.6 * len(cols), 4.0))
+    parts = ((g.coated, COATED, "o", f"{g.main}, coated"),
+             (g.uncoated, UNCOATED, "x", f"{g.main}, uncoated"),
+             (g.other_phase, OTHER, "D", "another phase"),
+             (g.reference, REFERENCE, "s", "reference material"))
+    for i, col in enumerate(cols):
+        ax = fig.add_subplot(1, len(cols), i + 1)
+        for frame, color, mk, what in parts:
+            if not len(frame):
+                continue
+            x, _ = _values(frame, "laser_pj")
+            y, ye = _values(frame, col)
+            ok = np.isfinite(x) & np.isfinite(y)
+            if ok.any():
+                ax.errorbar(x[ok], y[ok], yerr=np.nan_to_num(ye[ok]), fmt=mk, color=color,
+                            ms=5, capsize=1.5, lw=0.8, label=what)
+        ax.set_xlabel("laser pulse energy (pJ)")
+        if col == FIELD_PROXY:
+            ax.set_ylabel("O2+/O+ (ions)")
+            ax.set_title("(a) O2+/O+: higher at lower field", fontsize=9)
+        else:
+            el = col[len("kingham_field_"):-len("_v_nm")].capitalize()
+            ax.set_ylabel(f"{el}: Kingham-equivalent field (V/nm)")
+            ax.set_title(f"({'ab'[min(i, 1)]}) from {el}++/{el}+ of the coating "
+                         "(metal assumption)", fontsize=9)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, frameon=False)
+    fig.suptitle("Field against laser energy: the oxide's proxy and the coating's "
+                 "Kingham-equivalent field, 1-sigma counting errors", fontsize=10)
+    fig.subplots_adjust(wspace=0.3)
+    return _save(fig, out_dir, "field_by_laser")
+
+
 def supplementary_table_1(table, params=None):
     """Li's FDA mu by laser energy (rows) and part of the study (columns), as a DataFrame.
 
@@ -864,6 +913,9 @@ FIGURES: tuple = (
                "against Mn++/Mn+, expected values dashed.", figure_7),
     FigureSpec("supplementary_figure_3", "Supplementary Figure 3",
                "Charge-state ratios against laser energy.", supplementary_figure_3),
+    FigureSpec("field_by_laser", "Field against laser energy",
+               "(a) O2+/O+ and (b) the Kingham-equivalent field of the coating (from its "
+               "charge-state ratio, metal assumption) against laser energy.", field_by_laser),
     FigureSpec("voltage_histories", "Voltage histories",
                "Standing voltage along each run; runs flagged early_fracture end in a cross.",
                voltage_histories),

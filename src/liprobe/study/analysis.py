@@ -16,6 +16,11 @@ group              columns
 ``composition``    ``at_pct_<El>`` and the study's ``ratios`` (ROI), with
                    ``_err``
 ``field``          the study's ``field_proxies`` (ROI), with ``_err``
+``kingham``        ``kingham_field_<el>_v_nm`` (+ ``_err``) of the coating
+                   element (``cr`` for uncoated runs, which get None): its
+                   charge-state ratio in the coating's shell, background
+                   subtracted, read through its Kingham curves (segment;
+                   :mod:`liprobe.study.kingham`, as ``liprobe field --kingham``)
 ``fda``            ``fda_mu_<species>``, ``fda_mu_shuffled_<species>``,
                    ``fda_p_value_<species>`` (ROI)
 ``presence``       ``peaks_present``, ``peaks_absent`` (``;``-separated ions,
@@ -183,6 +188,20 @@ def _field(ctx):
     for text in ctx.params.field_proxies:
         _ratio_columns(text, f.ratios[text], values, reasons)
     return values, reasons
+
+
+@column_group("kingham", version="1", requires="liprobe.kingham")
+def _kingham(ctx):
+    from .kingham import field_key, kingham_fields
+
+    el = ctx.spec.coating if ctx.spec.coated else "Cr"
+    key = field_key(el)
+    if not ctx.spec.coated:
+        return ({key: None, f"{key}_err": None},
+                {key: "the run is not coated (coating = \"none\"): no metal coating to read a "
+                      "Kingham field from"})
+    kf = kingham_fields(ctx.run, ctx.table, coating=el)
+    return kf.keys(), kf.reasons()
 
 
 @column_group("fda")
