@@ -3,7 +3,7 @@
 The enumeration follows ``shared/reference/mass-spectrum.md`` section 7,
 written for any list of elements by classing each element:
 
-- ``H``: H+, H2+, H3+; in molecules only as hydride (``MH``), hydroxide
+- ``H``: H+, H2+, H3+; in molecules only as hydride (``MH``, ``MH2``), hydroxide
   (``MOH``), ``OH``, ``H2O``, ``H3O``, ``CH1-3`` and ``LiH``;
 - alkali metals (Li, Na, K, Rb, Cs): atomic ions 1+ only (their second
   ionisation energy, 47-76 eV, is out of reach: Li is never 2+ on its own);
@@ -15,7 +15,8 @@ written for any list of elements by classing each element:
 - every other element (metals and metalloids, e.g. Cr, Mn, Co, Ni, Si, Cu,
   Ga, Al): atomic 1+ to ``max_charge``; oxides M O_x (x = 1..4), dimers and
   dimer oxides M2 O_y (y = 0..3), hydrides MH and hydroxides MOH, nitrides MN
-  (when N is an element), all 1+ and 2+;
+  (when N is an element), all 1+ and 2+, and dihydrides MH2 (1+: AlH2+ in Al
+  alloys);
 - no molecule mixes two metals other than Li with a cathode metal (a coating
   and the oxide are separate phases: no CrNi, no LiCr);
 - molecules carry at most 2 charges, and at most ``max_atoms`` atoms.
@@ -144,6 +145,7 @@ def _formulas(elements, max_atoms: int, max_charge: int):
         for y in (0, 1, 2, 3):
             add(((m, 2), ("O", y)), mol, "dimer")
         add(((m, 1), ("H", 1)), mol, "hydride")
+        add(((m, 1), ("H", 2)), (1,), "hydride")
         add(((m, 1), ("O", 1), ("H", 1)), mol, "hydroxide")
         add(((m, 1), ("N", 1)), mol, "nitride")
     # lithium

@@ -26,12 +26,19 @@ def _elements(ctx, param, value):
               help="Mass window in Da.")
 @click.option("--min-significance", type=Number(), default=5.0, show_default=True,
               help="z of a peak above its local background.")
+@click.option("--no-calibrate", "no_calibrate", is_flag=True,
+              help="Identify on the file's masses as they are (by default the mass offsets are "
+                   "measured on peaks identified by their isotope pattern and corrected for "
+                   "the identification; windows are always in the file's masses).")
+@click.option("--suggest", is_flag=True,
+              help="Also rank the elements that the unexplained peaks point to.")
 @click.option("-o", "--output", metavar="FILE.rrng", help="Write the range file.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def autorange(file, elements, max_atoms, max_charge, mass_range, min_significance, output,
-              as_json):
-    """Range FILE automatically: peaks above the local background, explained by candidate ions
-    whose whole isotope pattern fits, windows from the peak shape; ambiguous peaks reported."""
+def autorange(file, elements, max_atoms, max_charge, mass_range, min_significance, no_calibrate,
+              suggest, output, as_json):
+    """Range FILE automatically: the calibration first, from peaks unambiguous by their isotope
+    pattern; then peaks above the local background explained by candidate ions whose whole
+    isotope pattern fits, windows from the peak shape; ambiguities, notes and warnings."""
     import os
 
     from ..io import read, write_ranges
@@ -46,11 +53,15 @@ def autorange(file, elements, max_atoms, max_charge, mass_range, min_significanc
     run = read(file)
     tof = run["tof"] if "tof" in run else None
     res = compute(run["mass"], elements, max_atoms, max_charge, (max(rng[0], 0.3), rng[1]),
-                  tof=tof, min_significance=min_significance)
+                  tof=tof, min_significance=min_significance, calibrate=not no_calibrate)
     if output:
         write_ranges(output, res.table)
     d = res.to_dict()
     d["file"] = file
+    if suggest:
+        from ..spectrum.autorange import suggest_elements
+
+        d["suggestions"] = suggest_elements(res)
     if output:
         d["output"] = output
     if as_json:
@@ -59,6 +70,14 @@ def autorange(file, elements, max_atoms, max_charge, mass_range, min_significanc
     click.echo(f"{file}: {len(d['peaks'])} peaks, {len(d['ions'])} ions in "
                f"{len(d['ranges'])} windows; {100 * d['explained_fraction']:.1f} % of peak "
                f"counts explained (tolerance {d['tolerance']['rule']})")
+    cal = d["calibration"]
+    if cal["anchors"]:
+        click.echo("calibration anchors: " + ", ".join(
+            f"{a['ion']} {a['observed']:.3f} Da {a['offset_da']:+.3f}" for a in cal["anchors"])
+            + ("" if cal["rms_after_da"] is None else
+               f"; rms offset after it {cal['rms_after_da']:.4f} Da"))
+    else:
+        click.echo(f"calibration: none ({cal['reason']})")
     for ion in d["ions"]:
         pf = ion["pattern_fit"]
         rc = "n/a" if pf["reduced_chi2"] is None else f"{pf['reduced_chi2']:.2f}"
@@ -72,7 +91,16 @@ def autorange(file, elements, max_atoms, max_charge, mass_range, min_significanc
     for u in d["unexplained"]:
         click.echo(f"unexplained peak {u['mass']:.3f} Da ({u['counts']:,.0f} counts, "
                    f"{u['significance']:.1f} sigma)")
+    for note in d["notes"]:
+        click.echo(f"note: {note}")
+    for sg in d.get("suggestions", []):
+        ions = "; ".join(f"{k} at {', '.join(f'{m:g}' for m in v)}" for k, v in sg["ions"].items())
+        click.echo(f"suggested: {sg['element']} explains {sg['counts']:,.0f} unexplained counts "
+                   f"({100 * sg['share']:.0f} %): {ions}")
+    if suggest and not d.get("suggestions"):
+        click.echo("suggested: no element (no unexplained peak, or none fits an element's "
+                   "isotopes)")
     for w in d["warnings"]:
-        click.echo(f"warning: {w}", err=True)
+        click.echo(f"warning: {w['message']}", err=True)
     if output:
         click.echo(f"wrote {output}")

@@ -215,3 +215,233 @@ def peak_drift(mass, ions, blocks: int = 10, search_da: float | None = None) -> 
         slopes[name] = (round(float(np.polyfit(mid[ok], track[ok], 1)[0]), 6)
                         if ok.sum() >= 2 else None)
     return PeakDrift(cuts[:-1], cuts[1:], positions, expected, slopes)
+
+
+# --------------------------------------------------------------------------
+# calibration from the peaks themselves: anchors identified by their isotope pattern
+# --------------------------------------------------------------------------
+
+#: An anchor's secondary isotopes are those of at least this fraction of its main isotope.
+ANCHOR_MIN_ISOTOPE = 0.03
+#: How far (Da, or relative to the mass, the larger) from its ion a main peak may sit.
+ANCHOR_SEARCH_DA = 0.15
+ANCHOR_SEARCH_REL = 0.006
+#: An anchor's main peak needs at least these counts.
+ANCHOR_MIN_COUNTS = 200.0
+#: A secondary isotope's counts may differ from the pattern's prediction by this share
+#: (peak-shape systematics, a small other ion under it) on top of 3 sigma.
+ANCHOR_COUNT_TOLERANCE = 0.3
+#: The isotopes of one ion must sit at offsets equal within this many FWHM.
+ANCHOR_POSITION_FWHM = 1.0
+#: Anchors closer than this (Da) are merged into one point of the model.
+ANCHOR_MERGE_DA = 1.0
+
+
+@dataclass(frozen=True)
+class OffsetModel:
+    """Mass offsets (observed minus true, Da) measured on anchor peaks, between them interpolated.
+
+    The offset is linear in ``sqrt(m)`` between neighbouring anchor points and
+    constant beyond the first and last: a flexible model, since real offsets
+    can be large at low mass and vanish above about 60 Da (the real Si run:
+    +0.05 Da at 6-16 Da, none at 58Ni+), which a two-parameter ``sqrt(m)``
+    line cannot follow.
+
+    Attributes
+    ----------
+    anchors : tuple of dict
+        ``ion``, ``mass`` (true main isotope, Da), ``observed`` (Da), ``offset_da``,
+        ``counts``, ``isotopes`` (how many of its isotopes were matched).
+    points : tuple of (float, float)
+        ``(observed mass, offset)`` of the model, merged anchors, by mass.
+    reason : str or None
+        Why the model is flat zero (no anchor).
+    """
+
+    anchors: tuple
+    points: tuple
+    reason: str | None = None
+
+    def offset(self, m_obs):
+        """The offset (Da) at observed masses ``m_obs``."""
+        m = np.asarray(m_obs, dtype=float)
+        if not self.points:
+            return np.zeros_like(m)
+        x = np.sqrt([p[0] for p in self.points])
+        y = np.array([p[1] for p in self.points])
+        return np.interp(np.sqrt(np.maximum(m, 0.0)), x, y)
+
+    def extrapolation_da(self, m):
+        """How far the offset is uncertain at ``m`` (Da): zero between the anchors, the
+        whole offset of the nearest end beyond them (the offset may go on, or vanish: the
+        real Si run has +0.05 Da at 14 Da and none at 1 Da)."""
+        m = np.asarray(m, dtype=float)
+        if not self.points:
+            return np.zeros_like(m)
+        lo, hi = self.points[0], self.points[-1]
+        return np.where(m < lo[0], abs(lo[1]), np.where(m > hi[0], abs(hi[1]), 0.0))
+
+    def true_mass(self, m_obs):
+        """Calibrated masses (Da) of observed ones."""
+        m = np.asarray(m_obs, dtype=float)
+        return m - self.offset(m)
+
+    def observed_mass(self, m_true):
+        """Where a true mass appears in the file (Da), inverting :meth:`true_mass`."""
+        m = np.asarray(m_true, dtype=float)
+        out = m + self.offset(m)
+        for _ in range(3):                       # the offset varies slowly: fixed point
+            out = m + self.offset(out)
+        return out
+
+    def to_dict(self) -> dict:
+        return {"model": "offset (observed - true) linear in sqrt(m) between anchor peaks, "
+                         "constant beyond; applied to identify the peaks, windows written in "
+                         "the file's masses",
+                "anchors": [dict(a) for a in self.anchors],
+                "points": [{"observed_mass": round(m, 4), "offset_da": round(o, 5)}
+                           for m, o in self.points],
+                "reason": self.reason}
+
+
+def _pattern_anchor(cand, peaks, pm, rel):
+    """The best anchor ``(offset, counts, isotopes matched)`` of one candidate, or None."""
+    main_m, main_a = cand.main_peak
+    secondary = [(m, a) for m, a in cand.peaks
+                 if m != main_m and a >= ANCHOR_MIN_ISOTOPE * main_a]
+    if not secondary:
+        return None
+    search = max(ANCHOR_SEARCH_DA, ANCHOR_SEARCH_REL * main_m)
+    best = None
+    for k in np.flatnonzero(np.abs(pm - main_m) <= search):
+        p = peaks[k]
+        if p.counts < ANCHOR_MIN_COUNTS:
+            continue
+        delta = p.mass - main_m
+        chi2, ok, seen, used = 0.0, True, 0, [int(k)]
+        for m, a in secondary:
+            w = rel * m
+            j = int(np.argmin(np.abs(pm - (m + delta))))
+            pred = p.counts * a / main_a
+            if abs(pm[j] - (m + delta)) > ANCHOR_POSITION_FWHM * w:
+                # not seen: fine only if it would not be a clear peak
+                if pred > 5.0 * math.sqrt(max(pred, 1.0)) + 20.0:
+                    ok = False
+                    break
+                continue
+            obs = peaks[j].counts
+            sig = math.sqrt(max(obs, 1.0) + pred) + ANCHOR_COUNT_TOLERANCE * pred
+            if abs(obs - pred) > 3.0 * sig:
+                ok = False
+                break
+            chi2 += ((obs - pred) / sig) ** 2
+            seen += 1
+            used.append(j)
+        if ok and seen and (best is None or chi2 < best[3]):
+            best = (float(delta), float(p.counts), seen + 1, chi2, float(p.mass), tuple(used))
+    return best
+
+
+def _consistent(anchors: list, rel: float) -> list:
+    """Drop anchors whose offset disagrees with their neighbours' by more than 2 FWHM.
+
+    An interior anchor is compared with the model interpolated from the others
+    (leave one out); the first and the last with their one neighbour, and only
+    when that neighbour has more counts (extrapolation is no prediction). The
+    worst is dropped first, until all agree: a wrongly named peak (an ion whose
+    pattern happens to fit) stands out against its neighbours.
+    """
+    anchors = list(anchors)
+    while len(anchors) >= 2:
+        worst, worst_z = None, 2.0
+        for i, a in enumerate(anchors):
+            if 0 < i < len(anchors) - 1:
+                rest = anchors[:i] + anchors[i + 1:]
+                x = np.sqrt([r["observed"] for r in rest])
+                y = np.array([r["offset_da"] for r in rest])
+                pred = float(np.interp(math.sqrt(a["observed"]), x, y))
+            else:
+                nb = anchors[1] if i == 0 else anchors[-2]
+                if nb["counts"] <= a["counts"]:
+                    continue
+                pred = nb["offset_da"]
+            z = abs(a["offset_da"] - pred) / (rel * a["mass"])
+            if z > worst_z:
+                worst, worst_z = i, z
+        if worst is None:
+            break
+        anchors.pop(worst)
+    return anchors
+
+
+def anchor_offsets(peaks, candidates, rel: float) -> OffsetModel:
+    """Find anchor peaks by their isotope pattern and build the offset model.
+
+    An anchor is a candidate ion whose main isotope lies on a peak of at least
+    :data:`ANCHOR_MIN_COUNTS` within ``max(0.15 Da, 0.6 % of m)`` of its mass,
+    and whose every isotope of at least 3 % of the main one is seen at the
+    same offset (within one FWHM) with the counts its pattern predicts
+    (within 3 sigma plus 30 %), or would be too small to be a peak; at least
+    one of them must be seen. Only ions
+    with such a pattern qualify (Li, Si, Cr, Fe, Ni, Cu, Zn, Mg, Mo... not O,
+    Al, Mn, Co). When two candidates anchor the same peak at offsets more than
+    one FWHM apart, the peak is not used. An anchor whose offset differs by
+    more than 2 FWHM from what the other anchors give at its mass is dropped
+    (the worst first). Anchors within 1 Da are merged (count-weighted mean).
+
+    Parameters
+    ----------
+    peaks : sequence of Peak
+        From :func:`liprobe.spectrum.peaks.analyse_peaks`.
+    candidates : sequence of Candidate
+        From :func:`liprobe.chemistry.candidates.candidate_ions`.
+    rel : float
+        Relative FWHM (``FWHM / m``) of the peaks.
+    """
+    pm = np.array([p.mass for p in peaks])
+    if not len(pm):
+        return OffsetModel((), (), "no peak")
+    found: dict = {}                 # observed peak mass -> list of anchors
+    for cand in candidates:
+        hit = _pattern_anchor(cand, peaks, pm, rel)
+        if hit is None:
+            continue
+        delta, counts, n_iso, chi2, where, used = hit
+        found.setdefault(round(where, 4), []).append(
+            {"ion": cand.ion.name, "mass": round(cand.main_peak[0], 5),
+             "observed": round(where, 5), "offset_da": round(delta, 5),
+             "counts": round(counts, 1), "isotopes": n_iso, "chi2": round(float(chi2), 2),
+             "_peaks": used})
+    # a peak that a larger anchor's isotopes already hold cannot anchor another ion
+    # (60Ni+ at 59.93 Da is not a CoH+ of its own)
+    claimed: set = set()
+    for where in sorted(found, key=lambda w: -max(h["counts"] for h in found[w])):
+        hits = [h for h in found[where] if h["_peaks"][0] not in claimed]
+        found[where] = hits
+        for h in hits:
+            claimed.update(h["_peaks"])
+    for hits in found.values():
+        for h in hits:
+            del h["_peaks"]
+    anchors = []
+    for where, hits in sorted(found.items()):
+        if not hits:
+            continue
+        offs = [h["offset_da"] for h in hits]
+        if max(offs) - min(offs) > rel * where:
+            continue                   # two readings of one peak disagree: not an anchor
+        anchors.append(min(hits, key=lambda h: h["chi2"]))
+    anchors = _consistent(anchors, rel)
+    if not anchors:
+        return OffsetModel((), (), "no peak was identified by its isotope pattern")
+    points: list = []
+    group: list = []
+    for a in anchors + [None]:
+        if a is not None and (not group or a["observed"] - group[0]["observed"] <= ANCHOR_MERGE_DA):
+            group.append(a)
+            continue
+        w = np.array([g["counts"] for g in group])
+        points.append((float(np.average([g["observed"] for g in group], weights=w)),
+                       float(np.average([g["offset_da"] for g in group], weights=w))))
+        group = [a] if a is not None else []
+    return OffsetModel(tuple(anchors), tuple(points))

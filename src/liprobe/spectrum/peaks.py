@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -61,6 +61,54 @@ LEVELS = {"fwhm": 0.5, "fw10": 0.1, "fw1": 0.01}
 _LEVEL_COUNTS = 20.0
 #: Widest running mean allowed (bins of FWHM/10).
 _MAX_SMOOTH = 15
+
+# measure_peak: lengths in FWHM of the peak (or its guess) or in Da, as the name says
+_MIN_FWHM_DA = 1e-4           # the FWHM guess is floored at this
+_BINS_PER_FWHM = 10.0         # shape histogram: bins of a tenth of the FWHM guess ...
+_MIN_BINS_PER_FWHM = 5.0      # ... measured again on a tenth of the FWHM found when it spans fewer
+_SAME_PEAK_FWHM = 0.5         # a neighbour closer than this is the peak itself
+_LOWER_NB_REACH_FWHM = 3.0    # a lower-mass neighbour reaches this many of its FWHM above it ...
+_UPPER_NB_REACH_FWHM = 2.0    # ... a higher-mass one this many below it
+_WINDOW_BELOW_FWHM = 8.0      # shape histogram: from 8 FWHM below the guess ...
+_WINDOW_ABOVE_FWHM = 15.0     # ... to 15 FWHM above it ...
+_WINDOW_ABOVE_MIN_DA = 0.7    # ... and at least 0.7 Da above it
+_SIDEBAND_GAP_FWHM = 3.0      # local background: a sideband ending 3 FWHM below the peak ...
+_SIDEBAND_FWHM = 6.0          # ... 6 FWHM long ...
+_SIDEBAND_MIN_DA = 0.06       # ... and at least 0.06 Da (cut at the lower neighbour's reach) ...
+_SIDEBAND_MIN_FWHM = 2.0      # ... used when at least 2 FWHM of it are left ...
+_SIDEBAND_PARTS = 3           # ... its level is that of the lowest of 3 equal parts
+_TOP_SEARCH_FWHM = 0.6        # the maximum: sought within +-0.6 FWHM of the guess ...
+_TOP_SMOOTH_BINS = 3          # ... on a running mean of 3 bins; a log-parabola is fitted ...
+_TOP_FIT_BINS = 5             # ... to the bins within +-5 of the maximum ...
+_TOP_FIT_LEVEL = 0.5          # ... that are above half of it ...
+_TOP_FIT_MIN_BINS = 3         # ... when there are at least 3 ...
+_TOP_MAX_SHIFT_BINS = 2       # ... and kept when its vertex is within 2 bins of the maximum
+_MIN_LEVEL_PER_BIN = 1e-9     # a level (counts per bin) floored at this in the running mean's width
+_HWHM_PER_SIGMA = math.sqrt(2 * math.log(2))  # a Gaussian's half width at half maximum / sigma
+_FWHM_PER_SIGMA = 2.355       # a Gaussian's FWHM / sigma (rounded), when no side is measured
+_COUNT_FWHM = 2.0             # peak counts: from 2 FWHM below the maximum to 2 FWHM above it ...
+_COUNT_ABOVE_MIN_DA = 0.1     # ... and at least to 0.1 Da above it
+_TAIL_START_FWHM = 2.0        # tail fit: from the 10 % crossing (else 2 FWHM) above the maximum ...
+_TAIL_START_SIGMAS = 3.0      # ... and at least 3 sigma of the core above it ...
+_TAIL_END_FWHM = 20.0         # ... to 20 FWHM above the maximum ...
+_TAIL_END_MIN_DA = 0.6        # ... and at least 0.6 Da (cut at the higher neighbour's reach) ...
+_TAIL_MIN_SPAN_FWHM = 3.0     # ... when that span is at least 3 FWHM long ...
+_TAIL_MAX_BINS = 60.0         # ... on at most 60 bins (none narrower than the shape's) ...
+_TAIL_MIN_BINS = 5            # ... at least 5 of them outside the neighbours' cores ...
+_TAIL_MIN_COUNTS = 30         # ... holding at least 30 counts above the local background
+_TAIL_CUT_REACH_FWHM = 2      # neighbours within 2 of their FWHM of the tail's span are cut out
+_CUT_BELOW_FWHM = 1.5         # a neighbour's core, cut out of a tail: from 1.5 FWHM below ...
+_CUT_ABOVE_FWHM = 2.0         # ... to 2 FWHM above it (its own FWHM)
+_SLOPE_MIN_BINS = 3           # first decay length: the log-slope over at least 3 bins ...
+_TAU_START_MAX_DA = 5.0       # ... at most 5 Da ...
+_TAU_START_DA = 0.1           # ... else 0.1 Da
+_TAU_MAX_SPANS = 2.0          # a fitted decay length over twice the fitted span is no decay
+_FRACTION_LO_DA = 0.1         # tail_fraction: counts from 0.1 Da above the maximum ...
+_FRACTION_HI_DA = 0.5         # ... to 0.5 Da above it ...
+_FRACTION_BIN_DA = 0.005      # ... on bins of at most 5 mDa (none wider than the shape's) ...
+_FRACTION_CUT_REACH_FWHM = 3  # ... neighbours within 3 of their FWHM of that span cut out
+_MIN_DENSITY = 1e-12          # counts per Da: floor of the background where the peak meets it
+_MAX_EXP_ARG = 50.0           # cap of the exponent in the tail weight (a tail fit far above)
 
 
 # --------------------------------------------------------------------------
@@ -496,86 +544,159 @@ def _fit_exp_tail(x, y, floor_lo, floor_hi, tau0):
     return unpack(res.x)
 
 
-def measure_peak(sm: np.ndarray, center: float, fwhm_guess: float, background: Background,
-                 neighbours=(), scale: TimeScale | None = None, significance: float = 0.0,
-                 _retry: bool = True) -> Peak:
-    """Measure the shape of the peak near ``center`` (Da) from sorted masses ``sm``.
+class _Window(NamedTuple):
+    """The histogram around a peak, above its local background (:func:`_shape_window`)."""
 
-    Parameters
-    ----------
-    sm : ndarray
-        Sorted masses in Da (:func:`sorted_masses`).
-    center, fwhm_guess : float
-        Where the peak is and about how wide, in Da (from :func:`detect_peaks`).
-    background : Background
-        The run's background (the floor of the local background).
-    neighbours : iterable of (mass, fwhm)
-        Other peaks, whose cores are cut out of this one's tail.
-    scale : TimeScale, optional
-        For ``tail_ns``.
+    center: float        # Da: where the window is centred (the guess)
+    w0: float            # Da: the FWHM guess (floored)
+    h: float             # Da: bin width
+    x: np.ndarray        # Da: bin centres
+    ys: np.ndarray       # counts per bin above the local background
+    nb: list             # the other peaks, (mass, FWHM) in Da, by mass
+    lim_lo: float        # Da: the reach of the nearest lower-mass neighbour (-inf if none)
+    lim_hi: float        # Da: the reach of the nearest higher-mass neighbour (+inf if none)
+    glob: float          # counts per Da: the background model at the peak
+    local: float         # counts per Da: the local background
+
+
+class _Top(NamedTuple):
+    """The maximum of a peak (:func:`_fit_top`)."""
+
+    k_max: int           # the bin of the maximum
+    c: float             # Da: the centre (the vertex of the log-parabola, else the bin's)
+    h_bin: float         # counts per bin above the local background at the centre
+    height: float        # counts per Da above the local background at the centre
+
+
+#: A fitted tail: (start in Da, density at the start in counts per Da, decay length in Da,
+#: floor in counts per Da).
+_TailModel = tuple[float, float, float, float]
+
+
+class _Core(NamedTuple):
+    """A peak's window, maximum and widths (:func:`_measure_core`)."""
+
+    win: _Window
+    top: _Top | None     # None when nothing is above the local background
+    widths: dict         # level key -> full width in Da, or None
+    crossings: dict      # level key -> (left, right) crossings in Da, measured levels only
+    reasons: dict        # level key -> why its width is None
+
+
+def _shape_window(sm: np.ndarray, center: float, fwhm_guess: float, background: Background,
+                  neighbours) -> _Window:
+    """The histogram of ``sm`` around ``center`` (Da) on bins of a tenth of ``fwhm_guess``.
+
+    Neighbours closer than half the guess are the peak itself and left out;
+    the others limit how far the sides may be followed. The local background
+    (counts per Da) is the level of a clean sideband to the left, floored by
+    the model ``background``.
     """
-    reasons: dict = {}
-    w0 = max(float(fwhm_guess), 1e-4)
-    h = w0 / 10.0
-    nb = sorted((float(m), float(w)) for m, w in neighbours if abs(m - center) > 0.5 * w0)
-    left_nb = [m + 3.0 * w for m, w in nb if m < center]
-    right_nb = [m - 2.0 * w for m, w in nb if m > center]
+    w0 = max(float(fwhm_guess), _MIN_FWHM_DA)
+    h = w0 / _BINS_PER_FWHM
+    nb = sorted((float(m), float(w)) for m, w in neighbours
+                if abs(m - center) > _SAME_PEAK_FWHM * w0)
+    left_nb = [m + _LOWER_NB_REACH_FWHM * w for m, w in nb if m < center]
+    right_nb = [m - _UPPER_NB_REACH_FWHM * w for m, w in nb if m > center]
     lim_lo = max(left_nb) if left_nb else -np.inf
     lim_hi = min(right_nb) if right_nb else np.inf
-    lo = center - 8.0 * w0
-    hi = center + max(0.7, 15.0 * w0)
+    lo = center - _WINDOW_BELOW_FWHM * w0
+    hi = center + max(_WINDOW_ABOVE_MIN_DA, _WINDOW_ABOVE_FWHM * w0)
     edges, y = _hist(sm, lo, hi, h)
     x = 0.5 * (edges[:-1] + edges[1:])
-    # local background (counts per Da): a clean window left of the peak, floored by the model
     glob = float(background.per_da(center))
-    # (the lowest of three sub-windows of [m - 3 w - L, m - 3 w): the tail of a peak
-    # further left decays towards this one, so the nearest, lowest part is its level here)
-    bl_hi = center - 3.0 * w0
-    bl_lo = max(center - 3.0 * w0 - max(6.0 * w0, 0.06), lim_lo)
-    local = glob
-    if bl_hi - bl_lo >= 2.0 * w0:
-        cuts = np.linspace(bl_lo, bl_hi, 4)
-        n_bl = np.diff(sorted_search(sm, cuts))
-        local = max(glob, float(np.min(n_bl)) / (cuts[1] - cuts[0]))
+    local = _local_background(sm, center, w0, lim_lo, glob)
     b_bin = local * h
     ys = y - b_bin
-    # the maximum and the centre: log-parabola through the top
-    k_lo = int(np.searchsorted(x, center - 0.6 * w0))
-    k_hi = int(np.searchsorted(x, center + 0.6 * w0))
+    return _Window(center, w0, h, x, ys, nb, lim_lo, lim_hi, glob, local)
+
+
+def _local_background(sm: np.ndarray, center: float, w0: float, lim_lo: float,
+                      glob: float) -> float:
+    """Counts per Da under the peak at ``center`` (FWHM ``w0``, Da): a clean window left of it.
+
+    The lowest of three equal parts of ``[m - 3 w - L, m - 3 w)``, ``L = max(6 w,
+    0.06 Da)`` cut at ``lim_lo`` (the tail of a peak further left decays towards
+    this one, so the nearest, lowest part is its level here); floored by the
+    background model ``glob``, which is also the answer when less than 2 w is left.
+    """
+    bl_hi = center - _SIDEBAND_GAP_FWHM * w0
+    bl_lo = max(center - _SIDEBAND_GAP_FWHM * w0 - max(_SIDEBAND_FWHM * w0, _SIDEBAND_MIN_DA),
+                lim_lo)
+    local = glob
+    if bl_hi - bl_lo >= _SIDEBAND_MIN_FWHM * w0:
+        cuts = np.linspace(bl_lo, bl_hi, _SIDEBAND_PARTS + 1)
+        n_bl = np.diff(sorted_search(sm, cuts))
+        local = max(glob, float(np.min(n_bl)) / (cuts[1] - cuts[0]))
+    return local
+
+
+def _fit_top(win: _Window) -> _Top | None:
+    """The maximum within +-0.6 FWHM of the guess, refined by a log-parabola through the top.
+
+    The parabola is fitted (weights sqrt(counts)) to the bins within +-5 of the
+    highest point of a 3-bin running mean that are above half of it, and kept
+    when it opens downwards with its vertex within 2 bins. None when the
+    maximum is not above the local background.
+    """
+    x, ys, h, w0 = win.x, win.ys, win.h, win.w0
+    k_lo = int(np.searchsorted(x, win.center - _TOP_SEARCH_FWHM * w0))
+    k_hi = int(np.searchsorted(x, win.center + _TOP_SEARCH_FWHM * w0))
     k_hi = max(k_hi, k_lo + 1)
-    sm3 = _running_mean(ys, 3)
+    sm3 = _running_mean(ys, _TOP_SMOOTH_BINS)
     k_max = k_lo + int(np.argmax(sm3[k_lo:k_hi]))
     top = sm3[k_max]
     if top <= 0:
-        return Peak(center, None, local, 0.0, significance, None, None, None, None, None, None,
-                    reasons={"height": "no counts above the background"})
-    sel = np.arange(max(k_max - 5, 0), min(k_max + 6, len(ys)))
-    sel = sel[ys[sel] > 0.5 * top]
-    H_bin, c = top, float(x[k_max])
-    if len(sel) >= 3:
+        return None
+    sel = np.arange(max(k_max - _TOP_FIT_BINS, 0), min(k_max + _TOP_FIT_BINS + 1, len(ys)))
+    sel = sel[ys[sel] > _TOP_FIT_LEVEL * top]
+    h_bin, c = top, float(x[k_max])
+    if len(sel) >= _TOP_FIT_MIN_BINS:
         try:
             p = np.polyfit(x[sel] - x[k_max], np.log(ys[sel]), 2, w=np.sqrt(ys[sel]))
             if p[0] < 0:
                 xv = -p[1] / (2 * p[0])
-                if abs(xv) < 2 * h:
+                if abs(xv) < _TOP_MAX_SHIFT_BINS * h:
                     c = float(x[k_max] + xv)
-                    H_bin = float(math.exp(p[2] - p[1] ** 2 / (4 * p[0])))
+                    h_bin = float(math.exp(p[2] - p[1] ** 2 / (4 * p[0])))
         except (np.linalg.LinAlgError, ValueError):
             pass
-    height = H_bin / h
-    stop_lo = max(0, int(np.searchsorted(x, lim_lo)) - 1) if np.isfinite(lim_lo) else -1
-    stop_hi = min(len(x), int(np.searchsorted(x, lim_hi))) if np.isfinite(lim_hi) else len(x)
+    return _Top(k_max, c, h_bin, h_bin / h)
+
+
+def _level_widths(win: _Window, top: _Top, reasons: dict
+                  ) -> tuple[dict[str, float | None], dict[str, tuple[float, float]]]:
+    """Full widths (Da) at each of :data:`LEVELS`, and their crossings; why not in ``reasons``.
+
+    A level is crossed where a running mean holding about ``_LEVEL_COUNTS``
+    counts at that level first falls below it, walking out from the maximum;
+    a side stops at a neighbour's reach. A width is None when the
+    peak-to-background ratio is below ``1 / level``, when the running mean
+    would be wider than ``_MAX_SMOOTH`` bins, when a side runs into a
+    neighbour or the window edge, or when the crossings do not enclose the
+    maximum.
+
+    Returns
+    -------
+    widths : dict, level key -> float (Da) or None
+    crossings : dict, level key -> (left, right) in Da, for the widths measured
+    """
+    x, ys, h, local = win.x, win.ys, win.h, win.local
+    k_max, h_bin, height = top.k_max, top.h_bin, top.height
+    stop_lo = max(0, int(np.searchsorted(x, win.lim_lo)) - 1) if np.isfinite(win.lim_lo) else -1
+    stop_hi = (min(len(x), int(np.searchsorted(x, win.lim_hi))) if np.isfinite(win.lim_hi)
+               else len(x))
     widths: dict[str, float | None] = {}
     crossings: dict[str, tuple[float, float]] = {}
     ratio = height / local if local > 0 else np.inf
     for key, f in LEVELS.items():
-        level = f * H_bin
+        level = f * h_bin
         if ratio < 1.0 / f:
             reasons[key] = (f"peak-to-background {ratio:.3g} is below {1 / f:.0f}: the "
                             f"{100 * f:g} % level is under the background")
             widths[key] = None
             continue
-        n_s = int(math.ceil(_LEVEL_COUNTS / max(level, 1e-9)))
+        n_s = int(math.ceil(_LEVEL_COUNTS / max(level, _MIN_LEVEL_PER_BIN)))
         n_s += 1 - n_s % 2
         if n_s > _MAX_SMOOTH:
             reasons[key] = (f"too few counts at {100 * f:g} % of the maximum "
@@ -599,126 +720,264 @@ def measure_peak(sm: np.ndarray, center: float, fwhm_guess: float, background: B
             continue
         widths[key] = xr - xl
         crossings[key] = (xl, xr)
-    fwhm = widths.get("fwhm")
-    if fwhm is not None and _retry and h > fwhm / 5.0:
-        return measure_peak(sm, c, fwhm, background, neighbours, scale, significance, False)
-    # the clean (low-mass) side gives the core's sigma
-    sigma = None
-    if "fwhm" in crossings:
-        sigma = (c - crossings["fwhm"][0]) / math.sqrt(2 * math.log(2))
-    w_core = fwhm if fwhm is not None else w0
-    # peak counts: [c - 2 FWHM, c + max(0.1, 2 FWHM))
-    p_lo, p_hi = c - 2.0 * w_core, c + max(0.1, 2.0 * w_core)
-    n_peak = float(sorted_search(sm, p_hi) - sorted_search(sm, p_lo)) - local * (p_hi - p_lo)
-    # tail: exponential beyond the 10 % crossing and 3 sigma
-    tail_da = tail_ns = None
-    t_start = c + max((crossings["fw10"][1] - c) if "fw10" in crossings else 2.0 * w_core,
-                      3.0 * (sigma or w_core / 2.355))
-    t_end = min(lim_hi, c + max(0.6, 20.0 * w_core))
-    masks = [(m - 1.5 * w, m + 2.0 * w) for m, w in nb if t_start - 2 * w < m < t_end + 2 * w]
-    tail_model = None
-    if t_end - t_start < 3.0 * w_core:
+    return widths, crossings
+
+
+def _measure_core(sm: np.ndarray, center: float, fwhm_guess: float, background: Background,
+                  neighbours) -> _Core:
+    """The window, maximum and widths of the peak near ``center`` (FWHM about ``fwhm_guess``)."""
+    win = _shape_window(sm, center, fwhm_guess, background, neighbours)
+    reasons: dict = {}
+    top = _fit_top(win)
+    if top is None:
+        return _Core(win, None, {}, {}, reasons)
+    widths, crossings = _level_widths(win, top, reasons)
+    return _Core(win, top, widths, crossings, reasons)
+
+
+def _measure_core_retried(sm: np.ndarray, center: float, fwhm_guess: float,
+                          background: Background, neighbours) -> _Core:
+    """:func:`_measure_core`, measured again when the guess was too wide for its bins.
+
+    When the FWHM found spans fewer than ``_MIN_BINS_PER_FWHM`` bins, the core is
+    measured once more at the maximum found, with that FWHM as the guess (bins
+    of a tenth of it); the second measurement is kept whatever it finds.
+    """
+    core = _measure_core(sm, center, fwhm_guess, background, neighbours)
+    fwhm = core.widths.get("fwhm")
+    if core.top is not None and fwhm is not None and core.win.h > fwhm / _MIN_BINS_PER_FWHM:
+        return _measure_core(sm, core.top.c, fwhm, background, neighbours)
+    return core
+
+
+def _tail_decay_guess(tx: np.ndarray, ty: np.ndarray, keep: np.ndarray, t_start: float,
+                      b_bin: float) -> float:
+    """A first decay length (Da): the log-slope of the counts above ``b_bin`` per bin."""
+    pos = (ty - b_bin) > 0
+    tau0 = _TAU_START_DA
+    good = keep & pos
+    if good.sum() >= _SLOPE_MIN_BINS:
+        slope = np.polyfit(tx[good] - t_start, np.log(ty[good] - b_bin), 1,
+                           w=np.sqrt(ty[good]))[0]
+        if slope < 0:
+            tau0 = min(-1.0 / slope, _TAU_START_MAX_DA)
+    return tau0
+
+
+def _fit_tail(sm: np.ndarray, win: _Window, c: float, w_core: float, sigma: float | None,
+              crossings: dict, scale: TimeScale | None, reasons: dict
+              ) -> tuple[float | None, float | None, _TailModel | None]:
+    """The exponential tail above the peak at ``c`` (Da); why not in ``reasons``.
+
+    Fitted (:func:`_fit_exp_tail`) beyond the 10 % crossing (else 2 FWHM) and
+    3 sigma of the core (``w_core``, ``sigma`` in Da), up to max(0.6 Da, 20
+    FWHM) or the next peak's reach, with the neighbours' cores cut out.
+
+    Returns
+    -------
+    tail_da : float or None
+        Decay length in Da.
+    tail_ns : float or None
+        The same in ns of time of flight (None without a time scale).
+    tail_model : (start Da, density at start per Da, decay length Da, floor per Da) or None
+    """
+    t_start = c + max((crossings["fw10"][1] - c) if "fw10" in crossings
+                      else _TAIL_START_FWHM * w_core,
+                      _TAIL_START_SIGMAS * (sigma or w_core / _FWHM_PER_SIGMA))
+    t_end = min(win.lim_hi, c + max(_TAIL_END_MIN_DA, _TAIL_END_FWHM * w_core))
+    if t_end - t_start < _TAIL_MIN_SPAN_FWHM * w_core:
         reasons["tail_ns"] = "no room for a tail before the next peak"
-    else:
-        ht = max(h, (t_end - t_start) / 60.0)
-        te, ty = _hist(sm, t_start, t_end, ht)
-        tx = 0.5 * (te[:-1] + te[1:])
-        keep = np.ones(len(tx), bool)
-        for a_, b_ in masks:
-            keep &= ~((tx >= a_) & (tx < b_))
-        excess = float(np.sum(ty[keep] - local * ht))
-        if keep.sum() < 5 or excess < 30:
-            reasons["tail_ns"] = (f"no measurable tail ({excess:.0f} counts above the "
-                                  "background beyond the core)")
-        else:
-            pos = (ty - local * ht) > 0
-            tau0 = 0.1
-            good = keep & pos
-            if good.sum() >= 3:
-                slope = np.polyfit(tx[good] - t_start, np.log(ty[good] - local * ht), 1,
-                                   w=np.sqrt(ty[good]))[0]
-                if slope < 0:
-                    tau0 = min(-1.0 / slope, 5.0)
-            fit = _fit_exp_tail(tx[keep], ty[keep], glob * ht, local * ht, max(tau0, ht))
-            if fit is None or fit[1] > 2.0 * (t_end - t_start):
-                reasons["tail_ns"] = "the tail fit did not converge (no exponential decay)"
-            else:
-                amp_bin, tail_da, floor = fit
-                tail_model = (t_start, amp_bin / ht, tail_da, floor / ht)  # per Da
-                dtdm = scale.dt_dm(c) if scale is not None else None
-                if dtdm is None:
-                    reasons["tail_ns"] = (scale.reason if scale is not None and scale.reason
-                                          else "no time-of-flight scale")
-                else:
-                    tail_ns = float(tail_da * dtdm)
-    if tail_da is None:
-        reasons.setdefault("tail_da", reasons.get("tail_ns"))
-    # tail fraction: background-subtracted counts in [c + 0.1, c + 0.5) over the peak's counts
-    tail_fraction = None
+        return None, None, None
+    masks = [(m - _CUT_BELOW_FWHM * w, m + _CUT_ABOVE_FWHM * w) for m, w in win.nb
+             if t_start - _TAIL_CUT_REACH_FWHM * w < m < t_end + _TAIL_CUT_REACH_FWHM * w]
+    ht = max(win.h, (t_end - t_start) / _TAIL_MAX_BINS)
+    te, ty = _hist(sm, t_start, t_end, ht)
+    tx = 0.5 * (te[:-1] + te[1:])
+    keep = np.ones(len(tx), bool)
+    for a_, b_ in masks:
+        keep &= ~((tx >= a_) & (tx < b_))
+    excess = float(np.sum(ty[keep] - win.local * ht))
+    if keep.sum() < _TAIL_MIN_BINS or excess < _TAIL_MIN_COUNTS:
+        reasons["tail_ns"] = (f"no measurable tail ({excess:.0f} counts above the "
+                              "background beyond the core)")
+        return None, None, None
+    tau0 = _tail_decay_guess(tx, ty, keep, t_start, win.local * ht)
+    fit = _fit_exp_tail(tx[keep], ty[keep], win.glob * ht, win.local * ht, max(tau0, ht))
+    if fit is None or fit[1] > _TAU_MAX_SPANS * (t_end - t_start):
+        reasons["tail_ns"] = "the tail fit did not converge (no exponential decay)"
+        return None, None, None
+    amp_bin, tail_da, floor = fit
+    tail_model = (t_start, amp_bin / ht, tail_da, floor / ht)  # per Da
+    dtdm = scale.dt_dm(c) if scale is not None else None
+    if dtdm is None:
+        reasons["tail_ns"] = (scale.reason if scale is not None and scale.reason
+                              else "no time-of-flight scale")
+        return tail_da, None, tail_model
+    return tail_da, float(tail_da * dtdm), tail_model
+
+
+def _tail_fraction(sm: np.ndarray, win: _Window, c: float, n_peak: float, crossings: dict,
+                   tail_model: _TailModel | None, reasons: dict) -> float | None:
+    """Background-subtracted counts in ``[c + 0.1, c + 0.5)`` Da over the peak's ``n_peak``.
+
+    Other peaks' cores in that span are cut out and replaced by the fitted
+    tail (``tail_model``, see :func:`_fit_tail`). None, with a reason, when the
+    core reaches beyond 0.1 Da, when there are no peak counts, when a
+    neighbour is cut out with no tail model, or when the result is negative.
+    """
     right10 = (crossings["fw10"][1] - c) if "fw10" in crossings else None
     if right10 is None:
         reasons["tail_fraction"] = "the 10 % width is not measured"
-    elif right10 > 0.1:
+        return None
+    if right10 > _FRACTION_LO_DA:
         reasons["tail_fraction"] = (f"the peak core reaches {right10:.3f} Da above the "
-                                    "maximum, beyond 0.1 Da")
-    elif n_peak <= 0:
+                                    f"maximum, beyond {_FRACTION_LO_DA:g} Da")
+        return None
+    if n_peak <= 0:
         reasons["tail_fraction"] = "no peak counts above the background"
-    else:
-        a_, b_ = c + 0.1, c + 0.5
-        fe, fy = _hist(sm, a_, b_, min(h, 0.005))
-        fx = 0.5 * (fe[:-1] + fe[1:])
-        hb = fe[1] - fe[0]
-        cut = np.zeros(len(fx), bool)
-        for m, w in nb:
-            if a_ - 3 * w < m < b_ + 3 * w:
-                cut |= (fx >= m - 1.5 * w) & (fx < m + 2.0 * w)
-        # the floor under the tail: the tail fit's (a peak on the tail of a larger one
-        # has a lower floor there than on its left), else the local background
-        floor = local if tail_model is None else max(tail_model[3], glob)
-        uncut = float(np.sum(fy[~cut] - floor * hb))
-        tail_counts: float | None = uncut
-        if cut.any():
-            if tail_model is None:
-                reasons["tail_fraction"] = ("another peak lies 0.1-0.5 Da above and the "
-                                            "tail under it could not be modelled")
-                tail_counts = None
-            else:
-                t0, dens0, tau, _ = tail_model
-                tail_counts = uncut + float(np.sum(dens0 * np.exp(-(fx[cut] - t0) / tau) * hb))
-        if tail_counts is not None:
-            tail_fraction = tail_counts / n_peak
-            if tail_fraction < 0:
-                reasons["tail_fraction"] = (f"the background-subtracted tail is negative "
-                                            f"({tail_fraction:.3g}): the floor under it is "
-                                            "not flat (a larger peak's tail)")
-                tail_fraction = None
-    # where the peak meets the background: the Gaussian side at sigma sqrt(2 ln(H / b)),
-    # the tail side where the fitted tail falls to the background (full-width ranging,
-    # mass-spectrum.md section 5); a side that cannot be modelled is left out
-    floor_d = max(local, glob, 1e-12)
-    if sigma is not None and height > floor_d:
-        left_meet = c - sigma * math.sqrt(2.0 * math.log(height / floor_d))
-        right_meet = None
-        if tail_model is not None:
-            t0, dens0, tau, fl = tail_model
-            fl = max(fl, glob, 1e-12)
-            if dens0 > fl:
-                right_meet = t0 + tau * math.log(dens0 / fl)
-        if right_meet is None and "fw1" in crossings:
-            right_meet = crossings["fw1"][1]
-        if right_meet is not None:
-            crossings["background"] = (float(left_meet), float(right_meet))
+        return None
+    a_, b_ = c + _FRACTION_LO_DA, c + _FRACTION_HI_DA
+    fe, fy = _hist(sm, a_, b_, min(win.h, _FRACTION_BIN_DA))
+    fx = 0.5 * (fe[:-1] + fe[1:])
+    hb = fe[1] - fe[0]
+    cut = np.zeros(len(fx), bool)
+    for m, w in win.nb:
+        if a_ - _FRACTION_CUT_REACH_FWHM * w < m < b_ + _FRACTION_CUT_REACH_FWHM * w:
+            cut |= (fx >= m - _CUT_BELOW_FWHM * w) & (fx < m + _CUT_ABOVE_FWHM * w)
+    # the floor under the tail: the tail fit's (a peak on the tail of a larger one
+    # has a lower floor there than on its left), else the local background
+    floor = win.local if tail_model is None else max(tail_model[3], win.glob)
+    tail_counts = float(np.sum(fy[~cut] - floor * hb))
+    if cut.any():
+        if tail_model is None:
+            reasons["tail_fraction"] = (f"another peak lies {_FRACTION_LO_DA:g}-"
+                                        f"{_FRACTION_HI_DA:g} Da above and the "
+                                        "tail under it could not be modelled")
+            return None
+        t0, dens0, tau, _ = tail_model
+        tail_counts = tail_counts + float(np.sum(dens0 * np.exp(-(fx[cut] - t0) / tau) * hb))
+    tail_fraction = tail_counts / n_peak
+    if tail_fraction < 0:
+        reasons["tail_fraction"] = (f"the background-subtracted tail is negative "
+                                    f"({tail_fraction:.3g}): the floor under it is "
+                                    "not flat (a larger peak's tail)")
+        return None
+    return tail_fraction
+
+
+def _background_meeting(win: _Window, c: float, height: float, sigma: float | None,
+                        crossings: dict, tail_model: _TailModel | None
+                        ) -> tuple[float, float] | None:
+    """Where the peak at ``c`` (Da) meets the background: (left, right) in Da, or None.
+
+    The Gaussian side at sigma sqrt(2 ln(H / b)), the tail side where the
+    fitted tail falls to the background, else the 1 % crossing (full-width
+    ranging, mass-spectrum.md section 5); None when a side cannot be modelled.
+    """
+    floor_d = max(win.local, win.glob, _MIN_DENSITY)
+    if not (sigma is not None and height > floor_d):
+        return None
+    left_meet = c - sigma * math.sqrt(2.0 * math.log(height / floor_d))
+    right_meet = None
+    if tail_model is not None:
+        t0, dens0, tau, fl = tail_model
+        fl = max(fl, win.glob, _MIN_DENSITY)
+        if dens0 > fl:
+            right_meet = t0 + tau * math.log(dens0 / fl)
+    if right_meet is None and "fw1" in crossings:
+        right_meet = crossings["fw1"][1]
+    if right_meet is None:
+        return None
+    return (float(left_meet), float(right_meet))
+
+
+def _tail_weight(tail_model: _TailModel | None, c: float, n_peak: float,
+                 p_hi: float) -> float | None:
+    """The fraction of the counts of the peak at ``c`` (Da) in its exponential tail.
+
+    The peak's counts are ``n_peak`` (below ``p_hi``, Da) plus the fitted tail
+    beyond; None without a tail model or peak counts.
+    """
     tail_weight = None
     if tail_model is not None and n_peak > 0:
         t0, dens0, tau, _ = tail_model
-        w_n = dens0 * tau * math.exp(min((t0 - c) / tau, 50.0))   # w N
+        w_n = dens0 * tau * math.exp(min((t0 - c) / tau, _MAX_EXP_ARG))   # w N
         n_tot = n_peak + w_n * math.exp(-(p_hi - c) / tau)
         tail_weight = float(min(max(w_n / n_tot, 0.0), 1.0))
+    return tail_weight
+
+
+def measure_peak(sm: np.ndarray, center: float, fwhm_guess: float, background: Background,
+                 neighbours=(), scale: TimeScale | None = None,
+                 significance: float = 0.0) -> Peak:
+    """Measure the shape of the peak near ``center`` (Da) from sorted masses ``sm``.
+
+    Parameters
+    ----------
+    sm : ndarray
+        Sorted masses in Da (:func:`sorted_masses`).
+    center, fwhm_guess : float
+        Where the peak is and about how wide, in Da (from :func:`detect_peaks`).
+    background : Background
+        The run's background (the floor of the local background).
+    neighbours : sequence of (mass, fwhm)
+        Other peaks, in Da, whose cores are cut out of this one's tail (a
+        neighbour closer than half ``fwhm_guess`` is taken for this peak).
+    scale : TimeScale, optional
+        For ``tail_ns``.
+    significance : float
+        z of the peak's detection, stored on the result.
+
+    Returns
+    -------
+    Peak
+        Every quantity that cannot be measured is None, with the reason in
+        ``reasons``; ``height`` is None (and ``counts`` 0) when nothing is
+        above the local background. ``counts`` are the ions in ``[m - 2 FWHM,
+        m + max(0.1 Da, 2 FWHM))`` less the local background there (negative
+        when that background is overestimated, e.g. under a larger peak's tail).
+
+    Notes
+    -----
+    In steps (see the module docstring): a histogram on bins of a tenth of the
+    FWHM guess, above the local background; the maximum (a log-parabola
+    through the top); the widths, measured again on bins of a tenth of the
+    FWHM found when that spans fewer than 5 bins; the counts; the exponential
+    tail and the tail fraction; where the peak meets the background
+    (``edges["background"]``); the tail's share of the counts
+    (``tail_weight``).
+    """
+    win, top, widths, crossings, reasons = _measure_core_retried(sm, center, fwhm_guess,
+                                                                 background, neighbours)
+    if top is None:
+        return Peak(mass=win.center, height=None, background=win.local, counts=0.0,
+                    significance=significance, fwhm=None, fw10=None, fw1=None, tail_da=None,
+                    tail_ns=None, tail_fraction=None,
+                    reasons={"height": "no counts above the background"})
+    c, height, local = top.c, top.height, win.local
+    fwhm = widths.get("fwhm")
+    # the clean (low-mass) side gives the core's sigma
+    sigma = None
+    if "fwhm" in crossings:
+        sigma = (c - crossings["fwhm"][0]) / _HWHM_PER_SIGMA
+    w_core = fwhm if fwhm is not None else win.w0
+    # peak counts: [c - 2 FWHM, c + max(0.1, 2 FWHM))
+    p_lo, p_hi = c - _COUNT_FWHM * w_core, c + max(_COUNT_ABOVE_MIN_DA, _COUNT_FWHM * w_core)
+    n_peak = float(sorted_search(sm, p_hi) - sorted_search(sm, p_lo)) - local * (p_hi - p_lo)
+    tail_da, tail_ns, tail_model = _fit_tail(sm, win, c, w_core, sigma, crossings, scale,
+                                             reasons)
+    if tail_da is None:
+        reasons.setdefault("tail_da", reasons.get("tail_ns"))
+    tail_fraction = _tail_fraction(sm, win, c, n_peak, crossings, tail_model, reasons)
+    meeting = _background_meeting(win, c, height, sigma, crossings, tail_model)
+    if meeting is not None:
+        crossings["background"] = meeting
     return Peak(mass=c, height=float(height), background=float(local), counts=n_peak,
-                significance=float(significance), fwhm=widths.get("fwhm"),
+                significance=float(significance), fwhm=fwhm,
                 fw10=widths.get("fw10"), fw1=widths.get("fw1"), tail_da=tail_da,
                 tail_ns=tail_ns, tail_fraction=tail_fraction, sigma_left=sigma,
-                tail_weight=tail_weight, edges=crossings, reasons=reasons)
+                tail_weight=_tail_weight(tail_model, c, n_peak, p_hi), edges=crossings,
+                reasons=reasons)
 
 
 # --------------------------------------------------------------------------
