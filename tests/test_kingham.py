@@ -151,16 +151,16 @@ def test_crossovers_are_the_docs_tables():
         if ours.startswith("none"):
             assert got is None, (el, pair)
             continue
-        assert got == pytest.approx(float(ours), abs=0.051), (el, pair)
+        assert got == pytest.approx(float(ours), abs=0.006), (el, pair)
         if tegg == "–":
             continue
         d = got - float(tegg)
-        assert float(diff) == pytest.approx(d, abs=0.1), (el, pair)
-        assert (within == "yes") == (abs(round(got, 1) - float(tegg)) <= 1.0), (el, pair)
+        assert float(diff) == pytest.approx(d, abs=0.051), (el, pair)
+        assert (within == "yes") == (abs(got - float(tegg)) <= 1.0), (el, pair)
         n_within += within == "yes"
         # the stated bounds of the docs: 2+/1+ within 2 V/nm, the others within 6.5
         assert abs(d) <= (2.0 if pair == "2/1" else 6.5), (el, pair, d)
-    assert n_within >= 19
+    assert n_within >= 16
 
 
 @pytest.mark.parametrize("element", ["Si", "Cr", "Mn", "Fe", "Co", "Ni", "Mo", "W"])
@@ -209,3 +209,51 @@ def test_ratios_outside_the_curves_are_missing_with_a_reason():
     assert "no positive ratio" in K.field_from_ratio("Cr", 2, 1, 0.0).reason
     assert "no positive ratio" in K.field_from_ratio("Cr", 2, 1, float("nan")).reason
     assert "charge states" in K.field_from_ratio("Cr", 6, 5, 1.0).reason
+
+
+@pytest.mark.parametrize("element", ["Cr", "W", "Nb", "Ta", "Al", "Ni"])
+def test_curves_are_continuous_at_high_fields(element):
+    """No step of a fraction on a 0.01 V/nm grid much larger than its neighbours' (the
+    critical distance meets the start point continuously; an ion never starts inside its
+    own Schottky hump)."""
+    lo = {"Cr": 95.0, "W": 62.0, "Nb": 58.0, "Ta": 48.0, "Al": 47.0, "Ni": 120.0}[element]
+    fields = np.arange(lo, lo + 6.0, 0.01)
+    c = liprobe.kingham_curves(element, fields)
+    for q, f in c.fractions.items():
+        d = np.abs(np.diff(f))
+        ref = np.maximum(np.maximum(d[:-2], d[2:]), 1e-9)
+        assert np.all(d[1:-1] <= 5.0 * ref + 1e-6), (element, q)
+
+
+def test_model_constants_are_checked():
+    for kw, text in ((dict(tip_radius_nm=0.0), "tip_radius_nm"),
+                     (dict(barrier="none"), "barrier must be one of"),
+                     (dict(max_charge=1), "max_charge"),
+                     (dict(grid_v_nm=(5.0, 2000.0, 0.5)), "grid_v_nm"),
+                     (dict(flight_points=3), "flight_points")):
+        with pytest.raises(ValueError, match=text):
+            K.KinghamModel(**kw)
+    with pytest.raises(ValueError, match="beyond the model"):
+        liprobe.kingham_curves("Ni", [2000.0])
+    with pytest.raises(ValueError, match="ratio_error"):
+        K.field_from_ratio("Cr", 2, 1, 1.0, -0.1)
+    with pytest.raises(ValueError, match="ratio_error"):
+        K.field_from_ratio("Cr", 2, 1, 1.0, float("nan"))
+
+
+def test_inversion_is_exact_on_the_curves():
+    """Brent on the exact curves, not interpolation on the grid: Si++/Si+ = 20.36 (the real
+    run's ratio) is read back to 1e-4 V/nm."""
+    f = K.field_from_ratio("Si", 2, 1, 20.36).value_v_nm
+    c = liprobe.kingham_curves("Si", [f])
+    assert float(c.fractions[2][0] / c.fractions[1][0]) == pytest.approx(20.36, rel=2e-3)
+
+
+def test_the_docs_headline_counts_are_the_tables():
+    """'within ±1 V/nm of Tegg 2024 for N of the M elements' (2+/1+) is what the table gives."""
+    text = DOCS.read_text(encoding="utf-8")
+    m = re.search(r"Within ±1 V/nm of Tegg 2024 for (\d+) of the (\d+) elements", text)
+    assert m, "the docs state the 2+/1+ count"
+    rows = [r for r in docs_table() if r[1] == "2/1" and r[3] != "–"]
+    within = sum(abs(K.crossover_fields(r[0])["2/1"] - float(r[3])) <= 1.0 for r in rows)
+    assert (within, len(rows)) == (int(m.group(1)), int(m.group(2)))

@@ -61,8 +61,8 @@ closest to the published curves: fitted, and declared as such), the start
 point (the Schottky hump) and the starting charge (1+, as in [K82] for the
 metals here). Distances are measured from the image plane, so the image-plane
 offset from the surface atoms (0.8 bohr after Lang & Kohn in the Yao & Li
-implementation) does not enter. Not modelled: the Stark shift of the level
-(below 0.05 eV at 50 V/nm for these ions), field penetration, and the charge
+implementation) does not enter. Not modelled: the Stark shift of the level,
+field penetration, and the charge
 states produced directly at evaporation, which in laser-pulsed oxides do not
 follow post-ionisation alone (D.K. Schreiber et al., Appl. Phys. Lett. 105
 (2014) 244106). A field from an oxide cation's ratio is therefore a relative
@@ -96,6 +96,10 @@ BOHR_NM = 0.0529177210903
 DA_ME = 1822.888486209
 #: The atomic unit of field in V/nm (``E_h / (e a0)``).
 FIELD_AU_V_NM = HARTREE_EV / BOHR_NM
+
+#: The highest surface field (V/nm) the curves are computed at: far beyond any APT field
+#: (20-60 V/nm), where the model's approximations no longer hold.
+MAX_FIELD_V_NM = 1000.0
 
 #: A charge-state ratio outside these bounds is not inverted to a field (the
 #: curves' tails are too flat and too model-dependent; the Felfer toolbox's
@@ -176,7 +180,7 @@ class KinghamModel:
     tip_radius_nm : float
         Radius of the spherical tip whose field decays as ``(R / (R + x))^2``
         (50 nm: a typical APT apex; not fitted). 30 or 100 nm instead move the
-        2+/1+ crossovers by at most 0.6 V/nm and the 3+/2+ ones by 0.6 to 1.6 V/nm
+        2+/1+ crossovers by at most 0.7 V/nm and the 3+/2+ ones by 0.5 to 1.9 V/nm
         (``docs/kingham.md``).
     barrier : str
         The image terms in the tunnelling barrier (:data:`BARRIERS`):
@@ -186,8 +190,8 @@ class KinghamModel:
         ``"truncated"`` (no image terms, the free ion's barrier cut at the
         image plane, as in the analytic rate of [HK80]). The default is the
         one of the three closest to the published curves (a choice fitted to
-        them, declared as such); the others move the crossovers up by 1.3 to
-        1.8 V/nm (2+/1+) and 1.0 to 2.6 V/nm (3+/2+) (``docs/kingham.md``).
+        them, declared as such); the others move the crossovers up by 1.1 to
+        2.2 V/nm (2+/1+) and 1.0 to 2.6 V/nm (3+/2+) (``docs/kingham.md``).
     max_charge : int
         Highest charge state computed; its fraction is all that reaches it.
     grid_v_nm : tuple of float
@@ -202,6 +206,22 @@ class KinghamModel:
     max_charge: int = 4
     grid_v_nm: tuple = (5.0, 150.0, 0.5)
     flight_points: int = 160
+
+    def __post_init__(self):
+        if not (math.isfinite(self.tip_radius_nm) and self.tip_radius_nm > 0):
+            raise ValueError(f"tip_radius_nm must be positive (got {self.tip_radius_nm})")
+        if self.barrier not in BARRIERS:
+            raise ValueError(f"barrier must be one of {', '.join(BARRIERS)} "
+                             f"(got {self.barrier!r})")
+        if int(self.max_charge) != self.max_charge or not 2 <= self.max_charge <= 8:
+            raise ValueError(f"max_charge must be a whole number from 2 to 8 "
+                             f"(got {self.max_charge})")
+        lo, hi, step = self.grid_v_nm
+        if not (0 < lo < hi <= MAX_FIELD_V_NM and step > 0 and (hi - lo) / step <= 10_000):
+            raise ValueError(f"grid_v_nm must be (start, stop, step) with 0 < start < stop <= "
+                             f"{MAX_FIELD_V_NM:g} V/nm and at most 10,000 steps")
+        if int(self.flight_points) != self.flight_points or not 20 <= self.flight_points <= 10_000:
+            raise ValueError("flight_points must be a whole number from 20 to 10,000")
 
     def fields(self) -> np.ndarray:
         lo, hi, step = self.grid_v_nm
@@ -324,7 +344,11 @@ def _free_rate(F, ip, Z):
     Gamma(n* + 1) Gamma(n*))`` (M.V. Ammosov, N.B. Delone, V.P. Krainov,
     Sov. Phys. JETP 64 (1986) 1191). For hydrogen it is Landau's ``(4/F)
     exp(-2/(3F))``; the hydrogen-like level with an effective charge is also
-    what [HK80] take.
+    what [HK80] take. The constant ``C^2`` is that of an s level (``l* = 0``):
+    a declared choice. ADK's ground-state prescription ``l* = n* - 1``
+    (``C^2 = 2^(2 n*) / (n* Gamma(2 n*))``) would move the crossovers up, away
+    from the published curves, by 1.2-1.9 V/nm (2+/1+), 3.0-4.6 (3+/2+) and
+    5-8 (4+/3+) (``docs/kingham.md``).
     """
     from scipy.special import gammaln
 
@@ -352,7 +376,9 @@ def _critical_distance(F, R, ip, phi, n, x_start):
             break
         hi = np.where(bad, hi * 2.0, hi)
     root = _bisect(lambda x: -g(x), x_min, hi)
-    xc = np.where(g(x_min) >= 0, x_start, np.maximum(root, x_start))
+    # with no root the level is above E_F from the minimum of g on: x_c meets the root's
+    # limit (the double root at x_min) continuously
+    xc = np.where(g(x_min) >= 0, np.maximum(x_start, x_min), np.maximum(root, x_start))
     return np.where(never, np.inf, xc)
 
 
@@ -378,7 +404,7 @@ def _step_log_survival_raw(data: ElementData, model: KinghamModel, fields_au: np
     n0 = data.start_charge
     top = min(model.max_charge, len(data.ionisation_ev))
     x0 = _schottky_start(F, R, n0)
-    # kinetic energy at the point where the ion reaches each charge (a.u.)
+    # where the ion reaches each charge, and its kinetic energy there (a.u.)
     here, t_here = x0, np.zeros_like(x0)
     u = np.geomspace(1e-3, math.sqrt(6.0 * R), model.flight_points)[None, :]
     out = {}
@@ -386,10 +412,16 @@ def _step_log_survival_raw(data: ElementData, model: KinghamModel, fields_au: np
         ip = data.ionisation_ev[n] / HARTREE_EV
         Z = n + 1
         xc = _critical_distance(F, R, ip, phi, n, x0)
-        start = np.where(np.isfinite(xc), np.maximum(xc, here), here)
+        # the step starts at x_c, not before the ion has become n+, and not inside the
+        # n+ ion's own Schottky hump (nearer in, its image pulls it back: it has not
+        # escaped); its kinetic energy, from the earlier steps' flight, is never negative
+        start = np.maximum(np.where(np.isfinite(xc), np.maximum(xc, here), here),
+                           _schottky_start(F, R, n))
+        t_start = np.maximum(t_here + n * (_w(start, F, R) - _w(here, F, R))
+                             + n * n * (0.25 / start - 0.25 / here), 0.0)
         x = start + u * u                                       # x - start = u^2
-        kinetic = (t_here + n * (_w(x, F, R) - _w(here, F, R))
-                   + n * n * (0.25 / x - 0.25 / here))
+        kinetic = (t_start + n * (_w(x, F, R) - _w(start, F, R))
+                   + n * n * (0.25 / x - 0.25 / start))
         v = np.sqrt(np.maximum(2.0 * kinetic, 1e-300) / M)
         nu = (2.0 * ip) ** 1.5 / (2.0 * math.pi * Z)
         f_local = F * (R / (R + x)) ** 2
@@ -401,11 +433,8 @@ def _step_log_survival_raw(data: ElementData, model: KinghamModel, fields_au: np
         integrand = rate / v * 2.0 * u                          # dx = 2u du
         s = np.trapezoid(integrand, u, axis=1) + integrand[:, 0] * u[0, 0]
         out[n] = np.where(np.isfinite(xc[:, 0]), s, 0.0)
-        # the next step starts where this one most likely happened: x_c
-        reach = np.where(np.isfinite(xc), np.maximum(xc, here), here)
-        t_here = t_here + n * (_w(reach, F, R) - _w(here, F, R)) + n * n * (0.25 / reach
-                                                                            - 0.25 / here)
-        here = reach
+        # the next step starts where this one most likely happened: its start
+        here, t_here = start, t_start
     return out
 
 
@@ -488,9 +517,9 @@ def _grid_log_fractions(element: str, model: KinghamModel):
 def crossover_fields(element: str, model: KinghamModel | None = None) -> dict:
     """The fields (V/nm) at which neighbouring charge states are equally abundant.
 
-    Each ``"(n+1)/n"`` key gives the lowest field of the model's grid at which
-    ``f_{n+1} / f_n`` rises through 1, linearly interpolated in the log of the
-    ratio; None if it does not within the grid.
+    Each ``"(n+1)/n"`` key gives the lowest field at which ``f_{n+1} / f_n``
+    rises through 1: bracketed on the model's grid, then found on the exact
+    curves (Brent's method); None if it does not within the grid.
 
     Examples
     --------
@@ -498,7 +527,11 @@ def crossover_fields(element: str, model: KinghamModel | None = None) -> dict:
     >>> sorted(crossover_fields("W"))
     ['2/1', '3/2', '4/3']
     """
-    model = model or KinghamModel()
+    return dict(_crossovers(element, model or KinghamModel()))
+
+
+@lru_cache(maxsize=256)
+def _crossovers(element: str, model: KinghamModel) -> tuple:
     grid, logf = _grid_log_fractions(element, model)
     out: dict[str, float | None] = {}
     charges = sorted(logf)
@@ -509,10 +542,10 @@ def crossover_fields(element: str, model: KinghamModel | None = None) -> dict:
         if not len(up):
             out[f"{hi}/{lo}"] = None
             continue
-        i = up[0]
-        f = grid[i] + (grid[i + 1] - grid[i]) * (-d[i]) / (d[i + 1] - d[i])
-        out[f"{hi}/{lo}"] = round(float(f), 2)
-    return out
+        i = int(up[0])
+        out[f"{hi}/{lo}"] = round(_refine(element, hi, lo, 0.0, float(grid[i]),
+                                          float(grid[i + 1]), model), 2)
+    return tuple(out.items())
 
 
 def post_ionisation(element: str, charge: int, fields_v_nm,
@@ -581,6 +614,8 @@ def kingham_curves(element: str, fields_v_nm=None,
         raise ValueError("no fields given")
     if not np.all(np.isfinite(fields)) or np.any(fields <= 0):
         raise ValueError("fields must be positive and finite (V/nm)")
+    if np.any(fields > MAX_FIELD_V_NM):
+        raise ValueError(f"fields above {MAX_FIELD_V_NM:g} V/nm are beyond the model")
     if fields.size > 100_000:
         raise ValueError(f"{fields.size:,} fields asked for; at most 100,000")
     logf = _log_fractions(data, model, fields)
@@ -622,6 +657,25 @@ class KinghamField:
                 "error_v_nm": self.error_v_nm, "reason": self.reason}
 
 
+def _refine(element, high, low, target, f_lo, f_hi, model) -> float:
+    """The field in ``[f_lo, f_hi]`` (V/nm) where the exact curves' ``ln(f_high / f_low)``
+    equals ``target`` (Brent's method; the grid only brackets it)."""
+    from scipy.optimize import brentq
+
+    data = ELEMENTS[element]
+
+    def g(f):
+        lf = _log_fractions(data, model, [f])
+        return float(lf[high][0] - lf[low][0]) - target
+
+    a, b = g(f_lo), g(f_hi)
+    if a == 0:
+        return float(f_lo)
+    if b == 0 or a * b > 0:
+        return float(f_hi if abs(b) < abs(a) else f_lo)
+    return float(brentq(g, f_lo, f_hi, xtol=1e-6))
+
+
 def _pair_name(element: str, high: int, low: int) -> str:
     return f"{element}{'+' * high}/{element}{'+' * low}"
 
@@ -633,7 +687,8 @@ def field_from_ratio(element: str, high: int, low: int, ratio: float | None,
 
     The ratio is read on the rising branch of ``f_high / f_low`` (from the
     lowest field of the grid up to the ratio's maximum, beyond which a still
-    higher charge state takes over), by linear interpolation in its log. A
+    higher charge state takes over): bracketed on the grid, then solved on the
+    exact curves (Brent's method). A
     ratio outside :data:`CSR_LIMITS` or beyond the branch's range gives None
     with the reason, never an extrapolation.
 
@@ -649,6 +704,8 @@ def field_from_ratio(element: str, high: int, low: int, ratio: float | None,
     model = model or KinghamModel()
     pair = _pair_name(element, high, low)
     r_err = None if ratio_error is None else float(ratio_error)
+    if r_err is not None and not (math.isfinite(r_err) and r_err >= 0):
+        raise ValueError(f"ratio_error must be finite and not negative (got {ratio_error})")
 
     def missing(why):
         return KinghamField(element, pair, None if ratio is None else float(ratio), r_err,
@@ -673,7 +730,9 @@ def field_from_ratio(element: str, high: int, low: int, ratio: float | None,
         return missing(f"{pair} is zero at every field of the grid")
     first = int(np.argmax(ok))
     top = first + int(np.argmax(d[first:]))
-    branch_f, branch_d = grid[first:top + 1], d[first:top + 1]
+    # the rising branch, cut where it passes the largest ratio that is ever inverted
+    stop = first + int(np.searchsorted(d[first:top + 1], math.log(hi_lim) + 1.0)) + 1
+    branch_f, branch_d = grid[first:min(top, stop) + 1], d[first:min(top, stop) + 1]
     target = math.log(ratio)
     if branch_d.size < 2 or target > branch_d[-1]:
         return missing(f"{pair} = {ratio:.3g} is above the curves' highest value, "
@@ -681,11 +740,14 @@ def field_from_ratio(element: str, high: int, low: int, ratio: float | None,
     if target < branch_d[0]:
         return missing(f"{pair} = {ratio:.3g} is below the curves' lowest value, "
                        f"{math.exp(branch_d[0]):.3g} (at {branch_f[0]:g} V/nm)")
-    value = float(np.interp(target, branch_d, branch_f))
     i = int(np.clip(np.searchsorted(branch_d, target), 1, branch_d.size - 1))
-    slope = (branch_d[i] - branch_d[i - 1]) / (branch_f[i] - branch_f[i - 1])
+    value = _refine(element, high, low, target, branch_f[i - 1], branch_f[i], model)
+    h = 0.01                                   # d ln(ratio) / dF at the solution, exact curves
+    data = ELEMENTS[element]
+    lf = _log_fractions(data, model, [value - h, value + h])
+    slope = float((lf[high][1] - lf[low][1] - lf[high][0] + lf[low][0]) / (2 * h))
     err = None
-    if r_err is not None and math.isfinite(r_err) and slope > 0:
+    if r_err is not None and slope > 0:
         err = float(r_err / ratio / slope)
     return KinghamField(element, pair, float(ratio), r_err, round(value, 4),
                         None if err is None else round(err, 4))

@@ -24,6 +24,13 @@ def test_kingham_json_is_the_apis_curves():
     assert d["outputs"] == []
 
 
+def test_kingham_fields_stop_at_hi():
+    code, out, err = run_cli("kingham", "Cr", "--fields", "10:20:0.35", "--json")
+    assert code == 0, err
+    f = strict_json(out)["fields_v_nm"]
+    assert f[0] == 10.0 and f[-1] <= 20.0 and len(f) == 29
+
+
 def test_kingham_fields_option_text_and_figure(tmp_path):
     png = tmp_path / "cr.png"
     code, out, err = run_cli("kingham", "Ni", "--fields", "18:24:2", "-o", png)
@@ -37,10 +44,13 @@ def test_kingham_fields_option_text_and_figure(tmp_path):
 
 @pytest.mark.parametrize("args,text", [
     (["kingham", "Xx"], "no Kingham data for 'Xx'"),
+    (["kingham", "Cr", "--fields", "1e-300:1e-299:1e-301"], "at least 0.1"),
+    (["kingham", "Cr", "--fields", "10:2000"], "at most 1000"),
+    (["kingham", "Cr", "--fields", "10:20:30"], "at least two fields"),
     (["kingham", "Ni", "--fields", "80:10"], "0 < LO < HI"),
     (["kingham", "Ni", "--fields", "10"], "LO:HI[:STEP]"),
     (["kingham", "Ni", "--fields", "a:b"], "LO:HI[:STEP]"),
-    (["kingham", "Ni", "--fields", "1:1e9"], "at most 10,000"),
+    (["kingham", "Ni", "--fields", "1:1000:0.01"], "at most 10,000"),
     (["kingham", "Ni", "-o", "x.pdf"], ".png or .svg"),
 ])
 def test_kingham_usage_errors(args, text):
@@ -54,21 +64,22 @@ def test_field_kingham_on_the_real_si_run(real):
     assert code == 0, err
     d = strict_json(out)
     assert d["kingham_field_cr_v_nm"] is None and d["kingham_field_cr_v_nm_err"] is None
-    assert "no Cr+ ions above background" in d["kingham"]["Cr"]["reason"]
+    assert "no Cr+ ions significantly above background" in d["kingham"]["Cr"]["reason"]
     assert d["kingham"]["Si"]["label"] == "Kingham-equivalent field (metal assumption)"
     assert 15 < d["kingham_field_si_v_nm"] < 40 and d["kingham_field_si_v_nm_err"] > 0
     assert "charge_state_ratios" in d                      # the proxies are still there
     code, out, err = run_cli("field", pos, "-r", rrng, "--kingham")
     assert code == 0, err
     assert "Kingham-equivalent field (metal assumption)" in out
-    assert "Cr  n/a (no Cr+ ions above background" in out
+    assert "Cr  n/a (no Cr+ ions significantly above background" in out
 
 
 @pytest.mark.parametrize("args,text", [
     (["--all-elements"], "go with --kingham"),
     (["--coating", "Pt"], "go with --kingham"),
     (["--kingham", "--coating", "Qq"], "not a chemical element"),
-    (["--kingham", "--margin", "-1"], "must not be negative"),
+    (["--kingham", "--margin", "-1"], "not negative"),
+    (["--kingham", "--margin", "nan"], "finite"),
 ])
 def test_field_kingham_usage_errors(real, args, text):
     code, out, err = run_cli("field", real / "apav_si" / "Si.pos", "-r",

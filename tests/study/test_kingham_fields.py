@@ -109,18 +109,25 @@ def test_oxide_cations_come_from_the_core_and_are_labelled_indicators(coated):
     assert everything.elements["Ni"].ions_in_region >= ni.ions_in_region
 
 
-def test_without_positions_the_whole_selection_is_used(coated):
+def test_without_positions_the_coating_cannot_be_kept_out(coated):
     run, table, _, _ = coated
     bare = liprobe.Run.from_arrays(mass=np.asarray(run["mass"]))
     kf = kingham_fields(bare, table, all_elements=True)
     assert "no positions" in kf.elements["Cr"].region
     assert kf.elements["Cr"].ions_in_region == run.n_ions
-    # Ni+ of the shell now counts: the ratio falls by ~13 %, the indicator well outside
-    # its error (the curves are steep: a ratio's factor moves the field by ~0.2 V/nm)
-    core = kingham_fields(run, table, all_elements=True).elements["Ni"]
+    assert abs(kf.elements["Cr"].value_v_nm - CR_FIELD) < 4 * kf.elements["Cr"].error_v_nm
+    # the oxide cations need the core: with the coating's Ni+ mixed in there is no value
     ni = kf.elements["Ni"]
-    assert ni.field.ratio < 0.9 * core.field.ratio
-    assert ni.value_v_nm < core.value_v_nm - 5 * (ni.error_v_nm + core.error_v_nm)
+    assert ni.value_v_nm is None and "could not be kept out" in ni.why_missing()
+
+
+def test_a_ratio_of_a_few_ions_gives_no_field(coated):
+    """A charge state within 3 sigma of zero gives no field (not a field +/- 1 V/nm)."""
+    run, table, _, _ = coated
+    few = run.select(np.flatnonzero(np.isin(np.round(np.asarray(run["mass"]), 0), [26, 52]))[:9])
+    kf = kingham_fields(few, table, background=False)
+    assert kf.elements["Cr"].value_v_nm is None
+    assert "significantly above background" in kf.elements["Cr"].why_missing()
 
 
 def test_an_element_that_is_not_ranged_or_has_one_charge_state():
@@ -161,7 +168,7 @@ def test_real_si_run(real):
     counts = si_window_counts(real)
     cr = kf.elements["Cr"]
     assert cr.value_v_nm is None
-    assert "no Cr+ ions above background" in cr.why_missing()
+    assert "no Cr+ ions significantly above background" in cr.why_missing()
     assert cr.charge_states["Cr+"]["counts"] == counts["Cr+"]
     si = kf.elements["Si"]                      # the run is not an oxide: Si is a metal here
     assert si.label == METAL_LABEL
@@ -171,4 +178,27 @@ def test_real_si_run(real):
     assert si.field.ratio == pytest.approx(r, rel=1e-6)
     assert si.value_v_nm == pytest.approx(field_from_ratio("Si", 2, 1, r).value_v_nm)
     assert 15 < si.value_v_nm < 40
-    assert "no Kingham data for C" == kf.elements["C"].why_missing()
+    assert "C" not in kf.elements                        # a non-metal is not read
+    assert "only Cu+ ranged" in kf.elements["Cu"].why_missing()   # a metal gets a reason
+
+
+def test_the_study_column_group(coated):
+    """``kingham_field_cr_v_nm`` of a coated run is kingham_fields' value; an uncoated run gets
+    None with its reason."""
+    from types import SimpleNamespace
+
+    from liprobe.study.analysis import GROUPS, RunContext
+
+    run, table, _, _ = coated
+    group = next(g for g in GROUPS if g.name == "kingham")
+    ctx = RunContext(SimpleNamespace(coating="Cr", coated=True), None, run, run, run, table, {})
+    values, reasons = group.func(ctx)
+    want = kingham_fields(run, table).elements["Cr"]
+    assert values == {"kingham_field_cr_v_nm": want.value_v_nm,
+                      "kingham_field_cr_v_nm_err": want.error_v_nm}
+    assert reasons == {}
+    ctx = RunContext(SimpleNamespace(coating="none", coated=False), None, run, run, run, table,
+                     {})
+    values, reasons = group.func(ctx)
+    assert values == {"kingham_field_cr_v_nm": None, "kingham_field_cr_v_nm_err": None}
+    assert "not coated" in reasons["kingham_field_cr_v_nm"]

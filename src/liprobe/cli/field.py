@@ -41,8 +41,8 @@ def field(file, ranges_path, roi, center, segment, ratios, with_kingham, all_ele
 
     if (all_elements or coating != "Cr" or margin_nm != 3.0) and not with_kingham:
         raise click.UsageError("--all-elements, --coating and --margin go with --kingham")
-    if not margin_nm >= 0:
-        raise click.BadParameter("must not be negative", param_hint="--margin")
+    if not (margin_nm >= 0 and margin_nm < float("inf")):
+        raise click.BadParameter("must be a finite number, not negative", param_hint="--margin")
     from ..chemistry import is_element
 
     if not is_element(coating):
@@ -80,7 +80,8 @@ def field(file, ranges_path, roi, center, segment, ratios, with_kingham, all_ele
             if f.value_v_nm is None:
                 click.echo(f"  {el:<3} n/a ({f.why_missing()})")
             else:
-                click.echo(f"  {el:<3} {f.value_v_nm:.2f} +/- {f.error_v_nm:.2g}  from "
+                err = "n/a" if f.error_v_nm is None else f"{f.error_v_nm:.2g}"
+                click.echo(f"  {el:<3} {f.value_v_nm:.2f} +/- {err}  from "
                            f"{f.field.pair} = {f.field.ratio:.4g} in {f.region}: {f.label}")
         for note in kf.notes:
             click.echo(f"  note: {note}")

@@ -8,7 +8,9 @@ from ._common import echo_json, figure_output
 
 
 def _parse_fields(ctx, param, value):
-    """``LO:HI`` or ``LO:HI:STEP`` in V/nm -> the fields."""
+    """``LO:HI`` or ``LO:HI:STEP`` in V/nm -> the fields (HI included when on the step)."""
+    import math
+
     import numpy as np
 
     parts = value.split(":")
@@ -20,12 +22,16 @@ def _parse_fields(ctx, param, value):
         raise click.BadParameter(f"'{value}' is not LO:HI[:STEP] in V/nm")
     lo, hi = nums[0], nums[1]
     step = nums[2] if len(nums) == 3 else 1.0
-    if not (0 < lo < hi and step > 0) or not all(np.isfinite(nums)):
+    if not all(np.isfinite(nums)) or not (0 < lo < hi and step > 0):
         raise click.BadParameter(f"'{value}': need 0 < LO < HI and STEP > 0")
-    n = int(round((hi - lo) / step)) + 1
+    if lo < 0.1 or hi > 1000:
+        raise click.BadParameter(f"'{value}': fields must be at least 0.1 and at most 1000 V/nm")
+    n = int(math.floor((hi - lo) / step * (1 + 1e-12))) + 1
+    if n < 2:
+        raise click.BadParameter(f"'{value}' gives one field; give at least two fields")
     if n > 10_000:
         raise click.BadParameter(f"'{value}' gives {n:,} fields; at most 10,000")
-    return np.round(lo + step * np.arange(n), 10)
+    return lo + step * np.arange(n)
 
 
 @click.command()

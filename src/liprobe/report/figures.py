@@ -701,12 +701,12 @@ def field_by_laser(table, out_dir, runs=None, params=None, materials=None) -> li
         ax.set_xlabel("laser pulse energy (pJ)")
         if col == FIELD_PROXY:
             ax.set_ylabel("O2+/O+ (ions)")
-            ax.set_title("(a) O2+/O+: higher at lower field", fontsize=9)
+            ax.set_title(f"({chr(ord('a') + i)}) O2+/O+: higher at lower field", fontsize=9)
         else:
             el = col[len("kingham_field_"):-len("_v_nm")].capitalize()
             ax.set_ylabel(f"{el}: Kingham-equivalent field (V/nm)")
-            ax.set_title(f"({'ab'[min(i, 1)]}) from {el}++/{el}+ of the coating "
-                         "(metal assumption)", fontsize=9)
+            ax.set_title(f"({chr(ord('a') + i)}) from the charge-state ratio of {el} in the "
+                         "coating (metal assumption)", fontsize=9)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, frameon=False)
     fig.suptitle("Field against laser energy: the oxide's proxy and the coating's "

@@ -146,6 +146,17 @@ class KinghamFields:
         return d
 
 
+#: A charge state's net count must be at least this many standard errors above zero ...
+MIN_SIGNIFICANCE = 3.0
+#: ... and the ratio's relative error at most this, for a field to be read.
+MAX_RELATIVE_ERROR = 0.5
+#: A coating element making at least this fraction of the ranged atoms is a coating that
+#: must be kept out of the oxide cations' ratios.
+COATING_MIN_FRACTION = 0.01
+#: Elements that are never read through Kingham curves (no metal, no data).
+NON_METALS = frozenset({"H", "He", "B", "C", "N", "O", "F", "Ne", "P", "S", "Cl", "Ar", "Se",
+                        "Br", "Kr", "I", "Xe", "Rn"})
+
 #: A run whose ranged atoms are at least this fraction O is an oxide: its
 #: cations' charge-state ratios are relative indicators, not fields.
 OXIDE_O_FRACTION = 0.10
@@ -159,6 +170,16 @@ def _oxygen_fraction(table: RangeTable, ion_counts: np.ndarray) -> float | None:
     atoms = np.asarray(ion_counts, dtype=float) @ m.astype(float)
     total = atoms.sum()
     return float(atoms[els.index("O")] / total) if total > 0 else None
+
+
+def _element_fraction(table: RangeTable, ion_counts: np.ndarray, element: str) -> float:
+    """Atomic fraction of ``element`` among the ranged atoms (0 when it is not ranged)."""
+    if element not in table.elements:
+        return 0.0
+    els, m = table.decomposition()
+    atoms = np.asarray(ion_counts, dtype=float) @ m.astype(float)
+    total = atoms.sum()
+    return float(atoms[els.index(element)] / total) if total > 0 else 0.0
 
 
 def _charge_states(table: RangeTable) -> dict:
@@ -212,11 +233,13 @@ def _regions(run: Run, table: RangeTable, coating: str, margin_nm: float):
     try:
         profile = coating_profile(run, table, element=coating)
     except AnalysisError as e:
-        return None, None, "the whole selection", "the whole selection", str(e)
+        return (None, None, "the whole selection", "the whole selection",
+                f"no {coating} shell found ({e})")
     if not profile.found:
-        why = profile.no_shell_message()
+        why = profile.no_shell_message().split(": the data has no coating")[0]
         return (None, None, f"the whole selection (no {coating} shell found: a cap, or no "
-                "coating)", "the whole selection (no coating shell found)", why)
+                "coating)", "the whole selection (no coating shell found)",
+                f"no {coating} shell found ({why})")
     inner, _ = core_mask(run, table, 0.0, element=coating, profile=profile)
     core, _ = core_mask(run, table, margin_nm, element=coating, profile=profile)
     return (~inner, core, f"the {coating} shell (beyond its inner radius)",
@@ -236,18 +259,27 @@ def _element_field(element, charges, counts, bsum, net, err, table, model):
     best = None
     for hi, lo in pairs:
         a, b = net[charges[hi]], net[charges[lo]]
-        if not (a > 0 and b > 0):
+        if not (a >= MIN_SIGNIFICANCE * err[charges[hi]] > 0
+                and b >= MIN_SIGNIFICANCE * err[charges[lo]] > 0):
             continue
         r = a / b
         rel = math.sqrt((err[charges[hi]] / a) ** 2 + (err[charges[lo]] / b) ** 2)
+        if rel > MAX_RELATIVE_ERROR:
+            continue
         if best is None or rel < best[0]:
             best = (rel, hi, lo, r)
     if best is None:
         hi, lo = pairs[0]
-        empty = [names[q] for q in (hi, lo) if not net[charges[q]] > 0]
+        weak = [names[q] for q in (hi, lo)
+                if not net[charges[q]] >= MIN_SIGNIFICANCE * err[charges[q]]]
+        if not weak:
+            return states, None, (f"{names[hi]}/{names[lo]} is too uncertain to read (relative "
+                                  f"error above {MAX_RELATIVE_ERROR:g})")
         detail = ", ".join(f"{n}: {states[n]['counts']} counted, "
-                           f"{states[n]['background']:.1f} background" for n in empty)
-        return states, None, f"no {' or '.join(empty)} ions above background ({detail})"
+                           f"{states[n]['background']:.1f} background, net "
+                           f"{states[n]['net']:.1f} +/- {states[n]['error']:.1f}" for n in weak)
+        return states, None, (f"no {' or '.join(weak)} ions significantly above background "
+                              f"({MIN_SIGNIFICANCE:g} sigma; {detail})")
     rel, hi, lo, r = best
     return states, field_from_ratio(element, hi, lo, float(r), float(r * rel), model), None
 
@@ -312,28 +344,31 @@ def kingham_fields(run: Run, table: RangeTable, coating: str = "Cr", all_element
         return cache[key]
 
     o_fraction = _oxygen_fraction(table, counted(None)[1][0])
+    coating_share = _element_fraction(table, counted(None)[1][0], coating)
+    coating_present = coating_share >= COATING_MIN_FRACTION
     oxide = o_fraction is not None and o_fraction >= OXIDE_O_FRACTION
     wanted, notes = [], []
     skipped = []
     for el in sorted(set(by_element) | {coating}):
+        if el in NON_METALS and el != coating:
+            continue
         kind = "coating" if el == coating else ("oxide cation" if oxide else "metal")
         if kind == "oxide cation" and not all_elements:
             if len(by_element.get(el, {})) >= 2:
                 skipped.append(el)
             continue
-        if el != coating and len(by_element.get(el, {})) < 2:
-            continue                      # one charge state of a matrix element: nothing to say
         wanted.append((el, kind))
     if skipped:
-        notes.append(f"{', '.join(skipped)}: oxide cations, reported only with all_elements "
-                     "(relative indicators, not fields)")
+        notes.append(f"{', '.join(skipped)}: oxide cations, reported only on request "
+                     "(--all-elements; all_elements=True in Python): relative indicators, "
+                     "not fields")
     need_regions = any(el in ELEMENTS and len(by_element.get(el, {})) >= 2 for el, _ in wanted)
     coat_mask = core = None
     coat_desc = core_desc = "the whole selection"
     if need_regions:
         coat_mask, core, coat_desc, core_desc, why = _regions(run, table, coating, margin_nm)
         if why:
-            notes.append(f"coating shell: {why}")
+            notes.append(why)
     out = {}
     for el, kind in wanted:
         label = OXIDE_LABEL if kind == "oxide cation" else METAL_LABEL
@@ -346,6 +381,12 @@ def kingham_fields(run: Run, table: RangeTable, coating: str = "Cr", all_element
         if el not in ELEMENTS:
             out[el] = ElementField(el, kind, label, "", 0, {}, None,
                                    f"no Kingham data for {el}")
+            continue
+        if kind == "oxide cation" and core is None and coating_present:
+            out[el] = ElementField(el, kind, label, core_desc, 0, {}, None,
+                                   f"the {coating} coating could not be kept out (no shell "
+                                   f"found, {coating} is {100 * coating_share:.1f} % of the "
+                                   "ranged atoms): an oxide cation's ratio needs the core")
             continue
         mask, region = (coat_mask, coat_desc) if kind == "coating" else (core, core_desc)
         n_region, (counts, bsum, net, err, note) = counted(mask)
