@@ -55,6 +55,7 @@ docs: $(BIN)/.docs-installed
 bench: install
 	$(BIN)/python bench/io.py
 	$(BIN)/python bench/core.py
+	$(BIN)/python bench/surfaces.py
 	$(BIN)/python bench/demo.py
 
 clean:

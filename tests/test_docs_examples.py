@@ -22,6 +22,7 @@ import pytest
 MODULES = (
     "liprobe.io",
     "liprobe.chemistry.ions",
+    "liprobe.chemistry.elements",
     "liprobe.composition",
     "liprobe.stats",
     "liprobe.field",
@@ -34,6 +35,10 @@ MODULES = (
     "liprobe.spatial.reconstruct",
     "liprobe.spatial.detector",
     "liprobe.spatial.profile",
+    "liprobe.spatial.voxels",
+    "liprobe.spatial.isosurface",
+    "liprobe.spatial.proxigram",
+    "liprobe.io.ply",
     "liprobe.simulate.engine",
     "liprobe.study.engine",
     "liprobe.study.kingham",
@@ -49,7 +54,9 @@ ENTRY_POINTS = (
     "liprobe.spectrum.histogram:mass_histogram", "liprobe.spectrum.peaks:analyse_peaks",
     "liprobe.spectrum.autorange:autorange", "liprobe.spatial.roi:select",
     "liprobe.spatial.reconstruct:reconstruct", "liprobe.spatial.detector:detector_map",
-    "liprobe.spatial.profile:composition_profile", "liprobe.simulate.engine:simulate",
+    "liprobe.spatial.profile:composition_profile", "liprobe.spatial.voxels:voxelise",
+    "liprobe.spatial.isosurface:isosurface", "liprobe.spatial.proxigram:proxigram",
+    "liprobe.spatial.proxigram:radial_proxigram", "liprobe.simulate.engine:simulate",
     "liprobe.study.engine:run_study",
 )
 

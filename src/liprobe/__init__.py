@@ -31,6 +31,10 @@ _LAZY = {
     "coating_profile": "liprobe.spatial.coating:coating_profile",
     "core_mask": "liprobe.spatial.coating:core_mask",
     "composition_profile": "liprobe.spatial.profile:composition_profile",
+    "voxelise": "liprobe.spatial.voxels:voxelise",
+    "isosurface": "liprobe.spatial.isosurface:isosurface",
+    "proxigram": "liprobe.spatial.proxigram:proxigram",
+    "radial_proxigram": "liprobe.spatial.proxigram:radial_proxigram",
 }
 
 
@@ -54,6 +58,7 @@ __all__ = [
     "RangeError", "RangeTable", "Run", "detect_format", "parse_ion", "parse_species",
     "read", "read_ranges", "write", "write_epos", "write_pos", "write_ranges",
     "assign", "coating_profile", "composition_profile", "core_mask", "count_windows",
-    "cylinder_mask", "detector_map", "field_proxies", "frequency_distribution",
-    "kingham_curves", "kingham_fields", "mass_histogram", "select",
+    "cylinder_mask", "detector_map", "field_proxies", "frequency_distribution", "isosurface",
+    "kingham_curves", "kingham_fields", "mass_histogram", "proxigram", "radial_proxigram",
+    "select", "voxelise",
 ]

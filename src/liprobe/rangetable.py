@@ -89,6 +89,7 @@ class RangeTable:
         """
         path = None if path is None else os.fspath(path)
         warns = list(warnings)
+        ranges = list(ranges)
         for r in ranges:
             if not (math.isfinite(r.lo) and math.isfinite(r.hi)):
                 raise RangeError(f"window bound is not a finite number ({r.lo}, {r.hi})",
@@ -97,36 +98,25 @@ class RangeTable:
                 raise RangeError(f"window [{r.lo}, {r.hi}) of {r.ion.name} is empty or reversed",
                                  path, _where(r))
         ordered = sorted(ranges, key=lambda r: (r.lo, r.hi))
+        # The kept windows are sorted and disjoint, so their upper bounds are sorted too:
+        # a window (taken in order of lo) can only overlap the last one kept. One pass
+        # after the sort: n log n.
         merged: list[Range] = []
         n_merged: dict[str, int] = {}
         for r in ordered:
-            # compare with every kept window that may still overlap (hi > r.lo)
-            absorbed = False
-            for j in range(len(merged) - 1, -1, -1):
-                k = merged[j]
-                if k.hi <= r.lo:
-                    # sorted by lo: earlier windows may still reach further
-                    continue
-                if k.ion == r.ion:
-                    merged[j] = Range(k.lo, max(k.hi, r.hi), k.ion,
-                                      k.volume if k.volume is not None else r.volume,
-                                      k.color or r.color, k.line)
-                    n_merged[k.ion.name] = n_merged.get(k.ion.name, 0) + 1
-                    absorbed = True
-                    break
+            k = merged[-1] if merged else None
+            if k is None or k.hi <= r.lo:
+                merged.append(r)
+            elif k.ion == r.ion:
+                merged[-1] = Range(k.lo, max(k.hi, r.hi), k.ion,
+                                   k.volume if k.volume is not None else r.volume,
+                                   k.color or r.color, k.line)
+                n_merged[k.ion.name] = n_merged.get(k.ion.name, 0) + 1
+            else:
                 raise RangeError(
                     f"windows of different ions overlap: {k.ion.name} [{k.lo}, {k.hi}) "
                     f"at {_where(k)} and {r.ion.name} [{r.lo}, {r.hi}) at {_where(r)}",
                     path)
-            if not absorbed:
-                merged.append(r)
-        # a merge can make a window reach into a later one of another ion: check again
-        merged.sort(key=lambda r: r.lo)
-        for a, b in zip(merged, merged[1:]):
-            if b.lo < a.hi:
-                raise RangeError(
-                    f"windows of different ions overlap: {a.ion.name} [{a.lo}, {a.hi}) "
-                    f"at {_where(a)} and {b.ion.name} [{b.lo}, {b.hi}) at {_where(b)}", path)
         if n_merged:
             total = sum(n_merged.values())
             detail = ", ".join(f"{k} {v}" for k, v in n_merged.items())

@@ -1,10 +1,19 @@
 """Chemistry: elements and isotopes (periodictable), ions in liprobe's grammar."""
 
-from .elements import ELECTRON_MASS_DA, LI_OVERRIDE, is_element, isotopes
+from .elements import (
+    ELECTRON_MASS_DA,
+    LI_OVERRIDE,
+    is_element,
+    isotope_note,
+    isotope_warnings,
+    isotopes,
+)
 from .expressions import RatioExpression, parse_ratio
 from .ions import (
+    CHARGE_LIMIT,
     CHARGE_TOLERANCE_DA,
     MAX_CHARGE,
+    MAX_ION_ATOMS,
     Ion,
     format_formula,
     infer_charge,
@@ -14,7 +23,8 @@ from .ions import (
     parse_species,
 )
 
-__all__ = ["CHARGE_TOLERANCE_DA", "ELECTRON_MASS_DA", "LI_OVERRIDE", "MAX_CHARGE", "Ion",
-           "format_formula", "infer_charge", "is_element", "isotope_pattern", "isotopes",
+__all__ = ["CHARGE_LIMIT", "CHARGE_TOLERANCE_DA", "ELECTRON_MASS_DA", "LI_OVERRIDE", "MAX_CHARGE",
+           "MAX_ION_ATOMS", "Ion", "format_formula", "infer_charge", "is_element",
+           "isotope_note", "isotope_pattern", "isotope_warnings", "isotopes",
            "RatioExpression", "parse_ratio",
            "parse_formula", "parse_ion", "parse_species"]

@@ -6,6 +6,9 @@ O2 molecule, singly charged), ``O++`` (doubly charged O), ``Mn++`` (Mn2+),
 that element after decomposition of molecular ions. An ion named in a range
 file by something that is not a formula (AP Suite's ``Name:IFB``, or ``59`` in
 an old ``.rrng``) is a *named ion*: it counts as an ion and carries no atoms.
+An ion whose charge is unknown (a range-file window that holds none of its
+isotope peaks) is written with ``?`` in place of its ``+``: ``Si?``; its atoms
+count, and no ratio of ions can name it.
 """
 
 from __future__ import annotations
@@ -14,15 +17,26 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from math import comb
 from typing import TypeVar
+
+import numpy as np
 
 from .elements import ELECTRON_MASS_DA, is_element, isotopes
 
 __all__ = ["Ion", "parse_amounts", "parse_formula", "parse_ion", "parse_species", "format_formula",
-           "infer_charge", "MAX_CHARGE", "CHARGE_TOLERANCE_DA"]
+           "infer_charge", "MAX_CHARGE", "CHARGE_TOLERANCE_DA", "CHARGE_LIMIT", "MAX_ION_ATOMS"]
 
 #: Highest charge state :func:`infer_charge` considers.
 MAX_CHARGE = 4
+
+#: Highest charge an :class:`Ion` may carry (a range file's ``Charge:n``): far
+#: above what atom probes see (1+ to 4+), low enough to be a number, not a typo.
+CHARGE_LIMIT = 10
+
+#: Most atoms one :class:`Ion` may hold. Far above any real molecular ion, and
+#: low enough that atom counts (ion counts times atoms) stay exact in int64.
+MAX_ION_ATOMS = 1_000_000
 
 #: How far (Da) outside a window the nearest isotope peak may lie for
 #: :func:`infer_charge` to still accept it (range files drawn on a slightly
@@ -134,6 +148,12 @@ class Ion:
             raise ValueError("an ion needs atoms or a label")
         if self.charge is not None and self.charge < 1:
             raise ValueError("charge must be a positive integer")
+        if self.charge is not None and self.charge > CHARGE_LIMIT:
+            raise ValueError(f"charge {self.charge} is above the limit of {CHARGE_LIMIT}")
+        n = sum(k for _, k in self.atoms)
+        if n > MAX_ION_ATOMS:
+            raise ValueError(f"an ion of {n} atoms is above the limit of {MAX_ION_ATOMS:,} "
+                             "atoms per ion")
 
     @property
     def formula(self) -> str:
@@ -145,10 +165,13 @@ class Ion:
 
     @property
     def name(self) -> str:
-        """The ion in liprobe's grammar: ``NiO2+``, ``Mn++``, or a named ion's label."""
+        """The ion in liprobe's grammar: ``NiO2+``, ``Mn++``, or a named ion's label.
+
+        An ion with atoms but an unknown charge is ``Si?``.
+        """
         if not self.atoms:
             return self.formula + ("+" * self.charge if self.charge else "")
-        return self.formula + "+" * (self.charge or 1)
+        return self.formula + ("+" * self.charge if self.charge else "?")
 
     @property
     def is_named(self) -> bool:
@@ -206,13 +229,62 @@ class Ion:
         return self.name
 
 
+#: The exact isotopologue pattern (masses merged only closer than 1e-4 Da) is
+#: computed while an ion has at most this many isotopic compositions (up to
+#: Si198, W23, Sn7: every ion of a real range file); beyond, its peaks are those
+#: of its nucleon numbers.
+FINE_STRUCTURE_LIMIT = 20_000
+
+
 def isotope_pattern(atoms, min_abundance: float = 1e-4):
     """Neutral isotopologue masses of a formula, ``[(mass_Da, fraction), ...]``.
 
     Convolves the isotope distributions of its atoms, merging masses closer
     than 1e-4 Da and pruning combinations below ``min_abundance / 100`` on the
-    way; sorted by mass.
+    way; sorted by mass. An ion with more isotopic compositions than
+    :data:`FINE_STRUCTURE_LIMIT` (hundreds of atoms, or tens of an element
+    with many isotopes) has one peak per nucleon number instead, at the mean
+    mass of the isotopologues of that number: their fine structure (mDa)
+    is far below an atom probe's resolution. That pattern is built by
+    repeated squaring with the same pruning, so an ion of 100,000 atoms takes
+    milliseconds.
+
+    Raises
+    ------
+    ValueError
+        For an unknown element, or more than :data:`MAX_ION_ATOMS` atoms.
     """
+    key = tuple((str(el), int(n)) for el, n in atoms)
+    total = sum(n for _, n in key)
+    if total > MAX_ION_ATOMS:
+        raise ValueError(f"an ion of {total} atoms is above the limit of {MAX_ION_ATOMS:,} "
+                         "atoms per ion")
+    for el, _ in key:
+        if not is_element(el):
+            raise ValueError(f"'{el}' is not a chemical element")
+    return list(_pattern(key, float(min_abundance)))
+
+
+def _compositions(atoms) -> int:
+    """How many isotopic compositions a formula has (before any pruning)."""
+    out = 1
+    for el, n in atoms:
+        k = len(isotopes(el))
+        out *= comb(n + k - 1, k - 1)
+        if out > FINE_STRUCTURE_LIMIT:
+            break
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _pattern(atoms: tuple, min_abundance: float) -> tuple:
+    if _compositions(atoms) <= FINE_STRUCTURE_LIMIT:
+        return _fine_pattern(atoms, min_abundance)
+    return _nominal_pattern(atoms, min_abundance)
+
+
+def _fine_pattern(atoms, min_abundance: float) -> tuple:
+    """Every isotopologue, atom by atom, merged closer than 1e-4 Da."""
     dist = {0.0: (0.0, 1.0)}  # rounded mass -> (exact mass, fraction)
     prune = min_abundance / 100.0
     for el, n in atoms:
@@ -229,7 +301,56 @@ def isotope_pattern(atoms, min_abundance: float = 1e-4):
                     new[key] = ((mm * pp + (m0 + m) * q) / (pp + q), pp + q)
             dist = new
     total = sum(p for _, p in dist.values())
-    return sorted((m, p / total) for m, p in dist.values() if p / total >= min_abundance)
+    return tuple(sorted((m, p / total) for m, p in dist.values() if p / total >= min_abundance))
+
+
+# A pattern by nucleon number: (first nucleon number, fractions, fraction x mean mass).
+_Nominal = tuple[int, np.ndarray, np.ndarray]
+
+
+def _trim(a0: int, p: np.ndarray, pm: np.ndarray, prune: float) -> _Nominal:
+    keep = np.flatnonzero(p >= prune)
+    if keep.size == 0:
+        return a0, p[:0], pm[:0]
+    i, j = keep[0], keep[-1] + 1
+    return a0 + int(i), p[i:j], pm[i:j]
+
+
+def _convolve(x: _Nominal, y: _Nominal, prune: float) -> _Nominal:
+    a, p, pm = x
+    b, q, qm = y
+    return _trim(a + b, np.convolve(p, q), np.convolve(pm, q) + np.convolve(p, qm), prune)
+
+
+def _nominal_pattern(atoms, min_abundance: float) -> tuple:
+    """One peak per nucleon number, at the mean mass of its isotopologues; the n
+    atoms of an element by repeated squaring, tails below min_abundance/100 cut."""
+    prune = min_abundance / 100.0
+    dist: _Nominal = (0, np.ones(1), np.zeros(1))
+    for el, n in atoms:
+        iso = isotopes(el)
+        a0 = min(a for a, _, _ in iso)
+        p = np.zeros(max(a for a, _, _ in iso) - a0 + 1)
+        pm = np.zeros_like(p)
+        for a, m, ab in iso:
+            p[a - a0] += ab
+            pm[a - a0] += ab * m
+        base: _Nominal = (a0, p, pm)
+        acc: _Nominal | None = None
+        while n:
+            if n & 1:
+                acc = base if acc is None else _convolve(acc, base, prune)
+            n >>= 1
+            if n:
+                base = _convolve(base, base, prune)
+        if acc is not None:
+            dist = _convolve(dist, acc, prune)
+    _, p, pm = dist
+    total = float(p.sum())
+    out = []
+    for i in np.flatnonzero(p / total >= min_abundance):
+        out.append((float(pm[i] / p[i]), float(p[i] / total)))
+    return tuple(out)
 
 
 def parse_ion(text: str) -> Ion:

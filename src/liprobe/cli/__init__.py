@@ -24,6 +24,8 @@ COMMANDS = {
     "detector-map": "detector_map:detector_map",
     "coating": "coating:coating",
     "profile": "profile:profile",
+    "isosurface": "isosurface:isosurface",
+    "proxigram": "proxigram:proxigram",
     "slice": "slice:slice_",
     "simulate": "simulate:simulate",
     "reconstruct": "reconstruct:reconstruct",

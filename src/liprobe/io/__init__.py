@@ -8,6 +8,7 @@ content; the extension is only a hint (files are renamed, and upper-case
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 
@@ -53,6 +54,19 @@ def _looks_like_text(head: bytes) -> bool:
     return printable / len(head) > 0.95
 
 
+#: How far into a text file :func:`detect_format` looks for an ``.rrng`` section
+#: (a range file may open with pages of comments).
+_SECTION_SCAN_BYTES = 16 << 20
+_RRNG_SECTION = re.compile(rb"^[ \t]*\[[ \t]*(?:ions|ranges)[ \t]*\]", re.IGNORECASE | re.MULTILINE)
+
+
+def _rrng_section_further(path) -> bool:
+    """Whether a text file holds an ``[Ions]`` or ``[Ranges]`` line in its first 16 MB."""
+    with open(path, "rb") as f:
+        data = f.read(_SECTION_SCAN_BYTES)
+    return b"\x00" not in data and _RRNG_SECTION.search(data) is not None
+
+
 def detect_format(path) -> str:
     """The format of a file from its content: one of ION_FORMATS or RANGE_FORMATS.
 
@@ -77,7 +91,8 @@ def detect_format(path) -> str:
     if b"\x00" not in head:
         text = head.decode("latin-1").lstrip("\ufeff\xef\xbb\xbf")
         low = text.lower()
-        if "[ions]" in low or "[ranges]" in low:
+        if "[ions]" in low or "[ranges]" in low or (
+                size > len(head) and _looks_like_text(head) and _rrng_section_further(p)):
             return "rrng"
         first = next((ln.split() for ln in text.splitlines() if ln.strip()), [])
         if len(first) == 2 and all(t.isdigit() for t in first):

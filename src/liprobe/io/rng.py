@@ -8,7 +8,8 @@ The layout, blank lines aside::
     ...
     ----------- Si Cr O Cu C      dashes, then one column per ion, in that order
     . 13.8745 14.2410 1 0 0 0 0   per range: bounds in Da, how many of each column
-    . 67.6220 69.5740 0 1 1 0 0   (several columns: a molecular ion, here CrO)
+    . 67.6220 69.5740 0 1 1 0 0   (several columns: a molecular ion, here CrO); the
+    3 28.8260 29.2550 1 0 0 0 0   leading '.' may be missing or be the row's number
     ...
     --- polyatomic extension      optional: a block of the same layout whose
     3 9                           columns are molecules (CrO, CrO2, Cr2O) and
@@ -16,14 +17,19 @@ The layout, blank lines aside::
 
 Columns are matched to ions by position, not by label (``all02.rng`` labels
 the column of its ion ``All`` as ``a``). An ion whose name (or short name) is
-a chemical formula carries those atoms; any other name (``unknown``, ``All``)
+a chemical formula carries those atoms; a name in lower case that is an
+element (``si``) is that element, with a warning; a name shaped like an
+element symbol that is none (``Xx``) is an error (as a named ion its atoms
+would silently leave the composition); any other name (``unknown``, ``All``)
 is a named ion without atoms. A row of the extension with the same bounds as
 a row of the first block is the same window: if its molecule has the same
 atoms (or it is a named ion) it only lends its colour; other atoms are an
 error. Extension rows with new bounds are windows of their own.
 
 The format has no volumes (``Range.volume`` is None) and no charge: the
-charge is inferred from the window (:func:`liprobe.chemistry.infer_charge`).
+charge is inferred from the window (:func:`liprobe.chemistry.infer_charge`); a
+window holding no isotope of its ion is kept with the charge unknown and a
+warning, as in :func:`~liprobe.io.rrng.read_rrng`.
 """
 
 from __future__ import annotations
@@ -31,11 +37,11 @@ from __future__ import annotations
 import os
 import re
 
-from ..chemistry import Ion, format_formula, infer_charge, parse_formula
+from ..chemistry import MAX_ION_ATOMS, Ion, format_formula, parse_formula
 from ..errors import FormatError, RangeError
 from ..rangetable import Range, RangeTable
 from ._files import read_text_lines
-from .rrng import named_ions_warning, parse_count, parse_number
+from .rrng import RowIons, named_ions_warning, parse_count, parse_number
 
 __all__ = ["read_rng"]
 
@@ -63,17 +69,28 @@ class _Lines:
         return item
 
 
-def _column_ion(name: str, short: str):
-    """(atoms, label) of an ion column: a formula's atoms, else a named ion."""
+def _column_ion(name: str, short: str, rows: RowIons, path, line: int):
+    """(atoms, label) of an ion column: a formula's atoms, else a named ion.
+
+    ``si`` is the element Si (noted in ``rows``); ``Xx``, shaped like an element
+    symbol but none, is a RangeError naming the line of the ion's name.
+    """
     for text in (name, short):
         try:
             return parse_formula(text), None
         except ValueError:
             pass
+    element = rows.element(name, line)
+    if element is not None:
+        return ((element, 1),), None
+    if re.fullmatch(r"[A-Z][a-z]?", name):
+        raise RangeError(f"ion '{name}' is not a chemical element (a named ion would carry "
+                         "no atoms; write the element's symbol, or a longer name for an "
+                         "ion without elements)", path, f"line {line}")
     return (), name
 
 
-def _read_block(cur: _Lines, path, what: str):
+def _read_block(cur: _Lines, path, what: str, rows: RowIons):
     """One block: counts line, ion definitions, column line, range rows.
 
     Returns
@@ -90,10 +107,10 @@ def _read_block(cur: _Lines, path, what: str):
     n_ranges = parse_count(tok[1], "number of ranges", path, ln)
     columns = []
     for i in range(1, n_ions + 1):
-        ln, name = cur.take(f"the name of ion {i} of {n_ions}")
+        name_line, name = cur.take(f"the name of ion {i} of {n_ions}")
         if len(name.split()) != 1:
             raise FormatError(f"expected the name of ion {i} of {n_ions} alone on its line, "
-                              f"found '{name}'", path, f"line {ln}")
+                              f"found '{name}'", path, f"line {name_line}")
         ln, s = cur.take(f"the line 'short_name r g b' of ion {name}")
         tok = s.split()
         if len(tok) != 4:
@@ -104,7 +121,7 @@ def _read_block(cur: _Lines, path, what: str):
             raise FormatError(f"colour components {' '.join(tok[1:])} of ion {name} are not "
                               "between 0 and 1", path, f"line {ln}")
         color = "#" + "".join(f"{round(c * 255):02X}" for c in rgb)
-        atoms, label = _column_ion(name, tok[0])
+        atoms, label = _column_ion(name, tok[0], rows, path, name_line)
         columns.append((atoms, label, color))
     ln, s = cur.take(f"the {what} column line (dashes, then one name per ion)")
     if not s.startswith("-") or _EXTENSION.match(s):
@@ -114,21 +131,22 @@ def _read_block(cur: _Lines, path, what: str):
     if len(labels) != n_ions:
         raise FormatError(f"the column line names {len(labels)} columns for {n_ions} ions",
                           path, f"line {ln}")
-    rows = []
+    out = []
     for j in range(1, n_ranges + 1):
         ln, s = cur.take(f"range row {j} of {n_ranges} ({what})")
         tok = s.split()
-        if tok and tok[0] == ".":
+        # the row starts with '.', with its number (other tools), or with its lower bound
+        if tok and (tok[0] == "." or (len(tok) == 3 + n_ions and tok[0].isdigit())):
             tok = tok[1:]
         if len(tok) != 2 + n_ions:
-            raise FormatError(f"range row '{s}' should hold two bounds and {n_ions} counts",
-                              path, f"line {ln}")
+            raise FormatError(f"range row '{s}' should hold two bounds and {n_ions} counts "
+                              "(after a '.' or the row's number)", path, f"line {ln}")
         lo = parse_number(tok[0], "lower bound", path, ln)
         hi = parse_number(tok[1], "upper bound", path, ln)
-        counts = [parse_count(t, f"count of column {labels[k]}", path, ln)
+        counts = [parse_count(t, f"count of column {labels[k]}", path, ln, MAX_ION_ATOMS)
                   for k, t in enumerate(tok[2:])]
-        rows.append((ln, lo, hi, counts))
-    return columns, rows
+        out.append((ln, lo, hi, counts))
+    return columns, out
 
 
 def _row_ion(columns, counts, path, line: int):
@@ -169,19 +187,27 @@ def read_rng(path) -> RangeTable:
         Same-ion duplicates are merged and named ions are listed, both in
         ``warnings``.
 
+    Warnings name an ion name read as an element in lower case, a window
+    that holds no isotope of its ion (kept, charge unknown), an element
+    without natural isotopes, named ions and merged windows.
+
     Raises
     ------
     FormatError
         Missing, empty or binary file, a malformed line, counts that do not
-        match the lines that follow.
+        match the lines that follow, no range row.
     RangeError
-        A window holding no isotope of its ion at charge 1-4, an extension
-        row that gives a window other atoms than the first block, windows of
-        different ions that overlap.
+        An ion named like an element symbol that is none (``Xx``), an ion
+        above the atom limit, an extension row that gives a window other
+        atoms than the first block, windows of different ions that overlap.
     """
     p = os.fspath(path)
     cur = _Lines(read_text_lines(p), p)
-    columns, rows = _read_block(cur, p, "first block")
+    ions = RowIons(p)
+    columns, rows = _read_block(cur, p, "first block", ions)
+    if not rows:
+        raise FormatError("the file has no range row (its count line gives 0 ranges)", p,
+                          f"line {cur.items[0][0]}")
     entries = []     # [line, lo, hi, atoms, label, color]
     by_window: dict[tuple[float, float], list] = {}  # the first entry of each window
     for ln, lo, hi, counts in rows:
@@ -191,7 +217,7 @@ def read_rng(path) -> RangeTable:
     nxt = cur.peek()
     if nxt is not None and _EXTENSION.match(nxt[1]):
         cur.take("the polyatomic extension")
-        ext_columns, ext_rows = _read_block(cur, p, "polyatomic extension")
+        ext_columns, ext_rows = _read_block(cur, p, "polyatomic extension", ions)
         for ln, lo, hi, counts in ext_rows:
             atoms, label, color = _row_ion(ext_columns, counts, p, ln)
             first = by_window.get((lo, hi))
@@ -211,12 +237,9 @@ def read_rng(path) -> RangeTable:
     ranges, named = [], []
     for ln, lo, hi, atoms, label, color in entries:
         if atoms:
-            try:
-                ion = Ion(atoms, infer_charge(atoms, lo, hi))
-            except ValueError as err:
-                raise RangeError(str(err), p, f"line {ln}") from None
+            ion = ions.ion(atoms, lo, hi, ln)
         else:
             ion = Ion((), None, label=label)
             named.append(label)
         ranges.append(Range(lo, hi, ion, None, color, ln))
-    return RangeTable.from_ranges(ranges, p, named_ions_warning(named))
+    return RangeTable.from_ranges(ranges, p, ions.warnings() + named_ions_warning(named))

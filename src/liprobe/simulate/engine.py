@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._jit import njit
+from ..chemistry import isotope_warnings
 from ..instruments import instrument as _instrument
 from ..rangetable import RangeTable
 from ..run import Run
@@ -337,6 +338,7 @@ def prepare(config: SimulationConfig) -> Setup:
         k_factor=geo.k_factor, icf=icf, protocol="geiser", radius="voltage",
         detector_radius_mm=geo.detector_radius_mm, instrument=ins.name, material=main.name)
     notes = list(dict.fromkeys(n for seg in segments for em in seg.emissions for n in em.notes))
+    notes += isotope_warnings(catalogue.elements)    # U, Tc...: placed at one isotope
     if laser is None and any(s.laser_pj != base.laser_pj for s in segments):
         notes.append(f"no laser response: the species shares are those of {base.laser_pj} pJ "
                      "at every laser energy")

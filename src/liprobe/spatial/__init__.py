@@ -16,6 +16,10 @@ module                                      what it computes
 :mod:`~liprobe.spatial.coating`             the coating shell and the core inside it
 :mod:`~liprobe.spatial.detector`            detector event maps and their heterogeneity
 :mod:`~liprobe.spatial.profile`             composition profiles along an axis or radius
+:mod:`~liprobe.spatial.voxels`              voxelised composition and count fields
+:mod:`~liprobe.spatial.isosurface`          isoconcentration and isodensity surfaces
+:mod:`~liprobe.spatial.proxigram`           composition against the distance from a
+                                            surface (proxigram) or from the axis
 ==========================================  ==============================================
 
 Every public name of these modules is also importable from here
@@ -31,7 +35,9 @@ from .detector import (
     hit_heterogeneity,
     species_windows,
 )
+from .isosurface import Isosurface, SurfaceComponent, isosurface
 from .profile import Profile, composition_profile
+from .proxigram import Proxigram, proxigram, radial_proxigram, signed_distances
 from .reconstruct import (
     PROTOCOLS,
     Reconstruction,
@@ -49,15 +55,17 @@ from .reconstruct import (
     window_volumes,
 )
 from .roi import Roi, box_mask, cylinder_mask, parse_roi, parse_segment, select, sphere_mask
+from .voxels import VoxelGrid, voxelise
 
 __all__ = [
-    "CoatingProfile", "DetectorHeterogeneity", "DetectorMap", "PROTOCOLS", "PositionComparison",
-    "Profile", "Reconstruction", "ReconstructionParameters", "Roi", "ShellSlab", "box_mask",
+    "CoatingProfile", "DetectorHeterogeneity", "DetectorMap", "Isosurface", "PROTOCOLS",
+    "PositionComparison", "Profile", "Proxigram", "Reconstruction", "ReconstructionParameters",
+    "Roi", "ShellSlab", "SurfaceComponent", "VoxelGrid", "box_mask",
     "cap_positions", "coating_profile", "compare_to_file_positions", "composition_profile",
     "core_mask", "cylinder_mask", "detector_map", "element_weights", "field_of_view_factor",
-    "hit_heterogeneity", "launch_angles", "parse_roi", "parse_segment",
+    "hit_heterogeneity", "isosurface", "launch_angles", "parse_roi", "parse_segment",
     "project_angles_to_detector",
-    "project_to_detector", "radius_from_shank", "radius_from_voltage", "reconstruct",
-    "reconstruct_run", "select", "shank_factor", "species_windows", "sphere_mask",
-    "window_volumes",
+    "project_to_detector", "proxigram", "radial_proxigram", "radius_from_shank",
+    "radius_from_voltage", "reconstruct", "reconstruct_run", "select", "shank_factor",
+    "signed_distances", "species_windows", "sphere_mask", "voxelise", "window_volumes",
 ]

@@ -469,6 +469,10 @@ def autorange(mass, elements, max_atoms: int = 5, max_charge: int = 3,
     peaks = [replace(p, mass=float(model.true_mass(p.mass))) for p in peaks_obs]
     res, used, warnings = _identify(peaks, cands, rel, sm, pa.background, elements,
                                     min_significance, tolerance, model)
+    from ..chemistry import isotope_warnings
+
+    warnings = [_warning("assumed_isotopes", msg, element=msg.split(" ", 1)[0])
+                for msg in isotope_warnings(elements)] + warnings
     return _build(res, peaks, peaks_obs, pa, rel, elements, used, warnings, model, sm,
                   min_significance)
 
