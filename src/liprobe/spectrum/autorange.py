@@ -709,22 +709,35 @@ def _windows(peaks_obs, owner, considered, rel):
 
     Where two windows overlap, they meet where the two peaks' model densities
     (Gaussian core and thermal tail) are equal: each ion keeps the counts that
-    are more likely its own.
+    are more likely its own. A detected peak without a window, more than a FWHM
+    away, bounds its neighbours' windows the same way.
     """
     from .deconvolve import shape_from_peaks
 
     shape = shape_from_peaks(peaks_obs)
     ranged = sorted(owner, key=lambda k: peaks_obs[k].mass)
     bounds = {k: list(_window(peaks_obs[k], rel, shape)) for k in ranged}
-    for k1, k2 in zip(ranged, ranged[1:]):
-        if bounds[k1][1] <= bounds[k2][0]:
+    # every detected peak, ranged or not, bounds its neighbours' windows: a window never
+    # runs over an unexplained peak
+    order = sorted(range(len(peaks_obs)), key=lambda k: peaks_obs[k].mass)
+    for k1, k2 in zip(order, order[1:]):
+        if k1 not in bounds and k2 not in bounds:
             continue
         p1, p2 = peaks_obs[k1], peaks_obs[k2]
+        if (k1 not in bounds or k2 not in bounds) and (
+                p2.mass - p1.mass < max(_fwhm_of(p1, rel), _fwhm_of(p2, rel))):
+            continue          # an unranged "peak" within a FWHM is the same peak found twice
+        hi1 = bounds[k1][1] if k1 in bounds else _window(p1, rel, shape)[1]
+        lo2 = bounds[k2][0] if k2 in bounds else _window(p2, rel, shape)[0]
+        if hi1 <= lo2:
+            continue
         x = np.linspace(p1.mass, p2.mass, 401)
         more = _density(p2, rel, shape, x) > _density(p1, rel, shape, x)
         cut = float(x[int(np.argmax(more))]) if more.any() else float(p2.mass)
-        bounds[k1][1] = min(bounds[k1][1], cut)
-        bounds[k2][0] = max(bounds[k2][0], cut)
+        if k1 in bounds:
+            bounds[k1][1] = min(bounds[k1][1], cut)
+        if k2 in bounds:
+            bounds[k2][0] = max(bounds[k2][0], cut)
     ranges = [Range(round(bounds[k][0], 4), round(bounds[k][1], 4), considered[owner[k]].ion,
                     color=_color(considered[owner[k]].ion)) for k in ranged
               if bounds[k][1] > bounds[k][0]]
