@@ -22,6 +22,7 @@ import pytest
 MODULES = (
     "liprobe.io",
     "liprobe.chemistry.ions",
+    "liprobe.rangetable",
     "liprobe.chemistry.elements",
     "liprobe.composition",
     "liprobe.stats",

@@ -35,7 +35,8 @@ from .chemistry.expressions import RatioExpression
 from .errors import AnalysisError
 from .rangetable import RangeTable
 
-__all__ = ["Ratio", "Composition", "composition", "composition_from_counts", "evaluate_ratio"]
+__all__ = ["Ratio", "Composition", "composition", "composition_from_counts", "evaluate_ratio",
+           "check_ratio_terms"]
 
 
 @dataclass(frozen=True)
@@ -143,8 +144,28 @@ class Composition:
         }
 
 
+def check_ratio_terms(expr, table: RangeTable, ions_only: bool = False) -> str | None:
+    """Why a ratio names an ion or element that no window of ``table`` holds, or None.
+
+    (:func:`liprobe.rangetable.unranged_reason` for its first such term: ``Ni2+`` is the
+    Ni2 molecule; a user who meant Ni2+ the charge state gets told so.) With
+    ``ions_only`` elements are not checked.
+    """
+    from .rangetable import unranged_reason
+
+    if isinstance(expr, str):
+        expr = parse_ratio(expr)
+    for t in expr.terms:
+        if ions_only and not isinstance(t, Ion):
+            continue
+        why = unranged_reason(t, table)
+        if why is not None:
+            return why
+    return None
+
+
 def composition_from_counts(ion_counts, table: RangeTable, ions_total: int,
-                            exclude=(), ratios=()) -> Composition:
+                            exclude=(), ratios=(), unranged: str = "error") -> Composition:
     """Composition from ion counts per ion of ``table`` (same order as ``table.ions``).
 
     Parameters
@@ -154,10 +175,34 @@ def composition_from_counts(ion_counts, table: RangeTable, ions_total: int,
     ions_total : int
         All ions of the region, ranged or not.
     exclude : iterable of str
-        Elements whose ions are dropped whole.
+        Elements whose ions are dropped whole (one that no ranged ion carries is
+        a warning: a study-wide exclusion also applies to runs without it).
     ratios : iterable of str
         Ratio expressions to evaluate.
+    unranged : "error" or "null"
+        A ratio naming an ion or element that no window holds (``Ni2+``, the Ni2
+        molecule, for Ni++): an :class:`~liprobe.errors.AnalysisError` naming it
+        and what looks alike (``"error"``, the API and the command line). With
+        ``"null"`` (a study's many runs of several materials) a ratio naming an
+        ion no window holds is null with that reason, while an element no ion
+        carries counts as 0 with a warning (an LiMn2O4 run's ``Ni/(Ni+Co+Mn)``
+        is 0: it has no Ni).
+
+    Raises
+    ------
+    AnalysisError
+        With ``unranged="error"``, a ratio that names an ion or element no
+        window holds.
     """
+    if unranged not in ("error", "null"):
+        raise ValueError(f"unranged must be 'error' or 'null' (got {unranged!r})")
+    ratio_reasons = {}
+    for text in ratios:
+        why = check_ratio_terms(text, table, ions_only=unranged == "null")
+        if why is not None:
+            if unranged == "error":
+                raise AnalysisError(f"ratio '{text}': {why}", table.path)
+            ratio_reasons[text] = why
     counts = np.asarray(ion_counts, dtype=np.int64)
     if counts.shape != (len(table.ions),):
         raise ValueError(f"ion_counts has shape {counts.shape}, table has {len(table.ions)} ions")
@@ -168,6 +213,9 @@ def composition_from_counts(ion_counts, table: RangeTable, ions_total: int,
         if not is_element(el):
             raise AnalysisError(f"cannot exclude '{el}': not a chemical element")
     warnings = list(table.warnings)
+    for el in exclude:
+        if el not in table.elements:
+            warnings.append(f"exclude {el}: no ranged ion carries {el}, nothing excluded")
     keep = np.array([not any(ion.count(el) for el in exclude) for ion in table.ions], dtype=bool)
     excluded_ions = {ion for ion, k in zip(table.ions, keep) if not k}
     elements, matrix = table.decomposition()
@@ -187,6 +235,9 @@ def composition_from_counts(ion_counts, table: RangeTable, ions_total: int,
     ion_map = {ion: int(n) for ion, n, k in zip(table.ions, counts, keep) if k}
     ratio_out = {}
     for text in ratios:
+        if text in ratio_reasons:
+            ratio_out[text] = Ratio(text, None, None, 0, 0, ratio_reasons[text])
+            continue
         r, w = evaluate_ratio(text, ion_map, atom_counts, excluded_ions)
         ratio_out[text] = r
         warnings.extend(w)
@@ -208,7 +259,8 @@ def composition_from_counts(ion_counts, table: RangeTable, ions_total: int,
     )
 
 
-def composition(mass, table: RangeTable, exclude=(), ratios=()) -> Composition:
+def composition(mass, table: RangeTable, exclude=(), ratios=(),
+                unranged: str = "error") -> Composition:
     """Composition of the ions with masses ``mass`` (Da) ranged by ``table``.
 
     ``mass`` is an array, or an iterable of chunks (e.g. ``run.chunks("mass")``)
@@ -224,6 +276,9 @@ def composition(mass, table: RangeTable, exclude=(), ratios=()) -> Composition:
         Elements whose ions are dropped whole (``["Cr"]``: the coating).
     ratios : iterable of str
         Ratio expressions of atoms (``"Li/(Li+Ni+Co+Mn)"``) or ions (``"O2+/O+"``).
+    unranged : "error" or "null"
+        What a ratio naming an ion or element that no window holds gives (see
+        :func:`composition_from_counts`).
 
     Returns
     -------
@@ -232,7 +287,8 @@ def composition(mass, table: RangeTable, exclude=(), ratios=()) -> Composition:
     Raises
     ------
     AnalysisError
-        ``exclude`` names something that is not an element.
+        ``exclude`` names something that is not an element, or a ratio names
+        an ion or element no window holds (``unranged="error"``).
 
     References
     ----------
@@ -269,8 +325,19 @@ def composition(mass, table: RangeTable, exclude=(), ratios=()) -> Composition:
     >>> r = c.ratios["O2+/O+"]
     >>> print(f"{r.value:.3f} +/- {r.error:.3f}")
     0.400 +/- 0.335
+
+    An ion that no window holds is an error, with what looks alike:
+
+    >>> composition(mass, table, ratios=["Li2+/Li+"])     # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    liprobe.errors.AnalysisError: ratio 'Li2+/Li+': Li2+ is not ranged; ions of Li ranged: Li+
     """
     from .ranging import count_ions
 
+    for text in ratios:                  # before counting: a bad ratio costs no pass
+        why = check_ratio_terms(text, table) if unranged == "error" else None
+        if why is not None:
+            raise AnalysisError(f"ratio '{text}': {why}", table.path)
     ion_counts, _unranged, total = count_ions(mass, table)
-    return composition_from_counts(ion_counts, table, total, exclude, ratios)
+    return composition_from_counts(ion_counts, table, total, exclude, ratios, unranged)

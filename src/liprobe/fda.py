@@ -258,8 +258,13 @@ def species_codes(table: RangeTable, species, exclude=(),
                 why.update(bad)
     where = f" in {table.path}" if table.path else ""
     if n_species == 0:
+        from .rangetable import unranged_reason
+
         what = "ranged" if isinstance(species, Ion) else "in any ranged ion"
         ranged = ", ".join(ion.name for ion in table.ions) or "none"
+        hint = unranged_reason(species, table) if isinstance(species, Ion) else None
+        if hint is not None and "did you mean" in hint:
+            raise AnalysisError(f"species {hint}", table.path)
         raise AnalysisError(f"species {name} is not {what}{where} (ranged ions: {ranged})")
     if n_species_dropped == n_species:
         raise AnalysisError(f"species {name} is dropped from the sequence: it contains "

@@ -122,17 +122,37 @@ def _charge_state_pairs(table: RangeTable) -> list[tuple[Ion, Ion]]:
     return pairs
 
 
-def _ratio(expr: RatioExpression, ion_counts: dict, ranged: set) -> Ratio:
+def _check_ratios(ratios, table: RangeTable, unranged: str) -> None:
+    """Raise for a further ratio naming an ion no window holds (``unranged="error"``)."""
+    from .composition import check_ratio_terms
+    from .errors import AnalysisError
+
+    if unranged not in ("error", "null"):
+        raise ValueError(f"unranged must be 'error' or 'null' (got {unranged!r})")
+    if unranged == "null":
+        return
+    for text in ratios:
+        why = check_ratio_terms(parse_ion_ratio(text), table)
+        if why is not None:
+            raise AnalysisError(f"ratio '{text}': {why}", table.path)
+
+
+def _ratio(expr: RatioExpression, ion_counts: dict, ranged: set, table=None) -> Ratio:
     missing = [t.name for t in expr.terms if t not in ranged]
     if missing:
+        from .rangetable import unranged_reason
+
+        first = next(t for t in expr.terms if t not in ranged)
+        why = unranged_reason(first, table) if table is not None else None
         return Ratio(expr.text, None, None, 0, 0,
-                     f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not ranged")
+                     why or f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                            "not ranged")
     r, _ = evaluate_ratio(expr, ion_counts, {})
     return r
 
 
 def field_proxies_from_counts(ion_counts, table: RangeTable, ions_total: int,
-                              ratios=()) -> FieldProxies:
+                              ratios=(), unranged: str = "error") -> FieldProxies:
     """Field proxies from ion counts per ion of ``table`` (same order as ``table.ions``).
 
     Parameters
@@ -143,12 +163,20 @@ def field_proxies_from_counts(ion_counts, table: RangeTable, ions_total: int,
         All ions of the region, ranged or not.
     ratios : iterable of str
         Further ion ratios.
+    unranged : "error" or "null"
+        A further ratio naming an ion that no window holds: an
+        :class:`~liprobe.errors.AnalysisError` with what looks alike
+        (``"error"``), or null with that reason (``"null"``). The default
+        proxies (O2+/O+ and O+/(O+ + O2+)) are always null with the reason.
 
     Raises
     ------
     ValueError
         A ratio that does not parse or names an element.
+    AnalysisError
+        With ``unranged="error"``, a further ratio naming an ion no window holds.
     """
+    _check_ratios(ratios, table, unranged)
     exprs = [parse_ion_ratio(t) for t in (O2_RATIO, O_FRACTION, *ratios)]
     counts = np.asarray(ion_counts, dtype=np.int64)
     if counts.shape != (len(table.ions),):
@@ -160,8 +188,9 @@ def field_proxies_from_counts(ion_counts, table: RangeTable, ions_total: int,
         expr = parse_ion_ratio(f"{hi.name}/{lo.name}")
         csr[expr.text] = _ratio(expr, ion_map, ranged)
     out = {}
-    for expr in exprs:
-        out.setdefault(expr.text, _ratio(expr, ion_map, ranged))
+    for k, expr in enumerate(exprs):
+        # the default proxies keep their short reason; further ratios say what looks alike
+        out.setdefault(expr.text, _ratio(expr, ion_map, ranged, table if k >= 2 else None))
     warnings = []
     els = set(table.elements)
     if "Cr" in els and any(k.startswith("Mn++/") for k in csr):
@@ -224,5 +253,6 @@ def field_proxies(data, table: RangeTable, ratios=()) -> FieldProxies:
     from .ranging import count_ions
 
     exprs = [parse_ion_ratio(t) for t in ratios]   # bad ratios before any counting
+    _check_ratios([e.text for e in exprs], table, "error")
     ion_counts, _unranged, total = count_ions(data, table)
     return field_proxies_from_counts(ion_counts, table, total, [e.text for e in exprs])

@@ -23,7 +23,7 @@ import numpy as np
 from .chemistry import Ion
 from .errors import RangeError
 
-__all__ = ["Range", "RangeTable"]
+__all__ = ["unranged_reason", "Range", "RangeTable"]
 
 
 @dataclass(frozen=True)
@@ -199,3 +199,56 @@ class RangeTable:
             "ranges": [r.to_dict() for r in self.ranges],
             "warnings": list(self.warnings),
         }
+
+
+def _charge_words(n: int) -> str:
+    return {1: "singly", 2: "doubly", 3: "triply"}.get(n, f"{n}-fold")
+
+
+def unranged_reason(term, table: RangeTable) -> str | None:
+    """Why an ion or element named by the user matches no window of ``table``, or None.
+
+    An ion is ranged when ``table`` holds that exact ion; an element when some
+    ranged ion carries it. The sentence names what the table does hold that
+    looks alike: ``Ni2+`` (the Ni2 molecule, singly charged, in liprobe's
+    grammar) against a ranged ``Ni++`` gets "did you mean Ni++ (doubly charged
+    Ni)?".
+
+    Examples
+    --------
+    >>> from liprobe import Range, RangeTable, parse_ion
+    >>> t = RangeTable.from_ranges([Range(28.9, 29.1, parse_ion("Ni++")),
+    ...                             Range(57.8, 58.1, parse_ion("Ni+"))])
+    >>> print(unranged_reason(parse_ion("Ni2+"), t))   # doctest: +NORMALIZE_WHITESPACE
+    Ni2+ is the Ni2 molecule (singly charged), which no range holds;
+    did you mean Ni++ (doubly charged Ni)?
+    >>> unranged_reason("Co", t)
+    'no ranged ion carries Co (the range file has: Ni)'
+    >>> unranged_reason(parse_ion("Ni++"), t) is None
+    True
+    """
+    if not isinstance(term, Ion):
+        if term in table.elements:
+            return None
+        return (f"no ranged ion carries {term} (the range file has: "
+                f"{', '.join(table.elements) or 'no elements'})")
+    if term in table.ions:
+        return None
+    ions = table.ions
+    atoms = dict(term.atoms)
+    if len(atoms) == 1 and term.charge == 1:
+        (el, n), = atoms.items()
+        if n > 1:
+            twin = next((i for i in ions if i.atoms == ((el, 1),) and i.charge == n), None)
+            if twin is not None:
+                return (f"{term.name} is the {el}{n} molecule (singly charged), which no range "
+                        f"holds; did you mean {twin.name} ({_charge_words(n)} charged {el})?")
+    same = [i.name for i in ions if i.atoms == term.atoms]
+    if same:
+        return f"{term.name} is not ranged; ranged with the same atoms: {', '.join(same)}"
+    alike = [i.name for i in ions if set(i.elements) & set(term.elements)]
+    if alike:
+        return (f"{term.name} is not ranged; ions of {', '.join(term.elements)} ranged: "
+                f"{', '.join(alike[:8])}{' ...' if len(alike) > 8 else ''}")
+    return (f"{term.name} is not ranged (the range file has: "
+            f"{', '.join(i.name for i in ions[:8])}{' ...' if len(ions) > 8 else ''})")

@@ -110,3 +110,42 @@ def test_cli_composition_bad_ratio_is_usage_error(real):
     res = CliRunner().invoke(cli, ["composition", str(real / "apav_si" / "Si.pos"), "-r",
                                    str(real / "apav_si" / "Si.RRNG"), "--ratio", "Li/(Li+"])
     assert res.exit_code == 2
+
+
+def _ni_table():
+    return RangeTable.from_ranges([Range(28.9, 29.1, parse_ion("Ni++")),
+                                   Range(57.8, 58.1, parse_ion("Ni+")),
+                                   Range(15.9, 16.1, parse_ion("O+"))])
+
+
+def test_an_ion_name_that_looks_alike_is_an_error_with_the_likely_meaning():
+    """Ni2+ is the Ni2 molecule in liprobe's grammar; a user who meant Ni2+ the charge state
+    gets an error naming Ni++, never 0.00000 +/- 0.00000."""
+    from liprobe.errors import AnalysisError
+
+    mass = np.array([29.0] * 6 + [58.0] * 4 + [16.0] * 3)
+    with pytest.raises(AnalysisError, match=r"Ni2\+ is the Ni2 molecule .* did you mean Ni\+\+"):
+        composition(mass, _ni_table(), ratios=["Ni2+/Ni+"])
+    with pytest.raises(AnalysisError, match="no ranged ion carries Co"):
+        composition(mass, _ni_table(), ratios=["Co/(Ni+Co)"])
+    c = composition(mass, _ni_table(), ratios=["Ni++/Ni+"])
+    assert c.ratios["Ni++/Ni+"].value == pytest.approx(1.5)
+
+
+def test_a_study_gets_null_for_an_unranged_ion_and_zero_for_an_absent_element():
+    table = _ni_table()
+    assert [i.name for i in table.ions] == ["O+", "Ni++", "Ni+"]
+    counts = np.array([3, 6, 4])
+    c = composition_from_counts(counts, table, 13,
+                                ratios=["Ni2+/Ni+", "Co/(Ni+Co)", "Ni/(Ni+O)"], unranged="null")
+    r = c.ratios["Ni2+/Ni+"]
+    assert r.value is None and "did you mean Ni++" in r.reason
+    assert c.ratios["Co/(Ni+Co)"].value == 0.0                 # no Co in this run: 0
+    assert any("no ranged ion carries Co" in w for w in c.warnings)
+    assert c.ratios["Ni/(Ni+O)"].value == pytest.approx(10 / 13)
+
+
+def test_excluding_an_absent_element_is_a_warning():
+    c = composition_from_counts(np.array([3, 6, 4]), _ni_table(), 13, exclude=["Cr"])
+    assert any("exclude Cr: no ranged ion carries Cr" in w for w in c.warnings)
+    assert c.atom_counts == {"Ni": 10, "O": 3}

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from liprobe.chemistry import parse_ion
+from liprobe.errors import AnalysisError
 from liprobe.field import field_proxies, field_proxies_from_counts, parse_ion_ratio
 from liprobe.rangetable import Range, RangeTable
 
@@ -73,11 +74,15 @@ def test_further_ion_ratios():
 def test_zero_denominator_and_unranged_ion_are_null_with_a_reason():
     table = table_of("Mn+", "Mn++", "O+")
     counts = np.array([{"Mn++": 5}.get(ion.name, 0) for ion in table.ions])
-    f = field_proxies_from_counts(counts, table, 5, ratios=["Co++/Co+"])
+    f = field_proxies_from_counts(counts, table, 5, ratios=["Co++/Co+"], unranged="null")
     mn = f.charge_state_ratios["Mn++/Mn+"]
     assert mn.value is None and mn.error is None and "zero" in mn.reason
     assert f.ratios["O2+/O+"].value is None and "O2+ is not ranged" in f.ratios["O2+/O+"].reason
-    assert "Co++, Co+ are not ranged" in f.ratios["Co++/Co+"].reason
+    assert f.ratios["Co++/Co+"].reason == ("Co++ is not ranged (the range file has: O+, Mn++, "
+                                           "Mn+)")
+    # the API and the command line refuse it (a study's many runs get the null above)
+    with pytest.raises(AnalysisError, match="ratio 'Co\\+\\+/Co\\+': Co\\+\\+ is not ranged"):
+        field_proxies_from_counts(counts, table, 5, ratios=["Co++/Co+"])
     d = f.to_dict()
     text = json.dumps(d, allow_nan=False)
     assert "NaN" not in text

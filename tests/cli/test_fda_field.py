@@ -202,3 +202,19 @@ def test_missing_file_exits_1(small_pos, tmp_path):
     for cmd in (["fda", "--species", "Li+"], ["field"]):
         code, out, err = run_cli(cmd[0], tmp_path / "nope.pos", "-r", rrng, *cmd[1:])
         assert code == 1 and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args", [
+    ["composition", "--ratio", "Si2+/Si+"],
+    ["field", "--ratio", "Si2+/Si+"],
+    ["fda", "--species", "Si2+", "--block", "100"],
+])
+def test_an_ion_that_looks_alike_is_one_line_naming_the_likely_ion(real, args):
+    """Si2+ (the Si2 molecule) where Si++ is ranged: every command says so, exit 1."""
+    cmd, *rest = args
+    code, out, err = run_cli(cmd, real / "apav_si" / "Si.pos", "-r",
+                             real / "apav_si" / "Si.RRNG", *rest)
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1
+    assert "Si2+ is the Si2 molecule (singly charged)" in err
+    assert "did you mean Si++ (doubly charged Si)?" in err

@@ -33,6 +33,13 @@ def composition(file, ranges_path, exclude, ratios, roi, center, segment, subtra
     from ..io import read, read_ranges
 
     table = read_ranges(ranges_path)
+    from ..composition import check_ratio_terms
+    from ..errors import AnalysisError
+
+    for text in ratios:                  # before the file is read: one line, exit 1
+        why = check_ratio_terms(text, table)
+        if why is not None:
+            raise AnalysisError(f"ratio '{text}': {why}", table.path)
     run = read(file)
     run, selection = apply_selection(run, roi, segment, table)
     extra = {}

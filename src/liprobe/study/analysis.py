@@ -166,7 +166,8 @@ def _composition(ctx):
     from ..composition import composition_from_counts
 
     counts, total = ctx.roi_ion_counts()
-    c = composition_from_counts(counts, ctx.table, total, ctx.params.exclude, ctx.params.ratios)
+    c = composition_from_counts(counts, ctx.table, total, ctx.params.exclude, ctx.params.ratios,
+                                unranged="null")
     values, reasons = {}, {}
     for el in c.atom_counts:
         values[f"at_pct_{el}"] = c.atomic_percent.get(el)
@@ -183,7 +184,8 @@ def _field(ctx):
     from ..field import field_proxies_from_counts
 
     counts, total = ctx.roi_ion_counts()
-    f = field_proxies_from_counts(counts, ctx.table, total, ctx.params.field_proxies)
+    f = field_proxies_from_counts(counts, ctx.table, total, ctx.params.field_proxies,
+                                  unranged="null")
     values, reasons = {}, {}
     for text in ctx.params.field_proxies:
         _ratio_columns(text, f.ratios[text], values, reasons)
