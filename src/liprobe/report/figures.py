@@ -633,6 +633,25 @@ def figure_7(table, out_dir, runs=None, params=None, materials=None) -> list:
 # Supplementary Figure 3 and Table 1
 # --------------------------------------------------------------------------
 
+def _against_laser(ax, g: StudyGroups, col: str) -> None:
+    """One column of the table against laser energy, a marker and colour per part of the
+    study (coated, uncoated, another phase, reference), 1-sigma error bars."""
+    parts = ((g.coated, COATED, "o", f"{g.main}, coated"),
+             (g.uncoated, UNCOATED, "x", f"{g.main}, uncoated"),
+             (g.other_phase, OTHER, "D", "another phase"),
+             (g.reference, REFERENCE, "s", "reference material"))
+    for frame, color, mk, what in parts:
+        if not len(frame):
+            continue
+        x, _ = _values(frame, "laser_pj")
+        y, ye = _values(frame, col)
+        ok = np.isfinite(x) & np.isfinite(y)
+        if ok.any():
+            ax.errorbar(x[ok], y[ok], yerr=np.nan_to_num(ye[ok]), fmt=mk, color=color,
+                        ms=5, capsize=1.5, lw=0.8, label=what)
+    ax.set_xlabel("laser pulse energy (pJ)")
+
+
 def supplementary_figure_3(table, out_dir, runs=None, params=None, materials=None) -> list:
     """Charge-state ratios (``M++/M+``) against laser energy, one panel per element."""
     g = StudyGroups(table)
@@ -643,22 +662,9 @@ def supplementary_figure_3(table, out_dir, runs=None, params=None, materials=Non
     if "laser_pj" not in table:
         raise FigureSkipped("the table has no laser_pj column")
     fig = _new(figsize=(4.2 * len(cols), 4.0))
-    parts = ((g.coated, COATED, "o", f"{g.main}, coated"),
-             (g.uncoated, UNCOATED, "x", f"{g.main}, uncoated"),
-             (g.other_phase, OTHER, "D", "another phase"),
-             (g.reference, REFERENCE, "s", "reference material"))
     for i, col in enumerate(cols):
         ax = fig.add_subplot(1, len(cols), i + 1)
-        for frame, color, mk, what in parts:
-            if not len(frame):
-                continue
-            x, _ = _values(frame, "laser_pj")
-            y, ye = _values(frame, col)
-            ok = np.isfinite(x) & np.isfinite(y)
-            if ok.any():
-                ax.errorbar(x[ok], y[ok], yerr=np.nan_to_num(ye[ok]), fmt=mk, color=color,
-                            ms=5, capsize=1.5, lw=0.8, label=what)
-        ax.set_xlabel("laser pulse energy (pJ)")
+        _against_laser(ax, g, col)
         ax.set_ylabel(f"{col} (ions)")
         ax.legend(fontsize=7, frameon=False)
     fig.suptitle("Supplementary Figure 3. Charge-state ratios against laser energy, "
@@ -683,22 +689,9 @@ def field_by_laser(table, out_dir, runs=None, params=None, materials=None) -> li
         raise FigureSkipped("the table has no laser_pj column")
     cols = ([FIELD_PROXY] if FIELD_PROXY in table else []) + kcols
     fig = _new(figsize=(4.6 * len(cols), 4.0))
-    parts = ((g.coated, COATED, "o", f"{g.main}, coated"),
-             (g.uncoated, UNCOATED, "x", f"{g.main}, uncoated"),
-             (g.other_phase, OTHER, "D", "another phase"),
-             (g.reference, REFERENCE, "s", "reference material"))
     for i, col in enumerate(cols):
         ax = fig.add_subplot(1, len(cols), i + 1)
-        for frame, color, mk, what in parts:
-            if not len(frame):
-                continue
-            x, _ = _values(frame, "laser_pj")
-            y, ye = _values(frame, col)
-            ok = np.isfinite(x) & np.isfinite(y)
-            if ok.any():
-                ax.errorbar(x[ok], y[ok], yerr=np.nan_to_num(ye[ok]), fmt=mk, color=color,
-                            ms=5, capsize=1.5, lw=0.8, label=what)
-        ax.set_xlabel("laser pulse energy (pJ)")
+        _against_laser(ax, g, col)
         if col == FIELD_PROXY:
             ax.set_ylabel("O2+/O+ (ions)")
             ax.set_title(f"({chr(ord('a') + i)}) O2+/O+: higher at lower field", fontsize=9)
