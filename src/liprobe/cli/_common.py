@@ -169,3 +169,19 @@ def apply_selection(run, roi=None, segment=None, ranges=None):
     from ..spatial.roi import select
 
     return select(run, roi, segment, ranges)
+
+
+def echo_bins(xname: str, xs, count_name: str, counts, elements, percent, error,
+              width: int = 13) -> None:
+    """The table of a profile or proxigram: position, counts, at.% +/- error per element
+    (``n/a`` for a bin without atoms)."""
+    import math
+
+    click.echo(f"  {xname:>{width}} {count_name:>9}  " +
+               "  ".join(f"{el + ' at.%':>16}" for el in elements))
+    for i in range(len(xs)):
+        cells = []
+        for el in elements:
+            p, e = percent[el][i], error[el][i]
+            cells.append(f"{p:8.3f} +/- {e:5.3f}" if math.isfinite(p) else f"{'n/a':>16}")
+        click.echo(f"  {xs[i]:{width}.2f} {int(counts[i]):9d}  " + "  ".join(cells))

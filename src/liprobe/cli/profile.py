@@ -7,7 +7,14 @@ import os
 
 import click
 
-from ._common import Number, apply_selection, echo_json, selection_options, split_list
+from ._common import (
+    Number,
+    apply_selection,
+    echo_bins,
+    echo_json,
+    selection_options,
+    split_list,
+)
 
 
 def write_profile_csv(profile, path) -> None:
@@ -104,14 +111,8 @@ def profile(file, ranges_path, axis, radial, bin_nm, ions_per_bin, elements, exc
                f"{'r' if radial else axis}")
     xname = "depth" if result.depth is not None else result.coordinate
     xs = result.depth if result.depth is not None else result.position
-    click.echo(f"  {xname + ' (nm)':>12} {'atoms':>9}  " +
-               "  ".join(f"{el + ' at.%':>16}" for el in result.elements))
-    for i in range(result.n_bins):
-        cells = []
-        for el in result.elements:
-            p, e = result.percent[el][i], result.error[el][i]
-            cells.append(f"{p:8.3f} +/- {e:5.3f}" if math.isfinite(p) else f"{'n/a':>16}")
-        click.echo(f"  {xs[i]:12.2f} {int(result.atoms[i]):9d}  " + "  ".join(cells))
+    echo_bins(xname + " (nm)", xs, "atoms", result.atoms, result.elements, result.percent,
+              result.error, width=12)
     for out in outputs:
         click.echo(f"wrote {out}")
     for w in result.warnings:

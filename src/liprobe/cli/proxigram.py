@@ -8,7 +8,14 @@ import os
 
 import click
 
-from ._common import Number, apply_selection, echo_json, element_list, selection_options
+from ._common import (
+    Number,
+    apply_selection,
+    echo_bins,
+    echo_json,
+    element_list,
+    selection_options,
+)
 from ._surfaces import (
     build_surface,
     check_outputs,
@@ -115,14 +122,8 @@ def proxigram(file, ranges_path, species, threshold, density, voxel_nm, smooth_n
                 f"{s['area_nm2']:,.0f} nm^2); negative inside")
     click.echo(f"{file}: {head}; {prox.n_bins} bins of {bin_nm:g} nm, "
                f"{int(prox.ions.sum()):,} ions binned, {prox.ions_beyond:,} beyond")
-    click.echo(f"  {'distance (nm)':>13} {'ions':>9}  " +
-               "  ".join(f"{el + ' at.%':>16}" for el in prox.elements))
-    for i in range(prox.n_bins):
-        cells = []
-        for el in prox.elements:
-            p, e = prox.percent[el][i], prox.error[el][i]
-            cells.append(f"{p:8.3f} +/- {e:5.3f}" if math.isfinite(p) else f"{'n/a':>16}")
-        click.echo(f"  {prox.distance[i]:13.2f} {int(prox.ions[i]):9d}  " + "  ".join(cells))
+    echo_bins("distance (nm)", prox.distance, "ions", prox.ions, prox.elements, prox.percent,
+              prox.error)
     for out in outputs:
         click.echo(f"wrote {out}")
     for w in prox.warnings:

@@ -243,22 +243,10 @@ def composition_profile(run: Run, ranges: RangeTable, axis: str = "z", bin_nm: f
     need = ("x", "y") if radial else (axis,)
     for c in ("mass",) + need + (("z",) if axis == "z" or radial else ()):
         run.source(c)               # ColumnError naming the column
-    all_els, matrix = ranges.decomposition()
-    keep_ion = np.array([not any(ion.count(el) for el in exclude) for ion in ranges.ions], bool)
-    if elements is None:
-        elements = tuple(el for el in all_els if el not in exclude)
-    else:
-        elements = tuple(elements)
-        for el in elements:
-            if el in exclude:
-                raise AnalysisError(f"element {el} is both reported and excluded")
-            if el not in all_els:
-                raise AnalysisError(f"no ranged ion carries {el} (the range file has: "
-                                    f"{', '.join(all_els) or 'no elements'})", ranges.path)
+    from .voxels import counted_ions
+
+    all_els, elements, win_ion, matrix = counted_ions(ranges, exclude, elements)
     n_ion_kinds = len(ranges.ions)
-    # per window: ion index if counted, else -1
-    win_ion = np.where(keep_ion[ranges.ion_index], ranges.ion_index, -1) if len(ranges) else \
-        np.zeros(0, np.int64)
     warnings = list(ranges.warnings)
 
     center = None

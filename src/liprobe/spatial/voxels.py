@@ -115,12 +115,12 @@ def counted_ions(ranges: RangeTable, exclude=(), elements=None):
 def check_ranged(element: str, all_elements, ranges: RangeTable) -> None:
     """AnalysisError unless ``element`` is carried by a ranged ion."""
     from ..chemistry import is_element
+    from ..rangetable import unranged_reason
 
     if not is_element(element):
         raise AnalysisError(f"'{element}' is not a chemical element")
     if element not in all_elements:
-        raise AnalysisError(f"no ranged ion carries {element} (the range file has: "
-                            f"{', '.join(all_elements) or 'no elements'})", ranges.path)
+        raise AnalysisError(unranged_reason(element, ranges), ranges.path)
 
 
 def ion_kinds(mass, ranges: RangeTable, win_ion: np.ndarray) -> np.ndarray:

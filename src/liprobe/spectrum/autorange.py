@@ -849,7 +849,8 @@ def _warnings(elements, ions_out, unexplained, explained, table, peaks_obs, n_io
             out.append(_warning("element_not_found",
                                 f"{el} was named but no ion of {el} was found", element=el))
     pm = np.array([p.mass for p in peaks_obs])
-    fw = np.array([_fwhm_of(p, _resolution(peaks_obs)) for p in peaks_obs])
+    rel = _resolution(peaks_obs)
+    fw = np.array([_fwhm_of(p, rel) for p in peaks_obs])
     for r in table.ranges:
         sel = (pm >= r.lo) & (pm < r.hi)
         inside = pm[sel]

@@ -162,16 +162,6 @@ NON_METALS = frozenset({"H", "He", "B", "C", "N", "O", "F", "Ne", "P", "S", "Cl"
 OXIDE_O_FRACTION = 0.10
 
 
-def _oxygen_fraction(table: RangeTable, ion_counts: np.ndarray) -> float | None:
-    """Atomic fraction of O among the ranged atoms (molecular ions decomposed)."""
-    if "O" not in table.elements:
-        return 0.0
-    els, m = table.decomposition()
-    atoms = np.asarray(ion_counts, dtype=float) @ m.astype(float)
-    total = atoms.sum()
-    return float(atoms[els.index("O")] / total) if total > 0 else None
-
-
 def _element_fraction(table: RangeTable, ion_counts: np.ndarray, element: str) -> float:
     """Atomic fraction of ``element`` among the ranged atoms (0 when it is not ranged)."""
     if element not in table.elements:
@@ -343,10 +333,11 @@ def kingham_fields(run: Run, table: RangeTable, coating: str = "Cr", all_element
             cache[key] = (len(m), _net_counts(m, t, table, background))
         return cache[key]
 
-    o_fraction = _oxygen_fraction(table, counted(None)[1][0])
-    coating_share = _element_fraction(table, counted(None)[1][0], coating)
+    whole = counted(None)[1][0]
+    o_fraction = _element_fraction(table, whole, "O")
+    coating_share = _element_fraction(table, whole, coating)
     coating_present = coating_share >= COATING_MIN_FRACTION
-    oxide = o_fraction is not None and o_fraction >= OXIDE_O_FRACTION
+    oxide = o_fraction >= OXIDE_O_FRACTION
     wanted, notes = [], []
     skipped = []
     for el in sorted(set(by_element) | {coating}):
