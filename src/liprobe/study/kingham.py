@@ -229,6 +229,7 @@ def _regions(run: Run, table: RangeTable, coating: str, margin_nm: float):
         why = profile.no_shell_message().split(": the data has no coating")[0]
         return (None, None, f"the whole selection (no {coating} shell found: a cap, or no "
                 "coating)", "the whole selection (no coating shell found)",
+                why if why.startswith(f"no {coating} shell") else
                 f"no {coating} shell found ({why})")
     inner, _ = core_mask(run, table, 0.0, element=coating, profile=profile)
     core, _ = core_mask(run, table, margin_nm, element=coating, profile=profile)
