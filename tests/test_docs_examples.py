@@ -41,6 +41,7 @@ MODULES = (
     "liprobe.spatial.proxigram",
     "liprobe.io.ply",
     "liprobe.simulate.engine",
+    "liprobe.simulate.evaporation",
     "liprobe.study.engine",
     "liprobe.study.kingham",
 )

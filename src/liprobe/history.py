@@ -135,7 +135,7 @@ def _refine_step(v: np.ndarray) -> int:
 
 
 def voltage_jumps(voltage_V, index_edges, raw_voltage=None, *, window: int = 3,
-                  jump_sigma: float = 8.0, jump_relative: float = 0.03) -> tuple[VoltageJump, ...]:
+                  jump_sigma: float = 8.0, jump_relative: float = 0.01) -> tuple[VoltageJump, ...]:
     """Steps in a binned voltage curve (see the module notes).
 
     Parameters
@@ -150,7 +150,9 @@ def voltage_jumps(voltage_V, index_edges, raw_voltage=None, *, window: int = 3,
         Bins on each side compared.
     jump_sigma, jump_relative : float
         Thresholds on the step: multiples of the steps' robust spread, and
-        fraction of the voltage.
+        fraction of the voltage (1 %: a laser energy step of a few pJ moves
+        the standing voltage by a few %; the robust-spread test is the one
+        that keeps noise out).
 
     Returns
     -------
@@ -210,7 +212,7 @@ def binned_voltage(v_V, n_bins: int = 400) -> tuple[np.ndarray, np.ndarray]:
 
 def run_history(run, *, n_bins: int = 400, mass_bin_Da: float = 0.25,
                 mass_max_Da: float | None = None, window: int = 3, jump_sigma: float = 8.0,
-                jump_relative: float = 0.03, end_ratio: float = 3.0) -> RunHistory:
+                jump_relative: float = 0.01, end_ratio: float = 3.0) -> RunHistory:
     """Voltage, mass and multiplicity against ion index of a run.
 
     Parameters

@@ -195,7 +195,7 @@ def test_fwhm_of_isolated_peaks_and_tails_coated_against_uncoated(runs):
         t_c = runs["coated"]["ar"].peaks.nearest(m).tail_ns
         t_u = runs["uncoated"]["ar"].peaks.nearest(m).tail_ns
         assert t_u > 2 * t_c, (sp, t_c, t_u)
-    shape_c = runs["coated"]["truth"]["inputs"]["peak"]["tail_tau_ns"]
+    shape_c = runs["coated"]["truth"]["segments"][0]["peak"]["tail_tau_ns"]
     assert runs["coated"]["ar"].peaks.nearest(7.016).tail_ns == pytest.approx(shape_c, rel=0.25)
 
 

@@ -92,7 +92,8 @@ def _fracture(ctx, param, value):
 
 
 _SINGLE_RUN_OPTIONS = ("material", "coating", "thickness", "instrument", "laser_pj", "phases",
-                       "fmt", "schedule", "fracture", "mobility", "hydrides", "hydrogen")
+                       "fmt", "schedule", "fracture", "mobility", "hydrides", "hydrogen",
+                       "settings", "field_v_nm")
 
 
 @click.command()
@@ -140,15 +141,23 @@ _SINGLE_RUN_OPTIONS = ("material", "coating", "thickness", "instrument", "laser_
 @click.option("--workers", type=Number(integer=True), default=None, metavar="N",
               help="With --preset: processes simulating runs in parallel (default: up to 2; "
                    "0: in this process).")
-@click.option("-o", "--output", required=True, metavar="FILE",
+@click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
+              help="Override one constant of the evaporation physics for this run "
+                   "(--list-parameters names them), e.g. --set field_spread=0. Repeatable.")
+@click.option("--field-v-nm", type=Number(), default=None, metavar="F",
+              help="Fix the oxide's mean field (V/nm) instead of solving it from the apex "
+                   "temperature: a probe of the model (the proxies follow the field).")
+@click.option("--list-parameters", "list_parameters", is_flag=True,
+              help="Print the table of the evaporation physics' constants (name, unit, value, "
+                   "source, status: sourced, assumed or fitted) and exit; with --set, the "
+                   "values set.")
+@click.option("-o", "--output", default=None, metavar="FILE",
               help="Output run, e.g. run.epos; run.rrng, run.truth.json and run.truth.pos "
                    "are written beside it. With --preset: the output folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print a summary of the truth as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
-def simulate(ctx, preset, material, coating, thickness, ions, seed, instrument, laser_pj,
-             schedule, fracture, mobility, hydrogen, hydrides, phases, fmt, workers, output,
-             as_json, quiet):
+def simulate(ctx, **opts):
     """Simulate an atom probe run of a battery cathode, with its range file and truth.
 
     Writes FILE (.epos or .pos), FILE's .rrng covering every species emitted,
@@ -158,7 +167,31 @@ def simulate(ctx, preset, material, coating, thickness, ions, seed, instrument, 
 
     With --preset paper, writes the seed study's whole series into the folder
     -o (runs/ and study.toml): run `liprobe study DIR/study.toml -o OUT` next.
+    --list-parameters prints the evaporation physics' constants and exits.
     """
+    _simulate(ctx, opts)
+
+
+def _simulate(ctx, o: dict):
+    """The command, with its options in one dict (names as the parameters of :func:`simulate`)."""
+    preset, material, coating, thickness = o["preset"], o["material"], o["coating"], \
+        o["thickness"]
+    ions, seed, instrument, laser_pj = o["ions"], o["seed"], o["instrument"], o["laser_pj"]
+    schedule, fracture, mobility = o["schedule"], o["fracture"], o["mobility"]
+    hydrogen, hydrides, phases, fmt = o["hydrogen"], o["hydrides"], o["phases"], o["fmt"]
+    workers, settings, field_v_nm = o["workers"], o["settings"], o["field_v_nm"]
+    output, as_json, quiet = o["output"], o["as_json"], o["quiet"]
+    from ..simulate import DEFAULT_EVAPORATION, parameter_table, with_overrides
+
+    try:
+        evaporation = with_overrides(DEFAULT_EVAPORATION, settings)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--set") from None
+    if o["list_parameters"]:
+        _print_parameters(parameter_table(evaporation), as_json)
+        return
+    if output is None:
+        raise click.UsageError("Missing option '-o' / '--output'.")
     if preset is not None:
         _write_preset(ctx, preset, output, ions, seed, workers, quiet, as_json)
         return
@@ -181,6 +214,9 @@ def simulate(ctx, preset, material, coating, thickness, ions, seed, instrument, 
         raise click.BadParameter("a coating needs a thickness above 0 nm",
                                  param_hint="--coating-thickness")
     extra = {} if thickness is None else {"coating_thickness_nm": float(thickness)}
+    extra["evaporation"] = evaporation
+    if field_v_nm is not None:
+        extra["field_v_nm"] = field_v_nm
     if not mobility:
         extra["mobility"] = None
     if hydrides and not hydrogen:
@@ -223,8 +259,22 @@ def simulate(ctx, preset, material, coating, thickness, ions, seed, instrument, 
     click.echo(f"ranged {100 * s['ranged_fraction']:.2f} % of ions in {s['windows']} windows; "
                f"depth {s['depth_nm']:.1f} nm, radius {s['radius_nm'][0]:.1f}-"
                f"{s['radius_nm'][1]:.1f} nm, {s['voltage_V'][0]:.0f}-{s['voltage_V'][1]:.0f} V")
+    fld, temp = s["field"], s["temperature"]
+    coat_f = (f", coating {fld['coating_mean_v_nm']:.2f} V/nm"
+              if fld.get("coating_mean_v_nm") is not None else "")
+    click.echo(f"apex: peak {temp['peak_k']:.0f} K, oxide field {fld['oxide_mean_v_nm']:.2f} V/nm"
+               f"{coat_f}" + (" (fixed)" if fld.get("fixed") else ""))
     for note in s["notes"]:
         click.echo(f"note: {note}", err=True)
+
+
+def _print_parameters(rows: list, as_json: bool) -> None:
+    if as_json:
+        echo_json({"parameters": rows})
+        return
+    for r in rows:
+        click.echo(f"{r['name']:34s} {r['value']:>11.6g} {r['unit']:6s} {r['status']:8s} "
+                   f"{r['source']}")
 
 
 def _write_preset(ctx, preset, output, ions, seed, workers, quiet, as_json):

@@ -28,6 +28,7 @@ from .figures import (
     FIGURES,
     FigureSkipped,
     FigureSpec,
+    field_collapse,
     figure_1,
     figure_3,
     figure_4,
@@ -43,6 +44,7 @@ from .figures import (
 from .sources import RunFiles
 
 __all__ = ["FIGURES", "FigureSkipped", "FigureSpec", "ReportResult", "RunFiles", "build_report",
-           "figure_1", "figure_3", "figure_4", "figure_5", "figure_6", "figure_7",
+           "field_collapse", "figure_1", "figure_3", "figure_4", "figure_5", "figure_6",
+           "figure_7",
            "load_table", "mrp_by_coating", "supplementary_figure_3", "supplementary_table_1",
            "voltage_histories", "yield_by_coating"]

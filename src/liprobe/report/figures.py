@@ -30,6 +30,7 @@ from .groups import StudyGroups, flag_set, number, plain_records
 
 __all__ = ["FigureSkipped", "FigureSpec", "FIGURES", "figure_1", "figure_3", "figure_4",
            "figure_5", "figure_6", "figure_7", "supplementary_figure_3", "field_by_laser",
+           "field_collapse",
            "voltage_histories",
            "yield_by_coating", "mrp_by_coating", "supplementary_table_1"]
 
@@ -708,6 +709,126 @@ def field_by_laser(table, out_dir, runs=None, params=None, materials=None) -> li
     return _save(fig, out_dir, "field_by_laser")
 
 
+def _truth_segment(runs, row, cache):
+    """The simulator's truth segment of a table row (matched by laser energy, then by its
+    start ion), with the run's evaporation constants; None for a run without truth."""
+    import json
+
+    from .sources import row_label
+
+    if runs is None:
+        return None
+    label = row_label(row)
+    try:
+        p = runs.truth_path(label) if label in runs else None
+    except (KeyError, ValueError):
+        p = None
+    if p is None:
+        return None
+    if p not in cache:
+        try:
+            with open(p, encoding="utf-8") as f:
+                cache[p] = json.load(f)
+        except (OSError, ValueError):
+            cache[p] = None
+    truth = cache[p]
+    if not isinstance(truth, dict) or not isinstance(truth.get("segments"), list):
+        return None
+    pj = number(row.get("laser_pj"))
+    start = number(row.get("segment_start"))
+    segs = [s for s in truth["segments"] if isinstance(s, dict)
+            and isinstance(s.get("field"), dict)]
+    if pj is not None:
+        segs = [s for s in segs if number(s.get("laser_pj")) == pj] or segs
+    if start is not None and len(segs) > 1:
+        segs = sorted(segs, key=lambda s: abs((number(s.get("start_ion")) or 0) - start))
+    if not segs:
+        return None
+    evap = (truth.get("inputs") or {}).get("evaporation")
+    return segs[0], evap if isinstance(evap, dict) else None
+
+
+def field_collapse(table, out_dir, runs=None, params=None, materials=None) -> list:
+    """Simulated runs: the measured proxies against the simulator's true local field.
+
+    (a) O2+/O+ measured in the ROI against the mean field of the oxide's
+    detected ions (``truth.json``), coated and uncoated, with the model's
+    curve ``r(F)`` (:func:`liprobe.simulate.evaporation.o2_to_o_ratio`): one
+    curve for both coatings and every laser energy if the field, not the
+    laser energy, sets the proxy. (b) The coating's Kingham field measured
+    by the study against the true mean field of the shell's Cr ions, with the
+    field a noise-free analysis would read with the field map's spread (open).
+    """
+    from ..simulate.evaporation import EvaporationModel, o2_to_o_ratio
+
+    g = StudyGroups(table)
+    cache: dict = {}
+    pts = []
+    for frame, color, mk, what in ((g.coated, COATED, "o", "coated"),
+                                   (g.uncoated, UNCOATED, "x", "uncoated")):
+        for _, row in frame.iterrows():
+            found = _truth_segment(runs, row, cache)
+            if found is None:
+                continue
+            seg, evap = found
+            f = seg["field"]
+            pts.append((color, mk, what, number(f.get("oxide_mean_v_nm")),
+                        number(row.get(FIELD_PROXY)), number(row.get(FIELD_PROXY + "_err")),
+                        number(f.get("coating_mean_v_nm")),
+                        number(row.get("kingham_field_cr_v_nm")),
+                        number(row.get("kingham_field_cr_v_nm_err")),
+                        number(f.get("coating_kingham_v_nm")), evap))
+    if not pts:
+        raise FigureSkipped("no run has a simulator's truth file beside it (simulated "
+                            "series only)")
+    fig = _new(figsize=(10.0, 4.2))
+    ax = fig.add_subplot(1, 2, 1)
+    seen = set()
+    for color, mk, what, fo, r, re_, *_ in pts:
+        if fo is None or r is None:
+            continue
+        ax.errorbar([fo], [r], yerr=[re_ or 0.0], fmt=mk, color=color, ms=5, capsize=1.5,
+                    lw=0.8, label=None if what in seen else what)
+        seen.add(what)
+    evap = next((p[-1] for p in pts if p[-1]), None)
+    fields = [p[3] for p in pts if p[3] is not None]
+    if evap is not None and fields:
+        try:
+            model = EvaporationModel(**evap)
+            xs = np.linspace(min(fields) - 0.5, max(fields) + 0.5, 200)
+            ax.plot(xs, [o2_to_o_ratio(model, x) for x in xs], "k-", lw=0.8,
+                    label="model r(F)")
+        except (TypeError, ValueError):
+            pass
+    ax.set_xlabel("true mean field of the oxide's ions (V/nm)")
+    ax.set_ylabel("O2+/O+ measured (ions)")
+    ax.set_title("(a) O2+/O+ against the true field: one curve", fontsize=9)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, frameon=False)
+    ax = fig.add_subplot(1, 2, 2)
+    kp = [(p[6], p[7], p[8], p[9]) for p in pts if p[6] is not None and p[7] is not None]
+    if kp:
+        x = np.array([k[0] for k in kp])
+        ax.errorbar(x, [k[1] for k in kp], yerr=[k[2] or 0.0 for k in kp], fmt="o",
+                    color=COATED, ms=5, capsize=1.5, lw=0.8, label="study: Kingham field")
+        pred = [(k[0], k[3]) for k in kp if k[3] is not None]
+        if pred:
+            ax.plot([q[0] for q in pred], [q[1] for q in pred], "o", mfc="none",
+                    color="k", ms=7, lw=0.8, label="noise-free, with the map's spread")
+        lo, hi = float(x.min()) - 0.3, float(x.max()) + 0.3
+        ax.plot([lo, hi], [lo, hi], "k:", lw=0.8, label="equal")
+        ax.legend(fontsize=7, frameon=False)
+    else:
+        _panel_message(ax, "no coated run with a Kingham field")
+    ax.set_xlabel("true mean field of the shell's Cr ions (V/nm)")
+    ax.set_ylabel("Kingham-equivalent field of Cr (V/nm)")
+    ax.set_title("(b) the Kingham round trip", fontsize=9)
+    fig.suptitle("Simulator check: proxies measured blind against the true local field "
+                 "(truth.json), 1-sigma counting errors", fontsize=10)
+    fig.subplots_adjust(wspace=0.3)
+    return _save(fig, out_dir, "field_collapse")
+
+
 def supplementary_table_1(table, params=None):
     """Li's FDA mu by laser energy (rows) and part of the study (columns), as a DataFrame.
 
@@ -909,6 +1030,12 @@ FIGURES: tuple = (
     FigureSpec("field_by_laser", "Field against laser energy",
                "(a) O2+/O+ and (b) the Kingham-equivalent field of the coating (from its "
                "charge-state ratio, metal assumption) against laser energy.", field_by_laser),
+    FigureSpec("field_collapse", "Simulator check: proxies against the true field",
+               "(a) O2+/O+ measured in each simulated run against the true mean local field "
+               "of its oxide ions, with the evaporation model's curve; (b) the coating's "
+               "Kingham field measured by the study against the true field of the shell's "
+               "Cr ions (open: what a noise-free analysis reads with the field map's spread). "
+               "Drawn only for simulated runs.", field_collapse),
     FigureSpec("voltage_histories", "Voltage histories",
                "Standing voltage along each run; runs flagged early_fracture end in a cross.",
                voltage_histories),

@@ -18,8 +18,9 @@ The parameters are plain frozen data (:mod:`liprobe.simulate.parameters`,
 gathered per run by :mod:`liprobe.simulate.config`).
 The physics and its sources are in each module's docstring: :mod:`.specimen`
 (needle geometry, evaporation order), :mod:`.species` (atoms to ions),
-:mod:`.laser` (laser energy: field, charge states, molecular ions, O loss,
-thermal tail, as tables), :mod:`.mobility` (Li moved by the field:
+:mod:`.evaporation` (laser pulse to apex temperature and field, and from
+field and temperature the charge states, molecular ions, O loss and thermal
+tail, with every constant in one table), :mod:`.mobility` (Li moved by the field:
 delithiation and fracture of uncoated specimens, residual mobility of coated
 ones), :mod:`.detection` (projection, efficiency, pulses), :mod:`.spectrum`
 (time of flight, peak shape, windows), :mod:`.engine` (the chunked loop,
@@ -33,8 +34,15 @@ laser schedules), :mod:`.truth` (what the run's truth file holds),
 
 from .config import PhaseSpec, SimulationConfig
 from .engine import CHUNK_EVENTS, SimulatedRun, prepare, simulate
+from .evaporation import (
+    DEFAULT_EVAPORATION,
+    EvaporationModel,
+    operating_point,
+    parameter_table,
+    species_at,
+    with_overrides,
+)
 from .files import output_paths, simulate_to_files, write_simulation
-from .laser import DEFAULT_LASER, LaserResponse, conditions_at
 from .materials import Phase, resolve_material
 from .mobility import DEFAULT_MOBILITY, FRACTURE_RANGE, MobilityRegime, MobilityTable, mobility_at
 from .parameters import (
@@ -48,19 +56,20 @@ from .parameters import (
     PeakShape,
     SpeciesModel,
     SpecimenGeometry,
-    default_peak_shape,
+    peak_shape_at,
 )
 from .preset import PRESETS, preset_runs, write_preset
 from .species import NEUTRAL_O2
 from .truth import summary
 
 __all__ = [
-    "CHUNK_EVENTS", "COATINGS", "DEFAULT_GEOMETRY", "DEFAULT_HYDROGEN", "DEFAULT_LASER",
+    "CHUNK_EVENTS", "COATINGS", "DEFAULT_GEOMETRY", "DEFAULT_HYDROGEN", "DEFAULT_EVAPORATION",
     "DEFAULT_MOBILITY", "DEFAULT_MULTIHIT", "DEFAULT_SPECIES", "FRACTURE_RANGE",
-    "HydrogenModel", "LaserResponse", "MobilityRegime", "MobilityTable", "MultiHitModel",
+    "HydrogenModel", "EvaporationModel", "MobilityRegime", "MobilityTable", "MultiHitModel",
     "NEUTRAL_O2", "PRESETS", "PeakShape", "Phase", "PhaseSpec", "SimulatedRun",
-    "SimulationConfig", "SpecimenGeometry", "SpeciesModel", "conditions_at",
-    "default_peak_shape", "mobility_at", "output_paths", "prepare", "preset_runs",
+    "SimulationConfig", "SpecimenGeometry", "SpeciesModel", "operating_point",
+    "parameter_table", "species_at", "with_overrides",
+    "peak_shape_at", "mobility_at", "output_paths", "prepare", "preset_runs",
     "resolve_material", "simulate", "simulate_to_files", "summary", "write_preset",
     "write_simulation",
 ]

@@ -3,8 +3,8 @@
 :class:`SimulationConfig` gathers the material, the coating, the run size, the
 seed, the instrument and laser energy, second phases (:class:`PhaseSpec`), and
 the model tables: geometry, species, peak shape and multiple hits
-(:mod:`liprobe.simulate.parameters`), the laser-energy response
-(:mod:`liprobe.simulate.laser`) and Li mobility (:mod:`liprobe.simulate.mobility`).
+(:mod:`liprobe.simulate.parameters`), the evaporation physics
+(:mod:`liprobe.simulate.evaporation`) and Li mobility (:mod:`liprobe.simulate.mobility`).
 It checks them when it is made, and its :meth:`~SimulationConfig.to_dict` is
 recorded in every run's truth.
 """
@@ -18,7 +18,7 @@ import numpy as np
 
 from ..instruments import instrument as _instrument
 from ..spatial.roi import Roi, parse_roi
-from .laser import DEFAULT_LASER, LaserResponse
+from .evaporation import DEFAULT_EVAPORATION, FIXED_FIELD_RANGE_V_NM, EvaporationModel
 from .materials import resolve_material
 from .mobility import DEFAULT_MOBILITY, FRACTURE_RANGE, MobilityTable
 from .parameters import (
@@ -32,7 +32,6 @@ from .parameters import (
     PeakShape,
     SpeciesModel,
     SpecimenGeometry,
-    default_peak_shape,
 )
 
 __all__ = ["PhaseSpec", "SimulationConfig"]
@@ -95,21 +94,29 @@ class SimulationConfig:
     instrument : str
         A name of :data:`liprobe.instruments.INSTRUMENTS`.
     laser_pj : float
-        Laser pulse energy (pJ): sets the field, the charge states and
-        molecular ions, the O loss, the thermal tail
-        (:mod:`liprobe.simulate.laser`) and Li's mobility
-        (:mod:`liprobe.simulate.mobility`). With a ``schedule``, the first
-        segment's energy.
+        Laser pulse energy (pJ): sets the apex's peak temperature, and through
+        it the field, the charge states and molecular ions, the O loss and
+        the thermal tail (:mod:`liprobe.simulate.evaporation`), and Li's
+        mobility (:mod:`liprobe.simulate.mobility`). With a ``schedule``, the
+        first segment's energy.
     phases : tuple of PhaseSpec
     geometry : SpecimenGeometry
     species : SpeciesModel
-        Ion shares at 5 pJ; ``laser`` carries them to ``laser_pj``.
+        Share of each element's atoms leaving in each molecular ion and,
+        together, in atomic ions (the evaporation model splits these into
+        charge states and breaks molecules up at the local field).
     peak : PeakShape or None
-        None: :func:`default_peak_shape` of the instrument and coating (at
-        5 pJ; ``laser`` scales its tail).
+        None: the instrument's timing with the thermal tail of each
+        segment's apex cooling (:func:`.evaporation.operating_point`); a
+        PeakShape: that shape in every segment.
     multihit : MultiHitModel
-    laser : LaserResponse or None
-        Tables against laser energy; None: the 5 pJ shares at every energy.
+    evaporation : EvaporationModel
+        The constants of temperature, field, charge states, molecules, O
+        loss and tails (:mod:`liprobe.simulate.evaporation`).
+    field_v_nm : float or None
+        Fix the oxide's mean field (V/nm) instead of solving it from the
+        temperature (a probe of the model: the proxies then follow the field,
+        not the laser energy). None: solved.
     schedule : tuple of (int, float)
         Laser energy changes within the run: ``((0, 5), (100000, 10))`` runs
         ions 0-99,999 (detected) at 5 pJ and the rest at 10 pJ. Empty: the
@@ -141,7 +148,8 @@ class SimulationConfig:
     species: SpeciesModel = field(default_factory=lambda: DEFAULT_SPECIES)
     peak: PeakShape | None = None
     multihit: MultiHitModel = field(default_factory=lambda: DEFAULT_MULTIHIT)
-    laser: LaserResponse | None = field(default_factory=lambda: DEFAULT_LASER)
+    evaporation: EvaporationModel = field(default_factory=lambda: DEFAULT_EVAPORATION)
+    field_v_nm: float | None = None
     schedule: tuple = ()
     mobility: MobilityTable | None = field(default_factory=lambda: DEFAULT_MOBILITY)
     fracture: str | float | None = "auto"
@@ -170,6 +178,14 @@ class SimulationConfig:
         except KeyError as e:
             raise ValueError(e.args[0]) from None
         object.__setattr__(self, "instrument", ins.name)
+        if self.field_v_nm is not None:
+            fv = self.field_v_nm
+            lo_f, hi_f = FIXED_FIELD_RANGE_V_NM
+            if isinstance(fv, bool) or not isinstance(fv, (int, float)) or not (
+                    math.isfinite(fv) and lo_f <= fv <= hi_f):
+                raise ValueError(f"field_v_nm must be a field in {lo_f:g}-{hi_f:g} V/nm, "
+                                 f"got {fv!r}")
+            object.__setattr__(self, "field_v_nm", float(fv))
         if self.peak is None and ins.name not in TIMING_SIGMA_NS:
             raise ValueError(f"no default peak shape for {ins.name}; give one")
         if not (math.isfinite(self.laser_pj) and self.laser_pj > 0):
@@ -216,12 +232,6 @@ class SimulationConfig:
             return float(np.random.default_rng([self.seed, 2]).uniform(lo, hi))
         return self.fracture
 
-    @property
-    def peak_shape(self) -> PeakShape:
-        """The peak shape used: ``peak`` or the instrument's and coating's default."""
-        return self.peak if self.peak is not None else default_peak_shape(self.instrument,
-                                                                          self.coated)
-
     def replace(self, **changes) -> SimulationConfig:
         return replace(self, **changes)
 
@@ -237,9 +247,10 @@ class SimulationConfig:
             "phases": [p.to_dict() for p in self.phases],
             "geometry": self.geometry.to_dict(),
             "species": self.species.to_dict(),
-            "peak": self.peak_shape.to_dict(),
+            "peak": self.peak.to_dict() if self.peak is not None else None,
             "multihit": self.multihit.to_dict(),
-            "laser": self.laser.to_dict() if self.laser is not None else None,
+            "evaporation": self.evaporation.to_dict(),
+            "field_v_nm": self.field_v_nm,
             "schedule": [{"start_ion": int(a), "laser_pj": float(e)} for a, e in self.schedule],
             "mobility": self.mobility.to_dict() if self.mobility is not None else None,
             "fracture": self.fracture,

@@ -4,8 +4,9 @@ One :class:`numpy.random.Generator` (``default_rng(seed)``) is drawn from in a
 fixed order, chunk after chunk of ``CHUNK_EVENTS`` candidate events, so the
 same configuration and seed give the same bytes, and memory is bounded by
 the chunk whatever the number of ions. A run is one or more *segments* of
-constant laser energy (a laser schedule); each has its own conditions
-(:mod:`.laser`: field, species shares, thermal tail; :mod:`.mobility`: Li
+constant laser energy (a laser schedule); each has its own operating point
+(:mod:`.evaporation`: peak temperature, the fields of the phases, the
+field map, species shares per field bin, thermal tail; :mod:`.mobility`: Li
 mobility), and the specimen, the random stream and Li's burst state carry on
 from one to the next. Per chunk:
 
@@ -15,8 +16,10 @@ from one to the next. Per chunk:
    second phases, the material), and thinning to that phase's density
    ``1 / (Omega * atoms per event)``.
 2. **Species** (:mod:`.species`): each event's ion (or neutral) from its
-   phase's emission table at the segment's laser energy; then Li's mobility
-   (:mod:`.mobility`): bursts in evaporation order, a Li yield above or
+   phase's emission table at the local field (the segment's field for the
+   phase times the field map's factor at the launch point, in
+   :data:`.evaporation.FIELD_BINS` bins) and the segment's temperature;
+   then Li's mobility (:mod:`.mobility`): bursts in evaporation order, a Li yield above or
    below the phase's, and, uncoated, Li evaporating from surface patches and
    the laser-side asymmetry of the launch points.
 3. **Detection** (:mod:`.detection`): neutrals are never detected; ions are
@@ -25,9 +28,10 @@ from one to the next. Per chunk:
    Recording stops at the segment's last ion, and the run at the requested
    number of detected ions or where the specimen fractures.
 4. **Spectrum** (:mod:`~liprobe.simulate.spectrum`): an isotope per ion, its time of flight
-   at the voltage ``V = k F R`` (``F`` the segment's field; Gaussian timing,
-   thermal tail), or, for a background fraction, a time of flight uniform
-   over the acquisition window; m/n from the time of flight.
+   at the voltage ``V = k F R`` (``F`` the segment's oxide field; Gaussian
+   timing, the thermal tail of the apex's cooling), or, for a background
+   fraction, a time of flight uniform over the acquisition window; m/n from
+   the time of flight.
 5. **Pulses**: multiplicities and pulse deltas; a fracture ends in a burst
    of multiple hits in few pulses.
 
@@ -42,6 +46,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -53,10 +58,19 @@ from ..run import Run
 from ..spatial.reconstruct import ReconstructionParameters, reconstruct, window_volumes
 from .config import SimulationConfig
 from .detection import _blur_sigma, _blurred_position, derived_icf, detector_hits, pulse_structure
-from .laser import Conditions, conditions_at, peak_at
+from .evaporation import (
+    Operating,
+    bin_temperature,
+    field_map,
+    kingham_fields_needed,
+    operating_point,
+    phase_field_ratio,
+    prepare_kingham,
+    species_at,
+)
 from .materials import Phase, resolve_material
 from .mobility import LiMobility, burst_shares, mobility_at
-from .parameters import COATINGS, MultiHitModel, PeakShape
+from .parameters import COATINGS, MultiHitModel, PeakShape, peak_shape_at
 from .species import Catalogue, Emission, coating_phase, emission, with_hydrogen
 from .specimen import Needle, _depth_radius, _depth_radius_near, _surface_distance
 from .spectrum import design_windows, range_table, sample_spectrum
@@ -85,26 +99,40 @@ FRACTURE_BURST = {"fraction": 0.01, "min_ions": 1000,
 
 @dataclass
 class Segment:
-    """A part of the run at one laser energy: its conditions and tables.
+    """A part of the run at one laser energy: its operating point and tables.
 
     ``start_ion``/``stop_ion``: detected-ion indices (``stop_ion`` the
-    requested end, cut by a fracture). ``row0``: first row of the
-    catalogue's per-(segment, phase) tables. ``mobility``: an array of shape
-    ``(phases, 6)`` for the kernel (mean durations in events of the quiet and
-    burst states; Li up-conversion probability in the quiet and burst
-    states; Li down-conversion probability in the quiet and burst states), and
-    ``patches`` (Li's patch fraction, spacing, width, cos and sin of the
-    lattice's rotation, its offset x, y, asymmetry, laser direction x, y, the
-    other ions' patch fraction).
+    requested end, cut by a fracture). ``operating``: peak temperature and
+    fields (:func:`.evaporation.operating_point`). ``fields``: each phase's
+    mean local field (V/nm); ``row0``: first row of the catalogue's
+    per-(segment, phase, field bin) tables, ``n_bins`` bins per phase
+    (:data:`.evaporation.FIELD_BINS`) whose field factors are
+    ``bin_factors``. ``emissions``: each phase's emission at its mean field
+    (the middle bin), ``bin_emissions`` every bin's; their temperatures
+    follow the bins' fields (:func:`.evaporation.bin_temperature`).
+    ``field_V_per_nm``: the main material's field (map factor 1: what sets
+    ``V = k F R``), ``field_factor`` that over the first segment's (the
+    voltage steps of a laser schedule). ``mobility``: an array
+    of shape ``(phases, 6)`` for the kernel (mean durations in events of the
+    quiet and burst states; Li up-conversion probability in the quiet and
+    burst states; Li down-conversion probability in the quiet and burst
+    states), and ``patches`` (Li's patch fraction, spacing, width, cos and sin
+    of the lattice's rotation, its offset x, y, asymmetry, laser direction x,
+    y, the other ions' patch fraction).
     """
 
     index: int
     start_ion: int
     stop_ion: int
     laser_pj: float
-    conditions: list
+    operating: Operating
+    fields: list
+    species: list
     emissions: list
+    bin_emissions: list
     row0: int
+    n_bins: int
+    bin_factors: np.ndarray
     density: np.ndarray
     field_factor: float
     field_V_per_nm: float
@@ -118,9 +146,14 @@ class Segment:
     def max_density(self) -> float:
         return float(self.density.max())
 
+    def row(self, phase: int, b: int | None = None) -> int:
+        """Catalogue row of ``phase`` in field bin ``b`` (default: the middle bin)."""
+        return self.row0 + phase * self.n_bins + (self.n_bins // 2 if b is None else b)
+
     def to_dict(self) -> dict:
         return {"index": self.index, "start_ion": self.start_ion, "laser_pj": self.laser_pj,
                 "field_factor": self.field_factor, "field_V_per_nm": self.field_V_per_nm,
+                "operating": self.operating.to_dict(),
                 "peak": self.shape.to_dict(),
                 "li_mobility": None if self.li is None else {
                     **self.li.to_dict(),
@@ -128,8 +161,26 @@ class Segment:
                         {"phase": e.phase.name, "phase_share": s[0],
                          "quiet": s[1], "burst": s[2]}
                         for e, s in zip(self.emissions, self.li_shares) if s is not None]},
-                "conditions": [{"phase": e.phase.name, **c.to_dict()}
-                               for c, e in zip(self.conditions, self.emissions)]}
+                "conditions": [{"phase": e.phase.name, "local_field_v_nm": f,
+                                "peak_temperature_k": self.operating.peak_temperature_k,
+                                **_species_summary(sp)}
+                               for e, f, sp in zip(self.emissions, self.fields,
+                                                   self.species)]}
+
+
+def _species_summary(model) -> dict:
+    """The O2+/O+, O losses and charge-state ratios a species model sets (for the truth)."""
+    ratios = {}
+    for el, part in model.partitions:
+        d = dict(part)
+        one, two = d.get(f"{el}+", 0.0), d.get(f"{el}++", 0.0)
+        if one > 0 and two > 0:
+            ratios[f"{el}++/{el}+"] = two / one
+    return {"o2_to_o_ratio": model.o2_to_o_ratio,
+            "neutral_o_fraction": model.neutral_o_fraction,
+            "neutral_losses": dict(model.neutral_losses),
+            "dissociated_o": dict(model.dissociated_o),
+            "charge_ratios": ratios}
 
 
 @dataclass
@@ -155,8 +206,9 @@ class Setup:
     params: ReconstructionParameters
     target_ions: int
     fracture_fraction: float | None
-    o2_scale: float
+    heating_scale: float
     window_shape: PeakShape
+    field_grid: np.ndarray
     li_state0: tuple = (0.0, 0.0, 0.0)
     notes: list = field(default_factory=list)
 
@@ -167,8 +219,9 @@ class Setup:
 
     @property
     def density(self) -> np.ndarray:
-        """The first segment's event density of each phase (events per nm^3)."""
-        return self.segments[0].density
+        """The first segment's event density of each phase at its mean field (events per
+        nm^3)."""
+        return np.array([e.event_density_per_nm3 for e in self.segments[0].emissions])
 
     @property
     def max_density(self) -> float:
@@ -187,16 +240,16 @@ def _species_weights(setup_emissions, densities, area_fractions, scale=1.0, out=
     return w
 
 
-def _phase_emission(phase: Phase, kind: str, cond: Conditions, hydrogen) -> Emission:
+def _phase_emission(phase: Phase, kind: str, species, hydrogen) -> Emission:
     if kind == "coating":
-        em = emission(phase, cond.species, free_oxygen=False)
+        em = emission(phase, species, free_oxygen=False)
     else:
-        em = emission(phase, cond.species)
+        em = emission(phase, species)
     return with_hydrogen(em, hydrogen)
 
 
 def _run_draws(seed: int) -> np.random.Generator:
-    """The generator of per-run quantities (O2+/O+ scatter, patch lattice, laser side),
+    """The generator of per-run quantities (heating scatter, patch lattice, laser side),
     apart from the run's stream so that they do not shift it."""
     return np.random.default_rng([seed, 1])
 
@@ -218,12 +271,17 @@ def prepare(config: SimulationConfig) -> Setup:
         phases.append(None)                      # the coating's phase depends on the species
         kinds.append("coating")
     draws = _run_draws(config.seed)
-    laser = config.laser
-    o2_scale = 1.0
-    if laser is not None and laser.o2_scatter > 0:
-        o2_scale = float(np.exp(laser.o2_scatter * draws.standard_normal()))
+    evap = config.evaporation
+    heating_scale = 1.0
+    if evap.heating_scatter > 0:
+        heating_scale = float(np.exp(evap.heating_scatter * draws.standard_normal()))
     lattice = draws.random(6)          # rotation, offset x, offset y, laser side, Li state
     n_p = len(phases)
+    if coat_el:
+        phases[-1] = coating_phase(coat_el, base)
+    fmap = field_map(evap, 2 * math.pi * lattice[3])
+    factors = fmap.factors
+    n_b = len(factors)
 
     # the run's length: requested, or cut by a fracture
     frac = config.fracture_fraction()
@@ -232,32 +290,49 @@ def prepare(config: SimulationConfig) -> Setup:
         target = max(1, min(config.ions, int(math.floor(frac * config.ions))))
     bounds = [a for a, _ in config.segments] + [config.ions]
 
-    # segments: conditions and emissions of every phase at the segment's energy
+    # segments: the apex's temperature and field, and every phase's emission in every bin
     segments: list[Segment] = []
     all_emissions = []
     for s, (start, pj) in enumerate(config.segments):
-        conds, ems = [], []
+        op = operating_point(evap, pj, coated=bool(coat_el), radius_nm=geo.apex_radius_nm,
+                             thickness_nm=thickness,
+                             detection_rate=config.multihit.detection_rate,
+                             efficiency=ins.efficiency, heating_scale=heating_scale,
+                             fixed_field_v_nm=config.field_v_nm)
+        seg_fields, seg_species, ems, bin_ems = [], [], [], []
+        for p, kind in enumerate(kinds):       # each phase at its own field [mechanism 3]
+            seg_fields.append(op.oxide_field_v_nm * phase_field_ratio(evap, phases[p], kind))
+        needed: dict = {}
+        for p, kind in enumerate(kinds):            # every Kingham curve in one call each
+            for el, fs in kingham_fields_needed(phases[p], kind, seg_fields[p] * factors,
+                                                evap, base.singly_charged).items():
+                needed.setdefault(el, []).extend(fs)
+        for el, fs in needed.items():
+            prepare_kingham(el, fs)
         for p, kind in enumerate(kinds):
-            if kind == "coating":
-                c = conditions_at(base, resolve_material(coat_el), pj, laser, 1.0)
-                ph = coating_phase(coat_el, c.species)
-                if s == 0:
-                    phases[p] = ph
-                c = Conditions(c.laser_pj, "coating", c.field_factor, c.species)
-            else:
-                ph = phases[p]
-                c = conditions_at(base, ph, pj, laser, o2_scale)
-            conds.append(c)
-            ems.append(_phase_emission(ph, kind, c, config.hydrogen))
-        density = np.array([em.event_density_per_nm3 for em in ems])
-        ff = laser.field(pj) if laser is not None else 1.0
-        shape = peak_at(config.peak_shape, pj, laser)
+            ph = phases[p]
+            f_local = seg_fields[p]
+            per_bin = []
+            for k in range(n_b):
+                sp = species_at(base, ph, kind, f_local * factors[k],
+                                bin_temperature(op, factors[k]), evap)
+                per_bin.append(_phase_emission(ph, kind, sp, config.hydrogen))
+                if k == n_b // 2:
+                    seg_species.append(sp)
+            ems.append(per_bin[n_b // 2])
+            bin_ems.append(per_bin)
+            all_emissions += per_bin
+        density = np.array([em.event_density_per_nm3 for per in bin_ems for em in per])
+        shape = config.peak if config.peak is not None else peak_shape_at(
+            config.instrument, op.tail_fraction, op.cooling_time_ns)
         li = mobility_at(config.mobility, config.coated, pj)
         segments.append(Segment(s, int(start), int(min(bounds[s + 1], target)), float(pj),
-                                conds, ems, s * n_p, density, ff,
-                                main.evaporation_field_V_per_nm * ff, shape, li, [None] * n_p,
+                                op, seg_fields, seg_species, ems, bin_ems, s * n_p * n_b, n_b,
+                                factors, density,
+                                seg_fields[0] / segments[0].field_V_per_nm
+                                if segments else 1.0,
+                                seg_fields[0], shape, li, [None] * n_p,
                                 np.zeros((n_p, 6)), np.zeros(11)))
-        all_emissions += ems
     catalogue = Catalogue(all_emissions)
     li_idx = catalogue.li_index
     for seg in segments:
@@ -268,7 +343,7 @@ def prepare(config: SimulationConfig) -> Setup:
         d_b = max(m.burst_fraction * m.burst_events, 1.0)
         d_q = max((1.0 - m.burst_fraction) * m.burst_events, 1.0)
         for p in range(n_p):
-            q = float(catalogue.probabilities[seg.row0 + p, li_idx])
+            q = float(catalogue.probabilities[seg.row(p), li_idx])
             seg.mobility[p, 0] = d_q
             seg.mobility[p, 1] = d_b
             if not 0 < q < 1 or kinds[p] == "coating":
@@ -292,16 +367,16 @@ def prepare(config: SimulationConfig) -> Setup:
         start_depth = thickness + 2.0 if coat_el else 0.0
     needle = Needle(geo.apex_radius_nm, geo.shank_angle_deg, start_depth, thickness)
     icf = derived_icf(geo, ins.flight_path_mm)
-    field_v = main.evaporation_field_V_per_nm
+    field_v = segments[0].field_V_per_nm
 
     # the run's highest voltage, for window widths: depth of N detected ions, with margin
     em0 = segments[0].emissions[0]
     neutral = sum(pr for name, pr in em0.probabilities.items()
                   if catalogue.neutral_mask[catalogue.index[name]])
     det_per_event = (1.0 - neutral) * ins.efficiency
-    vol_est = 1.25 * target / (segments[0].density[0] * det_per_event)
+    vol_est = 1.25 * target / (em0.event_density_per_nm3 * det_per_event)
     _, r_end = needle.depth_from_volume(vol_est)
-    v_design = geo.k_factor * field_v * max(s.field_factor for s in segments) * float(r_end[0])
+    v_design = geo.k_factor * max(s.field_V_per_nm for s in segments) * float(r_end[0])
     window_shape = max((s.shape for s in segments), key=lambda sh: sh.tail_tau_ns)
 
     # expected species shares (for naming merged windows), weighted by segment length
@@ -312,7 +387,8 @@ def prepare(config: SimulationConfig) -> Setup:
     weights: dict[str, float] = {}
     for seg in segments:
         length = max(seg.stop_ion - seg.start_ion, 0) / max(target, 1)
-        _species_weights(seg.emissions, seg.density, areas, length, weights)
+        _species_weights(seg.emissions, [e.event_density_per_nm3 for e in seg.emissions],
+                         areas, length, weights)
     peaks = []
     for i, sp in enumerate(catalogue.species):
         if sp.charge == 0:
@@ -327,21 +403,23 @@ def prepare(config: SimulationConfig) -> Setup:
             continue
         # an ion's volume: its atoms times the atomic volume of the phase it mostly comes from
         src = max(range(n_p), key=lambda p: max(
-            catalogue.probabilities[seg.row0 + p, i] * seg.density[p] for seg in segments)
+            catalogue.probabilities[seg.row(p), i] * seg.emissions[p].event_density_per_nm3
+            for seg in segments)
             * areas[p])
         volumes[sp.name] = sp.n_atoms * phases[src].atomic_volume_nm3
     table = range_table(windows, volumes)
     params = ReconstructionParameters(
         flight_path_mm=ins.flight_path_mm, efficiency=ins.efficiency,
         atomic_volume_nm3=main.atomic_volume_nm3,
-        evaporation_field_V_per_nm=field_v * segments[0].field_factor,
+        evaporation_field_V_per_nm=segments[0].field_V_per_nm,
         k_factor=geo.k_factor, icf=icf, protocol="geiser", radius="voltage",
         detector_radius_mm=geo.detector_radius_mm, instrument=ins.name, material=main.name)
     notes = list(dict.fromkeys(n for seg in segments for em in seg.emissions for n in em.notes))
     notes += isotope_warnings(catalogue.elements)    # U, Tc...: placed at one isotope
-    if laser is None and any(s.laser_pj != base.laser_pj for s in segments):
-        notes.append(f"no laser response: the species shares are those of {base.laser_pj} pJ "
-                     "at every laser energy")
+    if config.field_v_nm is not None:
+        notes.append(f"the oxide field is fixed at {config.field_v_nm:g} V/nm (--field-v-nm): "
+                     "the temperature model still sets the temperature, the field does not "
+                     "follow it")
     if len(segments) > 1:
         notes.append("laser schedule: the .epos is reconstructed with each segment's field "
                      "(reconstruction_parameters hold the first segment's); a reconstruction "
@@ -359,8 +437,8 @@ def prepare(config: SimulationConfig) -> Setup:
                      m0.burst_jitter)
     return Setup(config, phases, kinds, segments, catalogue, needle, ins.flight_path_mm,
                  ins.efficiency, geo.detector_radius_mm, icf, field_v, geo.k_factor,
-                 v_design, table, windows, volumes, params, target, frac, o2_scale,
-                 window_shape, li_state0, notes)
+                 v_design, table, windows, volumes, params, target, frac, heating_scale,
+                 window_shape, fmap.grid, li_state0, notes)
 
 
 # ---------------------------------------------------------------------------
@@ -377,6 +455,8 @@ class _Tally:
         n_seg = len(setup.segments)
         self.emitted = np.zeros((n_p, n_s), np.int64)
         self.emitted_by_segment = np.zeros((n_seg, n_p, n_s), np.int64)
+        #: detected ions of each species per catalogue row (segment, phase, field bin)
+        self.detected_by_row = np.zeros((len(setup.catalogue.emissions), n_s), np.int64)
         self.detected = np.zeros(n_s, np.int64)
         self.detected_by_segment = np.zeros((n_seg, n_s), np.int64)
         self.background_by_segment = np.zeros((n_seg, n_s), np.int64)
@@ -483,43 +563,135 @@ def _patch_site(px, py, rmax, patch, g2, g3, hole):
     return nx * rmax, ny * rmax
 
 
+class NeedleArgs(NamedTuple):
+    """The needle for :func:`_events_kernel` (nm; see :class:`.specimen.Needle`)."""
+
+    inv_rho: float              # volume per candidate event (nm^3)
+    r0: float                   # apex radius
+    growth: float
+    swept: float                # swept-area factor
+    start: float                # depth at which recording starts
+    sin_a: float
+    ro: float                   # original radius
+    cos_a: float
+    thickness: float            # coating thickness (0: none)
+
+
+class PhaseArgs(NamedTuple):
+    """Where each phase is, and the catalogue rows of this segment."""
+
+    coat: int                   # the coating's phase index (-1: none)
+    spheres: np.ndarray         # (n, 4): r^2, cx, cy, cz
+    sphere_phase: np.ndarray
+    boxes: np.ndarray           # (n, 6)
+    box_phase: np.ndarray
+    accept: np.ndarray          # per row: event density over the highest
+    row0: int
+    n_bins: int                 # field bins per phase
+
+
+class TableArgs(NamedTuple):
+    """The catalogue's alias tables (:class:`.species.Catalogue`)."""
+
+    alias_p: np.ndarray
+    alias_i: np.ndarray
+    nonli_p: np.ndarray
+    nonli_i: np.ndarray
+    neutral: np.ndarray
+
+
+class MobilityArgs(NamedTuple):
+    """Li mobility (:class:`Segment`): Li's species index (-1: off), the per-phase array,
+    the burst state carried over chunks, the patch parameters."""
+
+    li: int
+    mob: np.ndarray
+    state: np.ndarray
+    patch: np.ndarray
+
+
+class DetectArgs(NamedTuple):
+    """Detection efficiency and the lateral blur (nm) of :mod:`.detection`."""
+
+    efficiency: float
+    blur: float
+    blur_extra: float
+    blur_width: float
+
+
+class EventOut(NamedTuple):
+    """Per kept event: its truth, species, launch and state (compacted to the front)."""
+
+    depth: np.ndarray
+    radius: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    z: np.ndarray
+    phase: np.ndarray
+    species: np.ndarray
+    theta: np.ndarray
+    xb: np.ndarray
+    yb: np.ndarray
+    candidate: np.ndarray
+    vol: np.ndarray
+    state: np.ndarray
+    left: np.ndarray
+    fbin: np.ndarray
+
+
+@njit(inline="always", error_model="numpy")
+def _field_bin(px, py, rmax, grid):
+    """The field-map bin of a launch point: the pixel of ``grid`` (:class:`.evaporation.FieldMap`)
+    under it, the cap's lateral radius ``rmax`` mapped to the grid's half-width."""
+    n = grid.shape[0]
+    if rmax <= 0.0:
+        return grid[n // 2, n // 2]
+    iu = int((px / rmax + 1.0) * 0.5 * n)
+    iv = int((py / rmax + 1.0) * 0.5 * n)
+    return grid[min(max(iv, 0), n - 1), min(max(iu, 0), n - 1)]
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
-def _events_kernel(spacing, u, g, vol0, inv_rho, r0, c, k, start, sin_a, ro, cos_a, thickness,
-                   coat_phase, spheres, sphere_phase, boxes, box_phase, accept, row0, alias_p,
-                   alias_i, nonli_p, nonli_i, neutral_mask, li, mob, state, patch, efficiency,
-                   blur, blur_extra, blur_width, depth, radius, x, y, z, phase, species, theta,
-                   xb, yb, candidate, vol_out, state_out, left_out):
+def _events_kernel(spacing, u, g, vol0, nd, ph_args, tab, mb, dt, fmap, out):
     """One chunk of evaporation events, in order: steps 1-3 of the module docstring.
 
     ``spacing``: exponential volume spacings (units of 1/rho_max); ``u``: rows of
     uniforms (polar angle, azimuth, thinning, species, efficiency; with Li
-    mobility (``li >= 0``) also burst switch, Li conversion, replacement
-    species, patch); species come from the (segment, phase) row's alias table
-    (``alias_p``, ``alias_i``, see :func:`.species.alias_table`; ``nonli_*``:
-    the same without Li+); ``g``: rows of standard normals (blur; with
-    mobility, the patch spread). ``mob``, ``patch``: see :class:`Segment`;
-    ``state``: Li's burst state (0 quiet, 1 burst), the events left in it and
-    the duration jitter, carried over chunks and segments: a state lasts its
-    mean duration times a uniform factor in ``[1 - jitter, 1 + jitter]``.
-    Kept events are compacted to the front of the outputs; ``xb``, ``yb`` are
-    the blurred lateral position of the evaporation site and ``theta`` its
-    launch angle for the ions that pass the efficiency (``candidate``), theta
-    -1 if blurred off the cap; ``vol_out`` the evaporated volume and
-    ``state_out``, ``left_out`` the burst state at each kept event.
-    Geometry from :mod:`.specimen`, blur from :mod:`.detection`.
+    mobility (``mb.li >= 0``) also burst switch, Li conversion, replacement
+    species, patch); species come from the (segment, phase, field bin) row's
+    alias table (``tab``, see :func:`.species.alias_table`; ``nonli_*``: the
+    same without Li+), the field bin from the launch point on the map
+    grid ``fmap``; ``g``: rows of standard normals (blur; with mobility, the patch
+    spread). ``nd`` (:class:`NeedleArgs`), ``ph_args`` (:class:`PhaseArgs`),
+    ``mb`` (:class:`MobilityArgs`: Li's burst state (0 quiet, 1 burst), the
+    events left in it and the duration jitter, carried over chunks and
+    segments: a state lasts its mean duration times a uniform factor in
+    ``[1 - jitter, 1 + jitter]``), ``dt`` (:class:`DetectArgs`). Kept events
+    are compacted to the front of ``out`` (:class:`EventOut`); ``xb``, ``yb``
+    are the blurred lateral position of the evaporation site and ``theta``
+    its launch angle for the ions that pass the efficiency (``candidate``),
+    theta -1 if blurred off the cap; ``vol`` the evaporated volume and
+    ``state``, ``left`` the burst state at each kept event. Geometry from
+    :mod:`.specimen`, blur from :mod:`.detection`.
     """
     n = spacing.shape[0]
-    n_s = alias_p.shape[1]
+    n_s = tab.alias_p.shape[1]
     vol = vol0
     kept = 0
     two_pi = 2.0 * math.pi
+    r0, c, k, start = nd.r0, nd.growth, nd.swept, nd.start
+    sin_a, cos_a, ro, thickness = nd.sin_a, nd.cos_a, nd.ro, nd.thickness
     zz, rr = _depth_radius(vol, r0, c, k, start)
-    st = np.int64(state[0])
-    left = state[1]
-    jitter = state[2]
+    li = mb.li
+    mob = mb.mob
+    patch = mb.patch
+    st = np.int64(mb.state[0])
+    left = mb.state[1]
+    jitter = mb.state[2]
+    n_b = ph_args.n_bins
     spatial = li >= 0 and (patch[0] > 0.0 or patch[7] > 0.0 or patch[10] > 0.0)
     for i in range(n):
-        vol += spacing[i] * inv_rho
+        vol += spacing[i] * nd.inv_rho
         zz, rr = _depth_radius_near(vol, rr, r0, c, k, start)
         w = sin_a + (1.0 - sin_a) * math.sqrt(np.float64(u[0, i]))
         rho = rr * math.sqrt(max(1.0 - w * w, 0.0))
@@ -529,27 +701,29 @@ def _events_kernel(spacing, u, g, vol0, inv_rho, r0, c, k, start, sin_a, ro, cos
         py = rho * sp if u[1, i] < 0.5 else -rho * sp
         pz = rr * (w - 1.0) - zz + start
         ph = 0
-        for j in range(spheres.shape[0]):
-            dx = px - spheres[j, 1]
-            dy = py - spheres[j, 2]
-            dz = pz - spheres[j, 3]
-            if dx * dx + dy * dy + dz * dz <= spheres[j, 0]:
-                ph = sphere_phase[j]
-        for j in range(boxes.shape[0]):
-            if (boxes[j, 0] <= px <= boxes[j, 1] and boxes[j, 2] <= py <= boxes[j, 3]
-                    and boxes[j, 4] <= pz <= boxes[j, 5]):
-                ph = box_phase[j]
+        for j in range(ph_args.spheres.shape[0]):
+            dx = px - ph_args.spheres[j, 1]
+            dy = py - ph_args.spheres[j, 2]
+            dz = pz - ph_args.spheres[j, 3]
+            if dx * dx + dy * dy + dz * dz <= ph_args.spheres[j, 0]:
+                ph = ph_args.sphere_phase[j]
+        for j in range(ph_args.boxes.shape[0]):
+            bx = ph_args.boxes
+            if (bx[j, 0] <= px <= bx[j, 1] and bx[j, 2] <= py <= bx[j, 3]
+                    and bx[j, 4] <= pz <= bx[j, 5]):
+                ph = ph_args.box_phase[j]
         dist = -1.0
         if thickness > 0.0:
             d = _surface_distance(rho, pz, ro, sin_a, cos_a, start)
-            ph = coat_phase if d < thickness else ph
+            ph = ph_args.coat if d < thickness else ph
             dist = abs(d - thickness)
-        if not u[2, i] < accept[ph]:
+        fb = _field_bin(px, py, rr * cos_a, fmap)
+        row = ph_args.row0 + ph * n_b + fb
+        if not u[2, i] < ph_args.accept[row - ph_args.row0]:
             continue
-        row = row0 + ph
         us = np.float64(u[3, i]) * n_s
         j = min(int(us), n_s - 1)
-        s = j if us - j < alias_p[row, j] else alias_i[row, j]
+        s = j if us - j < tab.alias_p[row, j] else tab.alias_i[row, j]
         ex = px
         ey = py
         if li >= 0:
@@ -561,7 +735,7 @@ def _events_kernel(spacing, u, g, vol0, inv_rho, r0, c, k, start, sin_a, ro, cos
                 if u[6, i] < mob[ph, 4 + st]:               # Li moved away: another species
                     us = np.float64(u[7, i]) * n_s
                     j = min(int(us), n_s - 1)
-                    s = j if us - j < nonli_p[row, j] else nonli_i[row, j]
+                    s = j if us - j < tab.nonli_p[row, j] else tab.nonli_i[row, j]
             elif u[6, i] < mob[ph, 2 + st]:                 # Li moved in
                 s = li
             if spatial:
@@ -576,26 +750,35 @@ def _events_kernel(spacing, u, g, vol0, inv_rho, r0, c, k, start, sin_a, ro, cos
                         shift = 0.5 * a * (1.0 - s2) * rmax
                         ex += shift * patch[8]
                         ey += shift * patch[9]
-        depth[kept] = zz
-        radius[kept] = rr
-        x[kept] = px
-        y[kept] = py
-        z[kept] = pz
-        phase[kept] = ph
-        species[kept] = s
-        vol_out[kept] = vol
-        state_out[kept] = st
-        left_out[kept] = left
-        cand = not neutral_mask[s] and u[4, i] < efficiency
-        candidate[kept] = cand
+        out.depth[kept] = zz
+        out.radius[kept] = rr
+        out.x[kept] = px
+        out.y[kept] = py
+        out.z[kept] = pz
+        out.phase[kept] = ph
+        out.species[kept] = s
+        out.vol[kept] = vol
+        out.state[kept] = st
+        out.left[kept] = left
+        out.fbin[kept] = fb
+        cand = not tab.neutral[s] and u[4, i] < dt.efficiency
+        out.candidate[kept] = cand
         if cand:
-            sig = _blur_sigma(dist, blur, blur_extra, blur_width)
-            xb[kept], yb[kept], theta[kept] = _blurred_position(
+            sig = _blur_sigma(dist, dt.blur, dt.blur_extra, dt.blur_width)
+            out.xb[kept], out.yb[kept], out.theta[kept] = _blurred_position(
                 ex, ey, rr, sig, np.float64(g[0, i]), np.float64(g[1, i]))
         kept += 1
-    state[0] = st
-    state[1] = left
+    mb.state[0] = st
+    mb.state[1] = left
     return kept, vol
+
+
+@njit(cache=True, nogil=True)
+def _tally_rows(det, phase, fbin, species, row0, n_bins, out):
+    """Add the detected events ``det`` to ``out[row, species]``, row = (segment, phase, bin)."""
+    for j in range(det.shape[0]):
+        i = det[j]
+        out[row0 + phase[i] * n_bins + fbin[i], species[i]] += 1
 
 
 @njit(cache=True, nogil=True)
@@ -627,6 +810,11 @@ class _Buffers:
         self.species = np.empty(m, np.int64)
         self.candidate = np.empty(m, np.bool_)
         self.state = np.empty(m, np.int8)
+        self.fbin = np.empty(m, np.int8)
+        f = self.f
+        self.out = EventOut(f["depth"], f["radius"], f["x"], f["y"], f["z"], self.phase,
+                            self.species, f["theta"], f["xb"], f["yb"], self.candidate,
+                            f["vol"], self.state, f["left"], self.fbin)
 
 
 def _generate(setup: Setup, rng: np.random.Generator, tally: _Tally, cols: dict,
@@ -650,6 +838,10 @@ def _generate(setup: Setup, rng: np.random.Generator, tally: _Tally, cols: dict,
     buf = _Buffers(m)
     window = np.empty(0, np.int64)
     state = np.array(setup.li_state0, np.float64)     # Li's burst state, events left, jitter
+    tab = TableArgs(cat.alias_probability, cat.alias_index, cat.nonli_alias_probability,
+                    cat.nonli_alias_index, cat.neutral_mask)
+    dt_args = DetectArgs(setup.efficiency, geo.blur_nm, geo.interface_blur_nm,
+                         geo.interface_width_nm)
     for seg in setup.segments:
         stop = min(seg.stop_ion, n_target)
         if tally.n_detected >= stop:
@@ -658,6 +850,10 @@ def _generate(setup: Setup, rng: np.random.Generator, tally: _Tally, cols: dict,
         li = cat.li_index if use_mob else -1
         rho_max = seg.max_density
         accept = seg.density / rho_max
+        nd_args = NeedleArgs(1.0 / rho_max, needle.apex_radius_nm, needle.growth,
+                             needle.swept_area_factor, needle.start_depth_nm, sin_a,
+                             needle.original_radius_nm, cos_a,
+                             float(needle.coating_thickness_nm))
         kf = setup.k_factor * seg.field_V_per_nm
         n_u = 9 if use_mob else 5
         n_g = 4 if use_mob else 2
@@ -669,16 +865,11 @@ def _generate(setup: Setup, rng: np.random.Generator, tally: _Tally, cols: dict,
             u = rng.random((n_u, m), dtype=np.float32)
             g = rng.standard_normal((n_g, m), dtype=np.float32)
             n_ev, vol_end = _events_kernel(
-                spacing, u, g, vol0, 1.0 / rho_max, needle.apex_radius_nm, needle.growth,
-                needle.swept_area_factor, needle.start_depth_nm, sin_a,
-                needle.original_radius_nm, cos_a, float(needle.coating_thickness_nm), coat,
-                spheres, sphere_phase, boxes, box_phase, accept, seg.row0,
-                cat.alias_probability, cat.alias_index, cat.nonli_alias_probability,
-                cat.nonli_alias_index, cat.neutral_mask, li, seg.mobility, state, seg.patches,
-                setup.efficiency, geo.blur_nm, geo.interface_blur_nm, geo.interface_width_nm,
-                buf.f["depth"], buf.f["radius"], buf.f["x"], buf.f["y"], buf.f["z"], buf.phase,
-                buf.species, buf.f["theta"], buf.f["xb"], buf.f["yb"], buf.candidate,
-                buf.f["vol"], buf.state, buf.f["left"])
+                spacing, u, g, vol0, nd_args,
+                PhaseArgs(coat, spheres, sphere_phase, boxes, box_phase, accept, seg.row0,
+                          seg.n_bins),
+                tab, MobilityArgs(li, seg.mobility, state, seg.patches), dt_args,
+                setup.field_grid, buf.out)
             ev = {k: a[:n_ev] for k, a in buf.f.items()}
             species = buf.species[:n_ev]
             ci = np.flatnonzero(buf.candidate[:n_ev])
@@ -704,6 +895,8 @@ def _generate(setup: Setup, rng: np.random.Generator, tally: _Tally, cols: dict,
                 dx, dy = dx[on], dy[on]
                 vol0 = vol_end
             phase = buf.phase[:n_ev]
+            _tally_rows(det, phase, buf.fbin, species, seg.row0, seg.n_bins,
+                        tally.detected_by_row)
             emitted = np.bincount(phase.astype(np.int64) * n_s + species,
                                   minlength=n_p * n_s).reshape(n_p, n_s)
             tally.emitted += emitted
@@ -888,15 +1081,20 @@ def simulate(config: SimulationConfig, progress=None, scratch_folder=None) -> Si
     >>> sim.run.n_ions, sim.run.columns[:5]
     (20000, ('x', 'y', 'z', 'mass', 'tof'))
     >>> len(sim.ranges.ions), sim.ranges.ions[0].name    # every species emitted is ranged
-    (25, 'Li+')
+    (26, 'Li+')
 
-    The truth: what the oxide gave off keeps LiNi0.8Co0.1Mn0.1O2's Ni/(Ni+Co+Mn),
-    and the detected O2+/O+ is the laser model's 2.61 at 5 pJ:
+    The truth: what the oxide gave off keeps LiNi0.8Co0.1Mn0.1O2's Ni/(Ni+Co+Mn);
+    the apex's peak temperature and the local fields came from the 5 pJ pulse
+    (:mod:`.evaporation`), and the detected O2+/O+ from the oxide's field:
 
     >>> s = sim.summary()
     >>> ev = s["evaporated_by_phase"]["NMC811"]
     >>> print(f"{ev['Ni'] / (ev['Ni'] + ev['Co'] + ev['Mn']):.2f}")
     0.80
+    >>> f = s["field"]
+    >>> print(f"{s['temperature']['peak_k']:.0f} K, oxide {f['oxide_mean_v_nm']:.1f} V/nm, "
+    ...       f"Cr shell {f['coating_mean_v_nm']:.1f} V/nm")
+    303 K, oxide 25.8 V/nm, Cr shell 21.6 V/nm
     >>> print(f"{s['ratios']['O2+/O+ (detected)']:.1f}")
     2.6
     """

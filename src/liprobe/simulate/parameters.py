@@ -3,10 +3,12 @@
 Each table here is a default a run may replace with ``dataclasses.replace``
 (or ``SimulationConfig.replace``, :mod:`liprobe.simulate.config`); nothing in
 the simulator reads a number that is not in one of these objects, in the
-laser-energy and Li-mobility tables (:mod:`liprobe.simulate.laser`,
-:mod:`liprobe.simulate.mobility`) or in :mod:`liprobe.instruments`. Species
-shares and peak shapes here are those of 5 pJ; the laser tables carry them to a
-run's energy.
+evaporation physics' constants (:mod:`liprobe.simulate.evaporation`), the
+Li-mobility tables (:mod:`liprobe.simulate.mobility`) or in
+:mod:`liprobe.instruments`. The species shares here say which ions each
+element leaves in; the evaporation physics splits the atomic ions into
+charge states and breaks molecular ions up at each run's field and
+temperature.
 
 Sources (full references in ``shared/reference/``):
 
@@ -43,7 +45,7 @@ from ..instruments import DEFAULT_K_FACTOR
 __all__ = [
     "SpecimenGeometry", "PeakShape", "MultiHitModel", "SpeciesModel", "DEFAULT_SPECIES",
     "DEFAULT_GEOMETRY", "DEFAULT_MULTIHIT",
-    "TIMING_SIGMA_NS", "TAIL_COATED", "TAIL_UNCOATED", "COATINGS", "default_peak_shape",
+    "TIMING_SIGMA_NS", "COATINGS", "peak_shape_at",
     "HydrogenModel", "DEFAULT_HYDROGEN",
 ]
 
@@ -60,7 +62,8 @@ class SpecimenGeometry:
     apex_radius_nm : float
         Radius of the apex (coating included) when the acquisition starts.
         30 nm: FIB-sharpened specimens end in apices of tens of nm [BOOK-G];
-        with k = 3.3 and 35 V/nm it gives a starting voltage of ~3.5 kV.
+        with k = 3.3 and the oxide's ~26 V/nm at 5 pJ (:mod:`.evaporation`) it gives
+        a starting voltage of ~2.6 kV.
     shank_angle_deg : float
         Shank half-angle alpha; the radius grows as
         ``R = R0 + Z sin(a) / (1 - sin(a))`` [REC s2]. 10 degrees [BOOK-G].
@@ -131,15 +134,10 @@ class SpecimenGeometry:
 #: instrument. *Assumption*, set so that the MRP at FWHM of a 28 Da peak at
 #: 3.5 kV is ~900 on the straight-flight-path XS (100 mm) and ~2100 on the
 #: reflectron instruments (382 mm), the orders of magnitude of [MS] s8.
-#: MRP = t / (2 FWHM_t) then grows as sqrt(m) and falls as sqrt(V) over a run.
+#: MRP = t / (2 FWHM_t) then grows as sqrt(m) and falls as sqrt(V) over a run
+#: (the evaporation model's fields give ~2.5 kV at 5 pJ, where it is ~1.2 times
+#: higher).
 TIMING_SIGMA_NS = {"LEAP 5000 XS": 0.15, "LEAP 5000 XR": 0.25, "LEAP 4000X HR": 0.25}
-
-#: Thermal tails: (fraction of ions in the tail, time constant in ns).
-#: *Assumption* shaped on [SI24] Figure 4a: the coating conducts the laser's
-#: heat away, so the coated tail is short (2 ns, a quarter of the ions) and the
-#: uncoated one long (6 ns, 35 %). At 29 Da and 3.5 kV on the XS, 1 ns is 0.09 Da.
-TAIL_COATED = (0.25, 2.0)
-TAIL_UNCOATED = (0.35, 6.0)
 
 
 @dataclass(frozen=True)
@@ -191,11 +189,12 @@ class PeakShape:
         return d
 
 
-def default_peak_shape(instrument: str, coated: bool) -> PeakShape:
-    """The peak shape of ``instrument`` (a name of :data:`TIMING_SIGMA_NS`), coated or not."""
-    frac, tau = TAIL_COATED if coated else TAIL_UNCOATED
-    return PeakShape(timing_sigma_ns=TIMING_SIGMA_NS[instrument], tail_fraction=frac,
-                     tail_tau_ns=tau)
+def peak_shape_at(instrument: str, tail_fraction: float, tail_tau_ns: float) -> PeakShape:
+    """The peak shape of ``instrument`` (a name of :data:`TIMING_SIGMA_NS`) with a thermal tail
+    (its share and time constant come from the apex's cooling,
+    :func:`liprobe.simulate.evaporation.operating_point`)."""
+    return PeakShape(timing_sigma_ns=TIMING_SIGMA_NS[instrument], tail_fraction=tail_fraction,
+                     tail_tau_ns=tail_tau_ns)
 
 
 @dataclass(frozen=True)
@@ -246,15 +245,19 @@ class SpeciesModel:
     ``neutral_losses`` gives, per element, the fraction of its atoms that
     leaves as an undetected neutral monoxide (``MnO (neutral)``; the metal
     alone in an O-free phase), e.g. from in-flight dissociation of molecular
-    ions [FE] s5; none by default (the laser-energy layer,
-    :mod:`liprobe.simulate.laser`, sets them per phase family).
+    ions [FE] s5; ``dissociated_o`` per element the O atoms (per atom of the
+    element) split off its molecular ions in flight and lost as neutral O.
+    The evaporation physics (:func:`liprobe.simulate.evaporation.species_at`)
+    sets both, the charge states and ``o2_to_o_ratio`` and
+    ``neutral_o_fraction`` from the field and temperature.
 
     Defaults: the ion list of [SI24] Supplementary Figure 1 (coated NMC811,
-    5 pJ) with shares chosen here (*assumption*) so that the charge-state and
-    molecular-ion fractions look like a laser-pulsed transition-metal oxide;
-    O2+/O+ = 2.61 at 5 pJ is the paper's value [SI24]. The Cr shares make the
-    coating an oxidised Cr (the coated specimens went through air [SI24]);
-    its O content follows from them (O/Cr = 0.29).
+    5 pJ) with shares chosen here (*assumption*): the share of each metal's
+    atoms leaving in each molecular ion before any break-up, and in atomic
+    ions together (the split between the charge states of the default
+    shares is not used: the evaporation physics makes it). The Cr shares
+    make the coating an oxidised Cr (the coated specimens went through air
+    [SI24]); its O content follows from them (O/Cr = 0.29).
     """
 
     partitions: tuple[tuple[str, tuple[tuple[str, float], ...]], ...]
@@ -264,6 +267,7 @@ class SpeciesModel:
     singly_charged: tuple[str, ...] = ("H", "Li", "Na", "K", "Rb", "Cs")
     laser_pj: float = 5.0
     neutral_losses: tuple[tuple[str, float], ...] = ()
+    dissociated_o: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self):
         if not (math.isfinite(self.o2_to_o_ratio) and self.o2_to_o_ratio >= 0):
@@ -303,6 +307,7 @@ class SpeciesModel:
             "singly_charged": list(self.singly_charged),
             "laser_pj": self.laser_pj,
             "neutral_losses": dict(self.neutral_losses),
+            "dissociated_o": dict(self.dissociated_o),
         }
 
 

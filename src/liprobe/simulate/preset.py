@@ -17,8 +17,8 @@ writes ``DIR/study.toml`` in DESIGN.md's manifest format, ready for
   at 10, 12, 15 and 20 pJ, listed as ``material = "NMC811"``: what the
   analyst expected (its true phase is in ``tags.true_phase`` and the truth);
 - Cr-coated commercial LiMn2O4, particle LMO-1, at 1, 5, 8, 10, 15 and 20 pJ
-  (Figure 7), whose Li and Mn fractions come out off 1/3 and 2/3 (neutral
-  MnO losses, :mod:`liprobe.simulate.laser`).
+  (Figure 7), whose Li and Mn fractions are whatever the evaporation
+  physics gives (:mod:`liprobe.simulate.evaporation`).
 
 Every run has a little H+ and H2+ (:data:`~liprobe.simulate.DEFAULT_HYDROGEN`).
 Laser schedules are ``segments`` of the manifest (one table row per

@@ -24,12 +24,14 @@ from ..chemistry import Ion, parse_ion
 from .materials import Phase, format_amounts, resolve_material
 from .parameters import SpeciesModel
 
-__all__ = ["NEUTRAL_O2", "Species", "Emission", "emission", "coating_phase", "Catalogue",
-           "neutral_name", "with_hydrogen"]
+__all__ = ["NEUTRAL_O2", "NEUTRAL_O", "Species", "Emission", "emission", "coating_phase",
+           "Catalogue", "neutral_name", "with_hydrogen"]
 
 
 #: Name of the undetected neutral O2 molecule.
 NEUTRAL_O2 = "O2 (neutral)"
+#: Name of an undetected O atom split off a molecular ion in flight.
+NEUTRAL_O = "O (neutral)"
 _NEUTRAL_SUFFIX = " (neutral)"
 
 
@@ -153,6 +155,9 @@ def emission(phase: Phase, model: SpeciesModel, neutral_o_fraction: float | None
             amounts[el] -= lost
     o_in_neutral_metal = sum(n * Species.from_name(k).count("O")
                              for k, n in neutral_metal.items())
+    # O atoms split off molecular ions in flight (neutral O, undetected)
+    o_dissociated = sum(dict(phase.amounts).get(el, 0.0) * v
+                        for el, v in model.dissociated_o if a_o > 0)
 
     def tally(scale: float):
         ions: dict[Ion, float] = {}
@@ -173,7 +178,15 @@ def emission(phase: Phase, model: SpeciesModel, neutral_o_fraction: float | None
         return ions, carried
 
     ions, carried = tally(1.0)
-    available = max(a_o * (1.0 - f_n) - o_in_neutral_metal, 0.0)
+    sinks = a_o * f_n + o_dissociated
+    room = max(a_o - o_in_neutral_metal, 0.0)
+    if free_oxygen and sinks > room > 0:       # the neutral O cannot exceed the phase's O
+        k = room / sinks
+        f_n *= k
+        o_dissociated *= k
+        notes.append(f"neutral O2 and split-off O would carry more O than {phase.name} has: "
+                     f"scaled by {k:.4f}")
+    available = max(a_o * (1.0 - f_n) - o_in_neutral_metal - o_dissociated, 0.0)
     if free_oxygen and carried > available * (1 + 1e-12):
         scale = available / carried
         ions, carried = tally(scale)
@@ -194,6 +207,8 @@ def emission(phase: Phase, model: SpeciesModel, neutral_o_fraction: float | None
         if f_n > 0:
             out[NEUTRAL_O2] = a_o * f_n / 2.0
     out.update({k: v for k, v in neutral_metal.items() if v > 0})
+    if o_dissociated > 0:
+        out[NEUTRAL_O] = o_dissociated
     return Emission(phase, out, tuple(notes))
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from scipy.special import log_ndtr, ndtr
@@ -60,10 +61,37 @@ def mass_to_charge(t_ns, v_V, flight_path_mm):
     return TOF_CONSTANT * np.asarray(v_V, np.float64) * t * t / (flight_path_mm ** 2)
 
 
+class ShapeArgs(NamedTuple):
+    """The peak shape for :func:`_spectrum_kernel` (ns; background per ns of window)."""
+
+    sigma_t: float
+    p_tail: float
+    tau: float
+    bg_per_ns: float
+
+
+class SpectrumOut(NamedTuple):
+    """Outputs of :func:`_spectrum_kernel`: per ion, and the window tallies."""
+
+    mass: np.ndarray
+    tof: np.ndarray
+    mz_true: np.ndarray
+    background: np.ndarray
+    window: np.ndarray
+    counts: np.ndarray
+    counts_bg: np.ndarray
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _spectrum_kernel(species, volt, L, u, normal, expo, peak_start, alias_p, alias_i, peak_mz,
-                     sigma_t, p_tail, tau, bg_per_ns, m_lo, m_hi, edges, mass, tof, mz_true,
-                     background, window, counts, counts_bg):
+                     shape, m_lo, m_hi, edges, out):
+    """Isotope, time of flight, m/n and window of each ion (see :func:`sample_spectrum`).
+
+    ``shape``: a :class:`ShapeArgs`; ``out``: a :class:`SpectrumOut`.
+    """
+    sigma_t, p_tail, tau, bg_per_ns = shape.sigma_t, shape.p_tail, shape.tau, shape.bg_per_ns
+    mass, tof, mz_true, background = out.mass, out.tof, out.mz_true, out.background
+    window, counts, counts_bg = out.window, out.counts, out.counts_bg
     n_w = edges.shape[0] // 2
     sq_lo = math.sqrt(m_lo)
     sq_hi = math.sqrt(m_hi)
@@ -134,10 +162,13 @@ def sample_spectrum(species, volt, flight_path_mm, shape: PeakShape, catalogue, 
     _spectrum_kernel(np.ascontiguousarray(species), np.ascontiguousarray(volt, np.float64),
                      float(flight_path_mm), u, normal, expo, catalogue.peak_start,
                      catalogue.isotope_alias_probability, catalogue.isotope_alias_index,
-                     catalogue.peak_mz, shape.timing_sigma_ns,
-                     shape.tail_fraction, shape.tail_tau_ns, shape.background_ppm_per_ns * 1e-6,
-                     m_lo, m_hi, edges, out["mass"], out["tof"], out["mz_true"],
-                     out["background"], out["window"], out["counts"], out["counts_background"])
+                     catalogue.peak_mz,
+                     ShapeArgs(float(shape.timing_sigma_ns), float(shape.tail_fraction),
+                               float(shape.tail_tau_ns),
+                               float(shape.background_ppm_per_ns * 1e-6)),
+                     m_lo, m_hi, edges,
+                     SpectrumOut(out["mass"], out["tof"], out["mz_true"], out["background"],
+                                 out["window"], out["counts"], out["counts_background"]))
 
 
 def peak_cdf(dt_ns, shape: PeakShape):

@@ -22,6 +22,7 @@ import numpy as np
 from .._version import __version__
 from ..instruments import instrument as _instrument
 from ..spatial.reconstruct import field_of_view_factor
+from .parameters import COATINGS
 from .species import Catalogue
 from .spectrum import TOF_CONSTANT, background_fraction_in, fwhm_da, window_fractions
 
@@ -293,6 +294,136 @@ def _fracture_truth(setup, n_det: int, final_burst_ions: int):
                    "last ions arrive in a burst of multiple hits in few pulses"}
 
 
+def _mean_field(setup, tally, segs, coating: bool):
+    """Mean local field (V/nm) over detected ions: the coating's ions that hold its metal
+    (``coating``), or every ion of the oxide phases (O-bearing, not the coating); None
+    without such ions."""
+    cat = setup.catalogue
+    kinds = setup.phase_kinds
+    coat_el = COATINGS[setup.config.coating]
+    weight = np.ones(len(cat))
+    if coating:
+        if coat_el is None:
+            return None, 0
+        weight = np.array([1.0 if sp.count(coat_el) else 0.0 for sp in cat.species])
+    total = n = 0.0
+    for seg in segs:
+        for p, kind in enumerate(kinds):
+            if (kind == "coating") != coating:
+                continue
+            if not coating and "O" not in dict(setup.phases[p].amounts):
+                continue
+            for b in range(seg.n_bins):
+                c = float(tally.detected_by_row[seg.row(p, b)] @ weight)
+                total += c * seg.fields[p] * float(seg.bin_factors[b])
+                n += c
+    return (total / n if n else None), int(n)
+
+
+def _coating_kingham(setup, tally, segs):
+    """The Kingham field (V/nm) a noise-free analysis reads from the shell's Cr++/Cr+, given
+    the field map's spread: the expected ratio ``sum_b n_b f2(F_b) / sum_b n_b f1(F_b)``
+    (``n_b`` the Cr atomic ions detected in field bin ``b``, ``f`` the Kingham fractions
+    at its field) inverted on the Kingham curve, interpolated in ``ln(f2/f1)`` between the
+    bins' fields (exact where the map is off: the shell's one field). None without Cr
+    ions of both charges."""
+    from .evaporation import charge_fractions
+
+    coat_el = COATINGS[setup.config.coating]
+    if coat_el is None:
+        return None
+    cat = setup.catalogue
+    model = setup.config.evaporation
+    atomic = [i for i, sp in enumerate(cat.species)
+              if sp.charge > 0 and sp.atoms == ((coat_el, 1),)]
+    p = setup.phase_kinds.index("coating")
+    exp1 = exp2 = 0.0
+    curve = {}
+    for seg in segs:
+        t = seg.operating.peak_temperature_k
+        for b in range(seg.n_bins):
+            n = float(tally.detected_by_row[seg.row(p, b), atomic].sum())
+            f_b = seg.fields[p] * float(seg.bin_factors[b])
+            fr = charge_fractions(model, coat_el, f_b, t, oxide=False)
+            if fr[0] > 0 and fr[1] > 0:
+                curve[f_b] = math.log(fr[1] / fr[0])
+            exp1 += n * fr[0]
+            exp2 += n * fr[1]
+    if not exp1 or not exp2 or not curve:
+        return None
+    target = math.log(exp2 / exp1)
+    fs = np.array(sorted(curve))
+    ys = np.array([curve[f] for f in fs])
+    if len(fs) == 1 or abs(ys[-1] - ys[0]) < 1e-12:
+        return float(fs[0]) if abs(target - ys[0]) < 1e-9 else None
+    if not ys.min() - 1e-9 <= target <= ys.max() + 1e-9:
+        return None
+    return float(np.interp(target, ys, fs))
+
+
+def _neutral_o2_share(setup, tally):
+    """Share of the O atoms evaporated from the non-coating phases that left as neutral O2
+    (counted: each field bin has its own temperature), or None without O."""
+    cat = setup.catalogue
+    i = cat.neutral_index
+    if i < 0:
+        return None
+    o = cat.atom_matrix[:, cat.elements.index("O")] if "O" in cat.elements else None
+    if o is None:
+        return None
+    phases = [p for p, kind in enumerate(setup.phase_kinds) if kind != "coating"]
+    total = float(sum(tally.emitted[p] @ o for p in phases))
+    lost = float(sum(2 * tally.emitted[p, i] for p in phases))
+    return lost / total if total else None
+
+
+def _field_truth(setup, tally, segments: list) -> tuple[dict, dict]:
+    """``field`` and ``temperature`` of the truth, for the run and per segment."""
+    segs = setup.segments
+    ox, n_ox = _mean_field(setup, tally, segs, False)
+    co, n_co = _mean_field(setup, tally, segs, True)
+    kingham = _coating_kingham(setup, tally, segs)
+    ions = np.array([max(int(tally.detected_by_segment[s.index].sum()), 0) for s in segs],
+                    float)
+    temps = np.array([s.operating.peak_temperature_k for s in segs])
+    by_segment_f, by_segment_t = [], []
+    for seg, d in zip(segs, segments):
+        o, _ = _mean_field(setup, tally, [seg], False)
+        c, _ = _mean_field(setup, tally, [seg], True)
+        row = {"index": seg.index, "laser_pj": seg.laser_pj, "oxide_mean_v_nm": o,
+               "coating_mean_v_nm": c,
+               "coating_kingham_v_nm": _coating_kingham(setup, tally, [seg])}
+        by_segment_f.append(row)
+        by_segment_t.append({"index": seg.index, "laser_pj": seg.laser_pj,
+                             "peak_k": seg.operating.peak_temperature_k,
+                             "cooling_time_ns": seg.operating.cooling_time_ns})
+        d["field"] = row
+        d["temperature"] = by_segment_t[-1]
+    field_t = {
+        "oxide_mean_v_nm": ox, "oxide_ions": n_ox,
+        "coating_mean_v_nm": co, "coating_ions": n_co,
+        "coating_kingham_v_nm": kingham,
+        "coating_kingham_bias_v_nm": (kingham - co if kingham is not None and co is not None
+                                      else None),
+        "fixed": setup.config.field_v_nm is not None,
+        "spread": setup.config.evaporation.field_spread,
+        "bins": setup.segments[0].n_bins,
+        "by_segment": by_segment_f,
+        "how": "mean over the detected ions of their local field (the phase's field at the "
+               "segment's temperature times the field map at the launch point); "
+               "coating_kingham_v_nm: the Kingham field of the shell's expected Cr++/Cr+ "
+               "(its Cr ions per field bin times the curves' fractions there): what a "
+               "noise-free analysis reads with the map's spread; the bias is that minus "
+               "coating_mean_v_nm",
+    }
+    temperature_t = {
+        "peak_k": float(np.average(temps, weights=ions)) if ions.sum() else float(temps[0]),
+        "base_k": setup.config.evaporation.base_temperature_k,
+        "by_segment": by_segment_t,
+    }
+    return field_t, temperature_t
+
+
 def build_truth(setup, tally, files: dict, final_burst_ions: int = 0) -> dict:
     """The truth of a finished run (the contents of ``run.truth.json``).
 
@@ -323,6 +454,7 @@ def build_truth(setup, tally, files: dict, final_burst_ions: int = 0) -> dict:
     n_det = int(tally.detected.sum())
     n_bg = int(tally.background.sum())
     segments = _segments_truth(setup, tally)
+    field_t, temperature_t = _field_truth(setup, tally, segments)
     ins = _instrument(cfg.instrument)
     return {
         "liprobe_version": __version__,
@@ -333,7 +465,9 @@ def build_truth(setup, tally, files: dict, final_burst_ions: int = 0) -> dict:
         "segments": segments,
         "fracture": _fracture_truth(setup, n_det, final_burst_ions),
         "delithiation": _delithiation_truth(setup, tally, segments),
-        "o2_to_o_scatter_factor": setup.o2_scale,
+        "heating_scatter_factor": setup.heating_scale,
+        "field": field_t,
+        "temperature": temperature_t,
         "frame": "truth frame: nm, origin at the apex when the acquisition starts, z <= 0 "
                  "into the specimen (the reconstruction's frame, CAMECA convention)",
         "instrument": {**ins.to_dict(), "detector_radius_mm_simulated": setup.detector_radius_mm,
@@ -354,7 +488,7 @@ def build_truth(setup, tally, files: dict, final_burst_ions: int = 0) -> dict:
         "unranged": unranged,
         "composition": composition,
         "losses": {
-            "neutral_o_fraction_of_o": seg0.conditions[0].species.neutral_o_fraction,
+            "neutral_o_fraction_of_o": _neutral_o2_share(setup, tally),
             "neutral_species": {names[i]: int(emitted_total[i]) for i in
                                 np.flatnonzero(cat.neutral_mask)},
             "background_fraction_of_detected": n_bg / n_det if n_det else None,
@@ -394,6 +528,9 @@ def summary(truth: dict) -> dict:
                                 for k, v in comp["evaporated"]["by_phase"].items()},
         "expected_ranged_atomic_fractions": comp["expected_ranged"]["atomic_fractions"],
         "ratios": truth["ratios"],
+        "field": {k: truth["field"][k] for k in ("oxide_mean_v_nm", "coating_mean_v_nm",
+                                                  "coating_kingham_v_nm", "fixed")},
+        "temperature": {"peak_k": truth["temperature"]["peak_k"]},
         "evaporated_li_ratio": truth["delithiation"]["li_ratio_evaporated"]
         if truth["delithiation"] else None,
         "depth_nm": dp["depth_nm"][-1] if dp["depth_nm"] else None,
