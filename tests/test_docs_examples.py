@@ -21,6 +21,9 @@ import pytest
 #: Modules whose docstrings hold runnable Examples sections.
 MODULES = (
     "liprobe.io",
+    "liprobe.io.nexus",
+    "liprobe.io.rng",
+    "liprobe.run",
     "liprobe.chemistry.ions",
     "liprobe.rangetable",
     "liprobe.chemistry.elements",
@@ -39,16 +42,22 @@ MODULES = (
     "liprobe.spatial.voxels",
     "liprobe.spatial.isosurface",
     "liprobe.spatial.proxigram",
+    "liprobe.spatial.neighbours",
+    "liprobe.spatial.clusters",
+    "liprobe.spatial.rdf",
+    "liprobe.spatial.map2d",
     "liprobe.io.ply",
     "liprobe.simulate.engine",
     "liprobe.simulate.evaporation",
     "liprobe.study.engine",
     "liprobe.study.kingham",
+    "liprobe.study.columns",
 )
 
 #: The main entry points: each must keep an Examples section.
 ENTRY_POINTS = (
     "liprobe.io:read", "liprobe.io:read_ranges", "liprobe.io:write",
+    "liprobe.io.nexus:write_nexus", "liprobe.io.rng:write_rng",
     "liprobe.chemistry.ions:parse_ion", "liprobe.composition:composition",
     "liprobe.field:field_proxies", "liprobe.fda:frequency_distribution",
     "liprobe.kingham:kingham_curves", "liprobe.kingham:field_from_ratio",
@@ -58,7 +67,11 @@ ENTRY_POINTS = (
     "liprobe.spatial.reconstruct:reconstruct", "liprobe.spatial.detector:detector_map",
     "liprobe.spatial.profile:composition_profile", "liprobe.spatial.voxels:voxelise",
     "liprobe.spatial.isosurface:isosurface", "liprobe.spatial.proxigram:proxigram",
-    "liprobe.spatial.proxigram:radial_proxigram", "liprobe.simulate.engine:simulate",
+    "liprobe.spatial.proxigram:radial_proxigram",
+    "liprobe.spatial.neighbours:nearest_neighbours",
+    "liprobe.spatial.neighbours:neighbour_composition",
+    "liprobe.spatial.clusters:find_clusters", "liprobe.spatial.rdf:pair_correlation",
+    "liprobe.spatial.map2d:composition_map", "liprobe.simulate.engine:simulate",
     "liprobe.study.engine:run_study",
 )
 

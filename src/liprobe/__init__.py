@@ -5,6 +5,11 @@ A flat public API for notebooks::
     import liprobe
     run = liprobe.read("run.epos")          # memory-mapped Run of named columns
     ranges = liprobe.read_ranges("run.rrng")  # RangeTable of Ions
+    c = liprobe.composition(run, ranges)    # Composition: counts, at.%, ratios
+    c.to_dataframe()                         # pandas, as every table-like result
+
+``liprobe.composition`` is also the module :mod:`liprobe.composition`, which
+is callable as its function.
 """
 
 from ._version import __version__ as __version__
@@ -20,6 +25,7 @@ from .run import Run
 _LAZY = {
     "assign": "liprobe.ranging:assign",
     "count_windows": "liprobe.ranging:count_windows",
+    "composition": "liprobe.composition:composition",
     "mass_histogram": "liprobe.spectrum:mass_histogram",
     "select": "liprobe.spatial.roi:select",
     "cylinder_mask": "liprobe.spatial.roi:cylinder_mask",
@@ -35,6 +41,11 @@ _LAZY = {
     "isosurface": "liprobe.spatial.isosurface:isosurface",
     "proxigram": "liprobe.spatial.proxigram:proxigram",
     "radial_proxigram": "liprobe.spatial.proxigram:radial_proxigram",
+    "nearest_neighbours": "liprobe.spatial.neighbours:nearest_neighbours",
+    "neighbour_composition": "liprobe.spatial.neighbours:neighbour_composition",
+    "find_clusters": "liprobe.spatial.clusters:find_clusters",
+    "pair_correlation": "liprobe.spatial.rdf:pair_correlation",
+    "composition_map": "liprobe.spatial.map2d:composition_map",
 }
 
 
@@ -45,7 +56,10 @@ def __getattr__(name):
     import importlib
 
     module, func = target.split(":")
-    return getattr(importlib.import_module(module), func)
+    mod = importlib.import_module(module)
+    # a submodule named as its function (liprobe.composition) is set here by its
+    # import, and is itself callable as the function: one object under one name
+    return globals().get(name) or getattr(mod, func)
 
 
 def __dir__():
@@ -57,8 +71,10 @@ __all__ = [
     "AnalysisError", "ColumnError", "FormatError", "Ion", "LiprobeError", "Range",
     "RangeError", "RangeTable", "Run", "detect_format", "parse_ion", "parse_species",
     "read", "read_ranges", "write", "write_epos", "write_pos", "write_ranges",
-    "assign", "coating_profile", "composition_profile", "core_mask", "count_windows",
-    "cylinder_mask", "detector_map", "field_proxies", "frequency_distribution", "isosurface",
-    "kingham_curves", "kingham_fields", "mass_histogram", "proxigram", "radial_proxigram",
-    "select", "voxelise",
+    "assign", "coating_profile", "composition", "composition_map", "composition_profile",
+    "core_mask",
+    "count_windows", "cylinder_mask", "detector_map", "field_proxies", "find_clusters",
+    "frequency_distribution", "isosurface", "kingham_curves", "kingham_fields",
+    "mass_histogram", "nearest_neighbours", "neighbour_composition", "pair_correlation",
+    "proxigram", "radial_proxigram", "select", "voxelise",
 ]

@@ -25,6 +25,8 @@ species-dependent losses (report them separately).
 from __future__ import annotations
 
 import math
+import sys
+import types
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,6 +144,48 @@ class Composition:
             "excluded": dict(self.excluded),
             "warnings": list(self.warnings),
         }
+
+    def __repr__(self) -> str:
+        top = ", ".join(f"{el} {pct:.3g}" for el, pct in sorted(
+            self.atomic_percent.items(), key=lambda kv: -kv[1])[:6])
+        more = ", ..." if len(self.atomic_percent) > 6 else ""
+        ratios = f"; ratios {', '.join(self.ratios)}" if self.ratios else ""
+        return (f"<Composition: {self.ions_ranged:,} of {self.ions_total:,} ions ranged; "
+                f"at.% {top or 'none'}{more}{ratios}>")
+
+    def to_dataframe(self):
+        """Atoms per element as a pandas DataFrame: ``atoms``, ``at_pct``, ``at_pct_err``.
+
+        One row per element (index ``element``), in the order of
+        ``atom_counts``; at.% and its one-sigma error are ``NaN`` for an element
+        without ranged atoms. Ion counts and ratios stay in ``ion_counts`` and
+        ``ratios`` (``to_dict()`` has them all).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from liprobe import Range, RangeTable, parse_ion
+        >>> t = RangeTable.from_ranges([Range(6.9, 7.2, parse_ion("Li+")),
+        ...                             Range(15.9, 16.2, parse_ion("O+"))])
+        >>> c = composition(np.array([7.0, 7.1, 16.0, 16.1], dtype=np.float32), t)
+        >>> c
+        <Composition: 4 of 4 ions ranged; at.% Li 50, O 50>
+        >>> c.to_dataframe()
+                 atoms  at_pct  at_pct_err
+        element
+        Li           2    50.0        25.0
+        O            2    50.0        25.0
+        """
+        import pandas as pd
+
+        els = list(self.atom_counts)
+        df = pd.DataFrame({
+            "atoms": [int(self.atom_counts[el]) for el in els],
+            "at_pct": [self.atomic_percent.get(el, np.nan) for el in els],
+            "at_pct_err": [self.atomic_percent_error.get(el, np.nan) for el in els],
+        }, index=pd.Index(els, name="element"))
+        df.attrs["units"] = {"atoms": "", "at_pct": "at.%", "at_pct_err": "at.%"}
+        return df
 
 
 def check_ratio_terms(expr, table: RangeTable, ions_only: bool = False) -> str | None:
@@ -341,3 +385,31 @@ def composition(mass, table: RangeTable, exclude=(), ratios=(),
             raise AnalysisError(f"ratio '{text}': {why}", table.path)
     ion_counts, _unranged, total = count_ions(mass, table)
     return composition_from_counts(ion_counts, table, total, exclude, ratios, unranged)
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as :func:`composition`.
+
+    ``liprobe.composition`` names this module (``import liprobe.composition``
+    and ``from liprobe.composition import composition`` keep working) and,
+    called, is the function: ``liprobe.composition(run, ranges, ...)``.
+    """
+
+    def __call__(self, *args, **kwargs):
+        return composition(*args, **kwargs)
+
+    @property
+    def __signature__(self):
+        import inspect
+
+        return inspect.signature(composition)
+
+    def __reduce__(self):
+        # pickled by name, as a function is, so that it can be sent to worker
+        # processes (ProcessPoolExecutor, Dask): unpickled, it is this module again
+        import importlib
+
+        return importlib.import_module, (self.__name__,)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -200,6 +200,39 @@ class FrequencyDistribution:
             "warnings": list(self.warnings),
         }
 
+    def __repr__(self) -> str:
+        def num(v):
+            return "None" if v is None else f"{v:.3g}"
+
+        return (f"<FrequencyDistribution of {self.species}: {self.n_blocks:,} blocks of "
+                f"{self.block_size} ions, fraction {self.fraction:.3g}, chi2 {num(self.chi2)} "
+                f"({self.dof} dof), p {num(self.p_value)}, mu {num(self.mu)}>")
+
+    def to_dataframe(self):
+        """Blocks by species count as a pandas DataFrame: ``observed`` and ``expected``.
+
+        One row per ``k = 0 .. block_size`` (index ``k``, species ions in a
+        block): blocks observed with ``k`` and the binomial expectation, and
+        ``chi2_class``, the index of the pooled chi-square class holding ``k``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> fd = frequency_distribution_from_blocks(np.array([0, 1, 1, 2, 1, 0, 1, 1]), 2,
+        ...                                         "Li+")
+        >>> fd.to_dataframe()["observed"].tolist()
+        [2, 5, 1]
+        """
+        import pandas as pd
+
+        k = np.arange(len(self.observed))
+        cls = np.full(len(k), -1, dtype=np.int64)
+        for j, (a, b) in enumerate(self.classes):
+            cls[a:b + 1] = j
+        return pd.DataFrame({"observed": np.asarray(self.observed, dtype=np.int64),
+                             "expected": np.asarray(self.expected, dtype=np.float64),
+                             "chi2_class": cls}, index=pd.Index(k, name="k"))
+
 
 # --------------------------------------------------------------------------
 # which ions: one code per window

@@ -200,6 +200,50 @@ class RangeTable:
             "warnings": list(self.warnings),
         }
 
+    def __repr__(self) -> str:
+        where = f" from {os.path.basename(self.path)}" if self.path else ""
+        if not self.ranges:
+            return f"<RangeTable{where}: no windows>"
+        names = [ion.name for ion in self.ions]
+        shown = ", ".join(names[:6]) + (f", ... ({len(names)} ions)" if len(names) > 6 else "")
+        warn = f", {len(self.warnings)} warning(s)" if self.warnings else ""
+        return (f"<RangeTable{where}: {len(self.ranges)} windows, {self.lo[0]:g} to "
+                f"{self.hi[-1]:g} Da; ions {shown}{warn}>")
+
+    def to_dataframe(self):
+        """The windows as a pandas DataFrame, one row per window, sorted by ``lo_Da``.
+
+        Columns ``lo_Da``, ``hi_Da`` (the window ``[lo, hi)``), ``ion`` (its
+        name in liprobe's grammar), ``formula``, ``charge`` (``<NA>``:
+        unknown), ``atoms`` (atoms per ion), ``volume_nm3``, ``color`` and
+        ``line`` (of the source file).
+
+        Examples
+        --------
+        >>> from liprobe import Range, RangeTable, parse_ion
+        >>> t = RangeTable.from_ranges([Range(15.9, 16.2, parse_ion("O+")),
+        ...                             Range(31.8, 32.2, parse_ion("O2+"), volume=0.02)])
+        >>> t
+        <RangeTable: 2 windows, 15.9 to 32.2 Da; ions O+, O2+>
+        >>> t.to_dataframe()[["lo_Da", "hi_Da", "ion", "charge", "atoms", "volume_nm3"]]
+           lo_Da  hi_Da  ion  charge  atoms  volume_nm3
+        0   15.9   16.2   O+       1      1         NaN
+        1   31.8   32.2  O2+       1      2        0.02
+        """
+        import pandas as pd
+
+        rows = [{"lo_Da": r.lo, "hi_Da": r.hi, "ion": r.ion.name, "formula": r.ion.formula,
+                 "charge": r.ion.charge, "atoms": r.ion.n_atoms,
+                 "volume_nm3": np.nan if r.volume is None else r.volume, "color": r.color,
+                 "line": r.line} for r in self.ranges]
+        cols = ["lo_Da", "hi_Da", "ion", "formula", "charge", "atoms", "volume_nm3", "color",
+                "line"]
+        df = pd.DataFrame(rows, columns=cols)
+        df["charge"] = df["charge"].astype("Int64")
+        df["line"] = df["line"].astype("Int64")
+        df.attrs["units"] = {"lo_Da": "Da", "hi_Da": "Da", "volume_nm3": "nm^3"}
+        return df
+
 
 def _charge_words(n: int) -> str:
     return {1: "singly", 2: "doubly", 3: "triply"}.get(n, f"{n}-fold")

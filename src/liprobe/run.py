@@ -19,6 +19,11 @@ name             unit  meaning
 Formats may carry more (the ``.apt`` acquisition sections keep their own
 names, e.g. ``tofc``, ``Vap``, ``erate``, ``tElapsed``).
 
+AP Suite's section names are aliases of these columns (:data:`APT_ALIASES`):
+``run["Mass"]`` is ``run["mass"]``, ``run["XDet_mm"]`` is ``run["det_x"]``. A
+section whose name is one of liprobe's (``z``, an ion count) is no alias:
+``run["z"]`` is the coordinate.
+
 A reader gives the run *sources*: arrays as they lie in the file, usually
 big-endian views into a memory map. Nothing is read until a column is asked
 for; ``run["mass"]`` then materialises that one column in native byte order,
@@ -35,7 +40,7 @@ import numpy as np
 
 from .errors import ColumnError, FormatError
 
-__all__ = ["Run", "COLUMN_UNITS", "column_chunks", "DEFAULT_CHUNK_IONS"]
+__all__ = ["Run", "COLUMN_UNITS", "APT_ALIASES", "column_chunks", "DEFAULT_CHUNK_IONS"]
 
 #: Ions per chunk when a column is streamed (4 Mi: 16 MB of float32).
 DEFAULT_CHUNK_IONS = 1 << 22
@@ -45,6 +50,12 @@ COLUMN_UNITS = {
     "x": "nm", "y": "nm", "z": "nm", "mass": "Da", "tof": "ns",
     "v_dc": "V", "v_pulse": "V", "det_x": "mm", "det_y": "mm",
     "pulse_delta": "", "multiplicity": "",
+}
+
+#: AP Suite section names accepted for liprobe's columns (``run["Mass"]``).
+APT_ALIASES = {
+    "Mass": "mass", "XDet_mm": "det_x", "YDet_mm": "det_y", "Multiplicity": "multiplicity",
+    "pulseDelta": "pulse_delta", "Voltage": "v_dc", "Pulse Voltage": "v_pulse",
 }
 
 
@@ -100,7 +111,20 @@ class Run:
         return tuple(self._sources)
 
     def __contains__(self, name: str) -> bool:
-        return name in self._sources
+        return self._resolve(name) in self._sources
+
+    def _resolve(self, name: str) -> str:
+        """``name``, or the column an AP Suite section name stands for (``Mass``: ``mass``)."""
+        if name in self._sources:
+            return name
+        return APT_ALIASES.get(name, name)
+
+    def unit(self, name: str) -> str:
+        """The unit of a column (``"nm"``, ``"Da"``; ``""`` for counts or when unknown)."""
+        name = self._resolve(name)
+        if name in COLUMN_UNITS:
+            return COLUMN_UNITS[name]
+        return str((self._meta.get("units") or {}).get(name, ""))
 
     @property
     def meta(self) -> Mapping:
@@ -117,20 +141,24 @@ class Run:
 
     # -- columns -------------------------------------------------------------
     def _missing(self, name: str) -> ColumnError:
+        """The error for a column the run lacks, naming ``name`` as the user typed it."""
         fmt = self.format or "this"
         have = ", ".join(self.columns) or "none"
-        return ColumnError(f"column '{name}' is not in this {fmt} file (it has: {have})",
+        alias = APT_ALIASES.get(name)
+        what = f"'{name}' (AP Suite's name of '{alias}')" if alias else f"'{name}'"
+        return ColumnError(f"column {what} is not in this {fmt} file (it has: {have})",
                            self.path)
 
     def __getitem__(self, name: str) -> np.ndarray:
-        """The column ``name`` as a native-byte-order array (read-only)."""
+        """The column ``name`` (or its AP Suite alias) as a native-byte-order array (read-only)."""
+        typed, name = name, self._resolve(name)
         a = self._cache.get(name)
         if a is not None:
             return a
         try:
             src = self._sources[name]
         except KeyError:
-            raise self._missing(name) from None
+            raise self._missing(typed) from None
         a = _native(src)
         self._check_finite(name, a, 0)
         if a is src:
@@ -142,7 +170,7 @@ class Run:
     def source(self, name: str) -> np.ndarray:
         """The column as it lies in the file (possibly big-endian, strided, memory-mapped)."""
         try:
-            return self._sources[name]
+            return self._sources[self._resolve(name)]
         except KeyError:
             raise self._missing(name) from None
 
@@ -154,9 +182,10 @@ class Run:
         column that was already materialised is sliced, otherwise each chunk
         is converted from the file on its own.
         """
-        src = self._cache.get(name)
+        src = self._cache.get(self._resolve(name))
         if src is None:
             src = self.source(name)
+        name = self._resolve(name)
         for start in range(0, self._n, size):
             chunk = _native(src[start:start + size])
             if name not in self._cache:
@@ -208,7 +237,131 @@ class Run:
 
     def __repr__(self) -> str:
         where = f" from {os.path.basename(self.path)}" if self.path else ""
-        return f"<Run{where}: {self._n} ions, columns {', '.join(self.columns)}>"
+        cols = ", ".join(f"{c} ({u})" if (u := self.unit(c)) else c for c in self.columns)
+        return f"<Run{where}: {self._n:,} ions; {cols or 'no columns'}>"
+
+    def _uncached(self, name: str) -> np.ndarray:
+        """The column in native order, from the cache if there, else converted (checked
+        as :meth:`__getitem__` does) without being cached."""
+        a = self._cache.get(name)
+        if a is not None:
+            return a
+        a = _native(self._sources[name])
+        self._check_finite(name, a, 0)
+        return a
+
+    # -- pandas --------------------------------------------------------------
+    def to_dataframe(self, columns=None, roi=None, sample: int | None = None, seed: int = 0,
+                     chunk_ions: int = DEFAULT_CHUNK_IONS):
+        """The run (or some of its ions) as a pandas DataFrame, one row per ion.
+
+        Parameters
+        ----------
+        columns : sequence of str, optional
+            Columns to include (AP Suite names accepted); default all.
+        roi : slice, boolean mask or integer indices, optional
+            The ions to include (a segment, or a mask such as
+            ``liprobe.cylinder_mask(...)``); for a ROI spec (``"cylinder:25"``)
+            select first: ``liprobe.select(run, "cylinder:25")[0].to_dataframe()``.
+        sample : int, optional
+            At most this many of those ions, drawn at random without
+            replacement (``seed``) and kept in evaporation order.
+        seed : int
+        chunk_ions : int
+            With ``roi`` or ``sample``, the columns are read a chunk at a time
+            and only the chosen ions are kept: memory stays bounded by the
+            DataFrame and one chunk.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``ion`` (the ion's index in the run, evaporation order);
+            ``df.attrs["units"]`` maps each column to its unit.
+
+        Examples
+        --------
+        >>> import liprobe
+        >>> run = liprobe.Run.from_arrays(x=[0.0, 1.0, 2.0, 3.0], y=[0.0] * 4,
+        ...                               z=[-1.0, -2.0, -3.0, -4.0], mass=[7.0, 16.0, 32.0, 7.0])
+        >>> run
+        <Run: 4 ions; x (nm), y (nm), z (nm), mass (Da)>
+        >>> run["Mass"] is run["mass"]            # AP Suite's section name is an alias
+        True
+        >>> df = run.to_dataframe(columns=["x", "Mass"], roi=run["mass"] > 10)
+        >>> df
+               x  mass
+        ion
+        1    1.0  16.0
+        2    2.0  32.0
+        >>> df.attrs["units"]
+        {'x': 'nm', 'mass': 'Da'}
+        >>> len(run.to_dataframe(sample=3, seed=1))
+        3
+        """
+        import pandas as pd
+
+        typed = list(self.columns if columns is None else columns)
+        names: list[str] = []
+        for t in typed:
+            c = self._resolve(t)
+            if c not in self._sources:
+                raise self._missing(t)
+            if c in names:
+                first = typed[names.index(c)]
+                raise ValueError(f"columns '{first}' and '{t}' are the same column '{c}': "
+                                 "give it once")
+            names.append(c)
+        n = self._n
+        idx = None
+        if roi is not None:
+            if isinstance(roi, slice):
+                idx = np.arange(*roi.indices(n), dtype=np.int64)
+            else:
+                a = np.asarray(roi)
+                if a.dtype == bool:
+                    if a.shape != (n,):
+                        raise ValueError(f"mask has shape {a.shape}, run has {n} ions")
+                    idx = np.flatnonzero(a)
+                elif a.dtype.kind not in "iu" and a.size:
+                    raise ValueError(f"roi must be a slice, a boolean mask or integer ion "
+                                     f"indices, not {a.dtype} values")
+                else:
+                    idx = a.astype(np.int64, copy=False).ravel()
+                    if len(idx) and (idx.min() < -n or idx.max() >= n):
+                        raise IndexError(f"an ion index is outside the run's {n} ions")
+                    idx = np.where(idx < 0, idx + n, idx)
+        if sample is not None:
+            if sample < 0:
+                raise ValueError(f"sample must not be negative, got {sample}")
+            pool = n if idx is None else len(idx)
+            if sample < pool:
+                pick = np.sort(np.random.default_rng(seed).choice(pool, sample, replace=False))
+                idx = pick if idx is None else np.sort(idx[pick])
+        if idx is None:
+            # each column converted once, into the DataFrame only: not kept in the run's
+            # cache as well (that would hold every column twice)
+            data = {}
+            for c in names:
+                a = self._uncached(c)
+                # a fresh conversion goes into the DataFrame as it is; the run's own
+                # arrays (a source in memory, the read-only cache) are copied
+                data[c] = a.copy() if a is self._sources[c] or c in self._cache \
+                    or a.base is self._sources[c] else a
+            index = pd.RangeIndex(n, name="ion")
+        else:
+            order = np.argsort(idx, kind="stable")
+            sorted_idx = idx[order]
+            data = {}
+            for c in names:
+                out = np.empty(len(idx), dtype=self._sources[c].dtype.newbyteorder("="))
+                for start, chunk in self.chunks(c, chunk_ions):
+                    a, b = np.searchsorted(sorted_idx, [start, start + len(chunk)])
+                    out[order[a:b]] = chunk[sorted_idx[a:b] - start]
+                data[c] = out
+            index = pd.Index(idx, name="ion")
+        df = pd.DataFrame(data, index=index, columns=names, copy=False)
+        df.attrs["units"] = {c: self.unit(c) for c in names}
+        return df
 
 
 def column_chunks(data, column: str = "mass",

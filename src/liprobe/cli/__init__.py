@@ -17,6 +17,7 @@ from ._common import LiprobeGroup
 #: command name -> "module:function" inside liprobe.cli
 COMMANDS = {
     "info": "info:info",
+    "export": "export:export",
     "composition": "composition:composition",
     "fda": "fda:fda",
     "field": "field:field",
@@ -26,6 +27,10 @@ COMMANDS = {
     "profile": "profile:profile",
     "isosurface": "isosurface:isosurface",
     "proxigram": "proxigram:proxigram",
+    "neighbours": "neighbours:neighbours",
+    "clusters": "clusters:clusters",
+    "rdf": "rdf:rdf",
+    "map2d": "map2d:map2d",
     "slice": "slice:slice_",
     "simulate": "simulate:simulate",
     "reconstruct": "reconstruct:reconstruct",

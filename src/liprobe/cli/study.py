@@ -19,9 +19,12 @@ from ._common import Number, echo_json
               help="Worker processes of the local cluster (default: one per core, at most one "
                    "per run to compute); 0 analyses in this process without Dask.")
 @click.option("-q", "--quiet", is_flag=True, help="No per-run progress on stderr.")
+@click.option("--nexus", is_flag=True,
+              help="Also write each run as NeXus NXapm, DIR/RUN.nxs, with its ranges and the "
+                   "manifest's metadata.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print a JSON summary (counts, failed runs, yield, files) on stdout.")
-def study(manifest, out, scheduler, workers, quiet, as_json):
+def study(manifest, out, scheduler, workers, quiet, nexus, as_json):
     """Analyse every run of MANIFEST (TOML) the same way and write one table.
 
     Each run (each segment, where given) is an independent task; finished runs
@@ -31,7 +34,8 @@ def study(manifest, out, scheduler, workers, quiet, as_json):
 
     Exit codes: 0 every run analysed; 1 bad manifest or input (one line on
     stderr); 2 usage error; 3 partial study (some runs failed: see the
-    'status' and 'error' columns).
+    'status' and 'error' columns; or, with --nexus, some NeXus files could
+    not be written: see the 'study: nexus' lines).
     """
     from ..study import load_manifest, run_study
 
@@ -53,6 +57,19 @@ def study(manifest, out, scheduler, workers, quiet, as_json):
 
     result = run_study(m, out, scheduler=scheduler, workers=workers, progress=progress)
     s = result.summary()
+    if nexus:
+        from ..study.nexus import export_nexus
+
+        def nexus_progress(run, path, error):
+            if error or not quiet:
+                click.echo(f"study: nexus {run}: {error or path}", err=True)
+
+        s["nexus"] = export_nexus(m, out, progress=nexus_progress)
+    failed_nexus = [r for r, v in s.get("nexus", {}).items() if "error" in v]
+    exit_code = result.exit_code
+    if failed_nexus:                 # a NeXus file asked for and not written: partial too
+        exit_code = 3
+        s["exit_code"], s["partial"] = 3, True
     if as_json:
         echo_json(s)
     else:
@@ -63,7 +80,15 @@ def study(manifest, out, scheduler, workers, quiet, as_json):
             click.echo(f"  coating {y['coating']}: {y['runs']} runs, {y['complete']} complete, "
                        f"{y['fractured']} fractured, yield {yl}")
         click.echo(f"wrote {s['files']['runs_csv']} and {s['files']['runs_parquet']}")
-    if result.exit_code:
-        click.echo(f"liprobe: study partial: {s['failed']} of {s['rows']} rows failed "
-                   "(exit code 3)", err=True)
-        sys.exit(result.exit_code)
+        if nexus:
+            done = [v["path"] for v in s["nexus"].values() if "path" in v]
+            click.echo(f"wrote {len(done)} NeXus file(s) in {out}"
+                       + (f" ({len(s['nexus']) - len(done)} failed)"
+                          if len(done) < len(s["nexus"]) else ""))
+    if exit_code:
+        why = [f"{s['failed']} of {s['rows']} rows failed"] if result.exit_code else []
+        if failed_nexus:
+            why.append(f"{len(failed_nexus)} of {len(s['nexus'])} NeXus files not written ("
+                       + ", ".join(failed_nexus) + ": see 'study: nexus' above)")
+        click.echo(f"liprobe: study partial: {'; '.join(why)} (exit code 3)", err=True)
+        sys.exit(exit_code)

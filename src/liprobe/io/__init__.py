@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 
 import numpy as np
 
@@ -20,8 +21,10 @@ from ._files import check_readable
 __all__ = ["read", "read_ranges", "write", "write_ranges", "detect_format",
            "ION_FORMATS", "RANGE_FORMATS"]
 
-ION_FORMATS = ("pos", "epos", "apt")
+ION_FORMATS = ("pos", "epos", "apt", "nxs")
 RANGE_FORMATS = ("rrng", "rng")
+#: The HDF5 signature at the start of a NeXus file.
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 def _plausible_records(path, size: int, dtype: np.dtype) -> bool:
@@ -70,7 +73,8 @@ def _rrng_section_further(path) -> bool:
 def detect_format(path) -> str:
     """The format of a file from its content: one of ION_FORMATS or RANGE_FORMATS.
 
-    ``.apt`` by its ``APT\\0`` signature; ``.rrng`` by its ``[Ions]``/``[Ranges]``
+    ``.apt`` by its ``APT\\0`` signature; ``.nxs`` (NeXus NXapm) by the HDF5
+    signature; ``.rrng`` by its ``[Ions]``/``[Ranges]``
     sections; ``.rng`` by a first line of two integers; ``.pos`` and ``.epos``
     by record size and plausible values (finite positions, masses between 0
     and 10^4 Da, ``.epos`` multiplicities between 0 and 4096). The extension
@@ -88,6 +92,8 @@ def detect_format(path) -> str:
     ext = os.path.splitext(p)[1].lower().lstrip(".")
     if head.startswith(b"APT\x00"):
         return "apt"
+    if head.startswith(_HDF5_SIGNATURE):
+        return "nxs"    # read_nexus says so if it is HDF5 but not NXapm
     if b"\x00" not in head:
         text = head.decode("latin-1").lstrip("\ufeff\xef\xbb\xbf")
         low = text.lower()
@@ -126,14 +132,14 @@ def detect_format(path) -> str:
 
 
 def read(path, format: str | None = None) -> Run:
-    """Read an ion file (``.pos``, ``.epos``, ``.apt``) as a :class:`~liprobe.Run`.
+    """Read an ion file (``.pos``, ``.epos``, ``.apt``, NeXus ``.nxs``) as a :class:`~liprobe.Run`.
 
     The file is memory-mapped; columns are read when asked for.
 
     Parameters
     ----------
     path : str or path-like
-    format : {"pos", "epos", "apt"}, optional
+    format : {"pos", "epos", "apt", "nxs"}, optional
         Skip detection and read as this format.
 
     Returns
@@ -175,18 +181,24 @@ def read(path, format: str | None = None) -> Run:
     if fmt == "apt":
         from .apt import read_apt
         return read_apt(path)
+    if fmt == "nxs":
+        from .nexus import read_nexus
+        return read_nexus(path)
     if fmt in RANGE_FORMATS:
-        raise FormatError(f"is a .{fmt} range file, not an ion file (.pos, .epos, .apt)", path)
+        raise FormatError(f"is a .{fmt} range file, not an ion file (.pos, .epos, .apt, .nxs)",
+                          path)
     raise FormatError(f"unknown ion file format '{fmt}'", path)
 
 
 def read_ranges(path, format: str | None = None) -> RangeTable:
     """Read a range file (``.rrng``, ``.rng``) as a :class:`~liprobe.RangeTable`.
 
+    A NeXus NXapm file (``.nxs``) gives the ranging definitions it holds.
+
     Parameters
     ----------
     path : str or path-like
-    format : {"rrng", "rng"}, optional
+    format : {"rrng", "rng", "nxs"}, optional
         Skip detection and read as this format.
 
     Returns
@@ -234,8 +246,12 @@ def read_ranges(path, format: str | None = None) -> RangeTable:
     if fmt == "rng":
         from .rng import read_rng
         return read_rng(path)
+    if fmt == "nxs":
+        from .nexus import read_nexus_ranges
+        return read_nexus_ranges(path)
     if fmt in ION_FORMATS:
-        raise FormatError(f"is a .{fmt} ion file, not a range file (.rrng, .rng)", path)
+        raise FormatError(f"is a .{fmt} ion file, not a range file (.rrng, .rng, "
+                          "or a NeXus .nxs with ranging definitions)", path)
     raise FormatError(f"unknown range file format '{fmt}'", path)
 
 
@@ -247,19 +263,31 @@ def _format_from_extension(path, allowed) -> str:
     return ext
 
 
-def write(path, run: Run, format: str | None = None) -> None:
-    """Write a run as ``.pos`` or ``.epos`` (by ``format`` or the extension), atomically.
+def write(path, run: Run, format: str | None = None):
+    """Write a run as ``.pos``, ``.epos``, ``.apt`` or ``.nxs`` (by ``format`` or the extension).
 
     The records go to a temporary file in the same folder, renamed to ``path``
-    once complete: a failed write leaves nothing behind.
+    once complete: a failed write leaves nothing behind. Columns are written
+    a chunk at a time (memory stays bounded).
 
     Parameters
     ----------
     path : str or path-like
     run : Run
-        ``.pos`` needs ``x y z mass``; ``.epos`` all eleven columns.
-    format : {"pos", "epos"}, optional
+        ``.pos`` needs ``x y z mass``; ``.epos`` all eleven columns; ``.apt``
+        (AP Suite 6) writes each column under its AP Suite section name
+        (:func:`liprobe.io.apt.write_apt`); ``.nxs`` is NeXus NXapm without
+        ranges (:func:`liprobe.io.nexus.write_nexus` adds them).
+    format : {"pos", "epos", "apt", "nxs"}, optional
         Default: from the extension of ``path``.
+
+    Returns
+    -------
+    NexusExport or None
+        For ``.nxs``, the export's report
+        (:class:`liprobe.io.nexus.NexusExport`); the fields NXapm requires
+        that nothing gave are also named in a ``UserWarning``. None for the
+        other formats.
 
     Raises
     ------
@@ -284,24 +312,49 @@ def write(path, run: Run, format: str | None = None) -> None:
     liprobe.errors.FormatError: ...copy.epos: cannot write .epos: the run has no column 'tof', ...
     >>> sorted(os.listdir(tmp.name))     # nothing half-written was left behind
     ['copy.pos']
+    >>> liprobe.write(os.path.join(tmp.name, "copy.apt"), run)   # AP Suite sections
+    >>> [s["name"] for s in liprobe.read(os.path.join(tmp.name, "copy.apt")).meta["sections"]]
+    ['Position', 'Mass']
     >>> tmp.cleanup()
     """
-    fmt = format or _format_from_extension(path, ("pos", "epos"))
+    fmt = format or _format_from_extension(path, ("pos", "epos", "apt", "nxs"))
     from .pos import write_epos, write_pos
 
     if fmt == "pos":
         write_pos(path, run)
     elif fmt == "epos":
         write_epos(path, run)
+    elif fmt == "apt":
+        from .apt import write_apt
+        write_apt(path, run)
+    elif fmt == "nxs":
+        from .nexus import write_nexus
+        report = write_nexus(path, run)
+        if report.missing:
+            warnings.warn(
+                f"{os.fspath(path)}: {len(report.missing)} field(s) NXapm requires are not in "
+                "the file, as nothing gives them: "
+                + "; ".join(m.path.rsplit("/", 1)[-1] for m in report.missing)
+                + " (the returned report has the reasons; liprobe.io.nexus.write_nexus takes "
+                  "ranges and metadata)", UserWarning, stacklevel=2)
+        return report
     else:
-        raise FormatError(f"liprobe writes .pos and .epos ion files, not .{fmt}", path)
+        raise FormatError(f"liprobe writes .pos, .epos, .apt and .nxs ion files, not .{fmt}",
+                          path)
 
 
 def write_ranges(path, table: RangeTable, format: str | None = None) -> None:
-    """Write a range table as ``.rrng``, atomically."""
-    fmt = format or _format_from_extension(path, ("rrng",))
-    if fmt != "rrng":
-        raise FormatError(f"liprobe writes .rrng range files, not .{fmt}", path)
-    from .rrng import write_rrng
+    """Write a range table as ``.rrng`` or ``.rng`` (by ``format`` or the extension), atomically.
 
-    write_rrng(path, table)
+    ``.rrng`` keeps everything (:func:`liprobe.io.rrng.write_rrng`); ``.rng``
+    has no volumes nor charges (:func:`liprobe.io.rng.write_rng`).
+    """
+    fmt = format or _format_from_extension(path, ("rrng", "rng"))
+    if fmt == "rrng":
+        from .rrng import write_rrng
+        write_rrng(path, table)
+    elif fmt == "rng":
+        from .rng import write_rng
+        write_rng(path, table)
+    else:
+        raise FormatError(f"liprobe writes .rrng and .rng range files, not .{fmt}", path)

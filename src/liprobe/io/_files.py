@@ -12,8 +12,8 @@ import numpy as np
 
 from ..errors import FormatError
 
-__all__ = ["check_readable", "memmap_records", "atomic_write", "atomic_write_text",
-           "read_text_lines", "to_jsonable", "write_json"]
+__all__ = ["check_readable", "memmap_records", "atomic_write", "atomic_path",
+           "atomic_write_text", "read_text_lines", "to_jsonable", "write_json"]
 
 
 def check_readable(path) -> int:
@@ -42,6 +42,17 @@ def memmap_records(path, dtype: np.dtype, offset: int = 0, count: int | None = N
     return np.memmap(os.fspath(path), dtype=dtype, mode="r", offset=offset, shape=shape)
 
 
+def _output_folder(p: str) -> str:
+    """The folder a file ``p`` is written in; FormatError, naming ``p``, if the folder does
+    not exist or ``p`` is itself a folder (checked before anything is written)."""
+    d = os.path.dirname(os.path.abspath(p))
+    if not os.path.isdir(d):
+        raise FormatError("folder does not exist", d)
+    if os.path.isdir(p):
+        raise FormatError("is a folder: cannot write a file there (give a file name)", p)
+    return d
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode: str = "wb", **kwargs):
     """Open a temporary file beside ``path``; rename it onto ``path`` on success.
@@ -50,15 +61,31 @@ def atomic_write(path, mode: str = "wb", **kwargs):
     as it was.
     """
     p = os.fspath(path)
-    d = os.path.dirname(os.path.abspath(p))
-    if not os.path.isdir(d):
-        raise FormatError("folder does not exist", d)
+    d = _output_folder(p)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(p) + ".", suffix=".tmp", dir=d)
     try:
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """A temporary path beside ``path``, renamed onto it on success (for libraries
+    that open files by name, such as h5py); as :func:`atomic_write`."""
+    p = os.fspath(path)
+    d = _output_folder(p)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(p) + ".", suffix=".tmp", dir=d)
+    os.close(fd)
+    try:
+        yield tmp
         os.chmod(tmp, 0o644)
         os.replace(tmp, p)
     except BaseException:

@@ -1,4 +1,7 @@
-"""AP Suite 6 ``.apt`` files: a file header, then self-describing sections.
+"""AP Suite 6 ``.apt`` files: a file header, then self-describing sections; read and written.
+
+:func:`read_apt` reads any such file; :func:`write_apt` writes a run's columns
+under their AP Suite section names (the inverse of the table below).
 
 Layout (all little-endian):
 
@@ -66,15 +69,16 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+from collections.abc import Mapping
 
 import numpy as np
 
 from ..errors import FormatError
-from ..run import COLUMN_UNITS, Run
-from ._files import check_readable, memmap_records
+from ..run import APT_ALIASES, COLUMN_UNITS, Run
+from ._files import atomic_write, check_readable, memmap_records
 
-__all__ = ["read_apt", "FILE_HEADER_DTYPE", "SECTION_HEADER_DTYPE", "FILE_SIGNATURE",
-           "SECTION_SIGNATURE"]
+__all__ = ["read_apt", "write_apt", "FILE_HEADER_DTYPE", "SECTION_HEADER_DTYPE", "FILE_SIGNATURE",
+           "SECTION_SIGNATURE", "SECTION_TYPES", "COLUMN_SECTIONS"]
 
 FILE_SIGNATURE = b"APT\x00"
 SECTION_SIGNATURE = b"SEC\x00"
@@ -407,3 +411,288 @@ def read_apt(path) -> Run:
     meta = {"path": p, "format": "apt", **header, "sections": infos,
             "bounding_box_nm": bbox, "units": units, "skipped": skipped, "layout": layout}
     return Run(cols, meta)
+
+
+# ---------------------------------------------------------------------------
+# writing
+# ---------------------------------------------------------------------------
+
+#: AP Suite section names liprobe writes, with the value type and unit AP Suite
+#: gives them (one value per ion; ``Position`` and ``Detector Coordinates`` are
+#: written from ``x y z`` and ``det_x det_y``). These are the names the ifes
+#: reader registers; it refuses a file with any other name.
+SECTION_TYPES: dict[str, tuple[str, str]] = {
+    "Mass": ("<f4", "Da"), "tof": ("<f4", "ns"), "tofc": ("<f4", "ns"), "tofb": ("<f4", "ns"),
+    "XDet_mm": ("<f4", "mm"), "YDet_mm": ("<f4", "mm"), "Multiplicity": ("<i4", ""),
+    "pulseDelta": ("<i2", ""), "Voltage": ("<f4", "V"), "Vref": ("<f4", "V"),
+    "Vap": ("<f4", "V"), "Pulse Voltage": ("<f4", "V"), "z": ("<i8", "ions"),
+    "pulse": ("<f4", ""), "freq": ("<f4", "Hz"), "tElapsed": ("<f4", ""),
+    "erate": ("<f4", "%/100"), "TargetErate": ("<f4", "%/100"), "TargetFlux": ("<f4", ""),
+    "xstage": ("<i4", ""), "ystage": ("<i4", ""), "zstage": ("<i4", ""), "tstage": ("<u2", ""),
+    "Pres": ("<f4", "torr"), "VAnodeMon": ("<f4", ""), "Temp": ("<f4", "K"),
+    "AmbTemp": ("<f4", "C"), "laserx": ("<i4", ""), "lasery": ("<i4", ""),
+    "laserz": ("<i4", ""), "laserpower": ("<f4", ""), "FractureGuard": ("<u2", ""),
+    "Noise": ("<f4", "ions"), "Uniformity": ("<f4", ""), "xs": ("<f4", "nm"),
+    "ys": ("<f4", "nm"), "zs": ("<f4", "nm"), "rTip": ("<f4", "nm"), "zApex": ("<f4", "nm"),
+    "zSphereCorr": ("<f4", "nm"),
+}
+
+#: liprobe's column names and the AP Suite section each is written to (the
+#: inverse of what :func:`read_apt` does; ``x y z`` go to ``Position`` together).
+COLUMN_SECTIONS: dict[str, str] = {
+    **{column: section for section, column in APT_ALIASES.items()}, "tof": "tof", "apt_z": "z"}
+
+_POSITION = ("x", "y", "z")
+_CHUNK_IONS = 1 << 20
+
+
+def _section_of(column: str) -> str | None:
+    """The AP Suite section a column is written to, or None if it has none."""
+    if column in COLUMN_SECTIONS:
+        return COLUMN_SECTIONS[column]
+    if column.startswith("apt_") and column[4:] in SECTION_TYPES:
+        return column[4:]           # a section whose name is also one of liprobe's columns
+    if column in SECTION_TYPES and column not in COLUMN_UNITS:
+        return column               # tofc, Vap, erate, ... keep their names
+    return None
+
+
+def _utf16_units(text: str, units: int, what: str, p: str) -> np.ndarray:
+    raw = np.frombuffer(text.encode("utf-16-le"), dtype="<u2")
+    if len(raw) >= units:
+        raise FormatError(f"{what} '{text}' is longer than the {units - 1} UTF-16 code "
+                          "units an .apt header holds", p)
+    out = np.zeros(units, dtype="<u2")
+    out[:len(raw)] = raw
+    return out
+
+
+def _section_header(name: str, value: np.dtype, k: int, unit: str, n: int, p: str,
+                    extra: int = 0) -> np.ndarray:
+    h = np.zeros((), dtype=SECTION_HEADER_DTYPE)
+    h["signature"] = SECTION_SIGNATURE
+    h["header_size"] = SECTION_HEADER_SIZE + extra
+    h["header_version"] = 2
+    h["name"] = _utf16_units(name, 32, "section name", p)
+    h["section_version"] = 1
+    h["relationship_type"] = 1
+    h["record_type"] = 1
+    h["data_type"] = {"i": 1, "u": 2, "f": 3}[value.kind]
+    h["data_type_bits"] = 8 * value.itemsize
+    h["record_size"] = k * value.itemsize
+    h["unit"] = _utf16_units(unit, 16, "unit", p)
+    h["record_count"] = n
+    h["byte_count"] = n * k * value.itemsize
+    return h
+
+
+def _converted(chunk: np.ndarray, value: np.dtype, name: str, start: int, p: str) -> np.ndarray:
+    """``chunk`` as ``value`` (little-endian); FormatError for a value that does not fit."""
+    if value.kind in "iu":
+        if chunk.dtype.kind == "f":
+            raise FormatError(f"column '{name}' must hold integers to be written as an "
+                              f"{8 * value.itemsize}-bit integer section", p)
+        info = np.iinfo(value)
+        if len(chunk) and chunk.dtype.kind in "iu":
+            bad = np.flatnonzero((chunk < info.min) | (chunk > info.max))
+            if len(bad):
+                i = start + int(bad[0])
+                raise FormatError(f"{name} of ion {i} ({chunk[bad[0]]}) does not fit the "
+                                  f"{value.name} values of its .apt section", p, f"ion {i}")
+    return np.asarray(chunk).astype(value, copy=False)
+
+
+def _check_int16(run: Run, name: str, p: str) -> None:
+    """FormatError unless every value of ``name`` fits AP Suite's int16 ``pulseDelta``."""
+    for start, chunk in run.chunks(name, _CHUNK_IONS):
+        if chunk.dtype.kind not in "iu" or not len(chunk):
+            continue                # floats are refused later, with their message
+        bad = np.flatnonzero((chunk < -(1 << 15)) | (chunk >= (1 << 15)))
+        if len(bad):
+            i = start + int(bad[0])
+            raise FormatError(f"{name} of ion {i} ({chunk[bad[0]]}) does not fit the 16 bits of "
+                              "the .apt pulseDelta section (ifes and AP Suite read it as int16); "
+                              f"leave {name} out with columns=[...] (liprobe export --columns)",
+                              p, f"ion {i}")
+
+
+def _source_plan(run: Run, names: list[str]) -> tuple[list[tuple], set[str]]:
+    """The sections of the ``.apt`` a run was read from, as they were (name, value type,
+    unit, columns, bounding box), for those whose columns are all being written; and
+    the columns they take.
+
+    This keeps ``.apt`` -> liprobe -> ``.apt`` to the same sections, whatever
+    variant the source used (``Vref``, ``Epos ToF``, ``Delta Pulse``, a
+    ``Detector Coordinates`` section alone, ``amu``, an empty unit, unsigned
+    multiplicities, a section ifes does not register, ...).
+    """
+    if run.format != "apt":
+        return [], set()
+    infos = [s for s in run.meta.get("sections") or () if isinstance(s, Mapping)]
+    by_name = {s.get("name"): s for s in infos}
+    wanted = set(names)
+    plan: list[tuple] = []
+    taken: set[str] = set()
+    for s in infos:
+        name = s.get("name")
+        cols = tuple(s.get("columns") or ())
+        duplicate = False
+        if not cols and name == "Detector Coordinates":
+            # skipped on reading: the same values as XDet_mm and YDet_mm
+            pair = [tuple(by_name.get(k, {}).get("columns") or ()) for k in ("XDet_mm",
+                                                                             "YDet_mm")]
+            cols = tuple(c[0] for c in pair if len(c) == 1)
+            duplicate = True
+        kind = _NUMPY_KIND.get(int(s.get("data_type") or 0))
+        bits = s.get("data_type_bits")
+        if (not cols or not all(c in wanted for c in cols) or kind is None
+                or bits not in _ALLOWED_BITS[s["data_type"]]
+                or s.get("record_size") != len(cols) * bits // 8):
+            continue
+        bbox = name == "Position" and s.get("header_size", 0) >= SECTION_HEADER_SIZE + BBOX_BYTES
+        plan.append((name, cols, np.dtype(f"<{kind}{bits // 8}"), str(s.get("unit", "")), bbox))
+        if not duplicate:
+            taken.update(cols)
+    return plan, taken
+
+
+def _plan(run: Run, columns, p: str) -> list[tuple]:
+    """The sections to write: ``(section, columns, value dtype, unit, bounding box)`` in
+    file order."""
+    names = list(run.columns if columns is None else columns)
+    for c in names:
+        if c not in run:
+            raise run._missing(c)
+    names = [run._resolve(c) for c in names]
+    plan, taken = _source_plan(run, names)
+    rest = [c for c in names if c not in taken]
+    if any(c in rest for c in _POSITION) and not all(c in rest for c in _POSITION):
+        lacking = ", ".join(c for c in _POSITION if c not in rest)
+        raise FormatError(f"cannot write the .apt Position section without {lacking}", p)
+    unknown = []
+    given: dict[str, str] = {sec[0]: ", ".join(sec[1]) for sec in plan}
+    for c in rest:
+        if c in _POSITION:
+            if c == "x":
+                plan.append(("Position", _POSITION, np.dtype("<f4"), "nm", True))
+            continue
+        sec = _section_of(c)
+        if sec is None:
+            unknown.append(c)
+            continue
+        if sec in given:
+            raise FormatError(f"columns '{given[sec]}' and '{c}' would both be written as the "
+                              f".apt section '{sec}'", p)
+        given[sec] = c
+        dtype, unit = SECTION_TYPES[sec]
+        if sec == "pulseDelta":
+            _check_int16(run, c, p)
+        plan.append((sec, (c,), np.dtype(dtype), unit, False))
+        if ("Detector Coordinates" not in given
+                and (sec == "YDet_mm" and "XDet_mm" in given
+                     or sec == "XDet_mm" and "YDet_mm" in given)):
+            pair = (given["XDet_mm"], given["YDet_mm"])
+            given["Detector Coordinates"] = ", ".join(pair)
+            plan.append(("Detector Coordinates", pair, np.dtype("<f4"), "mm", False))
+    if unknown:
+        raise FormatError("no AP Suite section name for column(s) "
+                          + ", ".join(repr(u) for u in unknown)
+                          + " (ifes refuses sections it does not know; write the others with "
+                            "columns=[...])", p)
+    if not plan:
+        raise FormatError("no column to write", p)
+    # a run read from an .apt keeps its file's section order
+    source = [s["name"] for s in run.meta.get("sections", ())] if run.format == "apt" else []
+    rank = {name: i for i, name in enumerate(source)}
+    return sorted(plan, key=lambda s: rank.get(s[0], len(rank)))
+
+
+def write_apt(path, run: Run, columns=None, chunk_ions: int = _CHUNK_IONS) -> None:
+    """Write a run as an AP Suite 6 ``.apt`` file (little-endian), atomically.
+
+    Each column becomes the section AP Suite gives it (the inverse of
+    :func:`read_apt`): ``mass`` -> ``Mass`` (float32, Da), ``x y z`` ->
+    ``Position`` (three float32 per ion, nm, with its bounding box),
+    ``tof`` -> ``tof`` (ns), ``det_x``/``det_y`` -> ``XDet_mm``/``YDet_mm``
+    and, as AP Suite does, ``Detector Coordinates`` (both, mm),
+    ``multiplicity`` -> ``Multiplicity`` (int32), ``pulse_delta`` ->
+    ``pulseDelta`` (int16, as ifes and AP Suite read it: a value beyond 16
+    bits is refused, leave the column out with ``columns``), ``v_dc`` ->
+    ``Voltage``, ``v_pulse`` -> ``Pulse Voltage`` (V), ``apt_z`` -> ``z``
+    (int64); a column named after an AP Suite section (``tofc``, ``Vap``,
+    ``erate``, ``tElapsed``, ...) keeps its name, with the type and unit of
+    :data:`SECTION_TYPES`, and ``apt_NAME`` is written as ``NAME``. Floats are
+    written as float32, the precision of the format. Sections follow the
+    order of the columns.
+
+    A run read from an ``.apt`` (``run.meta["sections"]``) is written with
+    its file's sections instead, in their order and with their names, value
+    types, units and bounding box (``Vref``, ``Epos ToF``, ``Delta Pulse``,
+    a lone ``Detector Coordinates``, ``amu``, unsigned multiplicities, or a
+    name that ifes does not register but read anyway), so that ``.apt`` ->
+    liprobe -> ``.apt`` gives the same sections and values; only columns the
+    source file did not hold follow the table above. Sections the reader
+    skipped for holding no per-ion numbers are not written (listed in
+    ``run.meta["skipped"]``). The file header holds the file's name and the
+    time of writing.
+    Columns are converted ``chunk_ions`` at a time: memory stays bounded.
+
+    Parameters
+    ----------
+    path : str or path-like
+    run : Run
+    columns : sequence of str, optional
+        The columns to write (default: all of them).
+    chunk_ions : int
+        Ions converted at a time.
+
+    Raises
+    ------
+    FormatError
+        A column with no AP Suite section name (the ifes reader refuses
+        unknown sections: leave it out with ``columns``), two columns for one
+        section, only some of ``x y z``, an integer section given floats or a
+        value that does not fit it (``pulse_delta`` beyond 16 bits), or a
+        folder that does not exist or an output path that is one.
+    ColumnError
+        ``columns`` names a column the run lacks.
+    """
+    p = os.fspath(path)
+    n = run.n_ions
+    if n == 0:
+        raise FormatError("cannot write an .apt file of 0 ions (readers refuse an ion count "
+                          "of 0)", p)
+    plan = _plan(run, columns, p)
+    head = np.zeros((), dtype=FILE_HEADER_DTYPE)
+    head["signature"] = FILE_SIGNATURE
+    head["header_size"] = FILE_HEADER_SIZE
+    head["header_version"] = FILE_HEADER_VERSION
+    head["filename"] = _utf16_units(os.path.basename(p), 256, "file name", p)
+    now = _dt.datetime.now(_dt.UTC) - _dt.datetime(1601, 1, 1, tzinfo=_dt.UTC)
+    head["creation_filetime"] = (now // _dt.timedelta(microseconds=1)) * 10
+    head["ion_count"] = n
+    with atomic_write(p) as f:
+        f.write(head.tobytes())
+        for sec, cols, value, unit, bbox in plan:
+            k = len(cols)
+            start_of_header = f.tell()
+            f.write(_section_header(sec, value, k, unit, n, p, BBOX_BYTES if bbox else 0)
+                    .tobytes())
+            if bbox:
+                f.write(bytes(BBOX_BYTES))
+            lo = np.full(k, np.inf)
+            hi = np.full(k, -np.inf)
+            for parts in zip(*(run.chunks(c, chunk_ions) for c in cols)):
+                start = parts[0][0]
+                rec = np.empty((len(parts[0][1]), k), dtype=value)
+                for j, (c, (_, chunk)) in enumerate(zip(cols, parts)):
+                    rec[:, j] = _converted(chunk, value, c, start, p)
+                if bbox and len(rec):
+                    lo = np.minimum(lo, rec.min(axis=0))
+                    hi = np.maximum(hi, rec.max(axis=0))
+                f.write(rec.tobytes())
+            if bbox and n:
+                end = f.tell()
+                f.seek(start_of_header + SECTION_HEADER_SIZE)
+                f.write(np.column_stack([lo, hi]).astype("<f4").tobytes())
+                f.seek(end)

@@ -1,4 +1,4 @@
-"""Oak Ridge ``.rng`` range files: read.
+"""Oak Ridge ``.rng`` range files: read and write.
 
 The layout, blank lines aside::
 
@@ -40,10 +40,19 @@ import re
 from ..chemistry import MAX_ION_ATOMS, Ion, format_formula, parse_formula
 from ..errors import FormatError, RangeError
 from ..rangetable import Range, RangeTable
-from ._files import read_text_lines
-from .rrng import RowIons, named_ions_warning, parse_count, parse_number
+from ._files import atomic_write, read_text_lines
+from .rrng import (
+    RowIons,
+    _check_writable,
+    _decimal,
+    _needs_charge_field,
+    default_color,
+    named_ions_warning,
+    parse_count,
+    parse_number,
+)
 
-__all__ = ["read_rng"]
+__all__ = ["read_rng", "write_rng"]
 
 _EXTENSION = re.compile(r"^-+\s*polyatomic", re.IGNORECASE)
 
@@ -243,3 +252,164 @@ def read_rng(path) -> RangeTable:
             named.append(label)
         ranges.append(Range(lo, hi, ion, None, color, ln))
     return RangeTable.from_ranges(ranges, p, ions.warnings() + named_ions_warning(named))
+
+
+# ---------------------------------------------------------------------------
+# writing
+# ---------------------------------------------------------------------------
+
+def _element_order(table: RangeTable) -> list[str]:
+    """The elements, ordered so that each ion's atoms follow the column order where they can.
+
+    The reader gives a molecule its atoms in column order: a topological order
+    of "comes before in some ion" (ties and cycles: first appearance) keeps
+    ``NiO2`` from coming back as ``O2Ni``.
+    """
+    first = list(table.elements)
+    after: dict[str, set[str]] = {el: set() for el in first}
+    for ion in table.ions:
+        els = ion.elements
+        for a, b in zip(els, els[1:]):
+            if a != b:
+                after[a].add(b)
+    order: list[str] = []
+    left = list(first)
+    while left:
+        ready = [el for el in left if not any(el in after[o] for o in left if o != el)]
+        pick = ready[0] if ready else left[0]
+        order.append(pick)
+        left.remove(pick)
+    return order
+
+
+def _rgb(color: str) -> str:
+    """``#RRGGBB`` as the format's three components between 0 and 1 (4 decimals read back)."""
+    return " ".join(f"{int(color[i:i + 2], 16) / 255:.4f}" for i in (1, 3, 5))
+
+
+def _first_color(table: RangeTable, match, fallback: Ion) -> str:
+    for r in table.ranges:
+        if match(r.ion) and r.color:
+            return r.color
+    return default_color(fallback)
+
+
+def write_rng(path, table: RangeTable) -> None:
+    """Write a range table as an Oak Ridge ``.rng`` file, atomically.
+
+    One column per element (then one per named ion), each with a colour; one
+    row per window, ``. lo hi`` and the count of each column; molecular ions
+    are listed again in a polyatomic extension block, one column per
+    molecule, as AP Suite and IVAS write them (it names the molecule and gives
+    its colour). Bounds are the shortest decimals that read back to the same
+    float64.
+
+    What the format keeps: the windows, their ions (with the atoms in column
+    order; the columns are ordered so that each ion keeps its own order where
+    the table allows) and the colours of single-atom ions and molecules
+    (the first colour of each; colours are per column, not per window). It has
+    no volumes and no charges: the reader infers each window's charge.
+
+    Parameters
+    ----------
+    path : str or path-like
+    table : RangeTable
+
+    Raises
+    ------
+    FormatError
+        The table has no window; a window whose charge the reader would not
+        infer back from it (write ``.rrng``, which states it); a named ion whose
+        label reads as a formula or an element; a non-finite bound, a colour
+        that is not ``"#RRGGBB"``, a label with spaces, ``:`` or ``=``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from liprobe import Range, RangeTable, parse_ion, read_ranges
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> table = RangeTable.from_ranges([Range(6.9, 7.2, parse_ion("Li+"), color="#FF0000"),
+    ...                                 Range(74.8, 75.2, parse_ion("NiO+"))])
+    >>> path = os.path.join(tmp.name, "tiny.rng")
+    >>> write_rng(path, table)
+    >>> print(open(path).read())              # doctest: +NORMALIZE_WHITESPACE
+    3 2
+    Li
+    Li 1.0000 0.0000 0.0000
+    Ni
+    Ni ...
+    O
+    O ...
+    ------------------- Li Ni O
+    . 6.9 7.2 1 0 0
+    . 74.8 75.2 0 1 1
+    --- polyatomic extension
+    1 1
+    NiO
+    NiO ...
+    ------------------- NiO
+    . 74.8 75.2 1
+    >>> [r.ion.name for r in read_ranges(path)]
+    ['Li+', 'NiO+']
+    >>> tmp.cleanup()
+    """
+    p = os.fspath(path)
+    if not table.ranges:
+        raise FormatError("the range table has no window to write", p)
+    for r in table.ranges:
+        _check_writable(r, p)
+        if _needs_charge_field(r):
+            raise FormatError(f"the window [{r.lo}, {r.hi}) of {r.ion.name} would read back "
+                              "with another charge and .rng has no field for it (write .rrng, "
+                              "which states it)", p)
+        if r.ion.is_named:
+            label = r.ion.formula
+            try:
+                parse_formula(label)
+            except ValueError:
+                pass
+            else:
+                raise FormatError(f"the named ion '{label}' would read back as a formula in "
+                                  ".rng (write .rrng, whose Name: field keeps it)", p)
+            if re.fullmatch(r"[A-Z][a-z]?", label):
+                raise FormatError(f"the named ion '{label}' is shaped like an element symbol, "
+                                  "which .rng readers refuse (write .rrng)", p)
+    elements = _element_order(table)
+    named = list(dict.fromkeys(r.ion.formula for r in table.ranges if r.ion.is_named))
+    columns = elements + named
+    index = {c: j for j, c in enumerate(columns)}
+    out = [f"{len(columns)} {len(table.ranges)}"]
+    for el in elements:
+        single = Ion(((el, 1),), 1)
+        color = _first_color(table, lambda ion, el=el: ion.atoms == ((el, 1),), single)
+        out += [el, f"{el} {_rgb(color)}"]
+    for label in named:
+        ion = Ion((), None, label=label)
+        color = _first_color(table, lambda i, label=label: i.is_named and i.formula == label,
+                             ion)
+        out += [label, f"{label} {_rgb(color)}"]
+    out.append("-" * 19 + " " + " ".join(columns))
+    molecules: dict[str, list[Range]] = {}
+    for r in table.ranges:
+        counts = [0] * len(columns)
+        if r.ion.is_named:
+            counts[index[r.ion.formula]] = 1
+        else:
+            for el, k in r.ion.atoms:
+                counts[index[el]] += k
+            if len(set(r.ion.elements)) > 1:
+                molecules.setdefault(r.ion.formula, []).append(r)
+        out.append(f". {_decimal(r.lo)} {_decimal(r.hi)} " + " ".join(map(str, counts)))
+    if molecules:
+        rows = [(f, r) for f, rs in molecules.items() for r in rs]
+        out += ["--- polyatomic extension", f"{len(molecules)} {len(rows)}"]
+        for f, rs in molecules.items():
+            color = next((r.color for r in rs if r.color), None) or default_color(rs[0].ion)
+            out += [f, f"{f} {_rgb(color)}"]
+        out.append("-" * 19 + " " + " ".join(molecules))
+        names = list(molecules)
+        for f, r in rows:
+            counts = [1 if m == f else 0 for m in names]
+            out.append(f". {_decimal(r.lo)} {_decimal(r.hi)} " + " ".join(map(str, counts)))
+    with atomic_write(p, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(out) + "\n")

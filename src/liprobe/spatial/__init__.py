@@ -20,12 +20,20 @@ module                                      what it computes
 :mod:`~liprobe.spatial.isosurface`          isoconcentration and isodensity surfaces
 :mod:`~liprobe.spatial.proxigram`           composition against the distance from a
                                             surface (proxigram) or from the axis
+:mod:`~liprobe.spatial.neighbours`          k-th nearest-neighbour distances and the
+                                            composition of neighbourhoods, against
+                                            randomly relabelled ions
+:mod:`~liprobe.spatial.clusters`            maximum-separation and DBSCAN cluster search
+:mod:`~liprobe.spatial.rdf`                 pair correlation normalised by the bulk
+                                            composition
+:mod:`~liprobe.spatial.map2d`               2D composition maps with their counts
 ==========================================  ==============================================
 
 Every public name of these modules is also importable from here
 (``from liprobe.spatial import select, reconstruct_run``).
 """
 
+from .clusters import ClusterSearch, find_clusters
 from .coating import CoatingProfile, ShellSlab, coating_profile, core_mask, element_weights
 from .compare import PositionComparison, compare_to_file_positions
 from .detector import (
@@ -36,8 +44,16 @@ from .detector import (
     species_windows,
 )
 from .isosurface import Isosurface, SurfaceComponent, isosurface
+from .map2d import CompositionMap, composition_map
+from .neighbours import (
+    NeighbourComposition,
+    NeighbourDistances,
+    nearest_neighbours,
+    neighbour_composition,
+)
 from .profile import Profile, composition_profile
 from .proxigram import Proxigram, proxigram, radial_proxigram, signed_distances
+from .rdf import PairCorrelation, pair_correlation
 from .reconstruct import (
     PROTOCOLS,
     Reconstruction,
@@ -58,12 +74,15 @@ from .roi import Roi, box_mask, cylinder_mask, parse_roi, parse_segment, select,
 from .voxels import VoxelGrid, voxelise
 
 __all__ = [
-    "CoatingProfile", "DetectorHeterogeneity", "DetectorMap", "Isosurface", "PROTOCOLS",
-    "PositionComparison", "Profile", "Proxigram", "Reconstruction", "ReconstructionParameters",
-    "Roi", "ShellSlab", "SurfaceComponent", "VoxelGrid", "box_mask",
-    "cap_positions", "coating_profile", "compare_to_file_positions", "composition_profile",
-    "core_mask", "cylinder_mask", "detector_map", "element_weights", "field_of_view_factor",
-    "hit_heterogeneity", "isosurface", "launch_angles", "parse_roi", "parse_segment",
+    "ClusterSearch", "CoatingProfile", "CompositionMap", "DetectorHeterogeneity",
+    "DetectorMap", "Isosurface", "NeighbourComposition", "NeighbourDistances", "PROTOCOLS",
+    "PairCorrelation", "PositionComparison", "Profile", "Proxigram", "Reconstruction",
+    "ReconstructionParameters", "Roi", "ShellSlab", "SurfaceComponent", "VoxelGrid", "box_mask",
+    "cap_positions", "coating_profile", "compare_to_file_positions", "composition_map",
+    "composition_profile", "core_mask", "cylinder_mask", "detector_map", "element_weights",
+    "field_of_view_factor", "find_clusters", "hit_heterogeneity", "isosurface", "launch_angles",
+    "nearest_neighbours", "neighbour_composition", "pair_correlation", "parse_roi",
+    "parse_segment",
     "project_angles_to_detector",
     "project_to_detector", "proxigram", "radial_proxigram", "radius_from_shank",
     "radius_from_voltage", "reconstruct", "reconstruct_run", "select", "shank_factor",

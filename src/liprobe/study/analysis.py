@@ -23,6 +23,12 @@ group              columns
                    :mod:`liprobe.study.kingham`, as ``liprobe field --kingham``)
 ``fda``            ``fda_mu_<species>``, ``fda_mu_shuffled_<species>``,
                    ``fda_p_value_<species>`` (ROI)
+``li_neighbours``  ``li_knn_excess_pct`` (+ ``_err``): the share of Li among the
+                   10 nearest counted ions of each Li-bearing ion, less that of
+                   labels shuffled within 1 nm z-slabs, in percentage points (ROI;
+                   :func:`liprobe.spatial.neighbours.neighbour_composition` with
+                   :data:`LI_NEIGHBOURS`, as ``liprobe neighbours --from Li --k 10
+                   --composition``)
 ``presence``       ``peaks_present``, ``peaks_absent`` (``;``-separated ions,
                    ROI; :mod:`liprobe.study.presence`)
 ``peaks``          ``mrp_fwhm_<ion>``, ``mrp_fw10_<ion>``, ``tail_ns_<ion>`` of
@@ -60,13 +66,14 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..errors import LiprobeError
 
 __all__ = ["ColumnGroup", "GROUPS", "column_group", "registry_signature", "analyse_run",
-           "RunContext"]
+           "RunContext", "LI_NEIGHBOURS"]
 
 
 @dataclass(frozen=True)
@@ -229,6 +236,29 @@ def _fda(ctx):
             values[n] = v
             if v is None:
                 reasons[n] = r.reasons.get(key, "not computable")
+    return values, reasons
+
+
+#: The Li clustering measure of the ``li_neighbours`` group: fixed, so that the work is
+#: bounded (at most 20,000 Li centres, a seeded choice) and every run is measured alike.
+LI_NEIGHBOURS: dict[str, Any] = {"species": "Li", "k": 10, "slab_nm": 1.0,
+                                 "max_centres": 20_000, "shuffles": 8, "seed": 0}
+
+
+@column_group("li_neighbours", version="1", requires="liprobe.spatial.neighbours")
+def _li_neighbours(ctx):
+    from ..spatial.neighbours import neighbour_composition
+
+    names = ("li_knn_excess_pct", "li_knn_excess_pct_err")
+    try:
+        nc = neighbour_composition(ctx.roi, ctx.table, exclude=ctx.params.exclude,
+                                   **LI_NEIGHBOURS)
+    except LiprobeError as e:
+        return dict.fromkeys(names), dict.fromkeys(names, _one_line(e))
+    values = dict(zip(names, (nc.excess_pct, nc.excess_err_pct)))
+    reasons = {}
+    if nc.excess_err_pct is None:
+        reasons[names[1]] = nc.reasons.get("excess_err_pct", "not computable")
     return values, reasons
 
 

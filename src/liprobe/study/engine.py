@@ -96,6 +96,18 @@ class StudyResult:
         """The table as a pandas DataFrame (the contents of ``runs.parquet``)."""
         return _dataframe(self.rows, self.columns)
 
+    def to_dataframe(self):
+        """The per-run records as a pandas DataFrame (as :attr:`table`), one row per run
+        or segment, with ``df.attrs["units"]`` and ``df.attrs["descriptions"]`` of the
+        columns (:func:`liprobe.study.columns.column_info`)."""
+        from .columns import column_info
+
+        df = self.table
+        info = {c: column_info(c) for c in self.columns}
+        df.attrs["units"] = {c: u for c, (u, _) in info.items()}
+        df.attrs["descriptions"] = {c: d for c, (_, d) in info.items()}
+        return df
+
     def summary(self) -> dict:
         return {
             "study": self.name, "out": self.out, "rows": len(self.rows),
@@ -261,6 +273,27 @@ def _dataframe(rows, columns):
     return df
 
 
+def _parquet_with_units(df, f) -> None:
+    """``df`` as Parquet, each field's unit and description in its schema metadata
+    (``unit``, ``description``), and all of them as JSON under ``liprobe.columns``."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .columns import column_info
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    info = {c: column_info(c) for c in df.columns}
+    fields = [fld.with_metadata({"unit": info[fld.name][0],
+                                 "description": info[fld.name][1]}) for fld in table.schema]
+    meta = dict(table.schema.metadata or {})
+    meta[b"liprobe.columns"] = json.dumps(
+        {c: {"unit": u, "description": d} for c, (u, d) in info.items()}).encode()
+    pq.write_table(pa.Table.from_arrays(table.columns, schema=pa.schema(fields, metadata=meta)),
+                   f)
+
+
 def _write_tables(out: str, rows, columns, yields, summary) -> dict:
     df = _dataframe(rows, columns)
     paths = {"runs_csv": os.path.join(out, "runs.csv"),
@@ -269,7 +302,7 @@ def _write_tables(out: str, rows, columns, yields, summary) -> dict:
              "summary_json": os.path.join(out, "summary.json")}
     atomic_write_text(paths["runs_csv"], df.to_csv(index=False))
     with atomic_write(paths["runs_parquet"], "wb") as f:
-        df.to_parquet(f, index=False)
+        _parquet_with_units(df, f)
     import pandas as pd
 
     ydf = pd.DataFrame(yields, columns=["coating", "runs", "complete", "fractured", "unknown",

@@ -35,7 +35,7 @@ from ._tomlpos import key_lines, locate
 
 __all__ = ["ManifestError", "FdaConfig", "DetectorConfig", "CoatingProfileConfig", "FlagRules",
            "StudyParams", "RunSpec", "Manifest", "load_manifest", "parse_manifest",
-           "OUTCOMES_FRACTURED", "OUTCOMES_COMPLETE"]
+           "OUTCOMES_FRACTURED", "OUTCOMES_COMPLETE", "run_name_problem"]
 
 #: ``tags.outcome`` values that mean the specimen fractured early / ran to its end.
 OUTCOMES_FRACTURED = ("fractured", "early_fracture", "fracture")
@@ -581,6 +581,19 @@ def _parse_run(i: int, r, base: str, params: StudyParams, materials: dict, lines
         return [replace(spec, problem=f"{msg}key {_key_name(e.path)}: {e.problem}")]
 
 
+def run_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a run (None if it can): run names become file names in
+    the output folder (``OUT/<run>.nxs``), so they hold no path separator and are not
+    ``.`` or ``..``."""
+    if "/" in name or "\\" in name or (os.altsep and os.altsep in name):
+        return "has a path separator (a run name becomes a file name in the output folder)"
+    if name.strip() in (".", "..") or name.startswith(".."):
+        return "starts with '..' (a run name becomes a file name in the output folder)"
+    if "\x00" in name:
+        return "has a NUL character"
+    return None
+
+
 def parse_manifest(text: str, path: str = "study.toml") -> Manifest:
     """Parse a manifest's text; relative paths are taken from ``path``'s folder.
 
@@ -620,6 +633,10 @@ def parse_manifest(text: str, path: str = "study.toml") -> Manifest:
         for s in _parse_run(i, r, base, params, materials, lines):
             specs.append(s)
         nm = specs[-1].run
+        why = run_name_problem(nm)
+        if why is not None:
+            raise ManifestError(f"key runs[{i}].name: run name '{nm}' {why}", path,
+                                _where(lines, ("runs", i, "name")) or _where(lines, ("runs", i)))
         if nm in seen:
             raise ManifestError(f"key runs[{i}].name: run name '{nm}' is used twice "
                                 f"(also runs[{seen[nm]}])", path,

@@ -1,0 +1,104 @@
+"""Units and descriptions of the study table's columns (``runs.parquet`` keeps them).
+
+:func:`column_info` gives each column of ``runs.csv`` / ``runs.parquet`` its
+unit and a one-line description, from the column's name: the table's
+columns are made from patterns (``at_pct_<El>``, ``fda_mu_<species>``,
+ratios, ``tag_<name>``), so the patterns are described once here.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["column_info", "COLUMNS"]
+
+#: Fixed columns: name -> (unit, description).
+COLUMNS: dict[str, tuple[str, str]] = {
+    "run": ("", "the run's name in the manifest"),
+    "segment": ("", "index of the segment in the run's segments (empty: the whole run)"),
+    "segment_name": ("", "the segment's name"),
+    "segment_start": ("ion", "first ion of the segment (index, evaporation order)"),
+    "segment_stop": ("ion", "end of the segment (index, exclusive; empty: the end)"),
+    "material": ("", "the phase the analyst expects"),
+    "coating": ("", "the coating element, or none"),
+    "laser_pj": ("pJ", "laser pulse energy"),
+    "particle": ("", "the particle the specimen came from"),
+    "instrument": ("", "the atom probe"),
+    "status": ("", "ok, or failed (see error)"),
+    "error": ("", "why the row failed"),
+    "format": ("", "format of the ion file"),
+    "ions": ("ions", "ions in the run or segment"),
+    "ions_roi": ("ions", "ions in the region of interest"),
+    "ions_ranged_roi": ("ions", "ranged ions in the region of interest"),
+    "li_knn_excess_pct": ("%", "share of Li among the 10 nearest counted ions of each "
+                               "Li-bearing ion, less that of shuffled labels (percentage points, "
+                               "ROI)"),
+    "peaks_present": ("", "ions with a peak above background (;-separated)"),
+    "peaks_absent": ("", "ranged ions without a peak above background (;-separated)"),
+    "background_ppm_ns": ("ppm/ns", "flat background of the time-of-flight spectrum"),
+    "detector_heterogeneity": ("", "heterogeneity of the detector hit map (core region)"),
+    "coating_thickness_nm": ("nm", "median apparent thickness of the coating shell"),
+    "coating_slabs_found": ("", "depth slabs in which the coating shell was found"),
+    "abrupt_end": ("", "whether the run ended abruptly (fracture)"),
+    "abrupt_end_evidence": ("", "what shows the abrupt end"),
+    "voltage_jumps": ("", "jumps of the standing voltage"),
+    "multi_hit_fraction": ("", "fraction of ions detected in multiple hits"),
+    "best_phase": ("", "the reference phase the cations match best"),
+    "flags": ("", "batch-relative flags (;-separated)"),
+    "flag_reasons": ("", "one sentence per flag"),
+    "reasons": ("", "why each empty value is empty"),
+}
+
+#: (pattern, unit, description with {0} for the pattern's group), first match wins.
+_PATTERNS: tuple[tuple[str, str, str], ...] = (
+    (r"tag_(.+)", "", "manifest tag {0}"),
+    (r"at_pct_(\w+)", "at.%", "atomic percent of {0} (ROI, excluded elements left out)"),
+    (r"kingham_field_(\w+)_v_nm", "V/nm", "Kingham-equivalent field of the {0} coating"),
+    (r"fda_mu_shuffled_(.+)", "", "frequency distribution mu of {0} with shuffled labels"),
+    (r"fda_mu_(.+)", "", "frequency distribution mu of {0} (ROI)"),
+    (r"fda_p_value_(.+)", "", "chi-square p-value of the frequency distribution of {0}"),
+    (r"detector_mu_shuffled_(.+)", "", "detector-map fraction mu of {0}, shuffled labels"),
+    (r"detector_mu_(.+)", "", "mu of the {0} fraction over the detector"),
+    (r"mrp_fwhm_(.+)", "", "mass resolving power m/FWHM of the {0} peak"),
+    (r"mrp_fw10_(.+)", "", "mass resolving power m/FW10%M of the {0} peak"),
+    (r"tail_ns_(.+)", "ns", "thermal tail of the {0} peak"),
+    (r"(.+/.+)", "", "ratio {0} with its counting error"),
+)
+
+_UNIT_SUFFIX = (("_nm", "nm"), ("_pj", "pJ"), ("_pJ", "pJ"), ("_K", "K"), ("_kHz", "kHz"),
+                ("_pct", "%"), ("_ns", "ns"), ("_V", "V"), ("_Pa", "Pa"))
+
+
+def column_info(name: str) -> tuple[str, str]:
+    """``(unit, description)`` of a column of the study's table.
+
+    An error column ``X_err`` is one standard deviation of ``X``, in its unit;
+    a tag's unit comes from its name's suffix (``temperature_K``: K), as does
+    that of a column not described here (its description is then empty: a new
+    column group describes its columns in :data:`COLUMNS` or the patterns).
+
+    Examples
+    --------
+    >>> unit, description = column_info("at_pct_Li_err")
+    >>> unit
+    'at.%'
+    >>> print(description)
+    one standard deviation of at_pct_Li: atomic percent of Li (ROI, excluded elements left out)
+    >>> column_info("tag_temperature_K")
+    ('K', 'manifest tag temperature_K')
+    """
+    if name.endswith("_err"):
+        unit, what = column_info(name[:-4])
+        return unit, f"one standard deviation of {name[:-4]}: {what}"
+    if name in COLUMNS:
+        return COLUMNS[name]
+    for pattern, unit, text in _PATTERNS:
+        m = re.fullmatch(pattern, name)
+        if m:
+            if not unit and pattern.startswith("tag_"):
+                unit = next((u for suf, u in _UNIT_SUFFIX if name.endswith(suf)), "")
+            return unit, text.format(m.group(1))
+    if name in ("delithiated", "off_stoichiometric", "other_phase", "early_fracture"):
+        return "", f"flag {name}"
+    # a column not described here yet: its unit from its name's suffix
+    return next((u for suf, u in _UNIT_SUFFIX if name.endswith(suf)), ""), ""
