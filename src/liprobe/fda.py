@@ -112,9 +112,12 @@ class FrequencyDistribution:
     p_value : float or None
         ``P(X >= chi2)``, ``X ~ chi2(dof)``; None (see ``reasons``) when ``dof < 1``.
     mu : float or None
-        ``sqrt(chi2 / (N + chi2))`` with ``N`` named by ``normalization``.
+        ``sqrt(chi2 / (N + chi2))`` with ``N`` named by ``normalization``; None
+        (see ``reasons``) when ``dof < 1``: too few blocks for classes of >= 5
+        expected blocks to leave a degree of freedom.
     mu_shuffled : float or None
-        Median ``mu`` over ``shuffles`` random permutations of the labels.
+        Median ``mu`` over ``shuffles`` random permutations of the labels (None
+        with ``mu``).
     mu_shuffled_interval : (float, float) or None
         5th and 95th percentiles of those ``mu``.
     normalization : str
@@ -574,9 +577,18 @@ def frequency_distribution_from_blocks(k, block_size: int, species: str = "", *,
     reasons = {}
     if test.p_value is None:
         reasons["p_value"] = test.reason
-    mu = pearson_mu(test.chi2, n_norm)
-    mu_sh = interval = None
-    if shuffles > 0:
+    mu = mu_sh = interval = None
+    if test.dof < 1:
+        # every block pooled into too few classes: chi2 is 0 up to rounding, and a mu of 0
+        # (or 2e-17) would read as "random" when nothing was tested
+        why = (f"only {nb:,} blocks: too few for the chi-square test, which needs classes of "
+               f">= 5 expected blocks that leave at least 1 degree of freedom (here "
+               f"{len(test.classes)} class(es), {test.dof} dof); use smaller blocks or a "
+               "larger selection")
+        reasons["mu"] = reasons["mu_shuffled"] = why
+    else:
+        mu = pearson_mu(test.chi2, n_norm)
+    if mu is not None and shuffles > 0:
         rng = np.random.default_rng(seed)
         e = test.expected_classes
         lo = np.array([a for a, _ in test.classes])
@@ -586,7 +598,7 @@ def frequency_distribution_from_blocks(k, block_size: int, species: str = "", *,
             mus.append(pearson_mu(float(((oc - e) ** 2 / e).sum()), n_norm))
         mu_sh = float(np.median(mus))
         interval = (float(np.percentile(mus, 5)), float(np.percentile(mus, 95)))
-    else:
+    elif mu is not None:
         reasons["mu_shuffled"] = "not computed (shuffles = 0)"
     var_binom = block_size * p * (1.0 - p)
     dispersion = float(k.var() / var_binom) if var_binom > 0 else None

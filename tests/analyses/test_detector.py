@@ -96,10 +96,14 @@ def test_map_counts_equal_numpy_histogram2d():
 
 def test_coating_ring_on_the_detector_sets_the_core_disc():
     run = hit_map(100_000, 5, cr_ring=34.0)
-    d = detector_map(run, TABLE)
-    assert d.core_method == "coating"
+    d = detector_map(run, TABLE, coating_element="Cr")
+    assert d.core_method == "coating" and d.coating_element == "Cr"
     assert 28.0 < d.core_radius_mm < 34.0
-    plain = detector_map(hit_map(100_000, 5), TABLE)
+    # a coating is looked for only when named: no battery assumption by default
+    unasked = detector_map(run, TABLE)
+    assert unasked.core_method == "fraction" and unasked.coating_element is None
+    assert not any("ring" in w for w in unasked.warnings)
+    plain = detector_map(hit_map(100_000, 5), TABLE, coating_element="Cr")
     assert plain.core_method == "fraction"
     assert plain.core_radius_mm == pytest.approx(0.8 * plain.detector_radius_mm)
 

@@ -274,12 +274,26 @@ def test_only_species_ions_is_an_analysis_error():
         frequency_distribution_from_blocks([10, 10, 10], 10, "A")
 
 
-def test_too_few_classes_give_a_null_p_value_with_a_reason():
+def test_too_few_classes_give_a_null_p_value_and_mu_with_a_reason():
+    # 8 blocks: all pooled into one class of expected count >= 5, no degree of freedom
+    # left; chi2 is then 0 up to rounding, and a mu of 0 (or 2e-17) would read "random"
     fd = frequency_distribution_from_blocks([1, 0, 2, 1, 0, 1, 0, 0], 10, "A")
     assert fd.p_value is None and "degrees of freedom" in fd.reasons["p_value"]
+    assert fd.mu is None and fd.mu_shuffled is None and fd.mu_shuffled_interval is None
+    assert "8 blocks" in fd.reasons["mu"] and "degree of freedom" in fd.reasons["mu"]
+    assert fd.reasons["mu_shuffled"] == fd.reasons["mu"]
     d = fd.to_dict()
     json.dumps(d, allow_nan=False)
-    assert d["p_value"] is None and d["mu"] is not None and math.isfinite(d["mu"])
+    assert d["p_value"] is None and d["mu"] is None and d["mu_shuffled"] is None
+    assert "mu None" in repr(fd)
+
+
+def test_enough_blocks_for_one_degree_of_freedom_give_mu():
+    # the smallest case with two classes of >= 5 expected blocks and a fitted fraction
+    # would leave dof 0; three classes leave dof 1: mu is computed
+    k = np.repeat([0, 1, 2, 3], [30, 40, 20, 10])
+    fd = frequency_distribution_from_blocks(k, 10, "A")
+    assert fd.dof >= 1 and fd.mu is not None and "mu" not in fd.reasons
 
 
 def test_bad_arguments_are_value_errors():

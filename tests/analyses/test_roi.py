@@ -57,3 +57,27 @@ def test_empty_roi_and_missing_positions_are_clear_errors(real):
     masses_only = liprobe.Run.from_arrays(mass=np.ones(5, np.float32))
     with pytest.raises(AnalysisError, match="needs reconstructed positions"):
         select(masses_only, "cylinder:25")
+
+
+@pytest.mark.parametrize("spec, params", [
+    ("cylinder:25", (25.0,)),               # a bare number is the diameter
+    ("cylinder:d=25", (25.0,)),
+    ("cylinder:r=12.5", (25.0,)),           # APAV's RoiCylinder and AP Suite take a radius
+    ("cylinder:R=12.5:40", (25.0, 40.0)),
+    ("cylinder:d=25:40", (25.0, 40.0)),
+    ("sphere:d=10@0,0,-20", (10.0, 0.0, 0.0, -20.0)),
+    ("sphere:r=5@0,0,-20", (10.0, 0.0, 0.0, -20.0)),
+])
+def test_roi_by_radius_or_diameter(spec, params):
+    roi = parse_roi(spec)
+    assert roi.params == params
+    d = roi.describe()
+    assert d["diameter_nm"] == params[0]
+    assert d["description"].startswith(f"{roi.kind}, diameter {params[0]:g} nm")
+
+
+@pytest.mark.parametrize("bad", ["cylinder:r=0", "cylinder:x=5", "sphere:r=-1@0,0,0",
+                                 "cylinder:r=", "cylinder:d=5:r=3"])
+def test_bad_radius_or_diameter_specs_are_value_errors(bad):
+    with pytest.raises(ValueError, match="bad ROI"):
+        parse_roi(bad)

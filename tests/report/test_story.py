@@ -67,8 +67,11 @@ def test_uncoated_runs_are_flagged_delithiated_and_fracture_early(rows):
 
 
 def test_li_is_clustered_in_uncoated_runs_far_more_than_in_coated_ones(rows):
-    mu_u = np.median([r["fda_mu_Li+"] for r in _nmc(rows, coated=False)])
-    mu_c = np.median([r["fda_mu_Li+"] for r in _nmc(rows, coated=True)])
+    # nanmedian: a run (or a schedule's section) with too few Li blocks has no mu (None with a
+    # reason, NaN in the table): the coated schedule run's sections in this tenth-size demo,
+    # and an uncoated run the fracture model breaks early
+    mu_u = np.nanmedian([r["fda_mu_Li+"] for r in _nmc(rows, coated=False)])
+    mu_c = np.nanmedian([r["fda_mu_Li+"] for r in _nmc(rows, coated=True)])
     assert mu_u > 2 * mu_c and mu_u > 0.25, (mu_u, mu_c)
 
 

@@ -125,3 +125,16 @@ def test_file_hashes_are_remembered_until_the_file_changes(tmp_path):
     assert c2.digest(str(f)) == d1 and not c2._memo_dirty
     f.write_bytes(b"abd")
     assert c2.digest(str(f)) != d1
+
+
+def test_fda_of_a_segment_with_too_few_blocks_is_null_with_a_reason(study_dir):
+    # 1,500 ions: after the ROI and the excluded Cr, too few blocks of 100 for the
+    # chi-square classes to leave a degree of freedom (mu was 0 or 2e-17 before)
+    spec, params = spec_for(study_dir, 'data = "runs/cr-5.epos"\nranges = "runs/cr-5.rrng"\n'
+                                       'coating = "Cr"\n'
+                                       'segments = [{ start = 0, stop = 1500 }]\n')
+    res = analyse_run(spec, params)
+    assert res["status"] == "ok", res["error"]
+    v, why = res["values"], res["reasons"]
+    assert v["fda_mu_Li+"] is None and v["fda_mu_shuffled_Li+"] is None
+    assert "blocks" in why["fda_mu_Li+"] and "degree of freedom" in why["fda_mu_Li+"]

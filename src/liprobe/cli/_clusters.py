@@ -70,7 +70,7 @@ def write_outputs(outputs, header: dict, rows, plot) -> None:
             plot(out)
 
 
-def read_counted(file, ranges_path, roi, segment, exclude):
+def read_counted(file, ranges_path, roi, segment, exclude, center=None):
     """The range table, the selection's description and its counted ions."""
     from ..io import read, read_ranges
     from ..spatial.neighbours import counted_positions
@@ -78,5 +78,5 @@ def read_counted(file, ranges_path, roi, segment, exclude):
 
     table = read_ranges(ranges_path)
     run = read(file)
-    run, selection = apply_selection(run, roi, segment, table)
+    run, selection = apply_selection(run, roi, segment, table, center)
     return table, selection, counted_positions(run, table, exclude)

@@ -61,6 +61,15 @@ class LiprobeGroup(click.Group):
             sys.exit(1)
 
 
+def given(ctx, names: dict) -> list[str]:
+    """The options of ``names`` (parameter name -> option as written) set on the command
+    line, rather than left at their default."""
+    from click.core import ParameterSource
+
+    return [opt for name, opt in names.items()
+            if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)]
+
+
 def split_list(ctx, param, value):
     """Click callback: ``--opt A,B --opt C`` -> ``("A", "B", "C")``."""
     out = []
@@ -156,19 +165,50 @@ def selection_options(f):
                           "section).")(f)
     f = click.option("--roi", callback=_parse_roi_option, metavar="SPEC",
                      help="Region of interest: cylinder:D[:L], sphere:D@X,Y,Z, "
-                          "box:X0:X1:Y0:Y1:Z0:Z1 or core[:MARGIN] (nm).")(f)
+                          "box:X0:X1:Y0:Y1:Z0:Z1 or core[:MARGIN] (nm). D is a diameter "
+                          "(cylinder:25 = cylinder:d=25); r=R gives a radius "
+                          "(cylinder:r=12.5, sphere:r=5@0,0,-20).")(f)
     f = click.option("--center", callback=_parse_center, is_eager=True, metavar="X,Y",
                      help="Axis of a cylinder ROI in nm (default: the data's median x, y).")(f)
     return f
 
 
-def apply_selection(run, roi=None, segment=None, ranges=None):
-    """The selected run and its description (see :func:`liprobe.spatial.roi.select`)."""
+def apply_selection(run, roi=None, segment=None, ranges=None, center=None):
+    """The selected run and its description (see :func:`liprobe.spatial.roi.select`).
+
+    ``center`` is the ``--center`` given: without a cylinder ROI nothing would use it,
+    so it is a usage error (a command that uses it otherwise passes None)."""
+    if center is not None and (roi is None or roi.kind != "cylinder"):
+        raise click.UsageError("--center sets the axis of a cylinder ROI: add --roi "
+                               "cylinder:D or drop --center")
     if roi is None and segment is None:
         return run, {"ions_selected": run.n_ions}
     from ..spatial.roi import select
 
     return select(run, roi, segment, ranges)
+
+
+def selection_text(selection: dict) -> str | None:
+    """One line saying which ions were selected (None when all were)."""
+    parts = []
+    if "segment" in selection:
+        a, b = selection["segment"]
+        parts.append(f"ions {a:,} to {b - 1:,} in evaporation order")
+    kind = selection.get("kind")
+    if kind is not None:
+        from ..spatial.roi import describe_text
+
+        parts.append(describe_text(selection))
+    if not parts:
+        return None
+    return (f"selection: {'; '.join(parts)}: {selection['ions_selected']:,} ions")
+
+
+def echo_selection(selection: dict | None) -> None:
+    """Print :func:`selection_text` when ions were selected."""
+    line = selection_text(selection or {})
+    if line:
+        click.echo(line)
 
 
 def echo_bins(xname: str, xs, count_name: str, counts, elements, percent, error,

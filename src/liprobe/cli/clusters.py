@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from ._clusters import check_table_outputs, positive, read_counted, species_list, write_outputs
-from ._common import Number, echo_json, element_list, selection_options
+from ._common import Number, echo_json, echo_selection, element_list, given, selection_options
 
 
 @click.command()
@@ -57,8 +57,13 @@ def clusters(file, ranges_path, species, dmax, nmin, method, envelope, erosion, 
     positive("--shuffles", shuffles)
     if not 1 <= knn_order <= 100:
         raise click.BadParameter("must be 1 to 100", param_hint="--knn-order")
+    ctx = click.get_current_context()
+    if method != "dbscan" and given(ctx, {"core_points": "--core-points"}):
+        raise click.UsageError("--core-points goes with --method dbscan")
+    if dmax is not None and given(ctx, {"knn_order": "--knn-order"}):
+        raise click.UsageError("--knn-order chooses d_max when --dmax is not given: use one")
     check_table_outputs(outputs)
-    table, selection, ions = read_counted(file, ranges_path, roi, segment, exclude)
+    table, selection, ions = read_counted(file, ranges_path, roi, segment, exclude, center)
     cs = find_clusters(ions, table, species, dmax_nm=dmax, nmin=nmin, method=method,
                        envelope_nm=envelope, erosion_nm=erosion, core_points=core_points,
                        knn_order=knn_order, shuffles=shuffles, seed=seed, selection=selection)
@@ -82,6 +87,7 @@ def clusters(file, ranges_path, species, dmax, nmin, method, envelope, erosion, 
                f"{cs.dmax_nm:g} nm ({cs.choice['dmax']}), N_min {cs.nmin} ({cs.choice['nmin']}),"
                f" L {cs.envelope_nm:g} nm, d_erosion {cs.erosion_nm:g} nm; random baseline "
                f"{rb.clusters:g} cluster(s) in {rb.shuffles} relabelling(s)")
+    echo_selection(selection)
     for key in ("dmax_how", "nmin_how"):
         if key in cs.choice:
             click.echo(f"  {key[:4]}: {cs.choice[key]}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import Number, apply_selection, echo_json, selection_options
+from ._common import Number, apply_selection, echo_json, echo_selection, selection_options
 
 
 @click.command()
@@ -32,7 +32,7 @@ def coating(file, ranges_path, element, margin, slab_ions, ring, roi, center, se
         raise click.BadParameter("--margin >= 0, --slab-ions >= 1 and --ring > 0")
     table = read_ranges(ranges_path)
     run = read(file)
-    run, selection = apply_selection(run, roi, segment, table)
+    run, selection = apply_selection(run, roi, segment, table, center)
     result = coating_profile(run, table, element=element, ions_per_slab=slab_ions, ring_nm=ring)
     d = result.to_dict(margin)
     d["selection"] = selection
@@ -41,6 +41,7 @@ def coating(file, ranges_path, element, margin, slab_ions, ring, roi, center, se
         return
     click.echo(f"{file}: {element} shell in {d['slabs_found']} of {d['slabs_total']} depth slabs "
                f"(iso-level half-way between interior and plateau; apparent thickness)")
+    echo_selection(selection)
 
     def f(v, fmt="7.2f"):
         return f"{v:{fmt}}" if v is not None else "    n/a"

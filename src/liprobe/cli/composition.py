@@ -5,7 +5,14 @@ from __future__ import annotations
 import click
 
 from ..chemistry import parse_ratio
-from ._common import apply_selection, each_checked, echo_json, selection_options, split_list
+from ._common import (
+    apply_selection,
+    each_checked,
+    echo_json,
+    echo_selection,
+    selection_options,
+    split_list,
+)
 
 
 @click.command()
@@ -41,7 +48,7 @@ def composition(file, ranges_path, exclude, ratios, roi, center, segment, subtra
         if why is not None:
             raise AnalysisError(f"ratio '{text}': {why}", table.path)
     run = read(file)
-    run, selection = apply_selection(run, roi, segment, table)
+    run, selection = apply_selection(run, roi, segment, table, center)
     extra = {}
     if subtract_bg or deconvolve:
         from ..spectrum.deconvolve import corrected_counts
@@ -62,6 +69,7 @@ def composition(file, ranges_path, exclude, ratios, roi, center, segment, subtra
         return
     click.echo(f"{file}: {d['ions_total']:,} ions, {d['ions_ranged']:,} ranged "
                f"({100 * d['ions_ranged'] / max(d['ions_total'], 1):.2f} %)")
+    echo_selection(selection)
     if d["excluded"]["elements"]:
         click.echo(f"excluded ({', '.join(d['excluded']['elements'])}): "
                    f"{d['excluded']['ions_total']:,} ions")

@@ -8,6 +8,7 @@ from ._common import (
     Number,
     apply_selection,
     echo_json,
+    echo_selection,
     element_list,
     figure_output,
     selection_options,
@@ -67,7 +68,7 @@ def fda(file, ranges_path, species, block, roi, center, segment, normalization, 
         raise click.BadParameter("must not be negative", param_hint="--seed")
     table = read_ranges(ranges_path)
     run = read(file)
-    run, selection = apply_selection(run, roi, segment, table)
+    run, selection = apply_selection(run, roi, segment, table, center)
     result = frequency_distribution(run, table, species, block, exclude=exclude,
                                     normalization=normalization, blocks=blocking,
                                     shuffles=shuffles, seed=seed)
@@ -84,17 +85,27 @@ def fda(file, ranges_path, species, block, roi, center, segment, normalization, 
     f = lambda v, fmt: "n/a" if v is None else format(v, fmt)  # noqa: E731
     click.echo(f"{file}: {d['species']} in {d['blocks']:,} {d['blocking']} blocks of "
                f"{d['block']} ions ({d['ions_kept']:,} of {d['ions_selected']:,} ions kept)")
+    echo_selection(selection)
     click.echo(f"fraction     {100 * d['fraction']:.4f} %")
     click.echo(f"chi2         {d['chi2']:.4g} with {d['dof']} dof, p = {f(d['p_value'], '.3g')}")
-    click.echo(f"mu           {f(d['mu'], '.4f')}  (N = {d['normalization']}, "
-               f"{d['normalization_n']:,})")
+    reasons = dict(d["reasons"])
+    if d["mu"] is None:
+        click.echo(f"mu           n/a ({reasons.pop('mu', 'not computable')})")
+    else:
+        click.echo(f"mu           {d['mu']:.4f}  (N = {d['normalization']}, "
+                   f"{d['normalization_n']:,})")
     lo_hi = d["mu_shuffled_interval"]
-    click.echo(f"mu_shuffled  {f(d['mu_shuffled'], '.4f')}  (median of {d['shuffles']} label "
-               f"permutations; 5-95 %: {lo_hi[0]:.4f}-{lo_hi[1]:.4f})")
+    if d["mu_shuffled"] is None:
+        why = reasons.pop("mu_shuffled", "not computable")
+        if d["mu"] is not None:
+            click.echo(f"mu_shuffled  n/a ({why})")
+    else:
+        click.echo(f"mu_shuffled  {d['mu_shuffled']:.4f}  (median of {d['shuffles']} label "
+                   f"permutations; 5-95 %: {lo_hi[0]:.4f}-{lo_hi[1]:.4f})")
     if d["dispersion"] is not None:
         click.echo(f"dispersion   {d['dispersion']:.3f}  (variance of k over n p (1-p): "
                    ">1 clustering, <1 ordering)")
-    for k, why in d["reasons"].items():
+    for k, why in reasons.items():
         click.echo(f"{k}: n/a ({why})")
     if "figure" in d:
         click.echo(f"wrote {d['figure']}")

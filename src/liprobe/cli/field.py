@@ -5,7 +5,14 @@ from __future__ import annotations
 import click
 
 from ..field import parse_ion_ratio
-from ._common import Number, apply_selection, each_checked, echo_json, selection_options
+from ._common import (
+    Number,
+    apply_selection,
+    each_checked,
+    echo_json,
+    echo_selection,
+    selection_options,
+)
 
 
 @click.command()
@@ -49,7 +56,7 @@ def field(file, ranges_path, roi, center, segment, ratios, with_kingham, all_ele
         raise click.BadParameter(f"'{coating}' is not a chemical element", param_hint="--coating")
     table = read_ranges(ranges_path)
     run = read(file)
-    run, selection = apply_selection(run, roi, segment, table)
+    run, selection = apply_selection(run, roi, segment, table, center)
     result = field_proxies(run, table, ratios)
     d = result.to_dict()
     kf = None
@@ -65,6 +72,7 @@ def field(file, ranges_path, roi, center, segment, ratios, with_kingham, all_ele
         echo_json(d)
         return
     click.echo(f"{file}: {d['ions_total']:,} ions")
+    echo_selection(selection)
     for title, group in (("charge-state ratios", d["charge_state_ratios"]),
                          ("ratios", d["ratios"])):
         click.echo(f"{title}:" if group else f"{title}: none")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import apply_selection, echo_json, selection_options
+from ._common import apply_selection, echo_json, echo_selection, selection_options
 from ._surfaces import (
     ISOSURFACE_OUTPUTS,
     build_surface,
@@ -36,7 +36,7 @@ def isosurface(file, ranges_path, species, threshold, density, voxel_nm, smooth_
     check_outputs(outputs, ISOSURFACE_OUTPUTS)
     table = read_ranges(ranges_path)
     run = read(file)
-    run, selection = apply_selection(run, roi, segment, table)
+    run, selection = apply_selection(run, roi, segment, table, center)
     surf = build_surface(run, table, species, threshold, density, voxel_nm, smooth_nm,
                          delocalisation, min_volume, exclude, selection)
     write_surface_outputs(surf, outputs)
@@ -46,6 +46,7 @@ def isosurface(file, ranges_path, species, threshold, density, voxel_nm, smooth_
         echo_json(d)
         return
     click.echo(f"{file}: {surface_caption(surf)}")
+    echo_selection(selection)
     p_in, p_out = surf.plateaus.get("inside"), surf.plateaus.get("outside")
     if p_in and p_out:
         rel, _why = surf.threshold_relative

@@ -6,7 +6,14 @@ from __future__ import annotations
 import click
 
 from ._clusters import check_table_outputs, positive, write_outputs
-from ._common import Number, apply_selection, echo_json, element_list, selection_options
+from ._common import (
+    Number,
+    apply_selection,
+    echo_json,
+    echo_selection,
+    element_list,
+    selection_options,
+)
 
 
 @click.command()
@@ -45,7 +52,7 @@ def map2d(file, ranges_path, species, plane, at_nm, thickness, pixel_nm, min_ato
     check_table_outputs(outputs)
     table = read_ranges(ranges_path)
     run = read(file)
-    run, selection = apply_selection(run, roi, segment, table)
+    run, selection = apply_selection(run, roi, segment, table, center)
     m = composition_map(run, table, species, plane=plane, at_nm=at_nm, thickness_nm=thickness,
                         pixel_nm=pixel_nm, exclude=exclude, min_atoms=min_atoms,
                         selection=selection)
@@ -67,6 +74,7 @@ def map2d(file, ranges_path, species, plane, at_nm, thickness, pixel_nm, min_ato
                f"{m.at_nm:.2f} nm, {m.thickness_nm:g} nm thick: {m.shape[0]} x {m.shape[1]} "
                f"pixels of {m.pixel_nm:g} nm, {d['pixels_with_atoms']:,} with atoms (median "
                f"{d['median_atoms_per_pixel']:g} atoms), {m.ions_in_slab:,} ions")
+    echo_selection(selection)
     click.echo(f"  slab: {d['at_pct_slab']:.3f} at.% ({d['solute_atoms']:,} of "
                f"{d['atoms']:,} atoms); pixels from {rng[0]:.2f} to {rng[1]:.2f} at.%; "
                f"{d['pixels_below_min_atoms']:,} pixel(s) below {m.min_atoms} atoms")

@@ -10,7 +10,7 @@ import math
 import click
 
 from ._clusters import check_table_outputs, positive, read_counted, species_list, write_outputs
-from ._common import Number, echo_json, element_list, selection_options
+from ._common import Number, echo_json, echo_selection, element_list, selection_options
 
 
 @click.command()
@@ -60,7 +60,7 @@ def neighbours(file, ranges_path, species_from, species_to, k, bin_nm, max_dista
     positive("--shuffles", shuffles)
     positive("--max-centres", max_centres)
     check_table_outputs(outputs)
-    table, selection, ions = read_counted(file, ranges_path, roi, segment, exclude)
+    table, selection, ions = read_counted(file, ranges_path, roi, segment, exclude, center)
     to = species_to or None
     nd = nearest_neighbours(ions, table, species_from, to, k=k, bin_nm=bin_nm,
                             max_distance_nm=max_distance, shuffles=shuffles or 1, seed=seed,
@@ -90,6 +90,7 @@ def neighbours(file, ranges_path, species_from, species_to, k, bin_nm, max_dista
     click.echo(f"{file}: nearest neighbours of {nd.species_from} ({nd.ions_from:,} ions, "
                f"{nd.centres:,} centres) among {nd.species_to} ({nd.ions_to:,} ions); random: "
                f"{d['random']}")
+    echo_selection(selection)
     click.echo(f"  {'k':>3} {'mean (nm)':>18} {'median':>8} {'random mean (nm)':>20} "
                f"{'median':>8}")
     def num(v, fmt):

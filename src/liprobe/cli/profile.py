@@ -12,6 +12,8 @@ from ._common import (
     apply_selection,
     echo_bins,
     echo_json,
+    echo_selection,
+    given,
     selection_options,
     split_list,
 )
@@ -71,6 +73,8 @@ def profile(file, ranges_path, axis, radial, bin_nm, ions_per_bin, elements, exc
     from ..plots import figure_format
     from ..spatial.profile import composition_profile
 
+    if radial and given(click.get_current_context(), {"axis": "--axis"}):
+        raise click.UsageError("--radial measures from an axis along z: give no --axis")
     if bin_nm is not None and ions_per_bin is not None:
         raise click.UsageError("give --bin or --ions-per-bin, not both")
     if bin_nm is not None and bin_nm <= 0:
@@ -86,7 +90,8 @@ def profile(file, ranges_path, axis, radial, bin_nm, ions_per_bin, elements, exc
                                          param_hint="-o") from None
     table = read_ranges(ranges_path)
     run = read(file)
-    run, selection = apply_selection(run, roi, segment, table)
+    run, selection = apply_selection(run, roi, segment, table,
+                                     None if radial else center)
     axis_center = center
     if radial and axis_center is None and selection.get("kind") == "cylinder":
         axis_center = tuple(selection["center_nm"])
@@ -109,6 +114,7 @@ def profile(file, ranges_path, axis, radial, bin_nm, ions_per_bin, elements, exc
 
     click.echo(f"{file}: {profile_caption(result)}; {result.n_bins} bins along "
                f"{'r' if radial else axis}")
+    echo_selection(selection)
     xname = "depth" if result.depth is not None else result.coordinate
     xs = result.depth if result.depth is not None else result.position
     echo_bins(xname + " (nm)", xs, "atoms", result.atoms, result.elements, result.percent,

@@ -13,7 +13,9 @@ from ._common import (
     apply_selection,
     echo_bins,
     echo_json,
+    echo_selection,
     element_list,
+    given,
     selection_options,
 )
 from ._surfaces import (
@@ -71,9 +73,13 @@ def proxigram(file, ranges_path, species, threshold, density, voxel_nm, smooth_n
     from ..spatial.proxigram import proxigram as compute, radial_proxigram
 
     if radial:
-        if species or threshold is not None or density is not None:
+        surface_only = given(click.get_current_context(), {
+            "species": "--species", "threshold": "--threshold", "density": "--density",
+            "voxel_nm": "--voxel", "smooth_nm": "--smooth", "delocalisation": "--delocalisation",
+            "min_volume": "--min-volume"})
+        if surface_only:
             raise click.UsageError("--radial measures from the specimen axis: give no "
-                                   "--species, --threshold or --density")
+                                   f"{', '.join(surface_only)} (they define a surface)")
         check_outputs(outputs, (".csv", ".png", ".svg"))
     else:
         check_surface_options(species, threshold, density, voxel_nm, smooth_nm, delocalisation,
@@ -85,7 +91,8 @@ def proxigram(file, ranges_path, species, threshold, density, voxel_nm, smooth_n
         raise click.BadParameter("must be positive", param_hint="--max-distance")
     table = read_ranges(ranges_path)
     run = read(file)
-    run, selection = apply_selection(run, roi, segment, table)
+    run, selection = apply_selection(run, roi, segment, table,
+                                     None if radial else center)
     if radial:
         axis_center = center
         if axis_center is None and selection.get("kind") == "cylinder":
@@ -122,6 +129,7 @@ def proxigram(file, ranges_path, species, threshold, density, voxel_nm, smooth_n
                 f"{s['area_nm2']:,.0f} nm^2); negative inside")
     click.echo(f"{file}: {head}; {prox.n_bins} bins of {bin_nm:g} nm, "
                f"{int(prox.ions.sum()):,} ions binned, {prox.ions_beyond:,} beyond")
+    echo_selection(selection)
     echo_bins("distance (nm)", prox.distance, "ions", prox.ions, prox.elements, prox.percent,
               prox.error)
     for out in outputs:

@@ -8,7 +8,7 @@ import math
 import click
 
 from ._clusters import check_table_outputs, positive, read_counted, species_list, write_outputs
-from ._common import Number, echo_json, element_list, selection_options
+from ._common import Number, echo_json, echo_selection, element_list, selection_options
 
 
 @click.command()
@@ -45,7 +45,7 @@ randomly relabelled ions), with the scatter of random labels."""
     positive("--shuffles", shuffles)
     positive("--max-centres", max_centres, allow_zero=True)
     check_table_outputs(outputs)
-    table, selection, ions = read_counted(file, ranges_path, roi, segment, exclude)
+    table, selection, ions = read_counted(file, ranges_path, roi, segment, exclude, center)
     pc = pair_correlation(ions, table, species_from, species_to or None,
                           max_distance_nm=max_distance, bin_nm=bin_nm,
                           max_centres=max_centres or None, shuffles=shuffles, seed=seed,
@@ -66,6 +66,7 @@ randomly relabelled ions), with the scatter of random labels."""
     click.echo(f"{file}: g(r) of {pc.species_to} around {pc.species_from} ({pc.centres:,} "
                f"centres of {pc.ions_from:,}); bulk {pc.bulk_pct:.3f} % of {pc.ions_counted:,} "
                f"counted ions; error: the scatter of {pc.shuffles} random relabelling(s)")
+    echo_selection(selection)
     click.echo(f"  {'r (nm)':>8} {'ions':>10} {'B ions':>9} {'g':>8} {'+/-':>7} "
                f"{'g random':>9}")
     for i in range(len(pc.g)):

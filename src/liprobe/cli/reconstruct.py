@@ -1,8 +1,9 @@
 """``liprobe reconstruct FILE -o OUT.pos``: point-projection reconstruction from detector hits.
 
-``--compare-to-file-positions`` instead fits the projection that maps the
-file's hits onto its own x, y, z (a reconstruction made elsewhere) and
-reports the residuals per depth slab.
+``--compare-to-file-positions`` fits the projection that maps the file's
+hits onto its own x, y, z (a reconstruction made elsewhere) and reports the
+residuals per depth slab; with ``-o`` the reconstruction is written too.
+An option that one mode would ignore is a usage error.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import click
 
 from ..instruments import DEFAULT_INSTRUMENT, DEFAULT_MATERIAL
-from ._common import Number, echo_json, parse_xy
+from ._common import Number, echo_json, given, parse_xy
 
 
 def _parse_radius(ctx, param, value):
@@ -30,6 +31,17 @@ def _parse_radius(ctx, param, value):
                 return ("shank", angle, r0)
     raise click.BadParameter(f"'{value}': write 'voltage' or 'shank:ANGLE_DEG:R0_NM' "
                              "(e.g. shank:10:20, angle in [0, 90), R0 > 0 nm)")
+
+
+#: Options that only the reconstruction written with -o uses (parameter -> option).
+_RECONSTRUCTION_ONLY = {
+    "ranges_path": "-r", "material": "--material", "k_factor": "--k-factor", "icf": "--icf",
+    "evaporation_field": "--evaporation-field", "efficiency": "--efficiency",
+    "atomic_volume": "--atomic-volume", "detector_radius": "--detector-radius",
+    "detector_center": "--detector-center", "radius_spec": "--radius",
+    "no_range_volumes": "--no-range-volumes"}
+#: Options that only --compare-to-file-positions uses.
+_COMPARISON_ONLY = {"slabs": "--slabs", "detector_correction": "--detector-correction"}
 
 
 @click.command()
@@ -63,7 +75,8 @@ def _parse_radius(ctx, param, value):
 @click.option("--no-range-volumes", is_flag=True,
               help="Ignore the range file's Vol: (use atoms x atomic volume).")
 @click.option("--compare-to-file-positions", "compare", is_flag=True,
-              help="Fit the projection onto the file's own x, y, z and report residuals.")
+              help="Fit the projection onto the file's own x, y, z and report residuals "
+                   "(with -o, also write the reconstruction).")
 @click.option("--slabs", type=Number(integer=True), default=20, show_default=True,
               help="Depth slabs of the comparison.")
 @click.option("--detector-correction",
@@ -76,7 +89,6 @@ def reconstruct(file, output, ranges_path, instrument, material, flight_path, k_
                 protocol, radius_spec, no_range_volumes, compare, slabs, detector_correction,
                 as_json):
     """Reconstruct x, y, z of FILE (.epos or .apt with detector hits) and write it to -o."""
-    from ..io import read, read_ranges, write
     from ..spatial.reconstruct import ReconstructionParameters
 
     kind, angle, r0 = radius_spec
@@ -93,16 +105,45 @@ def reconstruct(file, output, ranges_path, instrument, material, flight_path, k_
     except ValueError as e:
         raise click.UsageError(str(e)) from None
 
-    if compare:
-        if slabs < 1:
-            raise click.BadParameter("must be at least 1", param_hint="--slabs")
-        return _compare(file, params, slabs, detector_correction, as_json)
-
+    ctx = click.get_current_context()
+    if compare and output is None:
+        unused = given(ctx, _RECONSTRUCTION_ONLY)
+        if unused:
+            raise click.UsageError(
+                f"{', '.join(unused)} set the reconstruction written with -o; the comparison "
+                "alone uses only --instrument, --flight-path and --protocol: add -o OUT.pos "
+                "or drop them")
+    if not compare:
+        unused = given(ctx, _COMPARISON_ONLY)
+        if unused:
+            raise click.UsageError(f"{', '.join(unused)} go with --compare-to-file-positions")
+    if compare and slabs < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--slabs")
     if output is None:
+        if compare:
+            return _echo_comparison(_compare(file, params, slabs, detector_correction),
+                                    as_json)
         raise click.UsageError("give the output file: -o OUT.pos or -o OUT.epos "
                                "(or use --compare-to-file-positions)")
     if os.path.splitext(output)[1].lower() not in (".pos", ".epos"):
-        raise click.BadParameter(f"'{output}': liprobe writes .pos or .epos", param_hint="-o")
+        raise click.BadParameter(f"'{output}' is not a .pos or .epos file name: liprobe "
+                                 "writes .pos or .epos", param_hint="-o")
+    d = _reconstruct(file, output, ranges_path, params, kind)
+    if compare:
+        d["comparison"] = _compare(file, params, slabs, detector_correction)
+    if as_json:
+        echo_json(d)
+    else:
+        _echo_reconstruction(d)
+        if compare:
+            _echo_comparison(d["comparison"], False)
+    for w in d["warnings"]:
+        click.echo(f"warning: {w}", err=True)
+
+
+def _reconstruct(file, output, ranges_path, params, kind):
+    """Reconstruct FILE with ``params``, write it to ``output``; the result as a dict."""
+    from ..io import read, read_ranges, write
     from ..spatial.reconstruct import reconstruct_run
 
     table = read_ranges(ranges_path) if ranges_path else None
@@ -130,25 +171,25 @@ def reconstruct(file, output, ranges_path, instrument, material, flight_path, k_
     write(output, new_run)
     d["input"] = file
     d["output"] = output
-    if as_json:
-        echo_json(d)
-    else:
-        p = d["parameters"]
-        click.echo(f"{file}: {d['ions']:,} ions reconstructed ({p['protocol']}, radius from "
-                   f"{p['radius']}) -> {output}")
-        click.echo(f"  L {p['flight_path_mm']} mm, eta {p['efficiency']}, k {p['k_factor']}, "
-                   f"F_e {p['evaporation_field_V_per_nm']} V/nm, ICF {p['icf']}, Omega "
-                   f"{p['atomic_volume_nm3']} nm^3, detector radius "
-                   f"{p['detector_radius_mm']:.2f} mm")
-        shank = d["implied_shank_angle_deg"]
-        click.echo(f"  radius {d['radius_start_nm']:.2f} -> {d['radius_end_nm']:.2f} nm over "
-                   f"{d['depth_nm']:.2f} nm of depth (implied shank angle "
-                   + ("n/a" if shank is None else f"{shank:.2f} deg") + ")")
-    for w in d["warnings"]:
-        click.echo(f"warning: {w}", err=True)
+    return d
 
 
-def _compare(file, params, slabs, detector_correction, as_json):
+def _echo_reconstruction(d):
+    p = d["parameters"]
+    click.echo(f"{d['input']}: {d['ions']:,} ions reconstructed ({p['protocol']}, radius from "
+               f"{p['radius']}) -> {d['output']}")
+    click.echo(f"  L {p['flight_path_mm']} mm, eta {p['efficiency']}, k {p['k_factor']}, "
+               f"F_e {p['evaporation_field_V_per_nm']} V/nm, ICF {p['icf']}, Omega "
+               f"{p['atomic_volume_nm3']} nm^3, detector radius "
+               f"{p['detector_radius_mm']:.2f} mm")
+    shank = d["implied_shank_angle_deg"]
+    click.echo(f"  radius {d['radius_start_nm']:.2f} -> {d['radius_end_nm']:.2f} nm over "
+               f"{d['depth_nm']:.2f} nm of depth (implied shank angle "
+               + ("n/a" if shank is None else f"{shank:.2f} deg") + ")")
+
+
+def _compare(file, params, slabs, detector_correction):
+    """Compare the file's positions with the fitted projection; the result as a dict."""
     from ..errors import ColumnError
     from ..io import read
     from ..spatial.compare import compare_to_file_positions
@@ -165,9 +206,14 @@ def _compare(file, params, slabs, detector_correction, as_json):
         detector_correction=detector_correction)
     d = res.to_dict()
     d["input"] = file
+    return d
+
+
+def _echo_comparison(d, as_json):
     if as_json:
         echo_json(d)
         return
+    file, slabs = d["input"], len(d["slabs"])
     lat, z = d["residual_nm"]["lateral"], d["residual_nm"]["z"]
     click.echo(f"{file}: {d['ions']:,} ions, {slabs} slabs, {d['protocol']} projection, "
                f"L = {d['flight_path_mm']} mm, {d['detector_correction']['kind']} detector "

@@ -8,6 +8,7 @@ from ._common import (
     Number,
     apply_selection,
     echo_json,
+    echo_selection,
     figure_output,
     selection_options,
     split_list,
@@ -48,7 +49,7 @@ def slice_(file, ranges_path, plane, at_nm, thickness, species, max_points, outp
         raise click.BadParameter("--thickness > 0 and --max-points >= 1")
     table = read_ranges(ranges_path)
     run = read(file)
-    run, selection = apply_selection(run, roi, segment, table)
+    run, selection = apply_selection(run, roi, segment, table, center)
     s = slice_ions(run, table, plane=plane, at_nm=at_nm, thickness_nm=thickness,
                    species=species or None, max_points=max_points)
     plot_slice(s, output)
@@ -60,5 +61,6 @@ def slice_(file, ranges_path, plane, at_nm, thickness, species, max_points, outp
         return
     click.echo(f"{output}: {plane} slice at {d['normal']} = {s.at_nm:.2f} nm, {thickness:g} nm "
                f"thick, {s.ions_in_slab:,} ions ({s.shown:,} drawn)")
+    echo_selection(selection)
     for name, n in d["species"].items():
         click.echo(f"  {name:<10} {n:>10,}  {d['colors'][name]}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import Number, echo_json, split_list
+from ._common import Number, echo_json, given, split_list
 
 
 def _mass_range(ctx, param, value):
@@ -77,6 +77,9 @@ def spectrum(file, ranges_path, bin_da, mass_range, normalize, other_path, multi
     if bin_da <= 0:
         raise click.BadParameter("must be positive", param_hint="--bin")
     kind = _output_kind(output) if output else None
+    if kind is None and given(click.get_current_context(), {"bin_da": "--bin"}):
+        raise click.UsageError("--bin sets the bins of the figure or table written with -o "
+                               "(the peaks do not depend on it): add -o or drop --bin")
     table = read_ranges(ranges_path) if ranges_path else None
     run = read(file)
     mass, tof = _select(run, multiplicity)
@@ -88,6 +91,8 @@ def spectrum(file, ranges_path, bin_da, mass_range, normalize, other_path, multi
     d = {"file": file, "ions": int(run.n_ions), "ions_selected": int(len(mass)),
          "multiplicity": multiplicity, "bin_da": bin_da, "mass_range": list(mass_range)}
     d.update(pa.to_dict())
+    if table is not None:
+        _name_peaks(d["peaks"], table)
     scale_a = 1.0
     other_hist = None
     scale_b = 1.0
@@ -106,6 +111,9 @@ def spectrum(file, ranges_path, bin_da, mass_range, normalize, other_path, multi
         d["compare"] = {"file": other_path, **compare_spectra(pa, pb, na, nb, norm).to_dict(),
                         "peaks": [p.to_dict() for p in pb.peaks],
                         "background": pb.background.to_dict()}
+        if table is not None:
+            _name_peaks(d["compare"]["peaks"], table)
+            _name_peaks(d["compare"]["shared_peaks"], table)
     if calib_ions:
         from ..spectrum.calibration import calibration_check, peak_drift
 
@@ -152,13 +160,68 @@ def spectrum(file, ranges_path, bin_da, mass_range, normalize, other_path, multi
     click.echo("background: " + (f"{ppm:.3g} ppm/ns" if ppm is not None else "ppm/ns n/a")
                + ", " + ", ".join(f"{x['counts_per_da']:.3g}/Da at {x['mass']:g} Da"
                                    for x in bg["per_da"][1:3] if x["counts_per_da"] is not None))
-    click.echo("    mass    counts    FWHM   MRP50   MRP10    MRP1  tail_ns  tail_frac")
+    if "normalization" in d:
+        click.echo(f"normalized by {d['normalization']['what']}")
+    named = table is not None
+    click.echo("    mass    counts    FWHM   MRP50   MRP10    MRP1  tail_ns  tail_frac"
+               + ("  ion" if named else ""))
     f = lambda v, fmt: "     n/a" if v is None else format(v, fmt)  # noqa: E731
     for p in d["peaks"]:
         click.echo(f"{p['mass']:8.3f} {p['counts']:9.0f} {f(p['fwhm'], '7.4f')} "
                    f"{f(p['mrp_fwhm'], '7.0f')} {f(p['mrp_fw10'], '7.0f')} "
                    f"{f(p['mrp_fw1'], '7.0f')} {f(p['tail_ns'], '8.2f')} "
-                   f"{f(p['tail_fraction'], '10.4f')}")
+                   f"{f(p['tail_fraction'], '10.4f')}"
+                   + (f"  {p['ion'] or 'unranged'}" if named else ""))
+    if "compare" in d:
+        _echo_compare(d["compare"], named)
+    if "calibration" in d:
+        _echo_calibration(d["calibration"], d["drift"])
     for k in ("figure", "table"):
         if k in d:
             click.echo(f"wrote {d[k]}")
+
+
+def _name_peaks(peaks, table):
+    """Add to each peak dict the ion of the range window holding its mass (or None)."""
+    for p in peaks:
+        ions = sorted({r.ion.name for r in table.ranges if r.lo <= p["mass"] < r.hi})
+        p["ion"] = " / ".join(ions) if ions else None
+
+
+def _echo_compare(c, named):
+    na, nb = c["normalization"]["a"], c["normalization"]["b"]
+    click.echo(f"compared with {c['file']}: normalized by {c['normalize']} (this run "
+               f"{na['what']}; the other {nb['what']})")
+    click.echo(f"  {len(c['shared_peaks'])} shared peaks:")
+    click.echo("      mass   norm. this  norm. other  other/this  FWHM this  FWHM other"
+               + ("  ion" if named else ""))
+    f = lambda v, fmt: "n/a" if v is None else format(v, fmt)  # noqa: E731
+    for s in c["shared_peaks"]:
+        click.echo(f"  {s['mass']:8.3f}  {s['normalized_a']:11.4g}  {s['normalized_b']:11.4g}  "
+                   f"{f(s['ratio_b_over_a'], '10.4g'):>10}  {f(s['fwhm_a'], '.4f'):>9}  "
+                   f"{f(s['fwhm_b'], '.4f'):>10}"
+                   + (f"  {s.get('ion') or 'unranged'}" if named else ""))
+    for key, who in (("only_in_a", "this run"), ("only_in_b", "the other")):
+        if c[key]:
+            click.echo(f"  peaks only in {who}: " + ", ".join(f"{m:g}" for m in c[key]) + " Da")
+
+
+def _echo_calibration(cal, drift):
+    click.echo(f"calibration check ({cal['model']}):")
+    if cal.get("reason"):
+        click.echo(f"  fit: n/a ({cal['reason']})")
+    else:
+        rms = cal["rms_after_fit_da"]
+        click.echo(f"  a = {cal['a_sqrt_da']:.5g} sqrt(Da), b = {cal['b']:.6f}; rms offset after "
+                   "the fit " + ("n/a" if rms is None else f"{rms:.4g} Da"))
+    click.echo("    ion         true Da  observed Da  offset Da  offset ppm  after fit Da")
+    for r in cal["peaks"]:
+        after = "n/a" if r["offset_after_fit_da"] is None else f"{r['offset_after_fit_da']:+.5f}"
+        click.echo(f"    {r['ion']:<10} {r['true_mass']:8.4f} {r['observed_mass']:12.4f} "
+                   f"{r['offset_da']:+10.5f} {r['offset_ppm']:+11.1f} {after:>13}")
+    click.echo(f"drift over {len(drift['blocks'])} blocks of consecutive ions:")
+    for name, pk in drift["peaks"].items():
+        rng = "n/a" if pk["range_da"] is None else f"{pk['range_da']:.4f} Da"
+        sl = pk["slope_da_per_million_ions"]
+        click.echo(f"    {name:<10} range {rng}, slope "
+                   + ("n/a" if sl is None else f"{sl:+.4g} Da per million ions"))

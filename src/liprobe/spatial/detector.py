@@ -19,8 +19,9 @@ length compare:
 2. **Core area.** Only the part of the detector that maps to the oxide core
    enters; the outer ring, where ions of the coating land, is left out.
    The centre is the median hit position of the subsample, the detector
-   radius ``R`` the radius holding 99.9 % of its hits. If the ranges carry
-   the coating element (Cr), the coating fraction (ions carrying it among the
+   radius ``R`` the radius holding 99.9 % of its hits. When a coating
+   element is named (``coating_element``, e.g. Cr; none by default: a run
+   need not be coated) and the ranges carry it, the coating fraction (ions carrying it among the
    ranged ions) is taken in 40 rings out to ``R``; the coating ring is found
    as in :mod:`liprobe.spatial.coating` (plateau of the ring profile, significantly
    above the inner level), and the core radius is where the fraction, walking
@@ -329,7 +330,7 @@ def _shuffled_mu(species_flag, bin_idx, n_bins, rng):
 def detector_map(run: Run, ranges: RangeTable | None = None, species: str | None = None,
                  bins: int = 128, sample_size: int = 100_000, seed: int = 0,
                  grid_bins: int = 32, core_radius_mm: float | None = None,
-                 core_fraction: float = 0.8, coating_element: str = "Cr",
+                 core_fraction: float = 0.8, coating_element: str | None = None,
                  chunk_ions: int = _CHUNK) -> DetectorMap:
     """Hit density on the detector, optionally of one species, and its heterogeneity.
 
@@ -353,8 +354,10 @@ def detector_map(run: Run, ranges: RangeTable | None = None, species: str | None
         Core radius on the detector (mm) around the median hit position;
         default: from the coating ring, else ``core_fraction`` of the detector radius.
     core_fraction : float
-    coating_element : str
-        Element of the coating (ions carrying it mark the outer ring).
+    coating_element : str, optional
+        Element of the coating (ions carrying it mark the outer ring): the core
+        is then found inside its ring. None (default): no coating is looked
+        for, and the core is ``core_fraction`` of the detector radius.
     chunk_ions : int
         Ions per chunk of the map pass (memory bound).
 
@@ -430,6 +433,9 @@ def detector_map(run: Run, ranges: RangeTable | None = None, species: str | None
     if n == 0:
         raise AnalysisError("no ions to map", run.path)
     warnings = list(ranges.warnings) if ranges is not None else []
+    if coating_element is not None and ranges is None:
+        warnings.append(f"no range file: the {coating_element} coating ring cannot be found; "
+                        f"core area taken as {core_fraction:g} of the detector radius")
     from ..ranging import assign
 
     sp_win = species_windows(ranges, species) if species is not None else None
@@ -474,7 +480,11 @@ def detector_map(run: Run, ranges: RangeTable | None = None, species: str | None
         safe = np.maximum(lab, 0)
         if sp_win is not None:
             s_species = s_ranged & sp_win[safe]
-        if coating_element in ranges.elements:
+        if coating_element is not None and coating_element not in ranges.elements:
+            warnings.append(f"the range file holds no {coating_element}: no coating ring to "
+                            f"find; core area taken as {core_fraction:g} of the detector "
+                            "radius")
+        if coating_element is not None and coating_element in ranges.elements:
             carries = np.array([r_.ion.count(coating_element) > 0 for r_ in ranges.ranges])
             coating = s_ranged & carries[safe]
 

@@ -15,6 +15,11 @@ A region of interest is written as a short spec (the ``--roi`` option):
                                     :mod:`liprobe.spatial.coating`)
 ==================================  =============================================
 
+A bare size D is a diameter; ``d=D`` says so, and ``r=R`` gives a radius
+instead (``cylinder:r=12.5`` is ``cylinder:25``, as APAV's ``RoiCylinder``
+and AP Suite take a radius). Every description says which:
+``"cylinder, diameter 25 nm"``.
+
 A segment (``--segment START:STOP``) is a range of ion indices in evaporation
 order, e.g. the part of a run taken at one laser energy. Segments are applied
 before the ROI.
@@ -32,7 +37,7 @@ from ..errors import AnalysisError
 from ..run import Run
 
 __all__ = ["cylinder_mask", "sphere_mask", "box_mask", "Roi", "parse_roi", "parse_segment",
-           "select"]
+           "select", "describe_text"]
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -111,14 +116,56 @@ class Roi:
             d["margin_nm"] = self.params[0]
         if self.center is not None:
             d["center_nm"] = list(self.center)
+        d["description"] = describe_text(d)
         return d
+
+
+def describe_text(d: dict) -> str:
+    """A ROI description (:meth:`Roi.describe`, with what :func:`select` adds) in words:
+    ``"cylinder, diameter 25 nm, axis at (0.1, -0.3) nm"``."""
+    kind = d.get("kind")
+    if kind == "cylinder":
+        t = f"cylinder, diameter {d['diameter_nm']:g} nm"
+        if d.get("length_nm") is not None:
+            t += f", length {d['length_nm']:g} nm"
+        if d.get("center_nm") is not None:
+            cx, cy = d["center_nm"][:2]
+            t += f", axis at ({cx:.2f}, {cy:.2f}) nm"
+        return t
+    if kind == "sphere":
+        cx, cy, cz = d["center_nm"]
+        return f"sphere, diameter {d['diameter_nm']:g} nm, centre ({cx:g}, {cy:g}, {cz:g}) nm"
+    if kind == "box":
+        x0, x1, y0, y1, z0, z1 = d["bounds_nm"]
+        return f"box x {x0:g} to {x1:g}, y {y0:g} to {y1:g}, z {z0:g} to {z1:g} nm"
+    if kind == "core":
+        return f"core, {d['margin_nm']:g} nm inside the coating"
+    return str(d.get("roi", kind))
 
 
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 
 
+def _diameter(text: str) -> float:
+    """``25`` or ``d=25`` (a diameter) or ``r=12.5`` (a radius) -> the diameter in nm."""
+    t = text.strip()
+    key, eq, num = t.partition("=")
+    if not eq:
+        return float(t)
+    key = key.strip().lower()
+    if key == "d":
+        return float(num)
+    if key == "r":
+        return 2.0 * float(num)
+    raise ValueError(f"'{t}': write D, d=D (a diameter) or r=R (a radius)")
+
+
 def parse_roi(spec: str, center=None) -> Roi:
     """Parse a ROI spec (``cylinder:25``, ``sphere:10@0,0,-20``, ``box:...``, ``core:3``).
+
+    A cylinder's or sphere's size is a diameter: ``cylinder:25`` and
+    ``cylinder:d=25`` are the same; ``cylinder:r=12.5`` gives the radius (as
+    APAV's ``RoiCylinder`` and AP Suite do), likewise ``sphere:r=5@X,Y,Z``.
 
     Raises
     ------
@@ -133,16 +180,16 @@ def parse_roi(spec: str, center=None) -> Roi:
             parts = rest.split(":") if rest else []
             if not 1 <= len(parts) <= 2:
                 raise ValueError
-            vals = tuple(float(p) for p in parts)
+            vals = (_diameter(parts[0]),) + tuple(float(p) for p in parts[1:])
             if any(v <= 0 for v in vals):
                 raise ValueError("diameter and length must be positive")
             c = None if center is None else (float(center[0]), float(center[1]))
             return Roi("cylinder", vals, c, s)
         if kind == "sphere":
-            m = re.fullmatch(rf"({_NUM})@({_NUM}),({_NUM}),({_NUM})", rest)
+            m = re.fullmatch(rf"((?:[dDrR]\s*=\s*)?{_NUM})@({_NUM}),({_NUM}),({_NUM})", rest)
             if not m:
                 raise ValueError
-            vals = tuple(float(v) for v in m.groups())
+            vals = (_diameter(m.group(1)),) + tuple(float(v) for v in m.groups()[1:])
             if vals[0] <= 0:
                 raise ValueError("diameter must be positive")
             return Roi("sphere", vals, None, s)
@@ -159,7 +206,8 @@ def parse_roi(spec: str, center=None) -> Roi:
     except ValueError as e:
         detail = f": {e}" if str(e) and "could not convert" not in str(e) else ""
         raise ValueError(f"bad ROI '{spec}'{detail} (write cylinder:D[:L], sphere:D@X,Y,Z, "
-                         "box:X0:X1:Y0:Y1:Z0:Z1 or core[:MARGIN], sizes in nm)") from None
+                         "box:X0:X1:Y0:Y1:Z0:Z1 or core[:MARGIN], sizes in nm; D is a "
+                         "diameter, or write d=D, or r=R for a radius)") from None
     raise ValueError(f"unknown ROI kind '{kind}' in '{spec}' (cylinder, sphere, box or core)")
 
 
@@ -271,6 +319,7 @@ def select(run: Run, roi: Roi | str | None = None, segment: slice | str | None =
             raise AnalysisError(f"ROI {roi.spec} contains no ions (it lies outside the data, "
                                 "or is too small)", run.path)
         run = run.select(mask)
+        d["description"] = describe_text(d)
         info.update(d)
     info["ions_selected"] = run.n_ions
     return run, info

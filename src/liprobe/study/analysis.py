@@ -315,7 +315,9 @@ def _detector(ctx):
     from ..spatial.detector import detector_map
 
     cfg = ctx.params.detector
-    core = {} if cfg.core == "coating" else {"coating_element": None, "core_fraction": cfg.core}
+    # the battery study's specimens carry a Cr coating: its ring bounds the core
+    core = ({"coating_element": "Cr"} if cfg.core == "coating"
+            else {"coating_element": None, "core_fraction": cfg.core})
     m = detector_map(ctx.run, ctx.table, species=cfg.species, bins=cfg.bins,
                      sample_size=cfg.sample, seed=cfg.seed, grid_bins=cfg.grid_bins, **core)
     h = m.heterogeneity
