@@ -712,26 +712,9 @@ def field_by_laser(table, out_dir, runs=None, params=None, materials=None) -> li
 def _truth_segment(runs, row, cache):
     """The simulator's truth segment of a table row (matched by laser energy, then by its
     start ion), with the run's evaporation constants; None for a run without truth."""
-    import json
+    from .sources import read_truth, row_label
 
-    from .sources import row_label
-
-    if runs is None:
-        return None
-    label = row_label(row)
-    try:
-        p = runs.truth_path(label) if label in runs else None
-    except (KeyError, ValueError):
-        p = None
-    if p is None:
-        return None
-    if p not in cache:
-        try:
-            with open(p, encoding="utf-8") as f:
-                cache[p] = json.load(f)
-        except (OSError, ValueError):
-            cache[p] = None
-    truth = cache[p]
+    truth = read_truth(runs, row_label(row), cache)
     if not isinstance(truth, dict) or not isinstance(truth.get("segments"), list):
         return None
     pj = number(row.get("laser_pj"))

@@ -21,12 +21,11 @@ run's ``.truth.json`` beside its data, else reported as "not recorded".
 
 from __future__ import annotations
 
-import json
 import math
 
 from ..instruments import instrument as _instrument
 from .groups import number
-from .sources import row_label
+from .sources import read_truth, row_label
 
 __all__ = ["reporting_rows", "RANGING_CONVENTIONS", "ERRORS", "named_peak", "roi_text"]
 
@@ -104,21 +103,6 @@ def _fmt(v, spec=".3g", unit=""):
     return f"{x:{spec}}{unit}"
 
 
-def _truth(runs, label, cache):
-    if runs is None or label not in runs:
-        return None
-    p = runs.truth_path(label)
-    if p is None:
-        return None
-    if p not in cache:
-        try:
-            with open(p, encoding="utf-8") as f:
-                cache[p] = json.load(f)
-        except (OSError, ValueError):
-            cache[p] = None
-    return cache[p]
-
-
 def _reconstruction(truth, row) -> str:
     tag = _tag(row, "reconstruction")
     if tag:
@@ -165,7 +149,7 @@ def reporting_rows(table, runs=None, params=None, ranging_ids=None) -> list[dict
     out = []
     for _, row in table.iterrows():
         label = row_label(row)
-        truth = _truth(runs, label, cache)
+        truth = read_truth(runs, label, cache)
         tin = (truth or {}).get("inputs", {})
         ins_name = row.get("instrument") if isinstance(row.get("instrument"), str) else None
         try:

@@ -23,7 +23,7 @@ import os
 
 from ..errors import LiprobeError
 
-__all__ = ["row_label", "specs_from_records", "RunFiles"]
+__all__ = ["row_label", "specs_from_records", "RunFiles", "read_truth"]
 
 
 def _int_or_none(v):
@@ -183,3 +183,23 @@ class RunFiles:
     def whole_run(self, label: str):
         """``(run, table)`` of the whole file (every segment)."""
         return self._full(label)
+
+
+def read_truth(runs, label: str, cache: dict):
+    """The simulator's truth (a dict) of the run labelled ``label``, or None (no run files,
+    no truth beside the data, or a file that is not JSON); read once per path into
+    ``cache``."""
+    import json
+
+    if runs is None or label not in runs:
+        return None
+    p = runs.truth_path(label)
+    if p is None:
+        return None
+    if p not in cache:
+        try:
+            with open(p, encoding="utf-8") as f:
+                cache[p] = json.load(f)
+        except (OSError, ValueError):
+            cache[p] = None
+    return cache[p]
