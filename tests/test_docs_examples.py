@@ -49,6 +49,7 @@ MODULES = (
     "liprobe.io.ply",
     "liprobe.simulate.engine",
     "liprobe.simulate.evaporation",
+    "liprobe.simulate.fracture",
     "liprobe.study.engine",
     "liprobe.study.kingham",
     "liprobe.study.columns",

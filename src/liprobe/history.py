@@ -16,10 +16,11 @@ Numbers, not judgement calls hidden in a plot:
   largest within ``window`` bins, is a jump. Its ion index is then refined
   on the raw voltages around it (the split that best separates two levels).
 - **abrupt end** (fracture): in the last ``max(1 %, 1000 ions)`` of the run
-  (at most 10 %), the share of ions in multiple hits against the run's
-  median share per bin, and, where the file counts pulses, the ions per pulse
-  against the run's median. A specimen that fractures sends a burst of
-  ions in few pulses; either ratio of ``end_ratio`` (3) or more flags it.
+  (at most 10 %), the share of ions in multiple hits against the same share
+  pooled over the rest of the run (before that end window), and, where the
+  file counts pulses, the ions per pulse against the run's median per bin.
+  A specimen that fractures sends a burst of ions in few pulses; either
+  ratio of ``end_ratio`` (3) or more flags it.
   Heuristics, reported with the numbers behind them.
 """
 
@@ -300,7 +301,9 @@ def run_history(run, *, n_bins: int = 400, mass_bin_Da: float = 0.25,
     if per_bin is not None and n >= 20:
         single_end = float(np.mean(run["multiplicity"][n - m_end:] == 1))
         end_frac = 1.0 - single_end
-        typical = float(np.median(per_bin))
+        # pooled over the run before the end window: a median over bins of a few ions
+        # each (a 2,000-ion run has 5 per bin) would be 0 and flag complete runs
+        typical = 1.0 - float(np.mean(run["multiplicity"][:n - m_end] == 1))
         end["multi_hit_fraction_end"] = end_frac
         end["multi_hit_fraction_typical"] = typical
         ratio = end_frac / typical if typical > 0 else (math.inf if end_frac > 0 else 1.0)

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from liprobe.study import load_manifest
+from liprobe.study import load_manifest, yield_table
 from liprobe.study.phases import builtin_phases, parse_stoichiometry
 
 
@@ -59,11 +59,31 @@ def _mn_rich(rows):
     return [r for r in rows if not r["has_ni"] and r["material"] == "NMC811"]
 
 
-def test_uncoated_runs_are_flagged_delithiated_and_fracture_early(rows):
+def test_uncoated_runs_are_flagged_delithiated_and_fracture_early(rows, demo):
     unc = _nmc(rows, coated=False)
     assert len(unc) >= 4, "the demo has too few uncoated NMC811 rows"
     for r in unc:
-        assert {"delithiated", "early_fracture"} <= r["flag_set"], (r["run"], r["flags"])
+        assert "delithiated" in r["flag_set"], (r["run"], r["flags"])
+    # early_fracture: every run whose truth says it fractured, found from its history alone
+    # (the manifest no longer says). Was: every uncoated run, when each one fractured at a
+    # fixed share of its ions; the fracture model (liprobe.simulate.fracture) breaks most
+    # uncoated runs at the preset's size, but fewer in this tenth-size demo (shallower runs
+    # meet fewer flaws), and the schedule run at its fixed point
+    specs = {s.label: s for s in load_manifest(demo.manifest).runs}
+    fractured = 0
+    for r in rows:
+        seg = r.get("segment")
+        label = r["run"] if seg is None or math.isnan(seg) else f"{r['run']}[{int(seg)}]"
+        with open(os.path.splitext(specs[label].data)[0] + ".truth.json") as f:
+            if json.load(f)["fracture"]["fractured"]:
+                fractured += 1
+                assert "early_fracture" in r["flag_set"], (r["run"], r["flags"])
+            else:                 # and no run the simulator left whole is read as broken
+                assert "early_fracture" not in r["flag_set"], (r["run"], r["flag_reasons"])
+    assert fractured >= 4         # the uncoated schedule run's four sections at least
+    # the yield (complete over judged runs, from the flags) is higher coated than uncoated
+    yields = {t["coating"]: t["yield"] for t in yield_table(rows)}
+    assert yields["Cr"] > yields["none"], yields
 
 
 def test_li_is_clustered_in_uncoated_runs_far_more_than_in_coated_ones(rows):

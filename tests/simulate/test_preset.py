@@ -100,7 +100,10 @@ def test_every_run_is_written_with_its_ranges_and_truth(preset_series):
     t = json.loads((preset_series / "runs" / "nmc811-cr-p1-10pj.truth.json").read_text())
     assert t["inputs"]["ions"] == SMALL and t["laser_pj"] == 10.0
     un = json.loads((preset_series / "runs" / "nmc811-none-p1-5pj.truth.json").read_text())
-    assert un["fracture"]["fractured"] and un["ions_requested"] == 7 * SMALL
+    # the fracture model decides (runs this small are shallow and rarely break; was: every
+    # uncoated run fractured): the truth records its stress either way
+    assert un["ions_requested"] == 7 * SMALL
+    assert un["fracture"]["stress_by_segment"][0]["total_gpa"] > 2
 
 
 def test_a_run_written_by_a_worker_process_is_the_one_written_here(preset_series, tmp_path):
@@ -129,10 +132,9 @@ def test_the_manifest_lists_materials_segments_and_outcomes(preset_series):
     assert sched[-1].stop is None
     for s in m.runs:
         meta = s.meta()
-        if s.coated:
-            assert meta["tag_outcome"] == "complete"
-        else:
-            assert meta["tag_outcome"] == "fractured"
+        # the simulator's outcome is not in the manifest (issue 19: the study finds a
+        # fracture from the history; was: tags.outcome "complete" / "fractured")
+        assert "tag_outcome" not in meta
         if s.run.startswith("mnrich"):
             assert s.material == "NMC811" and meta["tag_true_phase"] == PARTICLES["MnRich-1"]
 
@@ -142,16 +144,24 @@ def test_liprobe_study_runs_on_the_manifest_and_flags_what_the_truth_says(preset
     assert not result.failed and result.exit_code == 0
     rows = result.rows
     assert len(rows) == 37
+    fractured = 0
     for r in rows:
         flags = set(filter(None, (r["flags"] or "").split(";")))
         if r["run"].startswith("mnrich"):
             assert "other_phase" in flags and r["best_phase"] == "LiMn2O4", r["flag_reasons"]
-        if r["coating"] == "none":
-            assert "early_fracture" in flags
+        # early_fracture from the history alone (no tags.outcome): every run the truth says
+        # fractured (was: every uncoated run, when every uncoated run fractured). Not the
+        # converse: on runs of a few thousand ions the history's multiple-hit heuristic
+        # also flags a few runs that ran to their end (liprobe.history, not the simulator)
+        truth = json.loads((preset_series / "runs" / f"{r['run']}.truth.json").read_text())
+        if truth["fracture"]["fractured"]:
+            assert "early_fracture" in flags, r["run"]
+        fractured += truth["fracture"]["fractured"]
         if r["run"].startswith("limn2o4"):
             assert r["best_phase"] == "LiMn2O4" and "other_phase" not in flags
         if r["run"] == "nmc811-cr-p1-5-10-15pj":
             assert r["laser_pj"] in (5, 10, 15)
+    assert fractured >= 4             # the schedule run's 4 rows (a fixed point) at least
     assert result.table["O2+/O+"].notna().all()
 
 
@@ -193,4 +203,5 @@ def test_the_manifest_text_of_a_fractured_schedule_drops_sections_never_reached(
                                      (None, None, 20.0)])])
     assert "stop = 2000, laser_pj = 5" in text and "stop = 4000" in text
     assert '{ start = 4000, laser_pj = 15, name = "15 pJ" }' in text
-    assert "laser_pj = 20" not in text and 'outcome = "fractured"' in text
+    # the outcome stays out of the manifest (was: tags.outcome = "fractured")
+    assert "laser_pj = 20" not in text and "outcome" not in text

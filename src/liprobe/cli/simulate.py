@@ -124,7 +124,9 @@ _SINGLE_RUN_OPTIONS = ("material", "coating", "thickness", "instrument", "laser_
                    "(detected-ion index where each energy starts; overrides --laser-pj).")
 @click.option("--fracture", callback=_fracture, metavar="auto|none|FRACTION",
               help="Where the specimen fractures, as a fraction of --ions; auto (default): "
-                   "uncoated specimens fracture at a seeded random point, coated ones do not.")
+                   "where the field's Maxwell stress first beats a surface flaw's strength "
+                   "(liprobe.simulate.fracture: uncoated specimens often, coated ones rarely); "
+                   "none: never.")
 @click.option("--li-mobility/--no-li-mobility", "mobility", default=True, show_default=True,
               help="Li moved by the field: delithiation (uncoated), residual mobility "
                    "(coated).")

@@ -21,8 +21,9 @@ The physics and its sources are in each module's docstring: :mod:`.specimen`
 :mod:`.evaporation` (laser pulse to apex temperature and field, and from
 field and temperature the charge states, molecular ions, O loss and thermal
 tail, with every constant in one table), :mod:`.mobility` (Li moved by the field:
-delithiation and fracture of uncoated specimens, residual mobility of coated
-ones), :mod:`.detection` (projection, efficiency, pulses), :mod:`.spectrum`
+delithiation of uncoated specimens, residual mobility of coated ones),
+:mod:`.fracture` (the Maxwell stress against drawn surface flaws: fracture
+and crack events), :mod:`.detection` (projection, efficiency, pulses), :mod:`.spectrum`
 (time of flight, peak shape, windows), :mod:`.engine` (the chunked loop,
 laser schedules), :mod:`.truth` (what the run's truth file holds),
 :mod:`.files` (writing a run and its truth), :mod:`.preset` (the study's whole series:
@@ -43,8 +44,9 @@ from .evaporation import (
     with_overrides,
 )
 from .files import output_paths, simulate_to_files, write_simulation
+from .fracture import draw_fracture, maxwell_stress_gpa, oxide_stress
 from .materials import Phase, resolve_material
-from .mobility import DEFAULT_MOBILITY, FRACTURE_RANGE, MobilityRegime, MobilityTable, mobility_at
+from .mobility import DEFAULT_MOBILITY, MobilityRegime, MobilityTable, mobility_at
 from .parameters import (
     COATINGS,
     DEFAULT_GEOMETRY,
@@ -64,11 +66,12 @@ from .truth import summary
 
 __all__ = [
     "CHUNK_EVENTS", "COATINGS", "DEFAULT_GEOMETRY", "DEFAULT_HYDROGEN", "DEFAULT_EVAPORATION",
-    "DEFAULT_MOBILITY", "DEFAULT_MULTIHIT", "DEFAULT_SPECIES", "FRACTURE_RANGE",
+    "DEFAULT_MOBILITY", "DEFAULT_MULTIHIT", "DEFAULT_SPECIES",
     "HydrogenModel", "EvaporationModel", "MobilityRegime", "MobilityTable", "MultiHitModel",
     "NEUTRAL_O2", "PRESETS", "PeakShape", "Phase", "PhaseSpec", "SimulatedRun",
     "SimulationConfig", "SpecimenGeometry", "SpeciesModel", "operating_point",
-    "parameter_table", "species_at", "with_overrides",
+    "parameter_table", "species_at", "with_overrides", "draw_fracture", "maxwell_stress_gpa",
+    "oxide_stress",
     "peak_shape_at", "mobility_at", "output_paths", "prepare", "preset_runs",
     "resolve_material", "simulate", "simulate_to_files", "summary", "write_preset",
     "write_simulation",

@@ -14,13 +14,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-import numpy as np
-
 from ..instruments import instrument as _instrument
 from ..spatial.roi import Roi, parse_roi
 from .evaporation import DEFAULT_EVAPORATION, FIXED_FIELD_RANGE_V_NM, EvaporationModel
 from .materials import resolve_material
-from .mobility import DEFAULT_MOBILITY, FRACTURE_RANGE, MobilityTable
+from .mobility import DEFAULT_MOBILITY, MobilityTable
 from .parameters import (
     COATINGS,
     DEFAULT_GEOMETRY,
@@ -125,11 +123,14 @@ class SimulationConfig:
         Li mobility: ``delithiation`` for an uncoated specimen, ``residual``
         for a coated one. None: Li stays where it is (random).
     fracture : "auto", float or None
-        Fraction of ``ions`` after which the specimen fractures (the run
-        ends there, with a final burst of multiple hits). ``"auto"``:
-        uncoated specimens fracture at a fraction drawn from
-        :data:`liprobe.simulate.mobility.FRACTURE_RANGE` with the seed,
-        coated ones do not [SI24]. None: no fracture.
+        ``"auto"``: the fracture model (:mod:`liprobe.simulate.fracture`):
+        the Maxwell stress of each segment's field against a drawn population
+        of surface flaws decides whether and where the specimen fractures
+        (the run ends there, with a final burst of multiple hits) and its
+        crack events (voltage steps); uncoated specimens fracture early and
+        often, coated ones rarely. A fraction: the specimen fractures after
+        that fraction of ``ions``, with no other crack (a fixed point for
+        tests). None: no fracture.
     hydrogen : HydrogenModel or None
         H+, H2+ (and optional hydrides), e.g. :data:`DEFAULT_HYDROGEN`; None
         (default): no hydrogen. The paper preset runs with
@@ -219,18 +220,14 @@ class SimulationConfig:
         return self.schedule or ((0, float(self.laser_pj)),)
 
     def fracture_fraction(self) -> float | None:
-        """Fraction of ``ions`` after which the specimen fractures (None: it does not).
+        """The fixed fracture point: the fraction of ``ions`` given as ``fracture``.
 
-        ``"auto"``: uncoated specimens fracture at a fraction drawn uniformly from
-        :data:`~liprobe.simulate.mobility.FRACTURE_RANGE` by a generator seeded with
-        ``(seed, 2)`` (not the run's stream); coated ones do not.
+        None for ``fracture=None`` and for ``"auto"``, whose point the fracture model
+        draws when the run is prepared (:func:`liprobe.simulate.fracture.draw_fracture`
+        with the segments' operating points; ``prepare(config).fracture_fraction``, and the
+        truth's ``fracture``).
         """
-        if self.fracture == "auto":
-            if self.coated:
-                return None
-            lo, hi = FRACTURE_RANGE
-            return float(np.random.default_rng([self.seed, 2]).uniform(lo, hi))
-        return self.fracture
+        return None if self.fracture == "auto" else self.fracture
 
     def replace(self, **changes) -> SimulationConfig:
         return replace(self, **changes)

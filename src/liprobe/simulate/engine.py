@@ -28,7 +28,8 @@ from one to the next. Per chunk:
    Recording stops at the segment's last ion, and the run at the requested
    number of detected ions or where the specimen fractures.
 4. **Spectrum** (:mod:`~liprobe.simulate.spectrum`): an isotope per ion, its time of flight
-   at the voltage ``V = k F R`` (``F`` the segment's oxide field; Gaussian
+   at the voltage ``V = k F R`` (``F`` the segment's oxide field, stepped up
+   after each crack event of :mod:`.fracture`; Gaussian
    timing, the thermal tail of the apex's cooling), or, for a background
    fraction, a time of flight uniform over the acquisition window; m/n from
    the time of flight.
@@ -68,11 +69,18 @@ from .evaporation import (
     prepare_kingham,
     species_at,
 )
+from .fracture import FractureOutcome, FracturePlan, draw_fracture, oxide_stress
 from .materials import Phase, resolve_material
 from .mobility import LiMobility, burst_shares, mobility_at
 from .parameters import COATINGS, MultiHitModel, PeakShape, peak_shape_at
 from .species import Catalogue, Emission, coating_phase, emission, with_hydrogen
-from .specimen import Needle, _depth_radius, _depth_radius_near, _surface_distance
+from .specimen import (
+    Needle,
+    _depth_radius,
+    _depth_radius_near,
+    _surface_distance,
+    _surface_distance_array,
+)
 from .spectrum import design_windows, range_table, sample_spectrum
 from .truth import build_truth, summary
 
@@ -211,6 +219,14 @@ class Setup:
     field_grid: np.ndarray
     li_state0: tuple = (0.0, 0.0, 0.0)
     notes: list = field(default_factory=list)
+    fracture_plan: FracturePlan | None = None
+    fracture_outcome: FractureOutcome | None = None
+
+    def voltage_steps(self) -> list:
+        """``[(ion_index, factor), ...]``: where crack events step the voltage up."""
+        if self.fracture_outcome is None:
+            return []
+        return [(i, f) for i, f in self.fracture_outcome.voltage_steps() if i < self.target_ions]
 
     @property
     def emissions(self) -> list:
@@ -283,11 +299,6 @@ def prepare(config: SimulationConfig) -> Setup:
     factors = fmap.factors
     n_b = len(factors)
 
-    # the run's length: requested, or cut by a fracture
-    frac = config.fracture_fraction()
-    target = config.ions
-    if frac is not None:
-        target = max(1, min(config.ions, int(math.floor(frac * config.ions))))
     bounds = [a for a, _ in config.segments] + [config.ions]
 
     # segments: the apex's temperature and field, and every phase's emission in every bin
@@ -326,7 +337,7 @@ def prepare(config: SimulationConfig) -> Setup:
         shape = config.peak if config.peak is not None else peak_shape_at(
             config.instrument, op.tail_fraction, op.cooling_time_ns)
         li = mobility_at(config.mobility, config.coated, pj)
-        segments.append(Segment(s, int(start), int(min(bounds[s + 1], target)), float(pj),
+        segments.append(Segment(s, int(start), int(bounds[s + 1]), float(pj),
                                 op, seg_fields, seg_species, ems, bin_ems, s * n_p * n_b, n_b,
                                 factors, density,
                                 seg_fields[0] / segments[0].field_V_per_nm
@@ -334,6 +345,19 @@ def prepare(config: SimulationConfig) -> Setup:
                                 seg_fields[0], shape, li, [None] * n_p,
                                 np.zeros((n_p, 6)), np.zeros(11)))
     catalogue = Catalogue(all_emissions)
+
+    # the run's length: requested, or cut by a fracture (a fixed fraction, or the model's)
+    plan, outcome = _fracture_plan(config, segments, catalogue, ins.efficiency,
+                                   _needle(geo, thickness, bool(coat_el)), kinds)
+    frac = config.fracture if isinstance(config.fracture, float) else None
+    target = config.ions
+    if frac is not None:
+        target = max(1, min(config.ions, int(math.floor(frac * config.ions))))
+    elif outcome is not None and outcome.fracture is not None:
+        target = outcome.fracture.ion_index
+        frac = target / config.ions
+    for seg in segments:
+        seg.stop_ion = min(seg.stop_ion, target)
     li_idx = catalogue.li_index
     for seg in segments:
         if seg.li is None or li_idx < 0:
@@ -362,10 +386,7 @@ def prepare(config: SimulationConfig) -> Setup:
                           lattice[2] * m.patch_spacing, m.asymmetry, math.cos(side),
                           math.sin(side), m.site_fraction)
 
-    start_depth = geo.start_depth_nm
-    if start_depth is None:
-        start_depth = thickness + 2.0 if coat_el else 0.0
-    needle = Needle(geo.apex_radius_nm, geo.shank_angle_deg, start_depth, thickness)
+    needle = _needle(geo, thickness, bool(coat_el))
     icf = derived_icf(geo, ins.flight_path_mm)
     field_v = segments[0].field_V_per_nm
 
@@ -427,6 +448,9 @@ def prepare(config: SimulationConfig) -> Setup:
     if frac is not None and target < config.ions:
         notes.append(f"the specimen fractured after {target:,} of the {config.ions:,} "
                      "requested ions (see 'fracture')")
+    if outcome is not None and outcome.crack_events:
+        notes.append(f"{len(outcome.crack_events)} crack event(s) without fracture: the "
+                     "standing voltage steps up after each (see 'fracture')")
     # Li's burst state at the start: burst with the first segment's burst fraction, a
     # uniform part of that state's duration left
     li_state0 = (0.0, 0.0, 0.0)
@@ -438,7 +462,92 @@ def prepare(config: SimulationConfig) -> Setup:
     return Setup(config, phases, kinds, segments, catalogue, needle, ins.flight_path_mm,
                  ins.efficiency, geo.detector_radius_mm, icf, field_v, geo.k_factor,
                  v_design, table, windows, volumes, params, target, frac, heating_scale,
-                 window_shape, fmap.grid, li_state0, notes)
+                 window_shape, fmap.grid, li_state0, notes, plan, outcome)
+
+
+def _fracture_plan(config: SimulationConfig, segments: list, catalogue: Catalogue,
+                   efficiency: float, needle: Needle, kinds: list):
+    """The fracture model's plan of the run and its draw (:mod:`.fracture`): ``(plan,
+    outcome)``; ``(None, None)`` unless ``config.fracture`` is ``"auto"``.
+
+    The evaporated volume per detected ion of a segment follows the needle: each phase's
+    detected ions per nm^3 weighted by its share of the swept volume, a Cr shell's share
+    from the needle's geometry along the depth (large at the start of a coated run, just
+    past the shell on the apex, the rim's share deeper down; a grain is local and left
+    out), averaged over the segment."""
+    if config.fracture != "auto":
+        return None, None
+    geo = config.geometry
+    evap = config.evaporation
+    thickness = needle.coating_thickness_nm
+    stresses, rates = [], []
+    for seg in segments:
+        stresses.append(oxide_stress(evap, seg.operating, coated=config.coated,
+                                     radius_nm=geo.apex_radius_nm, thickness_nm=thickness))
+        rate = {"material": 0.0, "coating": 0.0}
+        for em, kind in zip(seg.emissions, kinds):
+            if kind in rate:
+                neutral = sum(pr for name, pr in em.probabilities.items()
+                              if catalogue.neutral_mask[catalogue.index[name]])
+                rate[kind] = em.event_density_per_nm3 * max(1.0 - neutral, 1e-9) * efficiency
+        rates.append(rate)
+    per_ion = _nm3_per_ion(needle, [s.start_ion for s in segments] + [config.ions], rates)
+    plan = FracturePlan(config.ions, config.coated, geo.apex_radius_nm, geo.shank_angle_deg,
+                        tuple(s.start_ion for s in segments), tuple(stresses), tuple(per_ion))
+    return plan, draw_fracture(evap, plan, config.seed)
+
+
+def _needle(geo, thickness: float, coated: bool) -> Needle:
+    """The needle of the run: the shell's apex part evaporated (2 nm past it) at the start."""
+    start_depth = geo.start_depth_nm
+    if start_depth is None:
+        start_depth = thickness + 2.0 if coated else 0.0
+    return Needle(geo.apex_radius_nm, geo.shank_angle_deg, start_depth, thickness)
+
+
+def _shell_share(needle: Needle, depth_abs_nm: np.ndarray) -> np.ndarray:
+    """Share of the volume the cap sweeps at each absolute depth that lies in the shell."""
+    s = needle.sin_a
+    w = s + (1.0 - s) * (np.arange(400) + 0.5) / 400            # cos(theta) on the cap
+    weight = (w - s) / np.sum(w - s)                              # swept volume ~ (w - s)
+    out = np.zeros(len(depth_abs_nm))
+    if needle.coating_thickness_nm <= 0:
+        return out
+    cos_a = math.cos(math.radians(needle.shank_angle_deg))
+    r = needle.radius(depth_abs_nm)
+    for j, (z, rr) in enumerate(zip(np.asarray(depth_abs_nm, float), np.atleast_1d(r))):
+        rho = rr * np.sqrt(np.maximum(1.0 - w * w, 0.0))
+        d = np.empty_like(w)
+        _surface_distance_array(rho, rr * (w - 1.0) - z, needle.original_radius_nm, s, cos_a,
+                                0.0, d)
+        out[j] = float(np.sum(weight[d < needle.coating_thickness_nm]))
+    return out
+
+
+def _nm3_per_ion(needle: Needle, bounds: list, rates: list) -> tuple:
+    """Evaporated volume per detected ion of each segment (``bounds``: first ion of each
+    segment, then the last; ``rates``: detected ions per nm^3 of the oxide and the shell)."""
+    out = []
+    vol = 0.0
+    step = 0.05                                   # nm of depth per step
+    for s, rate in enumerate(rates):
+        need = float(bounds[s + 1] - bounds[s])
+        if need <= 0:
+            out.append(1.0 / max(rate["material"], 1e-12))
+            continue
+        v0, got = vol, 0.0
+        while got < need:
+            z0, _ = needle.depth_from_volume(vol)
+            z1 = float(z0[0]) + step
+            dv = needle.volume_to_depth(z1) - vol
+            f = float(_shell_share(needle, np.array([float(z0[0]) + step / 2]))[0])
+            d = max((1.0 - f) * rate["material"] + f * rate["coating"], 1e-12)
+            if got + d * dv >= need:
+                dv = (need - got) / d
+            got += d * dv
+            vol += dv
+        out.append((vol - v0) / need)
+    return tuple(out)
 
 
 # ---------------------------------------------------------------------------
@@ -838,6 +947,7 @@ def _generate(setup: Setup, rng: np.random.Generator, tally: _Tally, cols: dict,
     buf = _Buffers(m)
     window = np.empty(0, np.int64)
     state = np.array(setup.li_state0, np.float64)     # Li's burst state, events left, jitter
+    steps = setup.voltage_steps()
     tab = TableArgs(cat.alias_probability, cat.alias_index, cat.nonli_alias_probability,
                     cat.nonli_alias_index, cat.neutral_mask)
     dt_args = DetectArgs(setup.efficiency, geo.blur_nm, geo.interface_blur_nm,
@@ -916,6 +1026,11 @@ def _generate(setup: Setup, rng: np.random.Generator, tally: _Tally, cols: dict,
             _gather_detected(det, ev["x"], ev["y"], ev["z"], ev["radius"], species, kf,
                              cols["true_x"][sl], cols["true_y"][sl], cols["true_z"][sl],
                              cols["v_dc"][sl], cols["species"][sl], volt, sp)
+            for ion, factor in steps:              # crack events: the voltage steps up
+                if ion < first + nd:
+                    k0 = max(ion - first, 0)
+                    volt[k0:] *= factor
+                    cols["v_dc"][sl][k0:] *= np.float32(factor)
             if len(window) < nd:
                 window = np.empty(nd, np.int64)
             bg_before = tally.window_background_species.sum(axis=0)
@@ -1037,9 +1152,12 @@ def _allocate(n: int, folder: str | None) -> dict:
 
 def _reconstruction_voltage(setup: Setup, tally: _Tally, v_dc, folder):
     """The voltage the reconstruction takes the radius from: ``v_dc``, or, with segments of
-    different fields, ``v_dc * F_first / F_segment`` (each segment's radius from its field)."""
+    different fields, ``v_dc * F_first / F_segment`` (each segment's radius from its field),
+    and without the steps of crack events (the simulated needle keeps its shape: the
+    reconstruction with the true parameters takes the needle's radius)."""
     factors = [s.field_factor for s in setup.segments]
-    if all(f == factors[0] for f in factors):
+    steps = setup.voltage_steps()
+    if all(f == factors[0] for f in factors) and not steps:
         return v_dc
     if folder is None:
         v = np.empty(len(v_dc), np.float32)
@@ -1051,6 +1169,8 @@ def _reconstruction_voltage(setup: Setup, tally: _Tally, v_dc, folder):
         if a is None or b is None or b <= a:
             continue
         v[a:b] = v_dc[a:b] * np.float32(factors[0] / seg.field_factor)
+    for ion, factor in steps:
+        v[ion:] /= np.float32(factor)
     return v
 
 

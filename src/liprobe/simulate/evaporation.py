@@ -79,6 +79,11 @@ Mechanisms
    the prompt peak scales the same way: ``w = w_0 tau / tau_0``,
    ``p_tail = w / (1 + w)``, ``w_0`` set by the tail share ``p_0`` of a
    bare apex at ``T_ref``.
+8. **Fracture** (:mod:`liprobe.simulate.fracture`). The Maxwell stress
+   ``eps0 F^2 / 2`` at the oxide's field, shared with a Cr shell at equal
+   strain (the shell's rim pulled too), plus a thermal stress from the laser,
+   against the strengths
+   of a drawn population of surface flaws (``fracture_*`` constants).
 
 Sources (full references in ``shared/reference/field-evaporation.md``):
 [K82] Kingham 1982; [S14] Schreiber et al. 2014; [G16] Gault et al. 2016;
@@ -117,7 +122,7 @@ def _p(default, unit, status, source):
 
 @dataclass(frozen=True)
 class EvaporationModel:
-    """The constants of the evaporation physics (module docstring, mechanisms 1-7).
+    """The constants of the evaporation physics (module docstring, mechanisms 1-8).
 
     Every field carries its unit, status and source in its metadata
     (:func:`parameter_table`). ``fitted`` means chosen so that liprobe's
@@ -217,6 +222,60 @@ class EvaporationModel:
         0.02, "1", "assumed", "run-to-run relative scatter (one standard deviation, "
         "log-normal) of the absorbed energy: specimen shape, laser alignment; drawn from "
         "the run's seed")
+    # 8: fracture (liprobe.simulate.fracture)
+    fracture_oxide_modulus_gpa: float = _p(
+        180.0, "GPa", "assumed", "Young's modulus of the layered oxide (nanoindentation of "
+        "NMC particles measures of order 150-200 GPa); sets the shell's share of the load "
+        "and the thermal stress")
+    fracture_coating_modulus_gpa: float = _p(
+        279.0, "GPa", "sourced", "Young's modulus of Cr (CRC Handbook, bulk, 279 GPa); at equal "
+        "strain the oxide's stress is sigma_M (1 + r_c^2 A) / (1 + (E_Cr / E_ox) A), A = "
+        "((R + t)^2 - R^2) / R^2, the shell's rim pulled with r_c^2 sigma_M "
+        "(r_c = coating_field_ratio) [SI24]: 'mechanical support ... against the Maxwell "
+        "stresses'")
+    fracture_oxide_expansion_per_k: float = _p(
+        1.0e-5, "1/K", "assumed", "thermal expansion of the layered oxide (LiCoO2-type "
+        "oxides expand by about 1e-5 per K)")
+    fracture_thermal_gradient_share: float = _p(
+        0.5, "1", "assumed", "share of the apex's temperature rise that is a difference "
+        "across it (laser-facing side hotter): thermal stress s E alpha (T - T_base) / g, "
+        "evened out by the shell's heat flow g")
+    fracture_toughness_mpa_m05: float = _p(
+        0.5, "MPa m^0.5", "assumed", "K_IC of the oxide; no NMC811 value found: taken "
+        "between LiMn2O4's 0.24 (micro-pillar splitting) and 0.81 (crack opening "
+        "displacement) MPa m^0.5 [Mughal et al., Materials 10 (2017) 403]")
+    fracture_flaw_shape_factor: float = _p(
+        1.12, "1", "assumed", "Y of sigma_f = K_IC / (Y sqrt(pi a)): 1.12, a straight edge "
+        "crack under uniform tension (Tada, Paris & Irwin, The Stress Analysis of Cracks "
+        "Handbook), taken for the shank's flaws; a semi-elliptical surface flaw has Y ~ 0.7 "
+        "(same handbook). Only n (Y sqrt(pi a_min) / K_IC)^(2k) is constrained by the fit "
+        "(fracture_flaw_density_per_nm2)")
+    fracture_flaw_min_depth_nm: float = _p(
+        1.0, "nm", "assumed", "smallest surface flaw (an atomic-scale notch of the "
+        "FIB-damaged surface): caps a flaw's strength at K_IC / (Y sqrt(pi a_min)), ~8 GPa, "
+        "below an oxide's ideal strength (~E/10)")
+    fracture_flaw_size_exponent: float = _p(
+        2.0, "1", "assumed", "k of the flaw depths' power law P(a > x) = (a_min / x)^k: a "
+        "Weibull strength law of modulus 2k = 4 (ceramics: 3-20, lower for small, "
+        "FIB-damaged volumes)")
+    fracture_flaw_density_per_nm2: float = _p(
+        0.038, "1/nm^2", "fitted", "surface flaws (depth above a_min) per nm^2 of the "
+        "shank; fitted so that an uncoated NMC811 specimen (30 nm apex, 10 deg shank) at "
+        "5 pJ fractures within its first 10 nm of depth with probability 0.75 ([SI24]: "
+        "'most specimens faced premature fracture'); with K_IC, Y, a_min and k only the "
+        "combination n (Y sqrt(pi a_min) / K_IC)^(2k) is constrained")
+    fracture_coating_flaw_closure: float = _p(
+        0.93, "1", "fitted", "share of the surface flaws the redeposited Cr shell fills; "
+        "fitted, after the shell's load share, so that a coated NMC811 specimen (5 nm Cr) "
+        "at 5 pJ reaches 30 nm of depth without fracture with probability 0.90 ([SI24]: the "
+        "coating gives 'mechanical support ... against the Maxwell stresses'; coated runs "
+        "ran at 1-50 pJ)")
+    fracture_crack_arrest_share: float = _p(
+        0.3, "1", "assumed", "share of the cracks that arrest after chipping the cap (a "
+        "crack event) instead of running through the section (a fracture)")
+    fracture_crack_voltage_step: float = _p(
+        0.04, "1", "assumed", "relative step up of the standing voltage after a crack "
+        "event (the chipped apex is blunter)")
 
     def __post_init__(self):
         for f in fields(self):
@@ -228,15 +287,22 @@ class EvaporationModel:
                     "conductivity_coating_w_mk", "barrier_ev", "oxide_zero_barrier_field_v_nm",
                     "coating_field_ratio", "attempt_frequency_hz", "evaporation_time_ns",
                     "surface_sites", "oxide_cation_field_factor", "breakup_width_v_nm",
-                    "cooling_time_ns", "cooling_reference_k", "coating_shank_absorption")
+                    "cooling_time_ns", "cooling_reference_k", "coating_shank_absorption",
+                    "fracture_oxide_modulus_gpa", "fracture_coating_modulus_gpa",
+                    "fracture_toughness_mpa_m05", "fracture_flaw_shape_factor",
+                    "fracture_flaw_min_depth_nm", "fracture_flaw_size_exponent")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("base_temperature_k", "field_spread", "heating_scatter",
-                     "direct_barrier_ev", "direct_barrier_per_i2", "desorption_barrier_ev"):
+                     "direct_barrier_ev", "direct_barrier_per_i2", "desorption_barrier_ev",
+                     "fracture_oxide_expansion_per_k", "fracture_flaw_density_per_nm2",
+                     "fracture_crack_voltage_step"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
-        for name in ("shank_heating_share", "field_map_laser_share"):
+        for name in ("shank_heating_share", "field_map_laser_share",
+                     "fracture_thermal_gradient_share", "fracture_coating_flaw_closure",
+                     "fracture_crack_arrest_share"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0 <= self.tail_fraction < 1:

@@ -57,7 +57,7 @@ Regimes and their calibration
 -----------------------------
 ``delithiation`` (uncoated): [SI24] Figure 1 and s3.1: at 5 pJ few Li
 detected (mostly Ni), at 20 pJ almost only Li; detector maps more
-heterogeneous with laser energy; most uncoated specimens fracture early.
+heterogeneous with laser energy (fracture: :mod:`liprobe.simulate.fracture`).
 [SI24] Figure 4b: Li FDA mu 0.9 uncoated. [K22], [GR14], [P17]
 (field-evaporation.md s4): field-driven Li migration in NMC811, Li glasses
 and LiMn2O4; suppressed by a conducting surface layer. Table values:
@@ -98,12 +98,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["MobilityRegime", "MobilityTable", "DEFAULT_MOBILITY", "LiMobility", "mobility_at",
-           "burst_shares", "FRACTURE_RANGE"]
-
-#: Where an uncoated run fractures by default: a fraction of the requested ions drawn
-#: uniformly from this range with the run's seed ([SI24]: "most specimens faced premature
-#: fracture"; *assumption* for the range).
-FRACTURE_RANGE = (0.6, 0.95)
+           "burst_shares"]
 
 
 @dataclass(frozen=True)
@@ -186,7 +181,6 @@ class MobilityTable:
         return {"energies_pj": list(self.energies_pj),
                 "delithiation": self.delithiation.to_dict(),
                 "residual": self.residual.to_dict(),
-                "fracture_range_of_requested_ions": list(FRACTURE_RANGE),
                 "interpolation": "linear in pJ between the energies, constant beyond the ends"}
 
 

@@ -7,8 +7,9 @@ writes ``DIR/study.toml`` in DESIGN.md's manifest format, ready for
 
 - uncoated NMC811, particle P1, at 5, 10, 15 and 20 pJ, and one uncoated run
   with a 5/10/15/20 pJ laser schedule (Figure 1, "the 5pJ section"):
-  field-driven delithiation, and fracture before the requested count
-  (``tags.outcome = "fractured"``);
+  field-driven delithiation, and, most of them, fracture before the
+  requested count (:mod:`liprobe.simulate.fracture`; the schedule run at a
+  fixed point in its last section);
 - Cr-coated NMC811 P1 at 5, 8, 10, 12, 15, 20, 30, 40 and 50 pJ
   (Supplementary Table 1) and one run with a 5/10/15 pJ schedule (Figure 3);
   particles P2, P3 and P4 of the same batch, slightly different in
@@ -19,6 +20,11 @@ writes ``DIR/study.toml`` in DESIGN.md's manifest format, ready for
 - Cr-coated commercial LiMn2O4, particle LMO-1, at 1, 5, 8, 10, 15 and 20 pJ
   (Figure 7), whose Li and Mn fractions are whatever the evaporation
   physics gives (:mod:`liprobe.simulate.evaporation`).
+
+Which runs fracture is the fracture model's draw (uncoated runs fracture
+early and often, coated ones rarely), and the manifest does not say: the
+study finds a fracture from each run's history (the final burst of multiple
+hits), as it would for real data; the truth holds the answer.
 
 Every run has a little H+ and H2+ (:data:`~liprobe.simulate.DEFAULT_HYDROGEN`).
 Laser schedules are ``segments`` of the manifest (one table row per
@@ -74,8 +80,8 @@ class PresetRun:
 
     ``schedule``: ``((fraction of the run's ions, laser pJ), ...)`` or empty;
     ``weight``: size as a multiple of the preset's ``ions``; ``fracture``:
-    the config's fracture setting (``"auto"``: uncoated runs fracture at a
-    seeded random point).
+    the config's fracture setting (``"auto"``: the fracture model,
+    :mod:`liprobe.simulate.fracture`).
     """
 
     name: str
@@ -184,6 +190,8 @@ def manifest_text(name: str, entries: list) -> str:
 
     ``entries``: per run, ``(PresetRun, seed, ions_requested, ions_detected, fractured,
     segments)`` with ``segments`` the truth's ``(start_ion, stop_ion, laser_pj)`` of each.
+    ``fractured`` is not written: the simulator's outcome stays in the truth, and the
+    study finds a fracture from the run's history.
     """
     desc = PRESETS[name][0]
     lines = [
@@ -205,7 +213,7 @@ def manifest_text(name: str, entries: list) -> str:
     ]
     for mat, formula in MATERIALS.items():
         lines += [f"[materials.{mat}]", f"formula = {_toml_str(formula)}", ""]
-    for run, seed, requested, n_det, fractured, segs in entries:
+    for run, seed, requested, n_det, _fractured, segs in entries:
         lines += [
             "[[runs]]",
             f"name = {_toml_str(run.name)}",
@@ -228,8 +236,7 @@ def manifest_text(name: str, entries: list) -> str:
         lines += [
             f"particle = {_toml_str(run.particle)}",
             'instrument = "LEAP 5000 XS"',
-            "tags = { outcome = " + _toml_str("fractured" if fractured else "complete")
-            + f", true_phase = {_toml_str(run.true_phase)}, seed = {seed}, "
+            f"tags = {{ true_phase = {_toml_str(run.true_phase)}, seed = {seed}, "
             f"ions_requested = {requested} }}",
             "",
         ]

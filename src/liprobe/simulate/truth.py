@@ -283,15 +283,59 @@ def _reconstruction_depth_truth(setup, tally) -> dict:
     }
 
 
-def _fracture_truth(setup, n_det: int, final_burst_ions: int):
-    if setup.fracture_fraction is None:
-        return None
+def _fracture_truth(setup, n_det: int, final_burst_ions: int, rows: list):
+    """What the truth records of the fracture: None when ``config.fracture`` is None.
+
+    A fixed fraction: where the run stops. ``"auto"``: the model's stresses per segment,
+    the flaw population, every crack (ion index, depth, stress, the flaw's strength drawn,
+    fatal or a crack event with its voltage step) and the fracture's depth in the run."""
     cfg = setup.config
-    return {"fractured": setup.fractured, "ion_index": n_det,
-            "requested_ions": cfg.ions, "fraction_of_requested": n_det / cfg.ions,
-            "final_burst_ions": final_burst_ions if setup.fractured else 0,
-            "how": "the run stops at this detected ion (the specimen fractured); its "
-                   "last ions arrive in a burst of multiple hits in few pulses"}
+    if cfg.fracture is None:
+        return None
+    out = {"fractured": setup.fractured, "ion_index": n_det if setup.fractured else None,
+           "requested_ions": cfg.ions, "fraction_of_requested": n_det / cfg.ions,
+           "final_burst_ions": final_burst_ions if setup.fractured else 0,
+           "depth_nm": rows[-1][1] if setup.fractured and rows else None,
+           "how": "the run stops at this detected ion (the specimen fractured); its "
+                  "last ions arrive in a burst of multiple hits in few pulses"}
+    plan, outcome = setup.fracture_plan, setup.fracture_outcome
+    if plan is None or outcome is None:
+        out["model"] = "fixed: the specimen fractures at SimulationConfig.fracture of the " \
+                       "requested ions, with no other crack"
+        return out
+    f = outcome.fracture
+    out.update({
+        "model": "the Maxwell stress eps0 F^2 / 2 of each segment's oxide field (shared with "
+                 "the Cr shell by stiffness) plus the laser's thermal stress, against the "
+                 "strengths of surface flaws entering the stressed apex as it evaporates "
+                 "(liprobe.simulate.fracture; constants: inputs.evaporation.fracture_*)",
+        "stress_by_segment": [{"start_ion": int(a), **st.to_dict()}
+                              for a, st in zip(plan.starts, plan.stress)],
+        "flaws": {"density_per_nm2": outcome.flaw_density_per_nm2,
+                  "strength_cap_gpa": outcome.strength_cap_gpa,
+                  "weibull_modulus": outcome.weibull_modulus,
+                  "crack_arrest_share": outcome.arrest_share},
+        "expected_failing_flaws": outcome.hazard_end,
+        "fracture_probability": outcome.fracture_probability,
+        "ramp_survival_probability": outcome.ramp_survival_probability,
+        "ramp_note": "the draw is conditioned on the specimen surviving the voltage ramp to "
+                     "the first segment's stress on its starting cap (no flaw of the cap "
+                     "failing); ramp_survival_probability: the probability that a specimen "
+                     "prepared survives it (no crack running through), i.e. reaches the "
+                     "run at all",
+        "stress_at_failure_gpa": f.stress_gpa if f else None,
+        "strength_gpa": f.strength_gpa if f else None,
+        "flaw_depth_nm": f.flaw_depth_nm if f else None,
+        "model_depth_nm": f.depth_nm if f else None,
+        "crack_events": [c.to_dict() for c in outcome.crack_events
+                         if c.ion_index < setup.target_ions],
+        "depth_note": "depth_nm: the simulated apex's depth below its start at the last ion; "
+                      "model_depth_nm and the cracks' depth_nm: the model's estimate from the "
+                      "evaporated volume per detected ion; a crack event steps the voltage "
+                      "(v_dc) up by 1 + voltage_step from its ion on, the needle keeps its "
+                      "shape",
+    })
+    return out
 
 
 def _mean_field(setup, tally, segs, coating: bool):
@@ -463,7 +507,7 @@ def build_truth(setup, tally, files: dict, final_burst_ions: int = 0) -> dict:
         "files": files,
         "laser_pj": cfg.laser_pj,
         "segments": segments,
-        "fracture": _fracture_truth(setup, n_det, final_burst_ions),
+        "fracture": _fracture_truth(setup, n_det, final_burst_ions, rows),
         "delithiation": _delithiation_truth(setup, tally, segments),
         "heating_scatter_factor": setup.heating_scale,
         "field": field_t,
@@ -501,7 +545,8 @@ def build_truth(setup, tally, files: dict, final_burst_ions: int = 0) -> dict:
                           "radius_nm": [r[2] for r in rows], "voltage_V": [r[3] for r in rows],
                           "segment": [r[4] for r in rows],
                           "note": "depth of the apex below its position when the acquisition "
-                                  "started; V = k F R, F the segment's field"},
+                                  "started; V = k F R, F the segment's field (times the steps "
+                                  "of crack events, see 'fracture')"},
         "range_window_voltage_V": setup.window_voltage_V,
         "notes": setup.notes,
     }
