@@ -39,15 +39,6 @@ source and status; ``liprobe simulate --list-parameters`` lists them and
    A Cr shell redeposited over the shank fills a share ``h`` of them
    (``n (1 - h)`` flaws left).
 
-The two fitted constants are fitted to depths, with the model's functions
-(``tests/simulate/test_fracture.py`` checks them): ``n`` so that an
-uncoated NMC811 specimen (30 nm apex, 10 deg shank) at 5 pJ fractures
-within its first 10 nm with probability 0.75 ([SI24]: "most specimens faced
-premature fracture"), then ``h`` so that a coated one (5 nm Cr) at 5 pJ
-reaches 30 nm, the issue's flagship depth, with probability 0.90 ([SI24]:
-the coating almost eliminated it). The probability of a fracture by 1.5,
-10 and 30 nm is then 0.18, 0.75 and 0.99 uncoated, 0.005, 0.03 and 0.10
-coated (5 pJ; at 20 pJ 0.10, 0.50, 0.89 and 0.002, 0.014, 0.045).
 3. **Weakest link along depth.** As the apex evaporates down the shank,
    new surface enters the stressed apex region: ``2 pi R dz`` per depth
    ``dz`` (``R`` the apex radius, growing along the cone: a wider apex
@@ -71,6 +62,16 @@ coated (5 pJ; at 20 pJ 0.10, 0.50, 0.89 and 0.002, 0.014, 0.045).
    voltage stepping up by ``crack_voltage_step`` for the rest of the run. The
    others run through the section: the specimen fractures, the run ends with
    the burst of multiple hits of :data:`liprobe.simulate.engine.FRACTURE_BURST`.
+
+The two fitted constants are fitted to depths, with the model's functions
+(``tests/simulate/test_fracture.py`` checks them): ``n`` so that an
+uncoated NMC811 specimen (30 nm apex, 10 deg shank) at 5 pJ fractures
+within its first 10 nm with probability 0.75 ([SI24]: "most specimens faced
+premature fracture"), then ``h`` so that a coated one (5 nm Cr) at 5 pJ
+reaches 30 nm, the issue's flagship depth, with probability 0.90 ([SI24]:
+the coating almost eliminated it). The probability of a fracture by 1.5,
+10 and 30 nm is then 0.18, 0.75 and 0.99 uncoated, 0.005, 0.03 and 0.10
+coated (5 pJ; at 20 pJ 0.10, 0.50, 0.89 and 0.002, 0.014, 0.045).
 
 Depth follows the detected ions through the needle's geometry
 (:mod:`.specimen`: the cap's radius grows as ``R0 + c Z``) and the
