@@ -57,6 +57,34 @@ _MAX_CELLS = 1 << 24
 _BLOCKS = 64
 
 
+@njit(inline="always", cache=True, nogil=True)
+def _count_around(c, centres, p, label, orig, cell_start, lo, inv_cell, shape, r2max, inv_bin,
+                  n_bins, acc):
+    """``acc[label, bin]`` += 1 for every ion within ``sqrt(r2max)`` of centre ``c`` (not
+    itself), found in the 27 cells around it."""
+    nx, ny, nz = shape[0], shape[1], shape[2]
+    cx, cy, cz = centres[c, 0], centres[c, 1], centres[c, 2]
+    me = np.int64(centres[c, 3])
+    i = min(max(int(math.floor((cx - lo[0]) * inv_cell)), 0), nx - 1)
+    j = min(max(int(math.floor((cy - lo[1]) * inv_cell)), 0), ny - 1)
+    k = min(max(int(math.floor((cz - lo[2]) * inv_cell)), 0), nz - 1)
+    for a in range(max(i - 1, 0), min(i + 2, nx)):
+        for b in range(max(j - 1, 0), min(j + 2, ny)):
+            for m in range(max(k - 1, 0), min(k + 2, nz)):
+                cell = (a * ny + b) * nz + m
+                for q in range(cell_start[cell], cell_start[cell + 1]):
+                    if orig[q] == me:
+                        continue
+                    dx = p[q, 0] - cx
+                    dy = p[q, 1] - cy
+                    dz = p[q, 2] - cz
+                    d2 = dx * dx + dy * dy + dz * dz
+                    if d2 < r2max:
+                        s = int(math.sqrt(d2) * inv_bin)
+                        if s < n_bins:
+                            acc[label[q], s] += 1
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _shell_kernel(centres, p, label, orig, cell_start, lo, inv_cell, shape, r_max, inv_bin,
                   n_bins, out):
@@ -66,29 +94,10 @@ def _shell_kernel(centres, p, label, orig, cell_start, lo, inv_cell, shape, r_ma
     unsorted array) are in cell order; ``centres`` holds unsorted indices and their
     positions in its first three columns.
     """
-    nx, ny, nz = shape[0], shape[1], shape[2]
     r2max = r_max * r_max
     for c in prange(centres.shape[0]):
-        cx, cy, cz = centres[c, 0], centres[c, 1], centres[c, 2]
-        me = np.int64(centres[c, 3])
-        i = min(max(int(math.floor((cx - lo[0]) * inv_cell)), 0), nx - 1)
-        j = min(max(int(math.floor((cy - lo[1]) * inv_cell)), 0), ny - 1)
-        k = min(max(int(math.floor((cz - lo[2]) * inv_cell)), 0), nz - 1)
-        for a in range(max(i - 1, 0), min(i + 2, nx)):
-            for b in range(max(j - 1, 0), min(j + 2, ny)):
-                for m in range(max(k - 1, 0), min(k + 2, nz)):
-                    cell = (a * ny + b) * nz + m
-                    for q in range(cell_start[cell], cell_start[cell + 1]):
-                        if orig[q] == me:
-                            continue
-                        dx = p[q, 0] - cx
-                        dy = p[q, 1] - cy
-                        dz = p[q, 2] - cz
-                        d2 = dx * dx + dy * dy + dz * dz
-                        if d2 < r2max:
-                            s = int(math.sqrt(d2) * inv_bin)
-                            if s < n_bins:
-                                out[c, label[q], s] += 1
+        _count_around(c, centres, p, label, orig, cell_start, lo, inv_cell, shape, r2max,
+                      inv_bin, n_bins, out[c])
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -97,31 +106,12 @@ def _shell_sum_kernel(centres, p, label, orig, cell_start, lo, inv_cell, shape, 
     """``out[block, label, bin]`` += 1 for every ion within ``r_max`` of a centre (not itself),
     the centres dealt round-robin to ``out.shape[0]`` blocks (one writer per block): memory
     blocks x 2 x n_bins, whatever the number of centres."""
-    nx, ny, nz = shape[0], shape[1], shape[2]
     r2max = r_max * r_max
     n_blocks = out.shape[0]
     for blk in prange(n_blocks):
         for c in range(blk, centres.shape[0], n_blocks):
-            cx, cy, cz = centres[c, 0], centres[c, 1], centres[c, 2]
-            me = np.int64(centres[c, 3])
-            i = min(max(int(math.floor((cx - lo[0]) * inv_cell)), 0), nx - 1)
-            j = min(max(int(math.floor((cy - lo[1]) * inv_cell)), 0), ny - 1)
-            k = min(max(int(math.floor((cz - lo[2]) * inv_cell)), 0), nz - 1)
-            for a in range(max(i - 1, 0), min(i + 2, nx)):
-                for b in range(max(j - 1, 0), min(j + 2, ny)):
-                    for m in range(max(k - 1, 0), min(k + 2, nz)):
-                        cell = (a * ny + b) * nz + m
-                        for q in range(cell_start[cell], cell_start[cell + 1]):
-                            if orig[q] == me:
-                                continue
-                            dx = p[q, 0] - cx
-                            dy = p[q, 1] - cy
-                            dz = p[q, 2] - cz
-                            d2 = dx * dx + dy * dy + dz * dz
-                            if d2 < r2max:
-                                s = int(math.sqrt(d2) * inv_bin)
-                                if s < n_bins:
-                                    out[blk, label[q], s] += 1
+            _count_around(c, centres, p, label, orig, cell_start, lo, inv_cell, shape, r2max,
+                          inv_bin, n_bins, out[blk])
 
 
 class _CellList:
