@@ -711,8 +711,9 @@ def charge_fractions(model: EvaporationModel, element: str, field_v_nm: float,
 
 
 def _break_up(ion):
-    """Products of a molecular ion's break-up: (ion name or None, neutral formula or None,
-    O atoms lost as neutral O per metal atom of the ion).
+    """Products of a molecular ion's break-up: (the charged fragment's name, the neutral
+    fragment's formula or None, O atoms lost as neutral O per metal atom of the ion), or
+    None for an ion that does not break up.
 
     The metal-bearing fragment keeps the charge (its ionisation energy is the lower):
     ``MO_y+ -> MO_(y-1)+ + O``; ``M2O+ -> M+ + MO``. Other shapes do not break up.
