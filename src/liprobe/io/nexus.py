@@ -756,24 +756,19 @@ def write_nexus(path, run: Run, ranges: RangeTable | None = None,
                     _number(src, "pulse_energy", _float(energy, "laser_pj", p), "pJ")
                     miss("measurement/event1/instrument/pulser/source1/power",
                          "the laser power is not known")
-            temperature = acquisition["temperature_K"]
-            if temperature is not None:
-                sensor = _group(ei, "stage/temperature_sensor", "NXsensor")
-                ei["stage"].attrs["NX_class"] = "NXmanipulator"
-                _text(sensor, "measurement", "temperature")
-                _number(sensor, "value", _float(temperature, "temperature_K", p), "K")
-            else:
-                miss("measurement/event1/instrument/stage",
-                     "the specimen temperature is not known (give temperature_K)")
-            pressure = acquisition["pressure_Pa"]
-            if pressure is not None:
-                sensor = _group(ei, "analysis_chamber/pressure_sensor", "NXsensor")
-                ei["analysis_chamber"].attrs["NX_class"] = "NXcomponent"
-                _text(sensor, "measurement", "pressure")
-                _number(sensor, "value", _float(pressure, "pressure_Pa", p), "Pa")
-            else:
-                miss("measurement/event1/instrument/analysis_chamber",
-                     "the analysis chamber's pressure is not known (give pressure_Pa)")
+            for parent, cls, what, key, unit, why in (
+                    ("stage", "NXmanipulator", "temperature", "temperature_K", "K",
+                     "the specimen temperature is not known (give temperature_K)"),
+                    ("analysis_chamber", "NXcomponent", "pressure", "pressure_Pa", "Pa",
+                     "the analysis chamber's pressure is not known (give pressure_Pa)")):
+                value = acquisition[key]
+                if value is None:
+                    miss(f"measurement/event1/instrument/{parent}", why)
+                    continue
+                sensor = _group(ei, f"{parent}/{what}_sensor", "NXsensor")
+                ei[parent].attrs["NX_class"] = cls
+                _text(sensor, "measurement", what)
+                _number(sensor, "value", _float(value, key, p), unit)
             rate = acquisition["detection_rate_pct"]
             if rate is not None:
                 control = _group(ei, "control", "NXparameters")
