@@ -50,8 +50,10 @@ MODULES = (
     "liprobe.simulate.engine",
     "liprobe.simulate.evaporation",
     "liprobe.simulate.fracture",
+    "liprobe.simulate.analyst_ranges",
     "liprobe.study.engine",
     "liprobe.study.kingham",
+    "liprobe.study.grain",
     "liprobe.study.columns",
 )
 
@@ -62,7 +64,7 @@ ENTRY_POINTS = (
     "liprobe.chemistry.ions:parse_ion", "liprobe.composition:composition",
     "liprobe.field:field_proxies", "liprobe.fda:frequency_distribution",
     "liprobe.kingham:kingham_curves", "liprobe.kingham:field_from_ratio",
-    "liprobe.study.kingham:kingham_fields",
+    "liprobe.study.kingham:kingham_fields", "liprobe.study.grain:find_grain",
     "liprobe.spectrum.histogram:mass_histogram", "liprobe.spectrum.peaks:analyse_peaks",
     "liprobe.spectrum.autorange:autorange", "liprobe.spatial.roi:select",
     "liprobe.spatial.reconstruct:reconstruct", "liprobe.spatial.detector:detector_map",

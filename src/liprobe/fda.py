@@ -126,7 +126,12 @@ class FrequencyDistribution:
         The ``N`` used.
     dispersion : float or None
         Observed variance of ``k`` over the binomial ``n p (1 - p)``: above 1
-        for clustering or segregation, below 1 for ordering.
+        for clustering or segregation, below 1 for ordering. Unlike ``mu``,
+        its expectation does not grow with the number of blocks.
+    dispersion_err : float or None
+        Its standard error from the blocks' own fourth moment (no normality
+        assumed; blocks taken as independent, so an underestimate when the
+        clustering lasts many blocks); None with fewer than 4 blocks.
     blocking : str
         ``"sequential"`` or ``"voxel"``.
     voxel_nm : float or None
@@ -155,6 +160,7 @@ class FrequencyDistribution:
     normalization: str
     normalization_n: int
     dispersion: float | None = None
+    dispersion_err: float | None = None
     blocking: str = "sequential"
     voxel_nm: float | None = None
     ions_selected: int | None = None
@@ -195,6 +201,7 @@ class FrequencyDistribution:
             "normalization": self.normalization,
             "normalization_n": self.normalization_n,
             "dispersion": self.dispersion,
+            "dispersion_err": self.dispersion_err,
             "voxel_nm": self.voxel_nm,
             "ions_selected": self.ions_selected,
             "ions_kept": self.ions_kept,
@@ -602,6 +609,15 @@ def frequency_distribution_from_blocks(k, block_size: int, species: str = "", *,
         reasons["mu_shuffled"] = "not computed (shuffles = 0)"
     var_binom = block_size * p * (1.0 - p)
     dispersion = float(k.var() / var_binom) if var_binom > 0 else None
+    dispersion_err = None
+    if dispersion is not None and nb > 3:
+        # the sample variance's standard error from the blocks' own fourth moment
+        # (Var(s^2) ~ (m4 - s^4 (N - 3) / (N - 1)) / N; Cramer, Mathematical Methods of
+        # Statistics, 1946, s27.4): no normality assumed, blocks taken as independent
+        d = k - k.mean()
+        m2, m4 = float(np.mean(d * d)), float(np.mean(d ** 4))
+        v = (m4 - m2 * m2 * (nb - 3) / (nb - 1)) / nb
+        dispersion_err = float(math.sqrt(max(v, 0.0)) / var_binom)
     warnings = list(extra.pop("warnings", ()))
     if nb < 50:
         warnings.append(f"only {nb} blocks: the chi-square test has little power")
@@ -610,7 +626,8 @@ def frequency_distribution_from_blocks(k, block_size: int, species: str = "", *,
         observed=observed, expected=test.expected, classes=test.classes,
         chi2=test.chi2, dof=test.dof, p_value=test.p_value, mu=mu, mu_shuffled=mu_sh,
         mu_shuffled_interval=interval, normalization=normalization, normalization_n=n_norm,
-        dispersion=dispersion, ions_in_blocks=nb * int(block_size), shuffles=int(shuffles),
+        dispersion=dispersion, dispersion_err=dispersion_err,
+        ions_in_blocks=nb * int(block_size), shuffles=int(shuffles),
         seed=int(seed), reasons=reasons, warnings=tuple(warnings), **extra)
 
 

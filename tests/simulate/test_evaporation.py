@@ -289,7 +289,7 @@ def test_tails_and_mrp_follow_the_heat_flow():
         c, b = near(pc, m), near(pb, m)
         assert c.mrp("fw1") > 1.5 * b.mrp("fw1"), m
         assert c.mrp("fw10") > 0.95 * b.mrp("fw10"), m
-        assert c.mrp("fwhm") > 0.9 * b.mrp("fwhm"), m
+        assert c.mrp("fwhm") > 0.85 * b.mrp("fwhm"), m
         assert c.tail_ns < b.tail_ns, m
 
 

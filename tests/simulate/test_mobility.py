@@ -138,9 +138,14 @@ def test_a_laser_schedule_shows_as_voltage_jumps_at_the_right_ion_indices(schedu
 
 def test_each_section_has_its_own_conditions(scheduled):
     segs = scheduled.truth["segments"]
+    # the model's O2+/O+ at each section's mean field rises with the laser energy; the
+    # detected one too, within its noise (Li bursts of 12,000 events make a 48,000-ion
+    # section's ratio scatter by ~0.2 from seed to seed)
+    model = [s["conditions"][0]["o2_to_o_ratio"] for s in segs]
     r = [s["ratios"]["O2+/O+ (detected)"] for s in segs]
     li = [s["evaporated_li_ratio"] for s in segs]
-    assert np.all(np.diff(r) > 0) and np.all(np.diff(li) > 0)
+    assert np.all(np.diff(model) > 0) and np.all(np.diff(r) > -0.3) and r[-1] > r[0] + 0.6
+    assert np.all(np.diff(li) > 0)
     assert li[0] < 0.35 and li[-1] > 0.65
     tau = [s["peak"]["tail_tau_ns"] for s in segs]
     assert np.all(np.diff(tau) > 0)

@@ -174,12 +174,16 @@ def test_the_declared_depth_ratio_is_what_reconstruction_gives_and_calibration_r
         return np.median(zz[last][axis[last]]) - np.median(zz[first][axis[first]])
 
     true_dz = deepening(z)
-    got = deepening(coated.run["z"]) / true_dz
-    assert got == pytest.approx(rd["expected_ratio_reconstructed_to_true"], abs=0.03)
+    # with the instrument's efficiency the depths come out short by the declared ratio
     rec, _ = reconstruct_run(coated.run,
-                             ReconstructionParameters(**rd["parameters_depth_calibrated"]),
+                             ReconstructionParameters(**rd["parameters_uncalibrated"]),
                              coated.ranges)
-    assert deepening(rec["z"]) / true_dz == pytest.approx(1.0, abs=0.03)
+    got = deepening(rec["z"]) / true_dz
+    assert rd["expected_ratio_reconstructed_to_true"] < 0.9
+    assert got == pytest.approx(rd["expected_ratio_reconstructed_to_true"], abs=0.03)
+    # the .epos is the calibrated reconstruction: true depths
+    assert rd["parameters_depth_calibrated"] == coated.truth["reconstruction_parameters"]
+    assert deepening(coated.run["z"]) / true_dz == pytest.approx(1.0, abs=0.03)
 
 
 def test_true_positions_lie_in_the_needle_and_deepen_through_the_run(coated):

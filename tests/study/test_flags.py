@@ -16,12 +16,14 @@ PARAMS = StudyParams(ratios=("Li/(Li+Ni+Co+Mn)", "O2+/O+"), fda=FdaConfig(specie
 RULES = FlagRules()
 
 
-def row(name, coating="Cr", het=0.01, mu=0.5, li=0.5, li_err=0.002, present="Li+;Ni++;Co+;Mn+",
-        pct=None, material="NMC811", instrument="XS", **kw):
+def row(name, coating="Cr", het=0.01, disp=1.5, li=0.5, li_err=0.002,
+        present="Li+;Ni++;Co+;Mn+", pct=None, material="NMC811", instrument="XS",
+        disp_err=0.02, **kw):
     pct = pct or {"Li": 25.0, "Ni": 20.0, "Co": 2.5, "Mn": 2.5}
     r = {"run": name, "segment": None, "status": "ok", "coating": coating, "material": material,
          "instrument": instrument, "detector_heterogeneity": het,
-         "detector_heterogeneity_err": 0.001, "fda_mu_Li+": mu, "Li/(Li+Ni+Co+Mn)": li,
+         "detector_heterogeneity_err": 0.001, "fda_dispersion_Li+": disp,
+         "fda_dispersion_Li+_err": disp_err, "fda_mu_Li+": 0.5, "Li/(Li+Ni+Co+Mn)": li,
          "Li/(Li+Ni+Co+Mn)_err": li_err, "O2+/O+": 2.6, "peaks_present": present}
     r.update({f"at_pct_{el}": v for el, v in pct.items()})
     r.update(kw)
@@ -34,14 +36,14 @@ def flags_of(rows, rules=RULES):
 
 
 def batch():
-    return [row("a", het=0.010, mu=0.50, li=0.500), row("b", het=0.012, mu=0.55, li=0.505),
-            row("c", het=0.011, mu=0.45, li=0.495), row("d", het=0.009, mu=0.52, li=0.498)]
+    return [row("a", het=0.010, disp=1.50, li=0.500), row("b", het=0.012, disp=1.55, li=0.505),
+            row("c", het=0.011, disp=1.45, li=0.495), row("d", het=0.009, disp=1.52, li=0.498)]
 
 
-def test_delithiated_by_heterogeneity_or_mu_far_above_the_coated_runs():
-    rows = batch() + [row("u1", coating="none", het=0.5, mu=0.5, li=0.5),
-                      row("u2", coating="none", het=0.011, mu=0.9, li=0.5),
-                      row("u3", coating="none", het=0.013, mu=0.56, li=0.5)]
+def test_delithiated_by_heterogeneity_or_dispersion_far_above_the_coated_runs():
+    rows = batch() + [row("u1", coating="none", het=0.5, disp=1.5, li=0.5),
+                      row("u2", coating="none", het=0.011, disp=9.0, li=0.5),
+                      row("u3", coating="none", het=0.013, disp=1.56, li=0.5)]
     f = flags_of(rows)
     assert f[:4] == [set()] * 4
     assert f[4] == {"delithiated"} and f[5] == {"delithiated"}
@@ -49,18 +51,29 @@ def test_delithiated_by_heterogeneity_or_mu_far_above_the_coated_runs():
     reasons = flag_rows(rows, MATERIALS, PARAMS, RULES)
     assert "detector heterogeneity 0.5 is" in reasons[4]["flag_reasons"]
     assert "median 0.0105 of 4 coated runs" in reasons[4]["flag_reasons"]
-    assert "FDA mu of Li+ 0.9" in reasons[5]["flag_reasons"]
+    assert "FDA dispersion of Li+ 9" in reasons[5]["flag_reasons"]
+    # the FDA mu, which grows with a run's size, is not evidence: a large coated run's mu
+    # far above the batch's flags nothing
+    rows[3]["fda_mu_Li+"] = 0.99
+    assert flags_of(rows)[3] == set()
 
 
-def test_the_mu_floor_keeps_a_tight_batch_from_flagging_small_differences():
-    rows = [row(n, mu=0.5) for n in "abcd"] + [row("e", mu=0.55)]
-    assert flags_of(rows)[-1] == set()               # MAD 0: the floor 0.02 -> 2.5 sigma
-    rows[-1]["fda_mu_Li+"] = 0.61                    # 5.5 sigma
+def test_the_dispersion_floor_and_the_runs_own_error_keep_small_differences_unflagged():
+    rows = [row(n, disp=1.5) for n in "abcd"] + [row("e", disp=1.55)]
+    # MAD 0: the floor 0.1 with the run's error 0.02 -> 0.5 sigma
+    assert flags_of(rows)[-1] == set()
+    rows[-1]["fda_dispersion_Li+"] = 2.2             # 0.7 / hypot(0.1, 0.02) = 6.9 sigma
     assert flags_of(rows)[-1] == {"delithiated"}
+    reason = flag_rows(rows, MATERIALS, PARAMS, RULES)[-1]["flag_reasons"]
+    assert "is 6.9 robust SD above the median 1.5" in reason
+    assert "SD 0.102: the batch's 0.1 and the run's own 0.02" in reason
+    # the same excess in a run too small to measure it (error 0.3): 2.2 sigma
+    rows[-1]["fda_dispersion_Li+_err"] = 0.3
+    assert flags_of(rows)[-1] == set()
 
 
 def test_too_few_runs_to_compare_judges_nothing_batch_relative():
-    rows = [row("a"), row("u", coating="none", het=5.0, mu=0.99)]
+    rows = [row("a"), row("u", coating="none", het=5.0, disp=9.0)]
     assert flags_of(rows) == [set(), set()]
 
 

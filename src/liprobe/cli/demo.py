@@ -62,6 +62,10 @@ def demo(out, ions, workers, scheduler, quiet, as_json):
                f"{f(s['coated_mu_li'])}, Li/(Li+Ni+Co+Mn) "
                + ("n/a" if li is None else f"{li[0]:.3f}-{li[2]:.3f} (median {li[1]:.3f})")
                + f"; O2+/O+ at 5 pJ {f(s['o2_o_5pj'])}")
+    cd = s.get("coated_delithiated") or []
+    click.echo(f"coated {s['main_material']} rows flagged delithiated: {len(cd)}"
+               + (f" ({', '.join(cd)}); median mu(Li+) at 40-50 pJ "
+                  f"{f(s['coated_mu_li_40_50pj'])}" if cd else ""))
     others = sorted({o["row"] for o in s["other_phase"]})
     click.echo(f"flagged other_phase: {len(others)} rows"
                + (f" ({', '.join(others)})" if others else ""))

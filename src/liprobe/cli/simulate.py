@@ -100,7 +100,7 @@ _SINGLE_RUN_OPTIONS = ("material", "coating", "thickness", "instrument", "laser_
 @click.option("--preset", type=click.Choice(["paper"]), default=None,
               help="Write a whole series instead of one run: 'paper', the runs of the seed "
                    "study (Singh et al. 2023), into folder -o with its study.toml for "
-                   "`liprobe study`. --ions sets a coated run's size (default 250,000; the "
+                   "`liprobe study`. --ions sets a coated run's size (default 500,000; the "
                    "others scale with it).")
 @click.option("--material", default="NMC811", show_default=True, callback=_material,
               help="NMC811, LiMn2O4, or a formula such as LiNi0.6Co0.2Mn0.2O2.")
@@ -168,7 +168,10 @@ def simulate(ctx, **opts):
     voltage against depth, instrument) and .truth.pos (true positions) beside it.
 
     With --preset paper, writes the seed study's whole series into the folder
-    -o (runs/ and study.toml): run `liprobe study DIR/study.toml -o OUT` next.
+    -o (runs/, ranges/ and study.toml): run `liprobe study DIR/study.toml -o OUT`
+    next. Its runs are ranged with ranges/*.rrng, autoranged on their spectra
+    pooled per listed material (and coating state); each run's truth-derived
+    range file is runs/NAME.truth.rrng, for tests only.
     --list-parameters prints the evaporation physics' constants and exits.
     """
     _simulate(ctx, opts)

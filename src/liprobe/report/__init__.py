@@ -20,6 +20,7 @@ Modules: :mod:`~liprobe.report.groups` (which rows play which part),
 :mod:`~liprobe.report.sources` (the files behind each row),
 :mod:`~liprobe.report.figures` (one function per figure),
 :mod:`~liprobe.report.reporting` (the per-run reporting table),
+:mod:`~liprobe.report.grains` (each grain's proxigram, CSV and figure),
 :mod:`~liprobe.report.build` (the HTML report), :mod:`~liprobe.report.demo`.
 """
 

@@ -4,7 +4,9 @@
 (``OUT/runs.parquet``), draws the figures of :data:`~liprobe.report.figures.FIGURES`
 into ``OUT/figures/`` (PNG and SVG; a figure the study cannot support is
 skipped, its reason kept), writes ``OUT/figures/supplementary_table_1.csv``
-and ``OUT/reporting_table.csv``, and writes ``OUT/report.html``: the figures
+and ``OUT/reporting_table.csv``, each grain's proxigram
+(``OUT/grains/<row>.proxigram.csv`` and ``OUT/figures/grain_proxigram_<row>.png``,
+:mod:`liprobe.report.grains`), and writes ``OUT/report.html``: the figures
 embedded as PNG data, no script, no network, one file to send.
 """
 
@@ -336,6 +338,7 @@ def build_report(out_dir, manifest=None, html_path=None, source: str | None = No
         result.seconds[spec.name] = time.perf_counter() - t
         if progress is not None:
             progress(spec.name, state, result.seconds[spec.name])
+    grains = _grains(table, out_dir, fig_dir, result, progress)
 
     st1 = supplementary_table_1(table, params)
     if st1 is not None:
@@ -352,14 +355,81 @@ def build_report(out_dir, manifest=None, html_path=None, source: str | None = No
         result.tables["reporting_table"] = p
 
     doc = _document(name, table, summary, result, figures, st1, rep, range_tables,
-                    ranging_ids, params, rules, materials, source)
+                    ranging_ids, params, rules, materials, source, grains)
     atomic_write_text(result.html, doc)
     result.seconds["total"] = time.perf_counter() - t0
     return result
 
 
+def _grains(table, out_dir, fig_dir, result, progress):
+    """Each grain's proxigram, CSV and figure (:mod:`liprobe.report.grains`), into ``result``."""
+    from .grains import GrainOutputs, figure_name, write_grain_outputs
+
+    t = time.perf_counter()
+    try:
+        grains = write_grain_outputs(table, out_dir, fig_dir)
+    except (LiprobeError, OSError, ValueError) as e:
+        grains = GrainOutputs()
+        result.skipped["grain_proxigrams"] = f"cannot be drawn: {' '.join(str(e).split())}"
+    for label, paths in grains.figures.items():
+        result.figures[figure_name(label)] = paths
+        result.tables[figure_name(label)] = grains.csv[label]
+    for label, why in grains.skipped.items():
+        result.skipped[figure_name(label)] = why
+    result.seconds["grain_proxigrams"] = time.perf_counter() - t
+    if progress is not None and (grains.figures or grains.skipped):
+        progress("grain_proxigrams", "drawn" if grains.figures else "skipped",
+                 result.seconds["grain_proxigrams"])
+    return grains
+
+
+def _grains_html(table, grains, params) -> str:
+    from .grains import figure_name
+
+    if "grain_volume_nm3" not in table:
+        return '<p class="note">The study looked for no grain of another phase.</p>'
+    ratios = [f"grain_{r}" for r in getattr(params, "ratios", ()) or ()
+              if f"grain_{r}" in table]
+    rows = []
+    for _, r in table.iterrows():
+        v = number(r.get("grain_volume_nm3"))
+        if v is None:
+            continue
+        cells = [row_label(r), f"{v:.0f}"]
+        for c in ("grain_depth_min_nm", "grain_depth_max_nm"):
+            x = number(r.get(c))
+            cells.append(None if x is None else f"{x:.1f}")
+        for c in ratios:
+            x, e = number(r.get(c)), number(r.get(f"{c}_err"))
+            cells.append(None if x is None else f"{x:.3g}" + ("" if e is None else
+                                                               f" +/- {e:.2g}"))
+        rows.append(cells)
+    if not rows:
+        return ('<p>No grain of another phase was found in any row (the reason of each is '
+                "in the table's <code>reasons</code>).</p>")
+    parts = ['<p class="note">A grain of another phase inside a run: an isosurface of the '
+             "transition metals' cation fraction at the threshold midway between the matrix "
+             "and the grain (chosen from each run's voxels); its composition from the ions "
+             "inside it; the proxigram across it (negative inside).</p>",
+             '<div class="wide">' + _table(["row", "volume (nm^3)", "z min (nm)", "z max (nm)"]
+                                           + [c[len("grain_"):] + " +/- 1 sigma"
+                                              for c in ratios], rows) + "</div>"]
+    for label, paths in grains.figures.items():
+        png = next(p for p in paths if p.endswith(".png"))
+        files = ", ".join(os.path.basename(p) for p in paths)
+        csv = os.path.relpath(grains.csv[label], os.path.dirname(os.path.dirname(png)))
+        parts.append(f'<figure id="{_e(figure_name(label))}"><img alt="proxigram of '
+                     f'{_e(label)}" src="{_png_data(png)}"><figcaption>'
+                     f"{_e(grains.captions.get(label, label))}. <span class=\"note\">"
+                     f"(figures/{_e(files)}; {_e(csv)})</span></figcaption></figure>")
+    for label, why in grains.skipped.items():
+        parts.append(f'<p class="skipped">The proxigram of {_e(label)} is not drawn: '
+                     f"{_e(why)}.</p>")
+    return "\n".join(parts)
+
+
 def _document(name, table, summary, result, figures, st1, rep, range_tables, ranging_ids,
-              params, rules, materials, source) -> str:
+              params, rules, materials, source, grains=None) -> str:
     g = StudyGroups(table)
     fda_cols = [c for c in table.columns if str(c).startswith("fda_mu_Li")]
     fda_col = fda_cols[0] if fda_cols else "fda_mu_Li+"
@@ -374,7 +444,8 @@ def _document(name, table, summary, result, figures, st1, rep, range_tables, ran
     if source:
         parts.append(f"<p><b>Data.</b> {_e(source)}</p>")
     parts.append('<nav><a href="#glance">At a glance</a><a href="#flags">Flags</a>'
-                 '<a href="#figures">Figures</a><a href="#mu">Supplementary Table 1</a>'
+                 '<a href="#figures">Figures</a><a href="#grains">Grains</a>'
+                 '<a href="#mu">Supplementary Table 1</a>'
                  '<a href="#yield">Yield</a><a href="#results">Results</a>'
                  '<a href="#reporting">Reporting table</a><a href="#params">Parameters</a>'
                  '</nav>')
@@ -417,6 +488,10 @@ def _document(name, table, summary, result, figures, st1, rep, range_tables, ran
             why = result.skipped.get(spec.name, "not drawn")
             parts.append(f'<p class="skipped" id="{spec.name}"><b>{_e(spec.title)}</b> is not '
                          f"drawn: {_e(why)}.</p>")
+
+    parts.append('<h2 id="grains">Grains of another phase</h2>')
+    if grains is not None:
+        parts.append(_grains_html(table, grains, params))
 
     parts.append('<h2 id="mu">Supplementary Table 1: Li\'s mu by laser energy</h2>')
     if st1 is None:

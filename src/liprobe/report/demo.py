@@ -101,8 +101,10 @@ def write_series(folder, ions: int | None = None, workers: int | None = None,
 
     folder = os.fspath(folder)
     stamp_path = os.path.join(folder, "demo.json")
+    # "ranges": a series written before its runs were ranged on pooled spectra (issue 19)
+    # pointed them at the simulator's truth-derived range files: it is written again
     stamp = {"preset": PRESET, "ions": None if ions is None else int(ions),
-             "liprobe": __version__}
+             "liprobe": __version__, "ranges": "pooled autorange"}
     manifest = os.path.join(folder, "study.toml")
     try:
         with open(stamp_path, encoding="utf-8") as f:
@@ -185,7 +187,9 @@ def story_numbers(table) -> dict:
     """The numbers the demo's story rests on, measured on the table.
 
     ``uncoated_mu_li`` / ``coated_mu_li``: median FDA mu of Li+ (the paper: 0.9 and 0.5),
-    ``coated_mu_li_up_to_30pj`` / ``coated_mu_li_40_50pj`` (the paper: ~0.5, then 0.75-0.86);
+    ``coated_mu_li_up_to_30pj`` / ``coated_mu_li_40_50pj`` (the paper: ~0.5, then 0.75-0.86;
+    every coated row of the main material, flagged delithiated or not, counts);
+    ``coated_delithiated``: coated rows of the main material flagged delithiated;
     ``uncoated_delithiated``: uncoated rows flagged delithiated, of all uncoated rows;
     ``coated_li_ratio``: [min, median, max] of Li/(Li+Ni+Co+Mn) over the coated rows
     (the paper: close to 0.5 over the whole field range); ``o2_o_5pj``: median O2+/O+ of
@@ -229,8 +233,11 @@ def story_numbers(table) -> dict:
                                         for f in g.uncoated.get("flags", []))),
         "uncoated_mu_li": med(col(g.uncoated, mu_col)),
         "coated_mu_li": med(col(g.coated, mu_col)),
-        "coated_mu_li_up_to_30pj": med(col(g.coated, mu_col)[col(g.coated, "laser_pj") <= 30]),
-        "coated_mu_li_40_50pj": med(col(g.coated, mu_col)[col(g.coated, "laser_pj") >= 40]),
+        "coated_mu_li_up_to_30pj": med(col(g.coated, mu_col)[
+            col(g.coated, "laser_pj") <= 30]),
+        "coated_mu_li_40_50pj": med(col(g.coated, mu_col)[
+            col(g.coated, "laser_pj") >= 40]),
+        "coated_delithiated": sorted(f"{r['run']}" for _, r in g.coated_delithiated.iterrows()),
         "coated_rows": len(g.coated),
         "coated_li_ratio": ([float(li.min()), float(np.median(li)), float(li.max())]
                             if len(li) else None),

@@ -73,7 +73,11 @@ def plain_records(table) -> list:
 
 
 class StudyGroups:
-    """The parts of a study's table (pandas DataFrames, table order kept)."""
+    """The parts of a study's table (pandas DataFrames, table order kept): ``uncoated``
+    and ``coated`` rows of the main material (flagged delithiated or not: a coated run
+    whose Li moved is still one of the coated runs the paper's figures show; its flag is
+    in the flags table), ``other_phase`` (flagged other_phase), ``reference`` (other
+    materials)."""
 
     def __init__(self, table):
         import pandas as pd
@@ -94,7 +98,9 @@ class StudyGroups:
         is_main = (ok["material"].astype("string") == self.main).fillna(False).astype(bool) \
             if self.main is not None else pd.Series(False, index=ok.index)
         self.uncoated = ok[~coated & ~other & is_main]
-        self.coated = ok[coated & ~other & ~delith & is_main]
+        self.coated = ok[coated & ~other & is_main]
+        #: the coated rows flagged delithiated
+        self.coated_delithiated = ok[coated & ~other & delith & is_main]
         self.other_phase = ok[other]
         self.reference = ok[~other & ~is_main]
 

@@ -27,7 +27,8 @@ and crack events), :mod:`.detection` (projection, efficiency, pulses), :mod:`.sp
 (time of flight, peak shape, windows), :mod:`.engine` (the chunked loop,
 laser schedules), :mod:`.truth` (what the run's truth file holds),
 :mod:`.files` (writing a run and its truth), :mod:`.preset` (the study's whole series:
-``liprobe simulate --preset paper``)::
+``liprobe simulate --preset paper``), :mod:`.analyst_ranges` (the series' range files,
+autoranged on spectra pooled per listed material, and the bias they bring)::
 
     from liprobe.simulate import write_preset
     manifest = write_preset("paper", "series/")     # then: liprobe study series/study.toml

@@ -35,16 +35,26 @@ Mechanisms
 3. **Local fields.** Each phase evaporates at its own ``F0`` at the same
    temperature: the oxide at its zero-barrier field, the Cr shell on the
    shank flanks at ``F0_Cr = ratio * F0_ox`` (the declared Cr-to-oxide field
-   ratio), so ``F_Cr / F_ox`` is that ratio at every temperature; another
-   phase by its tabulated evaporation field over NMC811's. Over the apex the
+   ratio), so ``F_Cr / F_ox`` is that ratio at every temperature; a second
+   phase (a grain inside the specimen) at its cations' mean elemental field
+   over the main phase's (:func:`phase_field_ratio`). Over the apex the
    field is a map ``F (1 + spread m(x, y))``: ``m`` has zero mean and unit
    standard deviation over the cap and is the sum of a pattern of low-index
-   poles (lower field on the flat facets) and a gradient across the cap
-   (lower field on the laser-facing side); ``spread`` 0 switches the map
-   off. The simulator samples the map in :data:`FIELD_BINS` bins, each at
-   the temperature its field needs for the same evaporation rate
-   (:func:`bin_temperature`: a lower field runs hotter, about 33 K per V/nm
-   with the defaults). The map has no zone lines.
+   poles and the zone lines between them (lower field on the flat facets),
+   turned by an angle drawn per run (the grain's orientation), and a
+   gradient across the cap (lower field on the laser-facing side);
+   ``spread`` 0 switches the map off. The simulator samples the map in
+   :data:`FIELD_BINS` bins, each at the temperature its field needs for the
+   same evaporation rate (:func:`bin_temperature`: a lower field runs
+   hotter, about 33 K per V/nm with the defaults). **Local magnification**
+   follows from the same field: a launch point moves up the field's lateral
+   gradient, ``D grad(F / F_mean)`` (``pole_deflection``), so that the
+   poles and zone lines show on the detector as depleted spots and lines
+   with denser rims [V00] (uncoated, Li gathered on the poles makes them
+   Li-rich instead, :mod:`.mobility`); at a spherical grain's interface,
+   points within ``w`` of it move along the lateral part of its normal, away
+   from (a high-field grain) or toward (a low-field grain) its axis
+   (``interface_deflection``; a box-shaped phase gets no shift).
 4. **Charge states.** Metals (the Cr of the coating, a metal phase):
    post-ionisation, the Kingham curves of :mod:`liprobe.kingham` at the
    local field [K82]. Oxide cations: post-ionisation at ``c F`` (``c``, the
@@ -88,6 +98,11 @@ Mechanisms
 Sources (full references in ``shared/reference/field-evaporation.md``):
 [K82] Kingham 1982; [S14] Schreiber et al. 2014; [G16] Gault et al. 2016;
 [KA15] Karahka et al. 2015; [SI24] Singh et al. 2023 (the seed paper).
+[V00] Vurpillot, Bostel and Blavette, Appl. Phys. Lett. 76 (2000) 3127:
+trajectory overlaps and local magnification. [M91] Miller and Hetherington,
+Surf. Sci. 246 (1991) 442: local magnification at precipitates of another
+evaporation field. [BOOK-G] Gault et al., *Atom Probe Microscopy*, Springer
+2012.
 Kellogg, J. Appl. Phys. 52 (1981) 5320 / Phys. Rev. B 29 (1984) 4304 and
 Tsong, Surf. Sci. 70 (1978) 211: the linear field dependence of the
 evaporation barrier. Thermal conductivity of Cr: CRC Handbook (bulk,
@@ -106,6 +121,7 @@ __all__ = ["EvaporationModel", "DEFAULT_EVAPORATION", "Operating", "operating_po
            "heat_flow_factor", "parameter_table", "with_overrides", "breakup_probability",
            "o2_to_o_ratio", "neutral_o2_fraction", "direct_double_fraction",
            "charge_fractions", "FIELD_BINS", "FIELD_GRID", "FieldMap", "field_map",
+           "pole_positions",
            "BOLTZMANN_EV_K", "species_at", "bin_temperature", "MAX_TEMPERATURE_K",
            "FIXED_FIELD_RANGE_V_NM", "phase_field_ratio", "prepare_kingham"]
 
@@ -165,8 +181,8 @@ class EvaporationModel:
     oxide_zero_barrier_field_v_nm: float = _p(
         35.0, "V/nm", "assumed", "F0 of the oxides (NMC811, LiMn2O4), taken equal to "
         "liprobe.instruments' evaporation field of NMC811, a calibration default "
-        "(reconstruction.md s7: no reliable a-priori field for oxides); other phases "
-        "scale with their tabulated field relative to NMC811's")
+        "(reconstruction.md s7: no reliable a-priori field for oxides); a grain of another "
+        "phase scales by its cations' elemental fields (phase_field_ratio)")
     coating_field_ratio: float = _p(
         29.0 / 35.0, "1", "assumed", "F0_Cr / F0_oxide: Cr's tabulated evaporation field "
         "(29 V/nm, Tsong's table via liprobe.instruments) over the oxide's assumed 35 V/nm")
@@ -184,6 +200,23 @@ class EvaporationModel:
     field_map_laser_share: float = _p(
         0.5, "1", "assumed", "share of the field map's variance from the gradient toward "
         "the laser side (the rest from the pole pattern)")
+    pole_deflection: float = _p(
+        0.01, "1", "assumed",
+        "D of the local magnification at poles and zone lines: a launch point moves by "
+        "D grad(F / F_mean) (lengths in cap radii), up the field's gradient, "
+        "away from the flat low-field facets [V00]; chosen so that the central pole's hit "
+        "density falls by about 40 % (low-index poles show as depleted spots on detector "
+        "maps, [BOOK-G] ch. 7); not fitted to the seed")
+    interface_deflection: float = _p(
+        2.0, "1", "assumed",
+        "kappa of the local magnification at a spherical grain's interface: launch "
+        "points within interface_deflection_width_nm of its surface move along the "
+        "lateral part of its normal by kappa (F_grain / F_matrix - 1) w exp(-d^2 / 2 w^2): "
+        "a low-field grain (a depression) focuses trajectories inward, a high-field one "
+        "(a bump) spreads them out [V00; M91]; not fitted to the seed; boxes get none")
+    interface_deflection_width_nm: float = _p(
+        1.5, "nm", "assumed", "w of interface_deflection: the width of the zone of "
+        "trajectory overlaps at an interface (about a nm, [V00])")
     oxide_cation_field_factor: float = _p(
         0.63, "1", "fitted", "c: oxide cations post-ionise as metal atoms would at c F; "
         "fitted so that Mn+ and Mn++ both show in NMC811 [SI24 Suppl. Fig. 1 and 3]")
@@ -290,14 +323,15 @@ class EvaporationModel:
                     "cooling_time_ns", "cooling_reference_k", "coating_shank_absorption",
                     "fracture_oxide_modulus_gpa", "fracture_coating_modulus_gpa",
                     "fracture_toughness_mpa_m05", "fracture_flaw_shape_factor",
-                    "fracture_flaw_min_depth_nm", "fracture_flaw_size_exponent")
+                    "fracture_flaw_min_depth_nm", "fracture_flaw_size_exponent",
+                    "interface_deflection_width_nm")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("base_temperature_k", "field_spread", "heating_scatter",
                      "direct_barrier_ev", "direct_barrier_per_i2", "desorption_barrier_ev",
                      "fracture_oxide_expansion_per_k", "fracture_flaw_density_per_nm2",
-                     "fracture_crack_voltage_step"):
+                     "fracture_crack_voltage_step", "pole_deflection", "interface_deflection"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
         for name in ("shank_heating_share", "field_map_laser_share",
@@ -309,6 +343,10 @@ class EvaporationModel:
             raise ValueError(f"tail_fraction must be in [0, 1), got {self.tail_fraction}")
         if self.field_spread > 0.2:
             raise ValueError(f"field_spread must be at most 0.2, got {self.field_spread}")
+        if self.pole_deflection > 0.1 or self.interface_deflection > 20.0:
+            raise ValueError("pole_deflection must be at most 0.1 and interface_deflection at "
+                             f"most 20, got {self.pole_deflection} and "
+                             f"{self.interface_deflection}")
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -551,22 +589,40 @@ def bin_temperature(op: Operating, factor: float) -> float:
 _POLES = ((0.0, 0.0, 1.0), (0.55, 0.0, 0.6), (-0.55, 0.0, 0.6), (0.0, 0.55, 0.6),
           (0.0, -0.55, 0.6))
 _POLE_WIDTH = 0.12
+#: Zone lines of the pattern: (angle of the line through the centre pole in rad, weight,
+#: width in cap radii): the two <100> lines joining the poles and the two diagonals.
+_ZONES = ((0.0, 0.35, 0.035), (0.5 * math.pi, 0.35, 0.035), (0.25 * math.pi, 0.2, 0.03),
+          (0.75 * math.pi, 0.2, 0.03))
 
 
 #: Pixels per side of the field map's lookup grid over the cap (``u, v`` in [-1, 1]).
 FIELD_GRID = 256
 
 
-def _pattern(u, v, lx, ly, laser_share):
-    """The map's pattern ``m`` (zero mean, unit standard deviation over the cap)."""
+def _pattern(u, v, lx, ly, laser_share, rotation=0.0):
+    """The map's pattern ``m`` (zero mean, unit standard deviation over the cap): poles
+    and zone lines turned by ``rotation`` (rad), and the laser side ``(lx, ly)``."""
+    c, s = math.cos(rotation), math.sin(rotation)
+    ur = c * u + s * v                              # pattern frame
+    vr = -s * u + c * v
     pole = np.zeros_like(u)
     for pu, pv, w in _POLES:
-        pole -= w * np.exp(-((u - pu) ** 2 + (v - pv) ** 2) / (2 * _POLE_WIDTH ** 2))
+        pole -= w * np.exp(-((ur - pu) ** 2 + (vr - pv) ** 2) / (2 * _POLE_WIDTH ** 2))
+    for ang, w, width in _ZONES:
+        d = -math.sin(ang) * ur + math.cos(ang) * vr       # distance to the line
+        pole -= w * np.exp(-d * d / (2 * width ** 2))
     side = -(u * lx + v * ly)                       # lower field on the laser side
     inside = u * u + v * v <= 1.0
     pole = (pole - pole[inside].mean()) / pole[inside].std()
     side = (side - side[inside].mean()) / side[inside].std()
     return math.sqrt(1.0 - laser_share) * pole + math.sqrt(laser_share) * side, inside
+
+
+def pole_positions(rotation: float = 0.0) -> np.ndarray:
+    """The poles of the field map's pattern turned by ``rotation`` (rad): ``(n, 2)`` array
+    of ``(u, v)`` in units of the cap's lateral radius."""
+    c, s = math.cos(rotation), math.sin(rotation)
+    return np.array([(c * pu - s * pv, s * pu + c * pv) for pu, pv, _ in _POLES], np.float64)
 
 
 @dataclass(frozen=True)
@@ -586,29 +642,45 @@ class FieldMap:
 
     grid: np.ndarray
     factors: np.ndarray
+    shift_u: np.ndarray | None = None
+    shift_v: np.ndarray | None = None
+    poles: np.ndarray | None = None
 
 
-def field_map(model: EvaporationModel, laser_angle_rad: float) -> FieldMap:
-    """The field map of mechanism 3 for a laser coming from ``laser_angle_rad``.
+def field_map(model: EvaporationModel, laser_angle_rad: float,
+              rotation_rad: float = 0.0) -> FieldMap:
+    """The field map of mechanism 3 for a laser coming from ``laser_angle_rad``, the pole
+    pattern turned by ``rotation_rad``.
 
     The pattern ``m`` is sampled on a :data:`FIELD_GRID` square grid over the
     cap and cut into :data:`FIELD_BINS` equal bins of its range; with
     ``field_spread`` 0 every pixel is in the middle bin and every factor is 1.
+    ``shift_u``, ``shift_v`` (float64 grids, cap radii) are the local
+    magnification's displacement of a launch point, ``D grad(spread m)``
+    (``pole_deflection``; zero without a map); ``poles`` the turned poles
+    (:func:`pole_positions`).
     """
     nb = FIELD_BINS
     g = (np.arange(FIELD_GRID) + 0.5) / FIELD_GRID * 2.0 - 1.0
     u, v = np.meshgrid(g, g)
+    poles = pole_positions(rotation_rad)
     if model.field_spread == 0:
-        return FieldMap(np.full((FIELD_GRID, FIELD_GRID), nb // 2, np.int8), np.ones(nb))
+        zero = np.zeros((FIELD_GRID, FIELD_GRID))
+        return FieldMap(np.full((FIELD_GRID, FIELD_GRID), nb // 2, np.int8), np.ones(nb),
+                        zero, zero.copy(), poles)
     m, inside = _pattern(u, v, math.cos(laser_angle_rad), math.sin(laser_angle_rad),
-                         model.field_map_laser_share)
+                         model.field_map_laser_share, rotation_rad)
     lo, hi = float(m[inside].min()), float(m[inside].max())
     b = np.clip(((m - lo) / (hi - lo) * nb).astype(np.int64), 0, nb - 1)
     sums = np.bincount(b[inside], weights=m[inside], minlength=nb)
     counts = np.bincount(b[inside], minlength=nb)
     centres = lo + (np.arange(nb) + 0.5) * (hi - lo) / nb
     mean_m = np.where(counts > 0, sums / np.maximum(counts, 1), centres)
-    return FieldMap(b.astype(np.int8), 1.0 + model.field_spread * mean_m)
+    step = g[1] - g[0]
+    dv, du = np.gradient(model.field_spread * m, step)       # rows are v, columns u
+    d = model.pole_deflection
+    return FieldMap(b.astype(np.int8), 1.0 + model.field_spread * mean_m, d * du, d * dv,
+                    poles)
 
 
 # ---------------------------------------------------------------------------
@@ -678,15 +750,40 @@ def _kingham_fractions(element: str, field_v_nm: float) -> tuple:
     return got
 
 
-def phase_field_ratio(model: EvaporationModel, phase, kind: str) -> float:
-    """A phase's zero-barrier field over the oxide's: ``coating_field_ratio`` for the
-    coating, else the phase's tabulated evaporation field over NMC811's
-    (:data:`liprobe.instruments.MATERIALS`; 1 for NMC811 and LiMn2O4, 29/35 for Cr)."""
-    from ..instruments import MATERIALS
+def _cation_field(phase) -> float | None:
+    """Mean elemental evaporation field (V/nm, [T78] via liprobe.instruments) of a phase's
+    cations other than Li, weighted by their amounts; None if one is not tabulated."""
+    from ..instruments import ELEMENT_EVAPORATION_FIELDS
 
+    amounts = {el: n for el, n in phase.amounts if el not in ("O", "Li", "H")}
+    total = sum(amounts.values())
+    if total <= 0 or any(el not in ELEMENT_EVAPORATION_FIELDS for el in amounts):
+        return None
+    return sum(n * ELEMENT_EVAPORATION_FIELDS[el][0] for el, n in amounts.items()) / total
+
+
+def phase_field_ratio(model: EvaporationModel, phase, kind: str, main=None) -> float:
+    """A phase's zero-barrier field over the main phase's (``main``, whose field the
+    operating point solves for).
+
+    ``coating_field_ratio`` for the coating; 1 for the main phase; for a second
+    phase the mean elemental field of its cations other than Li over the main
+    phase's (*assumption*: an oxide's evaporation field follows its framework
+    cations', Tsong 1978 fields via :data:`liprobe.instruments.ELEMENT_EVAPORATION_FIELDS`;
+    a Li-Mn-O grain in NMC811: 30 / 34.7 = 0.865), or their tabulated fields'
+    ratio (:data:`liprobe.instruments.MATERIALS`) when an element is not tabulated.
+    """
     if kind == "coating":
         return model.coating_field_ratio
-    return phase.evaporation_field_V_per_nm / MATERIALS["NMC811"].evaporation_field_V_per_nm
+    if kind == "material":
+        return 1.0
+    if main is None:
+        raise ValueError("phase_field_ratio: a second phase's field is relative to the main "
+                         "phase's; give main")
+    a, b = _cation_field(phase), _cation_field(main)
+    if a is not None and b is not None:
+        return a / b
+    return phase.evaporation_field_V_per_nm / main.evaporation_field_V_per_nm
 
 
 def charge_fractions(model: EvaporationModel, element: str, field_v_nm: float,

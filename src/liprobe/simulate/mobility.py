@@ -33,15 +33,16 @@ Li is the one mobile species (Li+ ions in a field; field-evaporation.md s4).
   the FDA mu rises with the contrast (and, for a given contrast, with the
   number of blocks: mu is compared between runs of similar size).
 - **Patches** (uncoated): without the coating the field at the dielectric
-  surface is uneven and evaporation favours a few sites: a fraction
-  ``site_fraction`` of the ions other than Li evaporates from the nearest
-  node of a hexagonal lattice of spacing ``patch_spacing`` (in units of the
-  cap's lateral radius, fixed in angle: the sites are spots on the
-  detector), with a Gaussian spread of ``patch_width`` spacings, and a
-  fraction ``patch_fraction`` of the Li ions from the nearest centre of the
-  lattice's triangles, where Li that migrated along the surface gathers.
-  Li-enriched and Li-depleted spots alternate: the detector map's hit
-  density and Li fraction turn uneven.
+  surface is uneven; Li+, pushed hardest where the field is highest, is
+  taken to gather where it is lowest, on the flat facets of the poles of the
+  field map (:func:`liprobe.simulate.evaporation.pole_positions`, turned
+  with the run's pattern; an *assumption*: the Li issue replaces it with
+  transport, whose expected signature is also a Li-depleted core and an
+  enriched rim, ``field-evaporation.md`` s4): a fraction ``patch_fraction``
+  of the Li ions evaporates from the pole nearest its site (a lateral move
+  of 9 nm median, unbounded), with a Gaussian spread of ``patch_width`` cap
+  radii. The detector map's Li fraction is then high on a few poles and low
+  between them.
 - **Laser-side asymmetry** (uncoated): without the coating's conduction
   [SI24 s3.3.1] the illuminated side runs hotter and evaporates ahead of
   the other: launch points are displaced towards the laser side by
@@ -64,9 +65,7 @@ and LiMn2O4; suppressed by a conducting surface layer. Table values:
 Li/(Li+Ni+Co+Mn) over a run ~0.3 at 5 pJ, ~0.7 at 20 pJ (yield 0.4 and
 2.5); pure-Li bursts (contrast 400) a share of the time close to the Li
 share itself, which is what a Li-dominated sequence needs for a high mu;
-evaporation sites, Li patches and asymmetry growing with laser energy
-(detector heterogeneity ~0.1 at 5 pJ to ~0.3 at 20 pJ in liprobe's
-``detector_map``, against ~0.002 for coated runs). A mu above 0.8 at 15-20
+Li patches at the poles and asymmetry growing with laser energy. A mu above 0.8 at 15-20
 pJ needs about 10^5 ions in the ROI: with solute-count normalisation and
 tail pooling (frequency-distribution.md s2-3) even a perfectly bimodal
 sequence cannot reach it with fewer blocks.
@@ -80,12 +79,13 @@ migration, not all Li mobility; the little left grows with the laser's
 heating. No net Li moves (``Y = 1``), no patches, no asymmetry; mild
 bursts (short: 3000 events a cycle, so that even a run of a few 10^4 ions
 keeps its Li content) whose contrast follows the table's ups and downs up
-to 30 pJ and grows from 30 to 50 pJ. Set so that liprobe's FDA (blocks of
-100, N = solute count) of coated NMC811 runs of the preset's default size
-(250,000 ions) reads ~0.45-0.55 up to 30 pJ and ~0.6-0.68 at 40-50 pJ: the
-rise is kept smaller than the paper's because the study's ``delithiated``
-flag (robust z of mu above the coated runs' median) would otherwise call
-the coated 40-50 pJ runs delithiated, which the paper does not.
+to 30 pJ and grows from 30 to 50 pJ. Shaped when coated runs were 250,000
+ions, so that liprobe's FDA (blocks of 100, N = solute count) read
+~0.45-0.55 up to 30 pJ and ~0.6-0.68 at 40-50 pJ, a rise kept smaller than
+the paper's so that the then mu-based ``delithiated`` flag would not fire:
+a tuning around a threshold that the Li issue removes with the table. The
+flag now reads the size-independent FDA dispersion, and at the preset's
+default size (500,000 ions) it calls the coated 40-50 pJ runs delithiated.
 
 Every number is an *assumption* shaped on those statements.
 """
@@ -111,16 +111,12 @@ class MobilityRegime:
     burst_events: tuple
     patch_fraction: tuple
     asymmetry: tuple
-    site_fraction: tuple = ()
-    patch_spacing: float = 0.16
-    patch_width: float = 0.15
+    patch_width: float = 0.12
     burst_jitter: float = 0.5
 
     def check(self, n: int, name: str) -> None:
-        if not self.site_fraction:
-            object.__setattr__(self, "site_fraction", (0.0,) * n)
         for key in ("li_yield", "burst_fraction", "burst_contrast", "burst_events",
-                    "patch_fraction", "asymmetry", "site_fraction"):
+                    "patch_fraction", "asymmetry"):
             t = getattr(self, key)
             if len(t) != n:
                 raise ValueError(f"{name}.{key} has {len(t)} values for {n} energies")
@@ -134,14 +130,14 @@ class MobilityRegime:
             raise ValueError(f"{name}.burst_events must be at least 1")
         if any(v <= 0 for v in self.li_yield):
             raise ValueError(f"{name}.li_yield must be positive")
-        if any(v > 1 for v in self.patch_fraction + self.site_fraction):
-            raise ValueError(f"{name}.patch_fraction and site_fraction must be at most 1")
+        if any(v > 1 for v in self.patch_fraction):
+            raise ValueError(f"{name}.patch_fraction must be at most 1")
         if any(v >= 1 for v in self.asymmetry):
             raise ValueError(f"{name}.asymmetry must be below 1")
         if not 0 <= self.burst_jitter < 1:
             raise ValueError(f"{name}.burst_jitter must be in [0, 1)")
-        if not (0 < self.patch_spacing <= 1 and 0 < self.patch_width <= 1):
-            raise ValueError(f"{name}: patch_spacing and patch_width must be in (0, 1]")
+        if not 0 < self.patch_width <= 1:
+            raise ValueError(f"{name}: patch_width must be in (0, 1]")
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
@@ -159,7 +155,6 @@ class MobilityTable:
         burst_events=(12000.0,) * 10,
         patch_fraction=(0.5, 0.55, 0.61, 0.65, 0.69, 0.75, 0.85, 0.9, 0.9, 0.9),
         asymmetry=(0.5, 0.5, 0.53, 0.55, 0.57, 0.6, 0.65, 0.7, 0.7, 0.7),
-        site_fraction=(0.26, 0.28, 0.34, 0.39, 0.42, 0.46, 0.5, 0.55, 0.55, 0.55),
     )
     residual: MobilityRegime = MobilityRegime(
         li_yield=(1.0,) * 10,
@@ -198,15 +193,13 @@ class LiMobility:
     burst_contrast: float
     burst_events: float
     patch_fraction: float
-    patch_spacing: float
     patch_width: float
     asymmetry: float
     burst_jitter: float = 0.5
-    site_fraction: float = 0.0
 
     @property
     def spatial(self) -> bool:
-        return self.patch_fraction > 0 or self.asymmetry > 0 or self.site_fraction > 0
+        return self.patch_fraction > 0 or self.asymmetry > 0
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -224,9 +217,8 @@ def mobility_at(table: MobilityTable | None, coated: bool, laser_pj: float) -> L
 
     return LiMobility("residual" if coated else "delithiation", float(laser_pj),
                       at(reg.li_yield), at(reg.burst_fraction), at(reg.burst_contrast),
-                      at(reg.burst_events), at(reg.patch_fraction), reg.patch_spacing,
-                      reg.patch_width, at(reg.asymmetry), reg.burst_jitter,
-                      at(reg.site_fraction))
+                      at(reg.burst_events), at(reg.patch_fraction), reg.patch_width,
+                      at(reg.asymmetry), reg.burst_jitter)
 
 
 def _q(p: float, lam: float) -> float:

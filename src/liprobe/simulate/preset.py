@@ -11,7 +11,8 @@ writes ``DIR/study.toml`` in DESIGN.md's manifest format, ready for
   requested count (:mod:`liprobe.simulate.fracture`; the schedule run at a
   fixed point in its last section);
 - Cr-coated NMC811 P1 at 5, 8, 10, 12, 15, 20, 30, 40 and 50 pJ
-  (Supplementary Table 1) and one run with a 5/10/15 pJ schedule (Figure 3);
+  (Supplementary Table 1), one run with a 5/10/15 pJ schedule (Figure 3)
+  and one at 5 pJ with a LiMn2O4 grain inside (the grain-in-matrix run);
   particles P2, P3 and P4 of the same batch, slightly different in
   composition (Figure 6: a narrow spread), at a few energies each;
 - the Mn-rich particle MnRich-1 (a Li-Mn-O spinel-like phase, no Ni or Co)
@@ -28,17 +29,41 @@ hits), as it would for real data; the truth holds the answer.
 
 Every run has a little H+ and H2+ (:data:`~liprobe.simulate.DEFAULT_HYDROGEN`).
 Laser schedules are ``segments`` of the manifest (one table row per
-segment). Every run has its range file (the simulator's), its truth
-(``runs/NAME.truth.json``) and its true positions beside it.
+segment). The manifest ranges every run as an analyst would: with
+``ranges/POOL.rrng``, autoranged on the mass spectra of the runs pooled per
+listed material, one file per coating state when their peak shapes differ
+too much (:mod:`liprobe.simulate.analyst_ranges`; ``ranges/pools.json`` says
+how). Beside each run are its truth (``runs/NAME.truth.json``), its true
+positions and the simulator's range file from its true species
+(``runs/NAME.truth.rrng``), for tests only.
 
 Sizes: ``ions`` is the detected-ion count of a coated single-energy run
 (default :data:`PAPER_IONS`); the other runs are multiples of it (see
-:data:`PAPER_WEIGHTS`): uncoated runs are requested larger because they
-fracture early and because their Li bursts need blocks to show, schedule
-runs hold several segments. The whole default preset simulates in well
-under 90 s on two cores (``bench/results/simulate.md``). The Li FDA mu of a
-run grows with its ion count (``liprobe.simulate.mobility``); the residual
-mobility of coated runs is calibrated at the default size.
+:data:`PAPER_WEIGHTS`). Three **flagship runs** are as deep as real ones:
+the coated P1 run at 5 pJ, the grain-in-matrix run and the uncoated run
+with the laser schedule, 6-6.5 million detected ions each, so that the
+central 25 nm cylinder spans more than 30 nm of reconstructed depth (a
+30 nm-radius apex with a 10 deg shank, the whole cap imaged by the LEAP
+5000 XS's wide field of view; 6 M ions evaporate about 34 nm, and the
+``.epos`` is reconstructed with the depth calibrated, see
+:func:`liprobe.simulate.truth.depth_ratio`). The others are 0.5-1 M ions;
+a fractured run is as deep as its fracture lets it be. Budget at the
+default size: 2 x 6 M + 7 M + 30 runs of 0.5-1.1 M requested, 36.6 M ions
+(``bench/results/demo.md``). The Li FDA mu of a run grows with its ion
+count (``liprobe.simulate.mobility``).
+
+The **grain-in-matrix run** (``nmc811-cr-p1-grain-5pj``) is a coated P1
+specimen holding an 18 nm LiMn2O4 grain (:data:`GRAIN`) that crosses part
+of the analysed volume (8 to 26 nm deep, off the axis, partly outside the
+25 nm ROI cylinder); its truth records the part of the grain inside the
+analysed volume (``grain.volume_nm3``). The Mn-rich particle's own runs stay
+whole-grain runs ([SI24] Suppl. Fig. 4 shows no Ni, Co, NiO or CoO peaks).
+
+Apex and shank: 30 nm and 10 deg (:class:`.parameters.SpecimenGeometry`):
+FIB-sharpened oxide specimens end in apices of a few tens of nm
+([BOOK-G] ch. 4), and the seed's 25 nm ROI cylinder sits inside every
+coated reconstruction ([SI24] s3.2: "a cylindrical region-of-interest (ROI)
+25 nm in diameter was placed at the center").
 """
 
 from __future__ import annotations
@@ -46,18 +71,25 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .config import SimulationConfig
+from .config import PhaseSpec, SimulationConfig
 from .parameters import DEFAULT_HYDROGEN
 
-__all__ = ["PRESETS", "PAPER_IONS", "PAPER_WEIGHTS", "PresetRun", "preset_runs",
+__all__ = ["PRESETS", "PAPER_IONS", "PAPER_WEIGHTS", "GRAIN", "PresetRun", "preset_runs",
            "write_preset", "manifest_text"]
 
 #: Detected ions of a coated single-energy run of the paper preset.
-PAPER_IONS = 250_000
+PAPER_IONS = 500_000
 
-#: Size of each kind of run as a multiple of ``ions``.
-PAPER_WEIGHTS = {"coated": 1.0, "uncoated": 7.0, "coated_schedule": 0.75,
-                 "uncoated_schedule": 2.0}
+#: Size of each kind of run as a multiple of ``ions``: ``flagship`` for the deep coated
+#: and grain runs (6 M at the default size), ``uncoated_schedule`` for the deep uncoated
+#: run with the laser schedule (6.5 M, 0.93 of 7 M: it fractures in its last section);
+#: uncoated single-energy runs are requested larger because they fracture early.
+PAPER_WEIGHTS = {"coated": 1.0, "uncoated": 2.0, "coated_schedule": 0.75,
+                 "uncoated_schedule": 14.0, "flagship": 12.0}
+
+#: The grain of the grain-in-matrix run: a LiMn2O4 sphere of 18 nm diameter centred at
+#: x = 7, y = -4 nm, 17 nm deep (truth frame), as ``--phases`` takes it.
+GRAIN = "LiMn2O4=sphere:18@7,-4,-17"
 
 #: Particles: name -> (true phase formula, kind). NMC811 particles of one batch differ
 #: slightly (Figure 6, a narrow spread: *assumption* +-0.01 on Ni and Co, -3 % Li).
@@ -81,7 +113,8 @@ class PresetRun:
     ``schedule``: ``((fraction of the run's ions, laser pJ), ...)`` or empty;
     ``weight``: size as a multiple of the preset's ``ions``; ``fracture``:
     the config's fracture setting (``"auto"``: the fracture model,
-    :mod:`liprobe.simulate.fracture`).
+    :mod:`liprobe.simulate.fracture`); ``phases``: second phases inside the
+    specimen, as ``--phases`` takes them (``MATERIAL=sphere:D@X,Y,Z``).
     """
 
     name: str
@@ -92,6 +125,7 @@ class PresetRun:
     weight: float
     schedule: tuple = ()
     fracture: object = "auto"
+    phases: tuple = ()
 
     @property
     def true_phase(self) -> str:
@@ -102,9 +136,10 @@ class PresetRun:
         sched = tuple((int(round(f * n)), pj) for f, pj in self.schedule)
         material = "NMC811" if self.true_phase == MATERIALS["NMC811"] else (
             "LiMn2O4" if self.true_phase == MATERIALS["LiMn2O4"] else self.true_phase)
+        phases = tuple(PhaseSpec.parse(p) for p in self.phases)
         return SimulationConfig(material=material, coating=self.coating, ions=n, seed=seed,
                                 laser_pj=self.laser_pj, schedule=sched, fracture=self.fracture,
-                                hydrogen=DEFAULT_HYDROGEN)
+                                hydrogen=DEFAULT_HYDROGEN, phases=phases)
 
 
 def _paper_runs() -> tuple:
@@ -115,10 +150,13 @@ def _paper_runs() -> tuple:
                               w["uncoated"]))
     # the schedule run fractures in its last (20 pJ) section, so that every section is there
     runs.append(PresetRun("nmc811-none-p1-5-10-15-20pj", "P1", "none", "NMC811", 5,
-                          w["uncoated_schedule"] * 4,
+                          w["uncoated_schedule"],
                           ((0.0, 5), (0.25, 10), (0.5, 15), (0.75, 20)), fracture=0.93))
     for e in (5, 8, 10, 12, 15, 20, 30, 40, 50):
-        runs.append(PresetRun(f"nmc811-cr-p1-{e}pj", "P1", "Cr", "NMC811", e, w["coated"]))
+        runs.append(PresetRun(f"nmc811-cr-p1-{e}pj", "P1", "Cr", "NMC811", e,
+                              w["flagship"] if e == 5 else w["coated"]))
+    runs.append(PresetRun("nmc811-cr-p1-grain-5pj", "P1", "Cr", "NMC811", 5, w["flagship"],
+                          phases=(GRAIN,)))
     runs.append(PresetRun("nmc811-cr-p1-5-10-15pj", "P1", "Cr", "NMC811", 5,
                           w["coated_schedule"] * 3, ((0.0, 5), (1 / 3, 10), (2 / 3, 15))))
     for p, energies in (("P2", (5, 10, 20)), ("P3", (5, 15)), ("P4", (10, 30))):
@@ -185,18 +223,22 @@ def _toml_value(v) -> str:
     return _toml_str(str(v))
 
 
-def manifest_text(name: str, entries: list) -> str:
+def manifest_text(name: str, entries: list, ranges: dict | None = None) -> str:
     """The study manifest (DESIGN.md's format) of a written preset.
 
     ``entries``: per run, ``(PresetRun, seed, ions_requested, ions_detected, fractured,
     segments)`` with ``segments`` the truth's ``(start_ion, stop_ion, laser_pj)`` of each.
     ``fractured`` is not written: the simulator's outcome stays in the truth, and the
-    study finds a fracture from the run's history.
+    study finds a fracture from the run's history. ``ranges``: run name -> its range
+    file relative to the manifest (default ``ranges/MATERIAL.rrng`` of its listed
+    material: the pooled autorange, :mod:`liprobe.simulate.analyst_ranges`, never the
+    truth's ``runs/NAME.truth.rrng``).
     """
     desc = PRESETS[name][0]
     lines = [
         f"# liprobe simulate --preset {name}: {desc}.",
         "# Simulated (liprobe.simulate); each run's truth is runs/NAME.truth.json.",
+        "# Ranges: spectra pooled per listed material, autoranged (ranges/pools.json).",
         "# Analyse with: liprobe study study.toml -o OUT",
         "",
         "[study]",
@@ -214,11 +256,12 @@ def manifest_text(name: str, entries: list) -> str:
     for mat, formula in MATERIALS.items():
         lines += [f"[materials.{mat}]", f"formula = {_toml_str(formula)}", ""]
     for run, seed, requested, n_det, _fractured, segs in entries:
+        rfile = (ranges or {}).get(run.name) or f"ranges/{run.listed_material}.rrng"
         lines += [
             "[[runs]]",
             f"name = {_toml_str(run.name)}",
             f"data = {_toml_str('runs/' + run.name + '.epos')}",
-            f"ranges = {_toml_str('runs/' + run.name + '.rrng')}",
+            f"ranges = {_toml_str(rfile)}",
             f"material = {_toml_str(run.listed_material)}",
             f"coating = {_toml_str(run.coating)}",
         ]
@@ -252,8 +295,12 @@ def write_preset(name: str, out_dir, ions: int | None = None, seed: int = 0,
     name : str
         The preset (``"paper"``).
     out_dir : str or path-like
-        Folder (created if missing): ``study.toml`` and ``runs/`` (each run's
-        ``.epos``, ``.rrng``, ``.truth.json``, ``.truth.pos``).
+        Folder (created if missing): ``study.toml``, ``runs/`` (each run's
+        ``.epos``, ``.truth.json``, ``.truth.pos`` and the simulator's
+        truth-derived ``.truth.rrng``, for tests only) and ``ranges/`` (the
+        range files the manifest gives the runs: spectra pooled per listed
+        material and autoranged, :func:`~liprobe.simulate.analyst_ranges.write_analyst_ranges`,
+        with ``pools.json`` saying how).
     ions : int, optional
         Detected ions of a coated single-energy run (default: the preset's,
         :data:`PAPER_IONS`); the other runs scale with it.
@@ -274,8 +321,11 @@ def write_preset(name: str, out_dir, ions: int | None = None, seed: int = 0,
     ------
     ValueError
         An unknown preset, or ``ions`` / ``seed`` not a whole number above 0 / at least 0.
+    AnalysisError
+        A pooled spectrum that the autorange cannot range (naming the pool).
     """
     from ..io._files import atomic_write
+    from .analyst_ranges import keep_truth_ranges, write_analyst_ranges
 
     runs = preset_runs(name)
     base = PRESETS[name][2] if ions is None else ions
@@ -318,7 +368,11 @@ def write_preset(name: str, out_dir, ions: int | None = None, seed: int = 0,
                     progress(done, len(jobs), runs[i].name)
     entries = [(run, job[0].seed, job[0].ions, r["ions_detected"], r["fractured"],
                 r["truth_segments"]) for run, job, r in zip(runs, jobs, results)]
+    for job in jobs:
+        keep_truth_ranges(job[1])
+    ranges = write_analyst_ranges(out, [(run.name, run.listed_material, run.coating, job[1])
+                                        for run, job in zip(runs, jobs)], MATERIALS, seed=seed)
     path = os.path.join(out, "study.toml")
     with atomic_write(path, "w", encoding="utf-8") as f:
-        f.write(manifest_text(name, entries))
+        f.write(manifest_text(name, entries, ranges))
     return path

@@ -255,8 +255,96 @@ def _specimen_truth(setup) -> dict:
     return spec
 
 
-def _reconstruction_depth_truth(setup, tally) -> dict:
-    """The depth scale of a point-projection reconstruction of this needle (see specimen.py)."""
+def _coating_truth(setup) -> dict | None:
+    """The shell's thickness: normal to the original surface (the input), and as seen
+    laterally in an XY slice of the shank, ``t / cos(alpha)``."""
+    needle = setup.needle
+    t = needle.coating_thickness_nm
+    if t <= 0:
+        return None
+    return {"element": COATINGS[setup.config.coating], "thickness_nm": float(t),
+            "thickness_direction": "normal to the original surface",
+            "lateral_thickness_nm": float(t / math.cos(math.radians(needle.shank_angle_deg))),
+            "note": "an XY slice (or a radial profile from the axis) crosses the conformal "
+                    "shell of the shank at the shank angle alpha, so its lateral width is "
+                    "thickness_nm / cos(alpha)"}
+
+
+#: Points sampled per grain to measure the part of it inside the analysed volume.
+GRAIN_SAMPLES = 400_000
+
+
+def _evaporated(needle, rho, z, depth_end_nm, radius_end_nm):
+    """True for points (lateral radius, truth-frame z) of the oxide that the run evaporated:
+    below the cap where the record started (apex at z = 0, radius ``apex_radius_nm``),
+    above the final cap, inside the needle and not in the shell."""
+    cos_a = math.cos(math.radians(needle.shank_angle_deg))
+    r0 = needle.apex_radius_nm
+    below_start = (rho > r0 * cos_a) | (
+        z <= -r0 + np.sqrt(np.maximum(r0 * r0 - rho * rho, 0.0)))
+    z_c = -depth_end_nm - radius_end_nm                   # the final cap's centre
+    on_cap = rho <= radius_end_nm * cos_a
+    above = on_cap & (z > z_c + np.sqrt(np.maximum(radius_end_nm ** 2 - rho * rho, 0.0)))
+    inside = needle.surface_distance(rho, z) >= needle.coating_thickness_nm
+    return above & inside & below_start
+
+
+def _grain_truth(setup, tally) -> list:
+    """Each second phase (a grain): its volume, and the part of it inside the analysed
+    volume (the oxide the run evaporated, from the needle and the apex's final depth and
+    radius; Monte Carlo over :data:`GRAIN_SAMPLES` points of the shape, seeded), with
+    that part's depth range and the local magnification's interface shift."""
+    out = []
+    if not tally.rows:
+        return out
+    last = sorted(tally.rows)[-1]
+    depth_end, radius_end = float(last[1]), float(last[2])
+    rng = np.random.default_rng(12345)
+    evap = setup.config.evaporation
+    fields0 = setup.segments[0].fields
+    for p, kind in enumerate(setup.phase_kinds):
+        if kind != "phase":
+            continue
+        spec = setup.config.phases[p - 1]
+        shape = spec.shape
+        if shape.kind == "sphere":
+            d, cx, cy, cz = shape.params
+            r = 0.5 * d
+            volume = 4.0 / 3.0 * math.pi * r ** 3
+            v = rng.standard_normal((GRAIN_SAMPLES, 3))
+            v *= (r * rng.random(GRAIN_SAMPLES) ** (1 / 3) / np.linalg.norm(v, axis=1))[:, None]
+            pts = v + np.array([cx, cy, cz])
+        else:
+            x0, x1, y0, y1, z0, z1 = shape.params
+            volume = (x1 - x0) * (y1 - y0) * (z1 - z0)
+            pts = np.column_stack([rng.uniform(a, b, GRAIN_SAMPLES)
+                                   for a, b in ((x0, x1), (y0, y1), (z0, z1))])
+        rho = np.hypot(pts[:, 0], pts[:, 1])
+        keep = _evaporated(setup.needle, rho, pts[:, 2], depth_end, radius_end)
+        share = float(keep.mean())
+        ratio = fields0[p] / fields0[0]
+        out.append({
+            "material": spec.material, "shape": shape.describe(),
+            "volume_nm3_total": float(volume),
+            "volume_nm3": float(volume * share),
+            "volume_nm3_err": float(volume * math.sqrt(share * (1 - share) / GRAIN_SAMPLES)),
+            "depth_min_nm": float(pts[keep, 2].min()) if keep.any() else None,
+            "depth_max_nm": float(pts[keep, 2].max()) if keep.any() else None,
+            "field_ratio_to_matrix": float(ratio),
+            "interface_shift_nm": float(evap.interface_deflection * (ratio - 1.0)
+                                        * evap.interface_deflection_width_nm)
+            if shape.kind == "sphere" else 0.0,
+            "note": "volume_nm3: the part of the grain inside the analysed volume (the oxide "
+                    "evaporated during the run, Monte Carlo); depths in the truth frame "
+                    "(z <= 0), depth_min_nm the deepest point"})
+    return out
+
+
+def depth_ratio(setup, tally) -> float | None:
+    """Reconstructed over true depth of a point-projection reconstruction of this needle
+    with the instrument's own efficiency (see :mod:`.specimen`): ``(detected volume /
+    evaporated volume / efficiency) (1 - sin a) / sin^2(theta_max)``; None before any
+    event."""
     cat = setup.catalogue
     g = field_of_view_factor(setup.detector_radius_mm, setup.flight_path_mm, setup.icf,
                              "geiser")
@@ -266,20 +354,32 @@ def _reconstruction_depth_truth(setup, tally) -> dict:
     detected_volume = sum(float(tally.detected[i]) * setup.volumes[sp.name]
                           for i, sp in enumerate(cat.species) if sp.charge > 0)
     swept = 1.0 - setup.needle.sin_a
-    depth_ratio = (detected_volume / evaporated_volume / setup.efficiency) * swept / (g * g) \
-        if evaporated_volume else None
-    calibrated = setup.params.replace(efficiency=setup.efficiency * depth_ratio) \
-        if depth_ratio else None
+    return (detected_volume / evaporated_volume / setup.efficiency) * swept / (g * g) \
+        if evaporated_volume and detected_volume else None
+
+
+def _reconstruction_depth_truth(setup, tally) -> dict:
+    """The depth scale of a point-projection reconstruction of this needle (see specimen.py)."""
+    g = field_of_view_factor(setup.detector_radius_mm, setup.flight_path_mm, setup.icf,
+                             "geiser")
+    swept = 1.0 - setup.needle.sin_a
+    ratio = depth_ratio(setup, tally)
+    calibrated = setup.params.replace(efficiency=setup.efficiency * ratio) if ratio else None
     return {
-        "expected_ratio_reconstructed_to_true": depth_ratio,
+        "expected_ratio_reconstructed_to_true": ratio,
         "parameters_depth_calibrated": calibrated.to_dict() if calibrated else None,
+        "parameters_uncalibrated": setup.params.to_dict(),
+        "epos": "reconstructed with parameters_depth_calibrated (the truth's "
+                "reconstruction_parameters): depths as an analyst who calibrated them would "
+                "reconstruct, with one ratio for the whole run (a laser schedule's segments, "
+                "whose Li yield differs when uncoated, can be a few % off each)",
         "why": "a point-projection reconstruction stacks caps as if pi (R sin(theta_max))^2 "
                "of specimen were imaged per unit depth (here sin^2(theta_max) = "
                f"{g * g:.4f}); the needle's expanding cap sweeps pi (1 - sin(alpha)) R^2 "
                f"({swept:.4f} pi R^2), and undetected neutrals take volume too, so depths "
-               "reconstructed with the true parameters come out short by this ratio; "
-               "'parameters_depth_calibrated' scales the efficiency to absorb it, as an "
-               "analyst calibrating depth would",
+               "reconstructed with the instrument's efficiency come out short by this "
+               "ratio; 'parameters_depth_calibrated' scales the efficiency to absorb it, as "
+               "an analyst calibrating depth would",
     }
 
 
@@ -468,7 +568,7 @@ def _field_truth(setup, tally, segments: list) -> tuple[dict, dict]:
     return field_t, temperature_t
 
 
-def build_truth(setup, tally, files: dict, final_burst_ions: int = 0) -> dict:
+def build_truth(setup, tally, files: dict, final_burst_ions: int = 0, params=None) -> dict:
     """The truth of a finished run (the contents of ``run.truth.json``).
 
     Parameters
@@ -481,6 +581,8 @@ def build_truth(setup, tally, files: dict, final_burst_ions: int = 0) -> dict:
         The ``files`` entry (empty in memory; filled in when written).
     final_burst_ions : int
         Ions of the final burst when the specimen fractured.
+    params : ReconstructionParameters, optional
+        The parameters the ``.epos`` was reconstructed with (default: the setup's).
     """
     cfg = setup.config
     cat = setup.catalogue
@@ -500,6 +602,7 @@ def build_truth(setup, tally, files: dict, final_burst_ions: int = 0) -> dict:
     segments = _segments_truth(setup, tally)
     field_t, temperature_t = _field_truth(setup, tally, segments)
     ins = _instrument(cfg.instrument)
+    grains = _grain_truth(setup, tally)
     return {
         "liprobe_version": __version__,
         "seed": cfg.seed,
@@ -518,9 +621,12 @@ def build_truth(setup, tally, files: dict, final_burst_ions: int = 0) -> dict:
                        "icf": setup.icf, "timing_sigma_ns": shape.timing_sigma_ns,
                        "tof_constant": TOF_CONSTANT,
                        "tof_relation": "m/n = tof_constant * v_dc * tof^2 / flight_path_mm^2"},
-        "reconstruction_parameters": setup.params.to_dict(),
+        "reconstruction_parameters": (setup.params if params is None else params).to_dict(),
         "reconstruction_depth": _reconstruction_depth_truth(setup, tally),
         "specimen": _specimen_truth(setup),
+        "coating": _coating_truth(setup),
+        "grain": grains[0] if grains else None,
+        "grains": grains,
         "phases": [{**ph.to_dict(), "kind": kind, "emission": em.to_dict(),
                     "event_density_per_nm3": float(rho)}
                    for ph, kind, em, rho in zip(setup.phases, setup.phase_kinds, setup.emissions,

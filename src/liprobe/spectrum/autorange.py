@@ -89,7 +89,10 @@ What an analyst does, made explicit:
    peaks point to.
 
 The matching tolerance is 1.5 FWHM (from the measured resolving power) of
-the calibrated masses. It is widened to 0.4 % of the mass when that explains
+the calibrated masses, or 1.5 of a peak's own measured FWHM where that is
+wider (light ions: with a constant timing jitter the relative width
+``dm/m = 2 dt/t`` grows as ``m^-1/2``, so H2+ at 2 Da is relatively several
+times wider than the median peak). It is widened to 0.4 % of the mass when that explains
 at least 3 % more of the peak counts, or more of them when 1.5 FWHM explains
 less than 80 % (an offset the anchors could not measure); the result says so.
 """
@@ -222,6 +225,12 @@ def _match(cands, peaks, tol_fn, rel, sm, bg, min_significance=5.0, to_obs=None)
     ``sm`` (for the missing rows' local counts).
     """
     pm = np.array([p.mass for p in peaks])
+    # a peak measured wider than the median relative FWHM (light ions: with a constant
+    # timing jitter dm/m = 2 dt/t grows as m^-1/2) is matched within 1.5 of its own FWHM
+    # (at most the widened tolerance, 0.4 % of the mass: a merged or smeared peak's own
+    # FWHM must not let it take a candidate far away)
+    own_tol = np.array([min(1.5 * p.fwhm, _WIDE_TOL_REL * p.mass) if p.fwhm else 0.0
+                        for p in peaks])
     rows = [{"kind": "peak", "mass": p.mass, "peak": k,
              "counts": max(p.counts, 0.0),
              "var": max(p.counts, 0.0) + p.background * 4.0 * _fwhm_of(p, rel)}
@@ -241,7 +250,7 @@ def _match(cands, peaks, tol_fn, rel, sm, bg, min_significance=5.0, to_obs=None)
             if a < _MIN_ISOTOPE:
                 continue
             k = int(np.argmin(np.abs(pm - m))) if len(pm) else -1
-            if k >= 0 and abs(pm[k] - m) <= tol_fn(m):
+            if k >= 0 and abs(pm[k] - m) <= max(tol_fn(m), own_tol[k]):
                 entries.append((k, a, m))
                 if m == main_m:
                     k_main = k

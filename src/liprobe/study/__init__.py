@@ -20,6 +20,7 @@ per-run task), :mod:`~liprobe.study.cache` (content-hashed records),
 :mod:`~liprobe.study.flags` (delithiated, off_stoichiometric, other_phase,
 early_fracture), :mod:`~liprobe.study.phases` (reference phases),
 :mod:`~liprobe.study.presence` (peaks above background),
+:mod:`~liprobe.study.grain` (a grain of another phase, its proxigram),
 :mod:`~liprobe.study.engine` (execution and the table).
 """
 

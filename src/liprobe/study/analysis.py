@@ -22,7 +22,9 @@ group              columns
                    subtracted, read through its Kingham curves (segment;
                    :mod:`liprobe.study.kingham`, as ``liprobe field --kingham``)
 ``fda``            ``fda_mu_<species>``, ``fda_mu_shuffled_<species>``,
-                   ``fda_p_value_<species>`` (ROI)
+                   ``fda_p_value_<species>``, ``fda_dispersion_<species>``
+                   (+ ``_err``: the blocks' variance over the binomial's,
+                   whose expectation does not grow with the run's size) (ROI)
 ``li_neighbours``  ``li_knn_excess_pct`` (+ ``_err``): the share of Li among the
                    10 nearest counted ions of each Li-bearing ion, less that of
                    labels shuffled within 1 nm z-slabs, in percentage points (ROI;
@@ -40,16 +42,25 @@ group              columns
                    detector radius for every run)
 ``coating``        ``coating_thickness_nm`` (median apparent thickness),
                    ``coating_slabs_found`` (segment)
+``grain``          ``grain_volume_nm3``, ``grain_depth_min_nm``,
+                   ``grain_depth_max_nm`` and ``grain_<ratio>`` (+ ``_err``) of
+                   the study's ``ratios``: a grain of another phase, found by an
+                   isosurface of Mn/(Ni+Co+Mn) at a threshold chosen from the
+                   voxels (segment, not the ROI; the coating's element and
+                   ``exclude`` left out; :mod:`liprobe.study.grain`); its proxigram is an
+                   artefact that ``liprobe report`` writes
 ``history``        ``abrupt_end``, ``abrupt_end_evidence``, ``voltage_jumps``,
                    ``multi_hit_fraction`` (the whole run: how it ended)
 =================  ==========================================================
 
 A group adds its columns to ``values`` and, for a quantity it cannot compute,
-None with a sentence in ``reasons`` (never NaN). A group that raises a
-:class:`~liprobe.errors.LiprobeError` (e.g. a ``.pos`` file has no detector
-coordinates) leaves its columns None with the error as the reason; any other
-exception marks the run failed. A group whose module is not installed is
-skipped with a reason, and its ``version`` in the cache key is
+None with a sentence in ``reasons`` (never NaN). A group may also return a third
+item, plain JSON data that is not a table cell (the grain's proxigram): the
+result keeps it under ``artefacts[group]``, and so does the run's cache record.
+A group that raises a :class:`~liprobe.errors.LiprobeError` (e.g. a ``.pos``
+file has no detector coordinates) leaves its columns None with the error as the
+reason; any other exception marks the run failed. A group whose module is not
+installed is skipped with a reason, and its ``version`` in the cache key is
 ``"unavailable"``: when the module arrives, the cache recomputes the runs.
 
 To add a group::
@@ -80,8 +91,9 @@ __all__ = ["ColumnGroup", "GROUPS", "column_group", "registry_signature", "analy
 class ColumnGroup:
     """A set of table columns computed by one analysis.
 
-    ``func(ctx) -> (values, reasons)``; ``requires`` names a module that must be
-    importable (else the group is skipped with a reason).
+    ``func(ctx) -> (values, reasons)`` or ``(values, reasons, artefact)``;
+    ``requires`` names a module that must be importable (else the group is
+    skipped with a reason).
     """
 
     name: str
@@ -213,7 +225,7 @@ def _kingham(ctx):
     return kf.keys(), kf.reasons()
 
 
-@column_group("fda")
+@column_group("fda", version="2")
 def _fda(ctx):
     from ..fda import frequency_distribution
 
@@ -221,21 +233,31 @@ def _fda(ctx):
     values, reasons = {}, {}
     for sp in cfg.species:
         names = (f"fda_mu_{sp}", f"fda_mu_shuffled_{sp}", f"fda_p_value_{sp}")
+        disp = f"fda_dispersion_{sp}"
         try:
             r = frequency_distribution(ctx.roi, ctx.table, sp, cfg.block,
                                        exclude=ctx.params.exclude,
                                        normalization=cfg.normalization, shuffles=cfg.shuffles,
                                        seed=cfg.seed)
         except (LiprobeError, ValueError) as e:
-            for n in names:
+            for n in names + (disp,):
                 values[n] = None
                 reasons[n] = str(e)
+            values[disp + "_err"] = None
             continue
         for n, v, key in zip(names, (r.mu, r.mu_shuffled, r.p_value),
                              ("mu", "mu_shuffled", "p_value")):
             values[n] = v
             if v is None:
                 reasons[n] = r.reasons.get(key, "not computable")
+        # the block counts' variance over the binomial's: unlike mu, its expectation does
+        # not grow with the number of blocks (its error from the blocks' fourth moment)
+        if r.dispersion is not None and r.dispersion_err is not None:
+            values[disp] = r.dispersion
+            values[disp + "_err"] = r.dispersion_err
+        else:
+            values[disp] = values[disp + "_err"] = None
+            reasons[disp] = "fewer than four blocks, or no species ion in them"
     return values, reasons
 
 
@@ -351,6 +373,39 @@ def _coating(ctx):
     return values, ({} if t is not None else {"coating_thickness_nm": p.no_shell_message()})
 
 
+#: The grain's columns besides the ratios (``grain_<ratio>``, ``grain_<ratio>_err``).
+GRAIN_COLUMNS = ("grain_volume_nm3", "grain_depth_min_nm", "grain_depth_max_nm")
+
+
+@column_group("grain", version="2", requires="liprobe.spatial.isosurface")
+def _grain(ctx):
+    """A grain of another phase in the segment (the whole analysed volume, not the ROI:
+    a grain may cross the ROI's edge; the coating's element is left out, so the shell
+    is no grain): its volume, depth range and composition."""
+    from .grain import find_grain
+
+    names = list(GRAIN_COLUMNS) + [c for text in ctx.params.ratios
+                                   for c in (f"grain_{text}", f"grain_{text}_err")]
+    exclude = list(ctx.params.exclude)
+    if ctx.spec.coated:           # the coating's ions are never part of a grain
+        el = ctx.spec.coating
+        exclude.append(el[:1].upper() + el[1:].lower())
+    try:
+        g = find_grain(ctx.run, ctx.table, exclude=tuple(dict.fromkeys(exclude)),
+                       ratios=ctx.params.ratios)
+    except (LiprobeError, ValueError) as e:
+        return dict.fromkeys(names), {n: _one_line(e) for n in names if not n.endswith("_err")}
+    if not g.found:
+        why = f"no grain: {g.reason}"
+        return dict.fromkeys(names), {n: why for n in names if not n.endswith("_err")}
+    values = {"grain_volume_nm3": g.volume_nm3, "grain_depth_min_nm": g.depth_min_nm,
+              "grain_depth_max_nm": g.depth_max_nm}
+    reasons: dict = {}
+    for text in ctx.params.ratios:
+        _ratio_columns(f"grain_{text}", g.ratios[text], values, reasons)
+    return values, reasons, g.artefact()
+
+
 @column_group("history")
 def _history(ctx):
     from ..history import run_history
@@ -416,7 +471,8 @@ def analyse_run(spec, params) -> dict:
         ``status`` (``"ok"`` or ``"failed"``), ``error`` (None or one line),
         ``values`` (column -> number, string, bool or None; errors in
         ``<name>_err``), ``reasons`` (column or group -> why it is None),
-        ``timings_s`` (group -> seconds, and ``total``).
+        ``timings_s`` (group -> seconds, and ``total``); ``artefacts`` (group ->
+        JSON data kept beside the table) when a group returns some.
     """
     from ..spatial.roi import select
 
@@ -447,9 +503,11 @@ def analyse_run(spec, params) -> dict:
             reasons[g.name] = f"needs {g.requires}, which this installation does not have yet"
             continue
         try:
-            v, r = g.func(ctx)
+            v, r, *artefact = g.func(ctx)
             values.update(v)
             reasons.update(r)
+            if artefact and artefact[0] is not None:
+                out.setdefault("artefacts", {})[g.name] = artefact[0]
         except (LiprobeError, ValueError) as e:
             reasons[g.name] = _one_line(e)
         except Exception as e:  # noqa: BLE001 - a bug in one group must not hide the others

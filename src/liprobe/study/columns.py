@@ -39,6 +39,13 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "detector_heterogeneity": ("", "heterogeneity of the detector hit map (core region)"),
     "coating_thickness_nm": ("nm", "median apparent thickness of the coating shell"),
     "coating_slabs_found": ("", "depth slabs in which the coating shell was found"),
+    "grain_volume_nm3": ("nm^3", "volume of the grain of another phase inside the analysed "
+                                 "volume (its closed isosurface, or its voxels where the edge "
+                                 "of the data cuts it; the whole segment, coating left out)"),
+    "grain_depth_min_nm": ("nm", "deepest z of the grain of another phase (z <= 0 into the "
+                                 "specimen)"),
+    "grain_depth_max_nm": ("nm", "shallowest z of the grain of another phase (z <= 0 into the "
+                                 "specimen)"),
     "abrupt_end": ("", "whether the run ended abruptly (fracture)"),
     "abrupt_end_evidence": ("", "what shows the abrupt end"),
     "voltage_jumps": ("", "jumps of the standing voltage"),
@@ -56,12 +63,16 @@ _PATTERNS: tuple[tuple[str, str, str], ...] = (
     (r"kingham_field_(\w+)_v_nm", "V/nm", "Kingham-equivalent field of the {0} coating"),
     (r"fda_mu_shuffled_(.+)", "", "frequency distribution mu of {0} with shuffled labels"),
     (r"fda_mu_(.+)", "", "frequency distribution mu of {0} (ROI)"),
+    (r"fda_dispersion_(.+)", "", "variance of {0}'s count per block over the binomial's "
+     "(1: random; ROI; unlike mu, its expectation does not grow with the number of blocks)"),
     (r"fda_p_value_(.+)", "", "chi-square p-value of the frequency distribution of {0}"),
     (r"detector_mu_shuffled_(.+)", "", "detector-map fraction mu of {0}, shuffled labels"),
     (r"detector_mu_(.+)", "", "mu of the {0} fraction over the detector"),
     (r"mrp_fwhm_(.+)", "", "mass resolving power m/FWHM of the {0} peak"),
     (r"mrp_fw10_(.+)", "", "mass resolving power m/FW10%M of the {0} peak"),
     (r"tail_ns_(.+)", "ns", "thermal tail of the {0} peak"),
+    (r"grain_(.+/.+)", "", "ratio {0} of the ions inside the grain's isosurface, with its "
+                           "counting error"),
     (r"(.+/.+)", "", "ratio {0} with its counting error"),
 )
 

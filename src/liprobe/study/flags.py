@@ -11,14 +11,19 @@ modified z-score flags above 3.5). The floor keeps a batch of near-identical
 runs from turning tiny differences into flags.
 
 ``delithiated``
-    Detector heterogeneity, Li's FDA mu (every configured FDA species
-    carrying Li) or the detector Li-fraction mu far above the batch's coated
+    Detector heterogeneity, Li's FDA dispersion (the variance of the Li count
+    per block over the binomial's, for every configured FDA species carrying
+    Li: unlike the FDA mu, which grows with the number of blocks, its
+    expectation does not depend on the run's size) or the detector
+    Li-fraction mu (over a fixed sample of hits) far above the batch's coated
     runs: robust z above ``delithiated_z`` (5). Floors: ``mu_scale_min``
-    (0.02) for mu; for the heterogeneity ``heterogeneity_scale_min`` (0.1) of
-    the coated median, or the median Poisson noise of the heterogeneity if
-    larger. Field-driven delithiation shows as Li clustered in time and
-    space and as an uneven hit map (Singh et al. 2023, Fig. 1 and 4; Kim et
-    al., J. Mater. Chem. A 10 (2022) 4926); a Li ratio can pass through 0.5
+    (0.02) for mu, ``dispersion_scale_min`` (0.1) for the dispersion, whose
+    z also takes the run's own error (``sqrt(scale^2 + err^2)``); for the
+    heterogeneity ``heterogeneity_scale_min`` (0.1) of the coated median, or
+    the median Poisson noise of the heterogeneity if larger. Field-driven
+    delithiation shows as Li clustered in time and space and as an uneven
+    hit map (Singh et al. 2023, Fig. 1 and 4; Kim et al., J. Mater. Chem. A
+    10 (2022) 4926); a Li ratio can pass through 0.5
     while it happens, so the ratio is not used. Reference: the coated runs
     (at least ``min_reference_runs``), else every run.
 ``other_phase``
@@ -86,7 +91,7 @@ def _li_metrics(params) -> list[tuple[str, str, str]]:
 
     for sp in params.fda.species:
         if has_li(sp):
-            out.append((f"fda_mu_{sp}", f"FDA mu of {sp}", "mu"))
+            out.append((f"fda_dispersion_{sp}", f"FDA dispersion of {sp}", "dispersion"))
     sp = params.detector.species
     if sp and has_li(sp):
         out.append((f"detector_mu_{sp}", f"detector {sp}-fraction mu", "mu"))
@@ -110,6 +115,8 @@ def _delithiated(rows, params, rules: FlagRules, out):
         med, mad = robust_center_scale([_num(r, col) for r in ref])
         if kind == "mu":
             floor = rules.mu_scale_min
+        elif kind == "dispersion":
+            floor = rules.dispersion_scale_min
         else:
             noise = [_num(r, col + "_err") for r in ref if _num(r, col + "_err") is not None]
             floor = max(rules.heterogeneity_scale_min * abs(med),
@@ -121,11 +128,15 @@ def _delithiated(rows, params, rules: FlagRules, out):
             v = _num(r, col)
             if v is None or not _ok(r):
                 continue
-            z = (v - med) / scale
+            own = _num(r, col + "_err") if kind == "dispersion" else None
+            sd = math.hypot(scale, own) if own else scale
+            z = (v - med) / sd
             if z > rules.delithiated_z:
+                sd_text = (f"SD {_fmt(sd)}: the batch's {_fmt(scale)} and the run's own "
+                           f"{_fmt(own)}" if own else f"SD {_fmt(scale)}")
                 out[i].setdefault("delithiated", []).append(
                     f"{what} {_fmt(v)} is {z:.1f} robust SD above the median {_fmt(med)} of "
-                    f"{len(ref)} {ref_what} (SD {_fmt(scale)}, threshold {rules.delithiated_z:g})")
+                    f"{len(ref)} {ref_what} ({sd_text}, threshold {rules.delithiated_z:g})")
 
 
 def _cations(materials: dict, exclude) -> tuple:

@@ -103,9 +103,11 @@ class FlagRules:
         or is not judged, with a reason).
     delithiated_z : float
         Robust z (above the coated runs' median) from which detector
-        heterogeneity or Li's FDA mu is "far above".
+        heterogeneity, Li's FDA dispersion or the detector Li mu is "far above".
     mu_scale_min : float
         Smallest spread (absolute) of mu.
+    dispersion_scale_min : float
+        Smallest spread (absolute) of the FDA dispersion.
     heterogeneity_scale_min : float
         Smallest spread of the heterogeneity, relative to the coated median.
     off_stoichiometric_z : float
@@ -124,6 +126,7 @@ class FlagRules:
     min_reference_runs: int = 3
     delithiated_z: float = 5.0
     mu_scale_min: float = 0.02
+    dispersion_scale_min: float = 0.1
     heterogeneity_scale_min: float = 0.1
     off_stoichiometric_z: float = 3.5
     ratio_scale_min: float = 0.01
