@@ -192,9 +192,36 @@ def _species_summary(model) -> dict:
             "charge_ratios": ratios}
 
 
+class Projection(NamedTuple):
+    """The instrument and projection of a run: flight path (mm), detection efficiency,
+    detector radius (mm), image compression factor, field factor k of ``V = k F R``."""
+
+    flight_path_mm: float
+    efficiency: float
+    detector_radius_mm: float
+    icf: float
+    k_factor: float
+
+
+class RangeDesign(NamedTuple):
+    """The range file the simulator writes: its table, the windows it was designed from,
+    each species' ion volume (nm^3), the voltage the widths were designed at (V) and the
+    widest peak shape."""
+
+    table: RangeTable
+    windows: list
+    volumes: dict
+    window_voltage_V: float
+    window_shape: PeakShape
+
+
 @dataclass
 class Setup:
-    """What a configuration implies: phases, segments, species, needle, instrument, windows."""
+    """What a configuration implies: phases, segments, species, needle, instrument, windows.
+
+    ``projection`` (:class:`Projection`) and ``ranging`` (:class:`RangeDesign`) group the
+    instrument's and the range file's quantities; their fields are read as attributes of
+    the setup too (``setup.efficiency``, ``setup.table``)."""
 
     config: SimulationConfig
     phases: list
@@ -202,26 +229,68 @@ class Setup:
     segments: list
     catalogue: Catalogue
     needle: Needle
-    flight_path_mm: float
-    efficiency: float
-    detector_radius_mm: float
-    icf: float
+    projection: Projection
     field_V_per_nm: float
-    k_factor: float
-    window_voltage_V: float
-    table: RangeTable
-    windows: list
-    volumes: dict
+    ranging: RangeDesign
     params: ReconstructionParameters
     target_ions: int
     fracture_fraction: float | None
     heating_scale: float
-    window_shape: PeakShape
     field_map: FieldMap
     li_state0: tuple = (0.0, 0.0, 0.0)
     notes: list = field(default_factory=list)
     fracture_plan: FracturePlan | None = None
     fracture_outcome: FractureOutcome | None = None
+
+    @property
+    def flight_path_mm(self):
+        """``projection.flight_path_mm``."""
+        return self.projection.flight_path_mm
+
+    @property
+    def efficiency(self):
+        """``projection.efficiency``."""
+        return self.projection.efficiency
+
+    @property
+    def detector_radius_mm(self):
+        """``projection.detector_radius_mm``."""
+        return self.projection.detector_radius_mm
+
+    @property
+    def icf(self):
+        """``projection.icf``."""
+        return self.projection.icf
+
+    @property
+    def k_factor(self):
+        """``projection.k_factor``."""
+        return self.projection.k_factor
+
+    @property
+    def table(self):
+        """``ranging.table``."""
+        return self.ranging.table
+
+    @property
+    def windows(self):
+        """``ranging.windows``."""
+        return self.ranging.windows
+
+    @property
+    def volumes(self):
+        """``ranging.volumes``."""
+        return self.ranging.volumes
+
+    @property
+    def window_voltage_V(self):
+        """``ranging.window_voltage_V``."""
+        return self.ranging.window_voltage_V
+
+    @property
+    def window_shape(self):
+        """``ranging.window_shape``."""
+        return self.ranging.window_shape
 
     def voltage_steps(self) -> list:
         """``[(ion_index, factor), ...]``: where crack events step the voltage up."""
@@ -459,10 +528,15 @@ def prepare(config: SimulationConfig) -> Setup:
         st0 = 1.0 if lattice[4] < m0.burst_fraction else 0.0
         li_state0 = (st0, float(segments[0].mobility[0, int(st0)] * lattice[5]),
                      m0.burst_jitter)
-    return Setup(config, phases, kinds, segments, catalogue, needle, ins.flight_path_mm,
-                 ins.efficiency, geo.detector_radius_mm, icf, field_v, geo.k_factor,
-                 v_design, table, windows, volumes, params, target, frac, heating_scale,
-                 window_shape, fmap, li_state0, notes, plan, outcome)
+    return Setup(config=config, phases=phases, phase_kinds=kinds, segments=segments,
+                 catalogue=catalogue, needle=needle,
+                 projection=Projection(ins.flight_path_mm, ins.efficiency,
+                                       geo.detector_radius_mm, icf, geo.k_factor),
+                 field_V_per_nm=field_v,
+                 ranging=RangeDesign(table, windows, volumes, v_design, window_shape),
+                 params=params, target_ions=target, fracture_fraction=frac,
+                 heating_scale=heating_scale, field_map=fmap, li_state0=li_state0,
+                 notes=notes, fracture_plan=plan, fracture_outcome=outcome)
 
 
 def _fracture_plan(config: SimulationConfig, segments: list, catalogue: Catalogue,
