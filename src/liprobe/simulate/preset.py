@@ -63,7 +63,12 @@ Apex and shank: 30 nm and 10 deg (:class:`.parameters.SpecimenGeometry`):
 FIB-sharpened oxide specimens end in apices of a few tens of nm
 ([BOOK-G] ch. 4), and the seed's 25 nm ROI cylinder sits inside every
 coated reconstruction ([SI24] s3.2: "a cylindrical region-of-interest (ROI)
-25 nm in diameter was placed at the center").
+25 nm in diameter was placed at the center"). Depth: published NMC811 runs
+are tens of nm deep (a corroded NMC811 particle's dataset profiled along a
+50 nm-long ROI: Microstructures 3 (2023) 2023043, Fig. 13,
+doi:10.20517/microstructures.2023.38). No published LEAP 5000 NMC811 run
+states its apex radius or shank angle, so these two stay the textbook's
+typical values, an *assumption*.
 """
 
 from __future__ import annotations
