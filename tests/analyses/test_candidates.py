@@ -1,6 +1,7 @@
 """Candidate ions against the reference table computed independently (candidate-peaks.tsv)."""
 
 import csv
+import os
 
 import pytest
 
@@ -13,8 +14,13 @@ SYSTEM = ["Li", "Ni", "Co", "Mn", "O", "Cr", "N", "Na", "Al", "Si", "Cu", "Ga"]
 
 
 def _reference():
-    rows = list(csv.DictReader(open(TSV), delimiter="\t"))
-    return rows
+    if not TSV.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"{TSV} is missing")
+        pytest.skip(f"the reference table {TSV} is not there: it comes with the project's "
+                    "shared folder (set LIPROBE_SHARED)")
+    with open(TSV) as f:
+        return list(csv.DictReader(f, delimiter="\t"))
 
 
 def test_every_reference_ion_is_a_candidate_with_the_same_peaks():
