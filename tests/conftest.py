@@ -1,6 +1,7 @@
 """Shared test set-up: the real data folder and the hypothesis profiles."""
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,53 @@ def real():
             pytest.fail(NO_SHARED)
         pytest.skip(NO_SHARED)
     return REAL
+
+
+# -- a tiny study, tampered with by the reliability tests (issue 27) ------------------
+
+TINY_MANIFEST = """
+[study]
+name = "tiny"
+roi = "cylinder:25"
+exclude = ["Cr"]
+ratios = ["Ni/(Ni+Co+Mn)"]
+
+[[runs]]
+name = "cr-5"
+data = "cr-5.epos"
+ranges = "cr-5.rrng"
+material = "NMC811"
+coating = "Cr"
+laser_pj = 5
+"""
+
+
+def tiny_study(folder) -> None:
+    """A simulated run (20,000 ions, with its truth), its manifest, and its study in
+    ``folder/out`` (analysed in this process): what the cache and report reliability
+    tests tamper with, each on its own copy (the ``tiny`` fixture)."""
+    from liprobe.simulate import SimulationConfig, simulate, write_simulation
+
+    os.makedirs(folder, exist_ok=True)
+    sim = simulate(SimulationConfig("NMC811", coating="Cr", ions=20_000, seed=1))
+    write_simulation(sim, os.path.join(folder, "cr-5.epos"))
+    with open(os.path.join(folder, "study.toml"), "w") as f:
+        f.write(TINY_MANIFEST)
+    from liprobe.study import run_study
+
+    res = run_study(os.path.join(folder, "study.toml"), os.path.join(folder, "out"), workers=0)
+    assert res.computed == ["cr-5"] and not res.failed
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tiny")
+    tiny_study(d)
+    return d
+
+
+@pytest.fixture
+def tiny(tiny_base, tmp_path):
+    d = tmp_path / "tiny"
+    shutil.copytree(tiny_base, d)
+    return d

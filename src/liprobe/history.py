@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import AnalysisError
+from .stats import check_bin_cells
 
 __all__ = ["VoltageJump", "RunHistory", "run_history", "voltage_jumps", "binned_voltage"]
 
@@ -247,6 +248,9 @@ def run_history(run, *, n_bins: int = 400, mass_bin_Da: float = 0.25,
         sample = mass[:: max(1, n // 200_000)]
         top = float(np.percentile(sample, 99.9)) if len(sample) else 1.0
         mass_max_Da = float(min(300.0, max(1.0, math.ceil(top * 1.05))))
+    check_bin_cells(nb * (mass_max_Da / mass_bin_Da + 1),
+                    f"a map of {nb} ion-index bins x {mass_max_Da:g} Da in bins of "
+                    f"{mass_bin_Da:g} Da", "give a wider mass bin")
     m_edges = np.arange(0.0, mass_max_Da + mass_bin_Da / 2, mass_bin_Da)
     n_m = len(m_edges) - 1
     counts = np.zeros((nb, n_m), np.int64)

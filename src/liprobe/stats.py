@@ -16,7 +16,30 @@ import numpy as np
 
 __all__ = ["pearson_mu", "BinomialChi2", "binomial_expected", "pool_tail_classes",
            "binomial_fda_chi2", "mu_normalization_n", "permuted_histogram",
-           "MU_NORMALIZATIONS", "EXPECTED_MIN"]
+           "MU_NORMALIZATIONS", "EXPECTED_MIN", "MAX_BIN_CELLS", "check_bin_cells"]
+
+#: The most cells (bins, or bins times classes) a histogram of an analysis may allocate:
+#: 10^8 int64 counts are 800 MB. A bin width that asks for more is refused before
+#: anything is allocated (a bin of 1e-9 nm over a 100 nm profile would be 1 TB).
+MAX_BIN_CELLS = 100_000_000
+
+
+def check_bin_cells(cells: float, what: str, hint: str = "give wider bins") -> int:
+    """``cells`` as an int if it is at most :data:`MAX_BIN_CELLS`, else AnalysisError.
+
+    ``cells`` may be a float computed before rounding (an infinite or NaN count
+    is refused too); ``what`` describes the request in the message.
+
+    >>> check_bin_cells(1e3, "profile")
+    1000
+    """
+    from .errors import AnalysisError
+
+    if not (math.isfinite(cells) and cells <= MAX_BIN_CELLS):
+        n = f"{cells:,.0f}" if math.isfinite(cells) else "infinitely many"
+        raise AnalysisError(f"{what} needs {n} bins, above the limit of {MAX_BIN_CELLS:,}: "
+                            f"{hint}")
+    return int(cells)
 
 #: Smallest expected count of a class of the chi-square test (standard practice;
 #: 3Depict applies the same threshold to observed counts).

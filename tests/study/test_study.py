@@ -231,7 +231,7 @@ def test_killed_study_resumes_without_recomputing(study_dir, tmp_path, inprocess
         open(inprocess_result.paths["runs_csv"]).read()
     rec = json.loads(next(iter(after.values()))[1])
     assert {"key", "inputs", "params", "timings_s", "finished", "result"} <= set(rec)
-    assert len(rec["inputs"]["data"]["sha256"]) == 64
+    assert len(rec["inputs"]["data"]["blake2b"]) == 64
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ._common import Number, echo_json
+from .study import cache_warnings_as_lines, dashboard_line
 
 
 @click.command()
@@ -19,10 +20,13 @@ from ._common import Number, echo_json
                    "per core analysing, at most one per run; 0: in this process).")
 @click.option("--scheduler", metavar="ADDRESS",
               help="Run the study on an existing Dask cluster (e.g. tcp://host:8786).")
+@click.option("--dashboard", is_flag=True,
+              help="Start the study's local Dask dashboard, on 127.0.0.1 only, and print its "
+                   "address on stderr (default: no dashboard).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print a JSON summary (timings, files, the story's numbers) on stdout.")
-def demo(out, ions, workers, scheduler, quiet, as_json):
+def demo(out, ions, workers, scheduler, dashboard, quiet, as_json):
     """Simulate the paper's Cr-coating study, analyse it and write DIR/report.html.
 
     The study of Singh et al., arXiv:2309.07842 (2023): uncoated and Cr-coated
@@ -41,8 +45,17 @@ def demo(out, ions, workers, scheduler, quiet, as_json):
     if workers is not None and scheduler is not None:
         raise click.BadParameter("sizes the local cluster; not with --scheduler",
                                  param_hint="--workers")
+    if dashboard and (scheduler is not None or workers == 0):
+        raise click.BadParameter("is the local cluster's; not with --scheduler or --workers 0",
+                                 param_hint="--dashboard")
     say = None if quiet else (lambda line: click.echo(line, err=True))
-    r = run_demo(out, ions=ions, workers=workers, scheduler=scheduler, progress=say)
+
+    def show_dashboard(link):
+        click.echo(dashboard_line("demo", link), err=True)
+
+    with cache_warnings_as_lines():
+        r = run_demo(out, ions=ions, workers=workers, scheduler=scheduler, progress=say,
+                     dashboard=show_dashboard if dashboard else None)
     if as_json:
         echo_json(r.summary())
         return

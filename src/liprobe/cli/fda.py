@@ -42,7 +42,7 @@ def _species_option(ctx, param, value):
               default="sequential", show_default=True,
               help="Consecutive ions in evaporation order, or spatial blocks of about N ions.")
 @click.option("--shuffles", type=Number(integer=True), default=20, show_default=True,
-              help="Label permutations for the shuffled baseline mu_shuffled.")
+              help="Label permutations for the shuffled baseline mu_shuffled (at most 10,000).")
 @click.option("--seed", type=Number(integer=True), default=0, show_default=True,
               help="Seed of the permutations.")
 @click.option("-o", "--output", callback=figure_output,
@@ -56,13 +56,16 @@ def fda(file, ranges_path, species, block, roi, center, segment, normalization, 
     unranged ions dropped first) in evaporation order; mu is reported next to
     mu_shuffled, the mu of the same blocks with the labels randomly permuted.
     """
-    from ..fda import frequency_distribution
+    from ..fda import MAX_SHUFFLES, frequency_distribution
     from ..io import read, read_ranges
 
     if block < 1:
         raise click.BadParameter("must be at least 1", param_hint="--block")
     if shuffles < 1:
         raise click.BadParameter("must be at least 1 (mu needs its baseline)",
+                                 param_hint="--shuffles")
+    if shuffles > MAX_SHUFFLES:
+        raise click.BadParameter(f"must be at most {MAX_SHUFFLES:,} (got {shuffles:,})",
                                  param_hint="--shuffles")
     if seed < 0:
         raise click.BadParameter("must not be negative", param_hint="--seed")

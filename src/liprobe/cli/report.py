@@ -7,6 +7,7 @@ import os
 import click
 
 from ._common import echo_json
+from .study import cache_warnings_as_lines
 
 
 @click.command()
@@ -38,7 +39,8 @@ def report(study_out, html_path, manifest, as_json, quiet):
         if not quiet:
             click.echo(f"report: {name}: {state} ({seconds:.1f} s)", err=True)
 
-    r = build_report(study_out, manifest=manifest, html_path=html_path, progress=progress)
+    with cache_warnings_as_lines():
+        r = build_report(study_out, manifest=manifest, html_path=html_path, progress=progress)
     if as_json:
         echo_json(r.to_dict())
         return

@@ -110,8 +110,9 @@ _SINGLE_RUN_OPTIONS = ("material", "coating", "thickness", "instrument", "laser_
               callback=_non_negative, metavar="NM",
               help="Shell thickness in nm (default 5).")
 @click.option("--ions", type=Number(integer=True), default=None, callback=_positive_int,
-              help="Detected ions to write (accepts 2e6; default 1e6; an uncoated specimen "
-                   "fractures before, see --fracture).")
+              help="Detected ions to write (accepts 2e6; default 1e6; at most 2e9, and what "
+                   "the output folder's free disk holds; an uncoated specimen fractures "
+                   "before, see --fracture).")
 @click.option("--seed", type=Number(integer=True), default=0, show_default=True,
               callback=_non_negative, help="Random seed: same seed, same bytes.")
 @click.option("--instrument", default="LEAP 5000 XS", show_default=True, callback=_instrument,

@@ -2,11 +2,47 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import warnings
 
 import click
 
 from ._common import Number, echo_json
+
+
+@contextlib.contextmanager
+def cache_warnings_as_lines():
+    """Within: each :class:`liprobe.study.cache.CacheWarning` is one line on stderr,
+    ``warning: FILE: untrusted cache record (why); ...``."""
+    from ..study.cache import CacheWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", CacheWarning)
+        shown = warnings.showwarning
+        said: set = set()
+
+        def show(message, category, *args, **kwargs):
+            if issubclass(category, CacheWarning):
+                line = f"warning: {' '.join(str(message).split())}"
+                if line not in said:            # once, though the file is read twice
+                    said.add(line)
+                    click.echo(line, err=True)
+            else:
+                shown(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield
+
+
+def dashboard_line(who: str, link: str) -> str:
+    """The stderr line giving the local dashboard's address (and what it lacks, if so)."""
+    import importlib.util
+
+    line = f"{who}: Dask dashboard at {link}"
+    if importlib.util.find_spec("bokeh") is None:
+        line += " (its pages need bokeh, which is not installed: pip install bokeh)"
+    return line
 
 
 @click.command()
@@ -18,13 +54,16 @@ from ._common import Number, echo_json
 @click.option("--workers", type=Number(integer=True), metavar="N",
               help="Worker processes of the local cluster (default: one per core, at most one "
                    "per run to compute); 0 analyses in this process without Dask.")
+@click.option("--dashboard", is_flag=True,
+              help="Start the local cluster's Dask dashboard, on 127.0.0.1 only, and print "
+                   "its address on stderr (default: no dashboard).")
 @click.option("-q", "--quiet", is_flag=True, help="No per-run progress on stderr.")
 @click.option("--nexus", is_flag=True,
               help="Also write each run as NeXus NXapm, DIR/RUN.nxs, with its ranges and the "
                    "manifest's metadata.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print a JSON summary (counts, failed runs, yield, files) on stdout.")
-def study(manifest, out, scheduler, workers, quiet, nexus, as_json):
+def study(manifest, out, scheduler, workers, dashboard, quiet, nexus, as_json):
     """Analyse every run of MANIFEST (TOML) the same way and write one table.
 
     Each run (each segment, where given) is an independent task; finished runs
@@ -44,6 +83,9 @@ def study(manifest, out, scheduler, workers, quiet, nexus, as_json):
     if workers is not None and scheduler is not None:
         raise click.BadParameter("sizes the local cluster; not with --scheduler",
                                  param_hint="--workers")
+    if dashboard and (scheduler is not None or workers == 0):
+        raise click.BadParameter("is the local cluster's; not with --scheduler or --workers 0",
+                                 param_hint="--dashboard")
     m = load_manifest(manifest)
 
     def progress(ev):
@@ -55,7 +97,12 @@ def study(manifest, out, scheduler, workers, quiet, nexus, as_json):
             line += f": {ev['error']}"
         click.echo(line, err=True)
 
-    result = run_study(m, out, scheduler=scheduler, workers=workers, progress=progress)
+    def show_dashboard(link):
+        click.echo(dashboard_line("study", link), err=True)
+
+    with cache_warnings_as_lines():
+        result = run_study(m, out, scheduler=scheduler, workers=workers, progress=progress,
+                           dashboard=show_dashboard if dashboard else None)
     s = result.summary()
     if nexus:
         from ..study.nexus import export_nexus

@@ -3,28 +3,54 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import json
 import math
 import os
+import stat
 import tempfile
+import time
 
 import numpy as np
 
 from ..errors import FormatError
 
-__all__ = ["check_readable", "memmap_records", "atomic_write", "atomic_path",
-           "atomic_write_text", "read_text_lines", "to_jsonable", "write_json"]
+__all__ = ["check_regular", "check_readable", "writer_tag", "writer_is_gone", "memmap_records",
+           "atomic_write", "atomic_path", "atomic_write_text", "read_text_lines", "to_jsonable",
+           "write_json", "csv_safe", "csv_safe_frame"]
+
+
+def check_regular(path, error=FormatError) -> int:
+    """Size in bytes of ``path`` if it is a regular file (symbolic links followed).
+
+    A FIFO, a socket, a device (``/dev/zero``) or a directory is refused with
+    ``error`` ("not a regular file"), before anything opens it: reading one
+    could block forever or never end. Only ``stat`` is called, never ``open``.
+    """
+    p = os.fspath(path)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise error("no such file", p) from None
+    except OSError as e:
+        raise error(f"cannot be read ({e.strerror or e})", p) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise error("not a regular file: is a directory", p)
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else
+                "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
+                "a socket" if stat.S_ISSOCK(st.st_mode) else "a special file")
+        raise error(f"not a regular file: is {kind}", p)
+    return st.st_size
 
 
 def check_readable(path) -> int:
-    """Size in bytes of an existing regular file; FormatError if missing or empty."""
+    """Size in bytes of an existing, readable regular file; FormatError if missing,
+    empty or not a regular file (:func:`check_regular`)."""
     p = os.fspath(path)
-    if not os.path.exists(p):
-        raise FormatError("no such file", p)
-    if os.path.isdir(p):
-        raise FormatError("is a directory, not a file", p)
+    size = check_regular(p)
     try:
-        size = os.path.getsize(p)
         with open(p, "rb"):
             pass
     except OSError as e:
@@ -53,27 +79,121 @@ def _output_folder(p: str) -> str:
     return d
 
 
+#: Temporary files of :func:`atomic_write` older than this whose writer cannot be
+#: identified are removed at the next atomic write of the same name (seconds).
+STALE_TMP_AGE_S = 3600.0
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:       # EPERM: it exists, owned by someone else
+        return True
+    return True
+
+
+def _host_id() -> str:
+    import socket
+    import zlib
+
+    return f"{zlib.crc32(socket.gethostname().encode()):08x}"
+
+
+def writer_tag() -> str:
+    """``pPID-HOST``: this process, in the names of its temporary files and folders
+    (HOST: a hash of the host name, so that a folder shared between machines never
+    has a live writer's files judged stale by another machine)."""
+    return f"p{os.getpid()}-{_host_id()}"
+
+
+def writer_is_gone(tag: str) -> bool | None:
+    """Whether the writer named by ``tag`` (:func:`writer_tag`) no longer runs: True or
+    False for a writer of this host, None when it cannot be told (another host, or
+    not a tag)."""
+    pid, _, host = tag.partition("-")
+    if not (pid[:1] == "p" and pid[1:].isdigit() and host == _host_id()):
+        return None
+    return not _pid_alive(int(pid[1:]))
+
+
+def _remove_stale_tmp(d: str, name: str) -> None:
+    """Remove ``.NAME.pPID-HOST.*.tmp`` files in ``d`` left by a writer of this host that
+    was killed (its PID no longer runs), and other ``.NAME.*.tmp`` files (another
+    host's, or without a tag) older than :data:`STALE_TMP_AGE_S`."""
+    prefix = "." + name + "."
+    now = time.time()
+    for tmp in glob.glob(os.path.join(glob.escape(d), glob.escape(prefix) + "*.tmp")):
+        tag = os.path.basename(tmp)[len(prefix):].split(".", 1)[0]
+        try:
+            gone = writer_is_gone(tag)
+            if gone is None:
+                gone = now - os.lstat(tmp).st_mtime > STALE_TMP_AGE_S
+            if gone:
+                os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def _mkstemp(p: str, d: str) -> tuple[int, str]:
+    """A temporary file ``.NAME.pPID-HOST.XXXX.tmp`` beside ``p``, after removing stale
+    ones."""
+    name = os.path.basename(p)
+    _remove_stale_tmp(d, name)
+    try:
+        return tempfile.mkstemp(prefix=f".{name}.{writer_tag()}.", suffix=".tmp", dir=d)
+    except OSError as e:
+        raise _write_error(e, p, creating=True) from None
+
+
+def _umask_mode() -> int:
+    """0o666 masked by the process umask (read without changing it where possible)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _write_error(e: OSError, p: str, creating: bool = False):
+    """A one-line FormatError naming ``p`` for a failed write (disk full, quota, file
+    too large, read-only file system; and permission denied when ``creating`` the
+    temporary file), or ``e`` unchanged for other errors."""
+    codes = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+    if creating:
+        codes |= {errno.EACCES, errno.EPERM}
+    if e.errno in codes:
+        return FormatError(f"cannot be written: {e.strerror or e}", p)
+    return e
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode: str = "wb", **kwargs):
     """Open a temporary file beside ``path``; rename it onto ``path`` on success.
 
     A reader never sees a half-written file, and a failure leaves ``path``
-    as it was.
+    as it was. The file gets mode ``0o666`` less the umask, as ``open`` would
+    give it. The temporary name holds the writer's PID and host
+    (:func:`writer_tag`): temporary files of the same name left by a killed
+    writer are removed at the next write. A full
+    disk (ENOSPC) or a read-only folder raises a one-line FormatError naming
+    ``path``.
     """
     p = os.fspath(path)
-    d = _output_folder(p)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(p) + ".", suffix=".tmp", dir=d)
-    try:
+    fd, tmp = _mkstemp(p, _output_folder(p))
+    with _replacing(tmp, p):
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, p)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 @contextlib.contextmanager
@@ -81,13 +201,26 @@ def atomic_path(path):
     """A temporary path beside ``path``, renamed onto it on success (for libraries
     that open files by name, such as h5py); as :func:`atomic_write`."""
     p = os.fspath(path)
-    d = _output_folder(p)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(p) + ".", suffix=".tmp", dir=d)
+    fd, tmp = _mkstemp(p, _output_folder(p))
     os.close(fd)
-    try:
+    with _replacing(tmp, p):
         yield tmp
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, p)
+
+
+@contextlib.contextmanager
+def _replacing(tmp: str, p: str):
+    """After the block, give ``tmp`` the umask's mode and rename it onto ``p``; on any
+    failure remove ``tmp``, an OSError raised as a one-line error naming ``p``."""
+    try:
+        try:
+            yield
+            os.chmod(tmp, _umask_mode())
+            os.replace(tmp, p)
+        except OSError as e:
+            err = _write_error(e, p)
+            if err is e:
+                raise
+            raise err from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -95,7 +228,7 @@ def atomic_path(path):
 
 
 def atomic_write_text(path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`atomic_write`), mode 0644."""
+    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`atomic_write`)."""
     with atomic_write(path, "w", encoding="utf-8") as f:
         f.write(text)
 
@@ -141,3 +274,38 @@ def read_text_lines(path) -> list[str]:
     except UnicodeDecodeError:
         text = data.decode("latin-1")
     return text.splitlines()
+
+
+#: First characters that make a spreadsheet read a CSV cell as a formula (OWASP).
+_CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value):
+    """``value`` neutralised for a CSV cell: a string starting with ``=``, ``+``,
+    ``-``, ``@``, a tab or a carriage return gets a leading single quote, so that
+    a spreadsheet shows it as text instead of running it as a formula (the OWASP
+    CSV-injection advice). Other values are returned unchanged.
+
+    >>> csv_safe("=HYPERLINK(1)"), csv_safe("run-1"), csv_safe(-1.5)
+    ("'=HYPERLINK(1)", 'run-1', -1.5)
+    """
+    if isinstance(value, str) and value.startswith(_CSV_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_safe_frame(df):
+    """A copy of the pandas DataFrame ``df`` whose text cells (object or string
+    columns), column names and text index pass through :func:`csv_safe`; for ``to_csv`` only
+    (parquet and JSON keep the raw values)."""
+    def text(dtype) -> bool:        # object, or pandas' string dtypes ("str", "string")
+        return getattr(dtype, "name", "") in ("object", "str", "string")
+
+    out = df.copy()
+    for c in out.columns:
+        if text(out[c].dtype):
+            out[c] = out[c].map(csv_safe, na_action="ignore")
+    out = out.rename(columns=csv_safe)
+    if out.index.nlevels == 1 and text(out.index.dtype):
+        out.index = out.index.map(csv_safe)
+    return out

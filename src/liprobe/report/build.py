@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from .._version import __version__
 from ..errors import LiprobeError
-from ..io._files import atomic_write_text
+from ..io._files import atomic_write_text, csv_safe_frame
 from .figures import FIGURES, FigureSkipped, supplementary_table_1
 from .groups import StudyGroups, flag_set, number, plain_records
 from .reporting import ERRORS, RANGING_CONVENTIONS, reporting_rows
@@ -75,26 +75,56 @@ def load_table(out_dir):
         raise LiprobeError(f"{p}: cannot read the study's table ({e})") from None
 
 
+def _read_summary(path) -> dict:
+    """What the report uses of the study's ``summary.json`` (``study``, ``wall_s``); {} if
+    there is none, and {} with a :class:`~liprobe.study.cache.CacheWarning` naming the
+    file if it is not the JSON object `liprobe study` writes."""
+    import warnings
+
+    from ..study.cache import CacheWarning
+
+    if not os.path.exists(path):
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            d = json.load(f, parse_constant=lambda c: None)
+    except (OSError, ValueError, RecursionError) as e:
+        why = f"unreadable: {' '.join(str(e).split())}"
+    else:
+        if isinstance(d, dict):
+            out = {}
+            if isinstance(d.get("study"), str):
+                out["study"] = d["study"]
+            w = d.get("wall_s")
+            if isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w):
+                out["wall_s"] = float(w)
+            return out
+        why = f"not a JSON object but {type(d).__name__}"
+    warnings.warn(f"{path}: ignored ({why})", CacheWarning, stacklevel=2)
+    return {}
+
+
 def params_from_dict(d: dict | None):
     """A :class:`~liprobe.study.manifest.StudyParams` from its ``to_dict()`` (None: None)."""
-    if not d:
+    if not d or not isinstance(d, dict):
         return None
     from ..study.manifest import CoatingProfileConfig, DetectorConfig, FdaConfig, StudyParams
 
     def tup(v):
         return tuple(v) if isinstance(v, list) else v
 
-    kw = {k: tup(v) for k, v in d.items() if k not in ("fda", "detector", "coating_profile")}
-    if "fda" in d:
-        kw["fda"] = FdaConfig(**{k: tup(v) for k, v in d["fda"].items()})
-    if "detector" in d:
-        kw["detector"] = DetectorConfig(**d["detector"])
-    if "coating_profile" in d:
-        kw["coating_profile"] = CoatingProfileConfig(**d["coating_profile"])
     try:
+        kw = {k: tup(v) for k, v in d.items()
+              if k not in ("fda", "detector", "coating_profile")}
+        if "fda" in d:
+            kw["fda"] = FdaConfig(**{k: tup(v) for k, v in d["fda"].items()})
+        if "detector" in d:
+            kw["detector"] = DetectorConfig(**d["detector"])
+        if "coating_profile" in d:
+            kw["coating_profile"] = CoatingProfileConfig(**d["coating_profile"])
         return StudyParams(**kw)
-    except TypeError:       # a record written by another version of liprobe
-        return None
+    except (TypeError, ValueError, AttributeError, LiprobeError):
+        return None         # a record written by another version of liprobe, or malformed
 
 
 # --------------------------------------------------------------------------
@@ -309,14 +339,7 @@ def build_report(out_dir, manifest=None, html_path=None, source: str | None = No
         materials = dict(builtin_phases())
         if runs is None:
             runs = RunFiles.from_study_folder(out_dir)
-    summary = {}
-    sp = os.path.join(out_dir, "summary.json")
-    if os.path.exists(sp):
-        try:
-            with open(sp, encoding="utf-8") as f:
-                summary = json.load(f)
-        except (OSError, ValueError):
-            summary = {}
+    summary = _read_summary(os.path.join(out_dir, "summary.json"))
     name = name or summary.get("study") or os.path.basename(out_dir)
 
     fig_dir = os.path.join(out_dir, "figures")
@@ -343,7 +366,7 @@ def build_report(out_dir, manifest=None, html_path=None, source: str | None = No
     st1 = supplementary_table_1(table, params)
     if st1 is not None:
         p = os.path.join(fig_dir, "supplementary_table_1.csv")
-        atomic_write_text(p, st1.to_csv())
+        atomic_write_text(p, csv_safe_frame(st1).to_csv())
         result.tables["supplementary_table_1"] = p
     ranging_ids, range_tables = _ranging_tables(table, runs)
     rep = reporting_rows(table, runs, params, ranging_ids)
@@ -351,7 +374,7 @@ def build_report(out_dir, manifest=None, html_path=None, source: str | None = No
         import pandas as pd
 
         p = os.path.join(out_dir, "reporting_table.csv")
-        atomic_write_text(p, pd.DataFrame(rep).to_csv(index=False))
+        atomic_write_text(p, csv_safe_frame(pd.DataFrame(rep)).to_csv(index=False))
         result.tables["reporting_table"] = p
 
     doc = _document(name, table, summary, result, figures, st1, rep, range_tables,

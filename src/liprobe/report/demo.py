@@ -123,7 +123,7 @@ def write_series(folder, ions: int | None = None, workers: int | None = None,
 
 
 def run_demo(out, ions: int | None = None, workers: int | None = None,
-             scheduler: str | None = None, progress=None) -> DemoResult:
+             scheduler: str | None = None, progress=None, dashboard=None) -> DemoResult:
     """Simulate the series, run the study on it and write the report, all in ``out``.
 
     Parameters
@@ -138,6 +138,9 @@ def run_demo(out, ions: int | None = None, workers: int | None = None,
         A Dask scheduler's address for the study instead of a local cluster.
     progress : callable, optional
         ``progress(line)`` with one line of news per step.
+    dashboard : callable, optional
+        Start the study's local Dask dashboard (127.0.0.1 only) and call
+        ``dashboard(link)`` with its address (:func:`liprobe.study.run_study`).
 
     Returns
     -------
@@ -167,7 +170,7 @@ def run_demo(out, ions: int | None = None, workers: int | None = None,
                 + (f": {ev['error']}" if ev.get("error") else ""))
 
     result = run_study(manifest, out, scheduler=scheduler, workers=workers,
-                       progress=study_news)
+                       progress=study_news, dashboard=dashboard)
     seconds["study"] = time.perf_counter() - t
     say(f"demo: study done in {seconds['study']:.1f} s; drawing the report")
 

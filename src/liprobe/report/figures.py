@@ -727,7 +727,8 @@ def _truth_segment(runs, row, cache):
         segs = sorted(segs, key=lambda s: abs((number(s.get("start_ion")) or 0) - start))
     if not segs:
         return None
-    evap = (truth.get("inputs") or {}).get("evaporation")
+    tin = truth.get("inputs")
+    evap = tin.get("evaporation") if isinstance(tin, dict) else None
     return segs[0], evap if isinstance(evap, dict) else None
 
 

@@ -107,16 +107,16 @@ def _reconstruction(truth, row) -> str:
     tag = _tag(row, "reconstruction")
     if tag:
         return str(tag)
-    rp = (truth or {}).get("reconstruction_parameters")
-    if rp:
+    rp = truth.get("reconstruction_parameters") if isinstance(truth, dict) else None
+    if rp and isinstance(rp, dict):
         parts = []
         for key, name, fmt in (("k_factor", "k", "{:g}"), ("icf", "ICF", "{:.3g}"),
                                ("evaporation_field_V_per_nm", "F", "{:.3g} V/nm"),
                                ("atomic_volume_nm3", "Omega", "{:g} nm3"),
                                ("efficiency", "eta", "{:g}"),
                                ("flight_path_mm", "L", "{:g} mm")):
-            if rp.get(key) is not None:
-                parts.append(f"{name} " + fmt.format(rp[key]))
+            if number(rp.get(key)) is not None:      # a malformed truth file: left out
+                parts.append(f"{name} " + fmt.format(number(rp[key])))
         return (f"{str(rp.get('protocol', '?')).capitalize()} projection, radius from the "
                 f"{rp.get('radius', '?')}: " + ", ".join(parts) + " (simulator's truth)")
     return "positions as in the file (reconstruction parameters not recorded with it)"
@@ -150,7 +150,8 @@ def reporting_rows(table, runs=None, params=None, ranging_ids=None) -> list[dict
     for _, row in table.iterrows():
         label = row_label(row)
         truth = read_truth(runs, label, cache)
-        tin = (truth or {}).get("inputs", {})
+        tin = truth.get("inputs") if isinstance(truth, dict) else None
+        tin = tin if isinstance(tin, dict) else {}
         ins_name = row.get("instrument") if isinstance(row.get("instrument"), str) else None
         try:
             ins = _instrument(ins_name) if ins_name else None
@@ -160,8 +161,10 @@ def reporting_rows(table, runs=None, params=None, ranging_ids=None) -> list[dict
         if mode is None and truth is not None:
             mode = "laser (simulated: no voltage pulse)"
         rate = number(_tag(row, "detection_rate_pct"))
-        if rate is None and tin.get("multihit", {}).get("detection_rate") is not None:
-            rate = 100.0 * float(tin["multihit"]["detection_rate"])
+        mh = tin.get("multihit")
+        mh_rate = number(mh.get("detection_rate")) if isinstance(mh, dict) else None
+        if rate is None and mh_rate is not None:
+            rate = 100.0 * mh_rate
         mrp = None
         if peak is not None:
             a, b = number(row.get(f"mrp_fwhm_{peak}")), number(row.get(f"mrp_fw10_{peak}"))

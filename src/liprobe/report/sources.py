@@ -63,27 +63,32 @@ def specs_from_records(out_dir) -> dict:
     dict of str to RunSpec
         Only rows that finished (failed rows have no record).
     """
-    from ..study.cache import iter_records
+    import warnings
+
+    from ..study.cache import CacheWarning, iter_records
     from ..study.manifest import RunSpec
 
     best: dict = {}
-    for rec in iter_records(out_dir):
-        if "run" not in rec or "inputs" not in rec:
-            continue
+    for rec in iter_records(out_dir):      # records that pass their schema and hashes
         seg = rec.get("segment")
         label = rec["run"] if seg is None else f"{rec['run']}[{seg}]"
-        if label in best and best[label][0] >= rec.get("finished", ""):
+        if label in best and best[label][0] >= rec["finished"]:
             continue
-        run_p = rec.get("params", {}).get("run", {})
-        start, stop = (list(run_p.get("segment") or []) + [None, None])[:2]
-        auto = run_p.get("autorange")
-        inputs = rec["inputs"]
-        spec = RunSpec(run=rec["run"], segment=seg, start=start, stop=stop,
-                       data=inputs.get("data", {}).get("path"),
-                       ranges=inputs.get("ranges", {}).get("path"),
-                       autorange=tuple(auto) if auto else None, roi=run_p.get("roi"),
-                       coating=run_p.get("coating") or "none")
-        best[label] = (rec.get("finished", ""), spec, rec.get("params", {}).get("study"))
+        try:
+            run_p = rec["params"].get("run") or {}
+            start, stop = (list(run_p.get("segment") or []) + [None, None])[:2]
+            auto = run_p.get("autorange")
+            inputs = rec["inputs"]
+            spec = RunSpec(run=rec["run"], segment=seg, start=start, stop=stop,
+                           data=(inputs.get("data") or {}).get("path"),
+                           ranges=(inputs.get("ranges") or {}).get("path"),
+                           autorange=tuple(auto) if auto else None, roi=run_p.get("roi"),
+                           coating=run_p.get("coating") or "none")
+        except (AttributeError, TypeError, ValueError) as e:
+            warnings.warn(f"{out_dir}: the cache record of {label} names no usable run "
+                          f"({type(e).__name__}: {e}); skipped", CacheWarning, stacklevel=2)
+            continue
+        best[label] = (rec["finished"], spec, rec["params"].get("study"))
     return {k: v[1] for k, v in best.items()}
 
 
@@ -92,9 +97,10 @@ def study_params_from_records(out_dir) -> dict | None:
     from ..study.cache import iter_records
 
     newest = ("", None)
-    for rec in iter_records(out_dir):
-        if rec.get("finished", "") > newest[0]:
-            newest = (rec.get("finished", ""), rec.get("params", {}).get("study"))
+    for rec in iter_records(out_dir):      # records that pass their schema and hashes
+        study = rec["params"].get("study")
+        if rec["finished"] > newest[0] and isinstance(study, dict):
+            newest = (rec["finished"], study)
     return newest[1]
 
 
@@ -187,8 +193,9 @@ class RunFiles:
 
 def read_truth(runs, label: str, cache: dict):
     """The simulator's truth (a dict) of the run labelled ``label``, or None (no run files,
-    no truth beside the data, or a file that is not JSON); read once per path into
-    ``cache``."""
+    no truth beside the data, or a file that is not a JSON object); read once per path
+    into ``cache``. Its values are as written: read numbers with
+    :func:`liprobe.report.groups.number`."""
     import json
 
     if runs is None or label not in runs:
@@ -200,6 +207,8 @@ def read_truth(runs, label: str, cache: dict):
         try:
             with open(p, encoding="utf-8") as f:
                 cache[p] = json.load(f)
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
+            cache[p] = None
+        if not isinstance(cache[p], dict):
             cache[p] = None
     return cache[p]

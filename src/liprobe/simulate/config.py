@@ -32,7 +32,10 @@ from .parameters import (
     SpecimenGeometry,
 )
 
-__all__ = ["PhaseSpec", "SimulationConfig"]
+__all__ = ["PhaseSpec", "SimulationConfig", "MAX_IONS"]
+
+#: The most ions one simulated run may hold (a 2e9-ion .epos is 80 GB).
+MAX_IONS = 2_000_000_000
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,8 @@ class SimulationConfig:
             n = int(n)
         if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
             raise ValueError(f"ions must be a whole number above 0, got {self.ions!r}")
+        if n > MAX_IONS:
+            raise ValueError(f"ions must be at most {MAX_IONS:,} (2e9), got {n:,}")
         object.__setattr__(self, "ions", n)
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a whole number >= 0, got {self.seed!r}")

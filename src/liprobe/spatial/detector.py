@@ -60,6 +60,7 @@ from .._jit import get_num_threads, njit, prange
 from ..errors import AnalysisError
 from ..rangetable import RangeTable
 from ..run import Run
+from ..stats import check_bin_cells
 
 __all__ = ["DetectorHeterogeneity", "DetectorMap", "detector_map", "species_windows",
            "hit_heterogeneity"]
@@ -424,6 +425,8 @@ def detector_map(run: Run, ranges: RangeTable | None = None, species: str | None
     """
     if bins < 1 or grid_bins < 4 or sample_size < 1:
         raise ValueError("bins >= 1, grid_bins >= 4 and sample_size >= 1 are required")
+    check_bin_cells(float(grid_bins) ** 2, f"a grid of {grid_bins:,} x {grid_bins:,}",
+                    "give fewer grid bins")
     if species is not None and ranges is None:
         raise AnalysisError(f"species {species} needs a range file")
     n = run.n_ions
@@ -451,6 +454,8 @@ def detector_map(run: Run, ranges: RangeTable | None = None, species: str | None
 
     # -- pass 2: histograms --------------------------------------------------
     n_threads = get_num_threads()
+    check_bin_cells(n_threads * 3 * float(bins) ** 2, f"a detector map of {bins:,} x {bins:,}",
+                    "give fewer bins")
     part = np.zeros((n_threads, 3, bins * bins), dtype=np.int64)
     no_labels = np.zeros(0, np.int16)
     mass_chunks = run.chunks("mass", chunk_ions) if ranges is not None else None

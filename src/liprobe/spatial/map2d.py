@@ -247,6 +247,12 @@ def composition_map(run: Run, ranges: RangeTable, species, plane: str = "xy",
     if n_slab == 0:
         raise AnalysisError(f"no counted ion in the {thickness_nm:g} nm slab at {w} = "
                             f"{at_nm:g} nm", run.path)
+    with np.errstate(over="ignore"):      # before any rounding: inf for a tiny pixel
+        span = (hi - lo) / pixel_nm
+    if not float(np.prod(span + 2)) <= max_pixels:
+        raise AnalysisError(f"a map of {span[0] + 1:,.0f} x {span[1] + 1:,.0f} pixels of "
+                            f"{pixel_nm:g} nm is above the limit of {max_pixels:,}: give "
+                            "larger pixels or a ROI", run.path)
     origin = pixel_nm * np.floor(lo / pixel_nm)
     shape = tuple(int(s) for s in np.floor((hi - origin) / pixel_nm).astype(np.int64) + 1)
     if shape[0] * shape[1] > max_pixels:

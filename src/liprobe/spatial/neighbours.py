@@ -338,7 +338,8 @@ class _Histograms:
         self.s1 += x.sum(axis=0)
         self.s2 += (x * x).sum(axis=0)
         self.n += len(d)
-        b = np.floor(np.minimum(d / self.bin, self.cap)).astype(np.int64)
+        with np.errstate(over="ignore"):          # a tiny bin: inf, capped below
+            b = np.floor(np.minimum(d / self.bin, self.cap)).astype(np.int64)
         inside = b < self.cap
         width = self.counts.shape[1]
         top = int(b[inside].max()) + 1 if inside.any() else 0
@@ -619,6 +620,9 @@ def nearest_neighbours(run: Run | CountedIons, ranges: RangeTable, species_from,
         raise AnalysisError(f"the largest distance must be a positive number of nm, not "
                             f"{max_distance_nm}")
     _check_common(k, shuffles, slab_nm, max_centres)
+    if max_distance_nm is not None and not max_distance_nm / bin_nm <= MAX_BINS:
+        raise AnalysisError(f"{max_distance_nm / bin_nm:,.0f} bins of {bin_nm:g} nm is above "
+                            f"the limit of {MAX_BINS:,}: give wider bins or a shorter distance")
     if max_distance_nm is not None and round(max_distance_nm / bin_nm) < 1:
         raise AnalysisError(f"the largest distance {max_distance_nm:g} nm is less than one "
                             f"bin of {bin_nm:g} nm")

@@ -37,6 +37,7 @@ import numpy as np
 from ..errors import AnalysisError
 from ..rangetable import RangeTable
 from ..run import Run
+from ..stats import check_bin_cells
 
 __all__ = ["Profile", "composition_profile"]
 
@@ -283,7 +284,10 @@ def composition_profile(run: Run, ranges: RangeTable, axis: str = "z", bin_nm: f
         if n_counted == 0:
             raise AnalysisError("no ranged (non-excluded) ions in the selection: nothing to "
                                 "profile", run.path)
-        n_bins = max(int(math.ceil((hi_s - lo_s) / bin_nm - 1e-9)), 1)
+        span = (hi_s - lo_s) / bin_nm - 1e-9
+        check_bin_cells((span + 1) * n_ion_kinds, f"a profile of {hi_s - lo_s:g} nm in bins of "
+                        f"{bin_nm:g} nm ({n_ion_kinds} ions)")
+        n_bins = max(int(math.ceil(span)), 1)
         counts = np.zeros(n_bins * n_ion_kinds, np.int64)
         for s, ion in coords_and_ions():
             b = np.minimum(((s - lo_s) / bin_nm).astype(np.int64), n_bins - 1)

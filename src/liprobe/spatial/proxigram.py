@@ -404,6 +404,9 @@ class Proxigram:
 
 def _edges(bin_nm: float, lo: float, hi: float) -> np.ndarray:
     """Bin edges ``k * bin_nm`` covering [lo, hi] (an edge at 0)."""
+    if not (hi - lo) / bin_nm <= MAX_BINS:      # also inf and NaN, before floor and ceil
+        raise AnalysisError(f"{(hi - lo) / bin_nm:,.0f} bins of {bin_nm:g} nm is above the "
+                            f"limit of {MAX_BINS:,}: give wider bins or a shorter distance")
     k0 = math.floor(lo / bin_nm)
     k1 = max(math.ceil(hi / bin_nm), k0 + 1)
     if k1 - k0 > MAX_BINS:

@@ -338,9 +338,11 @@ def pair_correlation(run: Run | CountedIons, ranges: RangeTable, species_from, s
     if not (max_distance_nm > 0 and math.isfinite(max_distance_nm)):
         raise AnalysisError(f"the largest distance must be a positive number of nm, not "
                             f"{max_distance_nm}")
-    n_bins = int(round(max_distance_nm / bin_nm))
+    ratio = max_distance_nm / bin_nm              # inf for a tiny shell: no round()
+    n_bins = int(round(ratio)) if ratio <= MAX_BINS else MAX_BINS + 1
     if not 1 <= n_bins <= MAX_BINS:
-        raise AnalysisError(f"{max_distance_nm:g} nm in shells of {bin_nm:g} nm makes {n_bins:,}"
+        many = f"{ratio:,.0f}" if math.isfinite(ratio) else "infinitely many"
+        raise AnalysisError(f"{max_distance_nm:g} nm in shells of {bin_nm:g} nm makes {many}"
                             f" shells: give 1 to {MAX_BINS:,}")
     if shuffles < 1:
         raise AnalysisError(f"give at least one shuffle for the error, not {shuffles}")

@@ -13,6 +13,7 @@ import numpy as np
 from .._jit import get_num_threads, njit, prange
 from ..errors import AnalysisError
 from ..run import column_chunks
+from ..stats import check_bin_cells
 from ._shared import sorted_masses, sorted_search
 
 __all__ = ["MassHistogram", "mass_histogram", "normalization_factor", "SpectrumComparison",
@@ -126,6 +127,8 @@ def mass_histogram(mass, bin_da: float = 0.01, mass_range=(0.0, 200.0)) -> MassH
     lo, hi = float(mass_range[0]), float(mass_range[1])
     if not (bin_da > 0 and hi > lo):
         raise AnalysisError(f"bad histogram: bin {bin_da} Da over [{lo}, {hi}) Da")
+    check_bin_cells((hi - lo) / bin_da, f"a histogram of [{lo:g}, {hi:g}) Da in bins of "
+                    f"{bin_da:g} Da")
     n_bins = int(round((hi - lo) / bin_da))
     if n_bins < 1 or n_bins > 100_000_000:
         raise AnalysisError(f"bad histogram: {n_bins} bins of {bin_da} Da")

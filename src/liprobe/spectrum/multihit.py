@@ -19,6 +19,7 @@ as a deficit of O, which is the study's argument.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -162,7 +163,8 @@ def correlation_histogram(mass, multiplicity, bin_da: float = 0.1, mass_range=(0
     lo, hi = float(mass_range[0]), float(mass_range[1])
     if not (bin_da > 0 and hi > lo):
         raise AnalysisError(f"bad correlation histogram: bin {bin_da} Da over [{lo}, {hi}) Da")
-    n = int(round((hi - lo) / bin_da))
+    n = (hi - lo) / bin_da
+    n = int(round(n)) if math.isfinite(n) else 10**9
     if n > 5000:
         raise AnalysisError(f"{n} x {n} bins is too many: use a coarser --bin")
     edges = lo + bin_da * np.arange(n + 1)

@@ -2,12 +2,15 @@
 
 :func:`run_study` is the whole of ``liprobe study``:
 
-1. every row (a run, or a segment of one) is keyed by the SHA-256 of its
-   input files and of the parameters that change its analysis
-   (:mod:`liprobe.study.cache`); a row whose record exists is taken from it;
+1. every row (a run, or a segment of one) is keyed by a hash of the whole
+   content of its input files and of the parameters that change its analysis
+   (:mod:`liprobe.study.cache`); a row whose record exists and passes its
+   schema and hash checks is taken from it (an untrusted record is recomputed,
+   with a warning naming its file);
 2. the other rows are analysed by :func:`liprobe.study.analysis.analyse_run`,
    each an independent task: on a local Dask cluster by default (processes,
-   one thread per worker, no dashboard), on an existing cluster given its
+   one thread per worker, listening on 127.0.0.1 only, no dashboard unless
+   asked for), on an existing cluster given its
    scheduler's address, or in this process with ``workers=0``;
 3. each result is written to the cache as soon as it arrives (atomically),
    so a study killed half-way keeps every finished run;
@@ -30,13 +33,16 @@ from dataclasses import dataclass, field
 
 from .._version import __version__
 from ..errors import LiprobeError
-from ..io._files import atomic_write, atomic_write_text, write_json
+from ..io._files import atomic_write, atomic_write_text, csv_safe_frame, write_json
 from .analysis import analyse_run, registry_signature
-from .cache import Cache
+from .cache import HASH_NAME, Cache
 from .flags import flag_rows, yield_table
 from .manifest import Manifest, RunSpec, load_manifest
 
 __all__ = ["run_study", "StudyResult", "EXIT_OK", "EXIT_PARTIAL", "META_COLUMNS"]
+
+#: The only interface a local cluster listens on.
+LOOPBACK = "127.0.0.1"
 
 #: Exit codes of ``liprobe study``: every run analysed / some runs failed.
 EXIT_OK = 0
@@ -131,7 +137,7 @@ def _failed(error: str) -> dict:
 
 
 def _inputs(spec: RunSpec, cache: Cache, manifest: Manifest) -> dict:
-    """``{"data": sha256, "ranges": sha256}``; raises LiprobeError naming the manifest line."""
+    """``{"data": hash, "ranges": hash}``; raises LiprobeError naming the manifest line."""
     out = {}
     for what, path, line in (("data", spec.data, spec.data_line),
                              ("ranges", spec.ranges, spec.ranges_line)):
@@ -178,8 +184,12 @@ def _check_reachable(address: str) -> None:
                            f"({e.strerror or e})") from None
 
 
-def _execute(pending, params, scheduler, workers, on_result):
-    """Run ``analyse_run`` on every pending spec; ``on_result(spec, result)`` as each finishes."""
+def _execute(pending, params, scheduler, workers, on_result, dashboard=None):
+    """Run ``analyse_run`` on every pending spec; ``on_result(spec, result)`` as each finishes.
+
+    ``dashboard``: None (no dashboard) or ``dashboard(link)``, called with the
+    address of the local cluster's dashboard (on 127.0.0.1) once it is up.
+    """
     if scheduler is None and workers == 0:
         for spec in pending:
             on_result(spec, analyse_run(spec, params))
@@ -200,14 +210,19 @@ def _execute(pending, params, scheduler, workers, on_result):
                                    f"({e})") from None
         else:
             n = workers or min(len(pending), _cores())
-            # no dashboard; the scheduler's small HTTP server (health checks) on a free
-            # port rather than on 8787, which another cluster may hold
+            # everything on the loopback interface only: the scheduler, the workers and
+            # the scheduler's small HTTP server (health checks, and the dashboard when
+            # asked for) on a free port of 127.0.0.1, never on all interfaces
             cluster = LocalCluster(n_workers=max(1, n), threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR,
-                                   scheduler_kwargs={"dashboard": False,
-                                                     "dashboard_address": ":0"},
+                                   host=LOOPBACK,
+                                   dashboard_address=f"{LOOPBACK}:0" if dashboard else None,
+                                   silence_logs=logging.ERROR,
+                                   scheduler_kwargs={"dashboard": bool(dashboard),
+                                                     "dashboard_address": f"{LOOPBACK}:0"},
                                    env={"NUMBA_NUM_THREADS": "1"})   # one thread per worker
             client = Client(cluster)
+            if dashboard:
+                dashboard(client.dashboard_link)
         try:
             futures = {client.submit(analyse_run, spec, params, pure=False): spec
                        for spec in pending}
@@ -300,14 +315,14 @@ def _write_tables(out: str, rows, columns, yields, summary) -> dict:
              "runs_parquet": os.path.join(out, "runs.parquet"),
              "yield_csv": os.path.join(out, "yield.csv"),
              "summary_json": os.path.join(out, "summary.json")}
-    atomic_write_text(paths["runs_csv"], df.to_csv(index=False))
+    atomic_write_text(paths["runs_csv"], csv_safe_frame(df).to_csv(index=False))
     with atomic_write(paths["runs_parquet"], "wb") as f:
         _parquet_with_units(df, f)
     import pandas as pd
 
     ydf = pd.DataFrame(yields, columns=["coating", "runs", "complete", "fractured", "unknown",
                                         "yield"])
-    atomic_write_text(paths["yield_csv"], ydf.to_csv(index=False))
+    atomic_write_text(paths["yield_csv"], csv_safe_frame(ydf).to_csv(index=False))
     write_json(paths["summary_json"], dict(summary, files=paths), indent=2)
     return paths
 
@@ -317,7 +332,7 @@ def _write_tables(out: str, rows, columns, yields, summary) -> dict:
 # --------------------------------------------------------------------------
 
 def run_study(manifest, out, scheduler: str | None = None, workers: int | None = None,
-              progress=None) -> StudyResult:
+              progress=None, dashboard=None) -> StudyResult:
     """Analyse every run of a manifest and write the study's table.
 
     Parameters
@@ -335,6 +350,10 @@ def run_study(manifest, out, scheduler: str | None = None, workers: int | None =
         Called as ``progress(event)`` with a dict: ``label``, ``state``
         (``"cached"``, ``"ok"``, ``"failed"``), ``done``, ``total``, ``seconds``,
         ``error``; for a computed run, after its record is in the cache.
+    dashboard : callable, optional
+        Start the local cluster's Dask dashboard, on 127.0.0.1 only, and call
+        ``dashboard(link)`` with its address. By default there is none, and
+        the local cluster listens on 127.0.0.1 only.
 
     Returns
     -------
@@ -436,7 +455,6 @@ def run_study(manifest, out, scheduler: str | None = None, workers: int | None =
             report(spec.label, "cached", rec.get("timings_s", {}).get("total"))
         else:
             pending.append(i)
-    cache.save_memo()
 
     index_of = {id(specs[i]): i for i in pending}
 
@@ -445,18 +463,21 @@ def run_study(manifest, out, scheduler: str | None = None, workers: int | None =
         results[i] = res
         if res["status"] == "ok":
             rec = {"key": keys[i], "run": spec.run, "segment": spec.segment,
-                   "inputs": {k: {"path": getattr(spec, k), "sha256": v}
+                   "inputs": {k: {"path": getattr(spec, k), HASH_NAME: v}
                               for k, v in inputs_of[i].items()},
                    "params": _params_for_key(spec, manifest, groups),
                    "finished": _dt.datetime.now(_dt.UTC).isoformat(),
                    "timings_s": res.get("timings_s", {}), "result": res}
-            records[spec.label] = cache.store(rec)
+            stored = cache.store(rec)
+            if stored is not None:
+                records[spec.label] = stored
         computed.append(spec.label)
         report(spec.label, res["status"], res.get("timings_s", {}).get("total"),
                res.get("error"))
 
     if pending:
-        _execute([specs[i] for i in pending], manifest.params, scheduler, workers, on_result)
+        _execute([specs[i] for i in pending], manifest.params, scheduler, workers, on_result,
+                 dashboard=dashboard)
 
     rows = [_row(spec, results[i]) for i, spec in enumerate(specs)]
     flags = flag_rows(rows, manifest.materials, manifest.params, manifest.rules)

@@ -31,6 +31,8 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 
 from ..errors import LiprobeError
+from ..fda import MAX_SHUFFLES
+from ..io._files import check_regular
 from ._tomlpos import key_lines, locate
 
 __all__ = ["ManifestError", "FdaConfig", "DetectorConfig", "CoatingProfileConfig", "FlagRules",
@@ -285,13 +287,15 @@ def _expect_str(v, path):
     return v
 
 
-def _expect_int(v, path, lo=None):
+def _expect_int(v, path, lo=None, hi=None):
     if isinstance(v, float) and v.is_integer():
         v = int(v)
     if isinstance(v, bool) or not isinstance(v, int):
         raise _Bad(path, f"must be an integer, not {_type(v)}")
     if lo is not None and v < lo:
         raise _Bad(path, f"must be at least {lo} (got {v})")
+    if hi is not None and v > hi:
+        raise _Bad(path, f"must be at most {hi:,} (got {v:,})")
     return v
 
 
@@ -398,7 +402,7 @@ def _parse_study(d: dict) -> tuple[str, StudyParams, FlagRules]:
         if "block" in f:
             fk["block"] = _expect_int(f["block"], p + ("fda", "block"), 1)
         if "shuffles" in f:
-            fk["shuffles"] = _expect_int(f["shuffles"], p + ("fda", "shuffles"), 1)
+            fk["shuffles"] = _expect_int(f["shuffles"], p + ("fda", "shuffles"), 1, MAX_SHUFFLES)
         if "seed" in f:
             fk["seed"] = _expect_int(f["seed"], p + ("fda", "seed"), 0)
         if "normalization" in f:
@@ -659,6 +663,8 @@ def load_manifest(path) -> Manifest:
         The file cannot be read, or is not a usable manifest.
     """
     p = os.fspath(path)
+    if os.path.exists(p):       # a missing file: "cannot read the manifest" below
+        check_regular(p, ManifestError)     # a FIFO or a device would never end
     try:
         with open(p, "rb") as f:
             raw = f.read()

@@ -1,0 +1,75 @@
+"""`liprobe report` on a study folder that was tampered with: one line, never a traceback
+(issue 27)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from liprobe.cli import cli
+
+
+def _report(d):
+    return CliRunner().invoke(cli, ["report", str(d / "out"), "-q", "--json"])
+
+
+def _warnings(res):
+    return [ln for ln in res.stderr.splitlines() if ln.startswith("warning:")]
+
+
+def _ok(res):
+    assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
+    assert "Traceback" not in res.output
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)
+
+
+def test_summary_json_a_list_is_one_warning(tiny):
+    (tiny / "out" / "summary.json").write_text("[]")
+    res = _report(tiny)
+    _ok(res)
+    (w,) = _warnings(res)
+    assert "summary.json: ignored (not a JSON object but list)" in w
+    assert (tiny / "out" / "report.html").exists()
+
+
+@pytest.mark.parametrize("text", ["[]", '"x"', "RESULT5", "{", "EDITED"])
+def test_a_malformed_cache_record_is_skipped_with_one_warning(tiny, text):
+    (rec,) = (tiny / "out" / "cache").glob("*.json")
+    if text == "RESULT5":
+        text = json.dumps({"key": rec.stem, "result": 5})
+    elif text == "EDITED":
+        d = json.loads(rec.read_text())
+        d["result"]["values"]["ions"] += 1
+        text = json.dumps(d)
+    rec.write_text(text)
+    res = _report(tiny)
+    _ok(res)
+    (w,) = _warnings(res)                  # once, though the records are read twice
+    assert str(rec) in w and w.endswith("; skipped")
+
+
+@pytest.mark.parametrize("where", ["multihit", "reconstruction", "field", "inputs", "list"])
+def test_a_truth_file_with_a_string_for_a_number_is_no_traceback(tiny, where):
+    p = tiny / "cr-5.truth.json"
+    t = json.loads(p.read_text())
+    if where == "multihit":
+        t["inputs"]["multihit"]["detection_rate"] = "fast"
+    elif where == "reconstruction":
+        t["reconstruction_parameters"]["k_factor"] = "three"
+    elif where == "field":
+        t["segments"][0]["field"]["oxide_mean_v_nm"] = "high"
+        t["segments"][0]["laser_pj"] = "five"
+    elif where == "inputs":
+        t["inputs"] = "none"
+    else:
+        t = [t]
+    p.write_text(json.dumps(t))
+    res = _report(tiny)
+    _ok(res)
+    assert (tiny / "out" / "report.html").exists()
+    html = (tiny / "out" / "report.html").read_text()
+    if where == "multihit":        # the reporting table: no detection rate, not a crash
+        assert "fast" not in html
