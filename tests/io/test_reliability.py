@@ -189,7 +189,7 @@ def test_other_os_errors_pass_unchanged(tmp_path, monkeypatch):
 # -- CSV injection -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("value, cell", [
-    ("=1+2", "'=1+2"), ("+1", "'+1"), ("-1", "'-1"), ("@SUM(A1)", "'@SUM(A1)"),
+    ("=1+2", "'=1+2"), ("+1", "+1"), ("-1", "-1"), ("-1+1", "'-1+1"), ("@SUM(A1)", "'@SUM(A1)"),
     ("\tx", "'\tx"), ("\rx", "'\rx"), ("run1", "run1"), ("a=b", "a=b"), ("", ""),
 ])
 def test_csv_safe(value, cell):
@@ -211,3 +211,23 @@ def test_csv_safe_frame_touches_text_only(tmp_path):
     back = pd.read_csv(pd.io.common.StringIO(text))
     assert back["run"].iloc[0] == "'=HYPERLINK(\"http://x\")"
     assert back["li_at_pct"].iloc[0] == -1.5
+
+
+def test_stale_temp_cleanup_touches_only_this_names_files(tmp_path):
+    """Writing ``a`` removes ``a``'s stale temporary files, never those of ``a.b.pos``
+    (whose name starts with ``a.``), however old."""
+    other = tmp_path / ".a.b.pos.p1-deadbeef.xyz12345.tmp"
+    mine = tmp_path / ".a.p999999999-deadbeef.abcd1234.tmp"
+    for f in (other, mine):
+        f.write_text("x")
+        os.utime(f, (time.time() - 7200, time.time() - 7200))
+    atomic_write_text(tmp_path / "a", "new")
+    assert other.exists() and not mine.exists()
+    assert (tmp_path / "a").read_text() == "new"
+
+
+def test_numbers_written_as_text_are_not_neutralised():
+    for v in ("-0.5", "-0.012 +/- 0.05", "+3e-4", "-.5"):
+        assert csv_safe(v) == v
+    for v in ("-1+2", "-cmd", "=1", "+A1", "@SUM(A1)"):
+        assert csv_safe(v) == "'" + v

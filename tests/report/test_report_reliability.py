@@ -73,3 +73,25 @@ def test_a_truth_file_with_a_string_for_a_number_is_no_traceback(tiny, where):
     html = (tiny / "out" / "report.html").read_text()
     if where == "multihit":        # the reporting table: no detection rate, not a crash
         assert "fast" not in html
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("which", ["summary", "record", "truth"])
+def test_a_fifo_where_a_json_file_belongs_is_no_hang(tiny, which):
+    """A FIFO as summary.json, as a cache record or as the truth beside the data: the
+    report goes on (with one warning for the summary and the record), it never blocks."""
+    import os
+
+    if which == "summary":
+        p = tiny / "out" / "summary.json"
+    elif which == "record":
+        (p,) = (tiny / "out" / "cache").glob("*.json")
+    else:
+        p = tiny / "cr-5.truth.json"
+    p.unlink()
+    os.mkfifo(p)
+    res = _report(tiny)
+    _ok(res)
+    if which != "truth":
+        (w,) = _warnings(res)
+        assert str(p) in w and "not a regular file" in w

@@ -8,6 +8,7 @@ import glob
 import json
 import math
 import os
+import re
 import stat
 import tempfile
 import time
@@ -43,6 +44,24 @@ def check_regular(path, error=FormatError) -> int:
                 "a socket" if stat.S_ISSOCK(st.st_mode) else "a special file")
         raise error(f"not a regular file: is {kind}", p)
     return st.st_size
+
+
+def open_regular(path, mode: str = "r", encoding: str | None = "utf-8"):
+    """Open ``path`` for reading if it is a regular file, checked on the open descriptor
+    (a FIFO is opened without blocking and refused, a device or a folder too): no race
+    between a check and the open, no read that blocks or never ends. Raises OSError
+    (``EINVAL``, "not a regular file") otherwise; a file object, closed by ``with``."""
+    p = os.fspath(path)
+    fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", p)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, mode, encoding=None if "b" in mode else encoding)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def check_readable(path) -> int:
@@ -97,10 +116,23 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _host_id() -> str:
+    """A hash of what makes a PID mean one process: the host name, the boot (Linux's
+    boot_id) and the PID namespace (containers sharing a host name have their own)."""
     import socket
     import zlib
 
-    return f"{zlib.crc32(socket.gethostname().encode()):08x}"
+    parts = [socket.gethostname()]
+    for path in ("/proc/sys/kernel/random/boot_id",):
+        try:
+            with open(path, encoding="ascii") as f:
+                parts.append(f.read().strip())
+        except OSError:
+            pass
+    try:
+        parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
+    except OSError:
+        pass
+    return f"{zlib.crc32(chr(0).join(parts).encode()):08x}"
 
 
 def writer_tag() -> str:
@@ -126,8 +158,14 @@ def _remove_stale_tmp(d: str, name: str) -> None:
     host's, or without a tag) older than :data:`STALE_TMP_AGE_S`."""
     prefix = "." + name + "."
     now = time.time()
+    # exactly this name's: .NAME.pPID-HOST.XXXX.tmp, or the untagged .NAME.XXXX.tmp
+    # (not .NAME.b.pos.*.tmp, another target's whose name starts with NAME.)
+    own = re.compile(re.escape(prefix) + r"(?:(p\d+-[0-9a-f]{8})\.)?[a-z0-9_]+\.tmp\Z")
     for tmp in glob.glob(os.path.join(glob.escape(d), glob.escape(prefix) + "*.tmp")):
-        tag = os.path.basename(tmp)[len(prefix):].split(".", 1)[0]
+        m = own.match(os.path.basename(tmp))
+        if m is None:
+            continue
+        tag = m.group(1) or ""
         try:
             gone = writer_is_gone(tag)
             if gone is None:
@@ -278,18 +316,24 @@ def read_text_lines(path) -> list[str]:
 
 #: First characters that make a spreadsheet read a CSV cell as a formula (OWASP).
 _CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: A number written as text, optionally with its error (``-0.012 +/- 0.05``).
+_CSV_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+                         r"(?: \+/- [+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)?\Z")
 
 
 def csv_safe(value):
     """``value`` neutralised for a CSV cell: a string starting with ``=``, ``+``,
     ``-``, ``@``, a tab or a carriage return gets a leading single quote, so that
     a spreadsheet shows it as text instead of running it as a formula (the OWASP
-    CSV-injection advice). Other values are returned unchanged.
+    CSV-injection advice). A number written as text (``-0.012``, ``-0.012 +/- 0.05``,
+    ``+3e-4``) stays as it is: a spreadsheet reads it as a number, not a formula.
+    Other values are returned unchanged.
 
-    >>> csv_safe("=HYPERLINK(1)"), csv_safe("run-1"), csv_safe(-1.5)
-    ("'=HYPERLINK(1)", 'run-1', -1.5)
+    >>> csv_safe("=HYPERLINK(1)"), csv_safe("run-1"), csv_safe(-1.5), csv_safe("-0.5 +/- 0.1")
+    ("'=HYPERLINK(1)", 'run-1', -1.5, '-0.5 +/- 0.1')
     """
-    if isinstance(value, str) and value.startswith(_CSV_FORMULA_START):
+    if (isinstance(value, str) and value.startswith(_CSV_FORMULA_START)
+            and not _CSV_NUMBER.match(value)):
         return "'" + value
     return value
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from .._version import __version__
 from ..errors import LiprobeError
-from ..io._files import atomic_write_text, csv_safe_frame
+from ..io._files import atomic_write_text, csv_safe_frame, open_regular
 from .figures import FIGURES, FigureSkipped, supplementary_table_1
 from .groups import StudyGroups, flag_set, number, plain_records
 from .reporting import ERRORS, RANGING_CONVENTIONS, reporting_rows
@@ -86,7 +86,7 @@ def _read_summary(path) -> dict:
     if not os.path.exists(path):
         return {}
     try:
-        with open(path, encoding="utf-8") as f:
+        with open_regular(path) as f:
             d = json.load(f, parse_constant=lambda c: None)
     except (OSError, ValueError, RecursionError) as e:
         why = f"unreadable: {' '.join(str(e).split())}"

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from .._version import __version__
 from ..errors import LiprobeError
-from ..io._files import atomic_write_text
+from ..io._files import atomic_write_text, open_regular
 
 __all__ = ["DemoResult", "preset_available", "write_series", "run_demo", "story_numbers"]
 
@@ -107,7 +107,7 @@ def write_series(folder, ions: int | None = None, workers: int | None = None,
              "liprobe": __version__, "ranges": "pooled autorange"}
     manifest = os.path.join(folder, "study.toml")
     try:
-        with open(stamp_path, encoding="utf-8") as f:
+        with open_regular(stamp_path) as f:
             if json.load(f) == stamp and os.path.exists(manifest):
                 return manifest, True
     except (OSError, ValueError):

@@ -22,6 +22,7 @@ import math
 import os
 
 from ..errors import LiprobeError
+from ..io._files import open_regular
 
 __all__ = ["row_label", "specs_from_records", "RunFiles", "read_truth"]
 
@@ -205,7 +206,7 @@ def read_truth(runs, label: str, cache: dict):
         return None
     if p not in cache:
         try:
-            with open(p, encoding="utf-8") as f:
+            with open_regular(p) as f:
                 cache[p] = json.load(f)
         except (OSError, ValueError, RecursionError):
             cache[p] = None

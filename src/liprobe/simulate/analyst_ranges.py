@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import AnalysisError, FormatError, LiprobeError
+from ..io._files import open_regular
 
 __all__ = ["POOL_IONS", "SPLIT_DISAGREEMENT", "ANALYST_ADDED_ELEMENTS", "BIAS_RATIOS",
            "TRUTH_RANGES_SUFFIX", "MassSample", "Pool", "MaterialRanges", "RangingBias",
@@ -459,7 +460,7 @@ def keep_truth_ranges(data_path) -> str:
         raise FormatError("the simulator's range file is missing", src)
     truth_path = stem + ".truth.json"
     if os.path.exists(truth_path):
-        with open(truth_path, encoding="utf-8") as f:
+        with open_regular(truth_path) as f:
             truth = json.load(f)
         files = truth.get("files")
         if isinstance(files, dict) and files.get("ranges") != os.path.basename(dst):
@@ -632,7 +633,7 @@ def preset_ranging_bias(folder, ratios=BIAS_RATIOS) -> dict:
     d = os.fspath(folder)
     manifest = os.path.join(d, "study.toml")
     try:
-        with open(manifest, "rb") as f:
+        with open_regular(manifest, "rb") as f:
             runs = tomllib.load(f).get("runs", [])
     except OSError as e:
         raise FormatError(e.strerror or str(e), manifest) from None

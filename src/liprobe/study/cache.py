@@ -48,7 +48,7 @@ from pydantic import (
     ValidationError,
 )
 
-from ..io._files import atomic_write_text
+from ..io._files import atomic_write_text, open_regular
 
 __all__ = ["iter_records", "file_digest", "Cache", "CacheWarning", "Record", "RECORD_FORMAT",
            "record_problem"]
@@ -130,7 +130,7 @@ def _no_constant(name):
 
 def _read_json(path: str):
     """A JSON file, refusing NaN and Infinity; raises OSError or ValueError."""
-    with open(path, encoding="utf-8") as f:
+    with open_regular(path) as f:
         return json.load(f, parse_constant=_no_constant)
 
 
