@@ -3,7 +3,6 @@ composition against the distance from an isosurface, or from the specimen axis."
 
 from __future__ import annotations
 
-import math
 import os
 
 import click
@@ -29,21 +28,11 @@ from ._surfaces import (
 
 def write_proxigram_csv(prox, path) -> None:
     """The proxigram as CSV, atomically: ``# key: value`` header lines, then one row per bin."""
-    import csv
-    import json
+    from ..spatial.proxigram import write_proxigram_csv as write_csv
 
-    from ..io._files import atomic_write, to_jsonable
-
-    rows = prox.rows()
-    with atomic_write(path, "w", newline="", encoding="utf-8") as f:
-        d = prox.to_dict()
-        for k in ("kind", "bin_nm", "max_distance_nm", "sign", "error", "surface", "selection"):
-            f.write(f"# {k}: {json.dumps(to_jsonable(d[k]))}\n")
-        w = csv.writer(f)
-        w.writerow(list(rows[0]) if rows else [])
-        for row in rows:
-            w.writerow(["" if isinstance(v, float) and not math.isfinite(v) else
-                        (f"{v:.6g}" if isinstance(v, float) else v) for v in row.values()])
+    d = prox.to_dict()
+    write_csv(prox, path, {k: d[k] for k in ("kind", "bin_nm", "max_distance_nm", "sign",
+                                             "error", "surface", "selection")})
 
 
 @click.command()

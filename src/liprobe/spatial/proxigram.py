@@ -43,7 +43,7 @@ from .isosurface import Isosurface
 from .voxels import counted_ions, ion_kinds
 
 __all__ = ["Proxigram", "proxigram", "radial_proxigram", "signed_distances",
-           "MeshLocator", "MAX_BINS"]
+           "MeshLocator", "MAX_BINS", "write_proxigram_csv"]
 
 _CHUNK = 1 << 22
 #: Most bins a proxigram may have.
@@ -684,3 +684,24 @@ def radial_proxigram(run: Run, ranges: RangeTable, bin_nm: float = 0.5, center_n
             "tilt_deg": float(math.degrees(math.acos(min(abs(u[2]), 1.0))))}
     return _result("radial", counts, edges, matrix, all_els, elements, exclude, n_counted,
                    beyond, bin_nm, max_distance_nm, axis, selection, list(ranges.warnings))
+
+
+def write_proxigram_csv(prox: Proxigram, path, header: dict, empty_columns=()) -> None:
+    """A proxigram as CSV, atomically: a ``# key: value`` line per item of ``header``
+    (values as JSON), then a row per bin (:meth:`Proxigram.rows`; floats to 6
+    significant digits, empty where not finite). ``empty_columns``: the header row
+    when there is no bin."""
+    import csv
+    import json
+
+    from ..io._files import atomic_write, to_jsonable
+
+    rows = prox.rows()
+    with atomic_write(path, "w", newline="", encoding="utf-8") as f:
+        for k, v in header.items():
+            f.write(f"# {k}: {json.dumps(to_jsonable(v))}\n")
+        w = csv.writer(f)
+        w.writerow(list(rows[0]) if rows else list(empty_columns))
+        for row in rows:
+            w.writerow(["" if isinstance(v, float) and not math.isfinite(v) else
+                        (f"{v:.6g}" if isinstance(v, float) else v) for v in row.values()])

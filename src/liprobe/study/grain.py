@@ -752,12 +752,8 @@ def write_proxigram_csv(prox, path, header: dict | None = None) -> str:
     """The proxigram as CSV, atomically: ``# key: value`` lines (the grain's surface,
     units), then one row per bin (``distance_nm`` negative inside the grain; ``El_at%``
     and its 1-sigma binomial ``El_err``; empty where a bin has no atoms)."""
-    import csv
-    import json
+    from ..spatial.proxigram import write_proxigram_csv as write_csv
 
-    from ..io._files import atomic_write, to_jsonable
-
-    rows = prox.rows()
     os.makedirs(os.path.dirname(os.path.abspath(os.fspath(path))), exist_ok=True)
     head = {"kind": "proxigram across a grain's isosurface",
             "sign": "distance_nm negative inside the grain, positive in the matrix",
@@ -765,13 +761,5 @@ def write_proxigram_csv(prox, path, header: dict | None = None) -> str:
             "error": "binomial, sqrt(C(1-C)/N), N atoms in the bin",
             "excluded": list(prox.excluded)}
     head.update(header or {})
-    with atomic_write(path, "w", newline="", encoding="utf-8") as f:
-        for k, v in head.items():
-            f.write(f"# {k}: {json.dumps(to_jsonable(v))}\n")
-        w = csv.writer(f)
-        w.writerow(list(rows[0]) if rows else ["lo_nm", "hi_nm", "distance_nm", "atoms",
-                                               "ions"])
-        for row in rows:
-            w.writerow(["" if isinstance(v, float) and not math.isfinite(v) else
-                        (f"{v:.6g}" if isinstance(v, float) else v) for v in row.values()])
+    write_csv(prox, path, head, ("lo_nm", "hi_nm", "distance_nm", "atoms", "ions"))
     return os.fspath(path)
