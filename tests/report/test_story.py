@@ -3,11 +3,10 @@
 Each claim is asserted on the table (``runs.parquet``), with each run's truth
 file (``runs/NAME.truth.json``, what the simulator made it of) as the oracle
 of what the run is. The tests' demo is the paper preset at a tenth of its
-default size, and the Li FDA mu of a run grows with its ion count (the
-simulator's residual mobility is calibrated at the default size): so the
-absolute mu claims here are contrasts (uncoated far above coated); the
-paper's values (0.9 uncoated, ~0.5 coated, rising at 40-50 pJ) are measured at
-full size by bench/demo.py (bench/results/demo.md).
+default size, and the Li FDA mu of a run grows with its ion count: so the mu
+claims here are contrasts (uncoated far above coated). The simulator's Li
+transport (liprobe.simulate.lithium) leaves coated Li random: the paper's
+coated ~0.5 is not reproduced, and the demo's scorecard says so.
 """
 
 from __future__ import annotations
@@ -92,7 +91,8 @@ def test_li_is_clustered_in_uncoated_runs_far_more_than_in_coated_ones(rows):
     # and an uncoated run the fracture model breaks early
     mu_u = np.nanmedian([r["fda_mu_Li+"] for r in _nmc(rows, coated=False)])
     mu_c = np.nanmedian([r["fda_mu_Li+"] for r in _nmc(rows, coated=True)])
-    assert mu_u > 2 * mu_c and mu_u > 0.25, (mu_u, mu_c)
+    # measured on this tenth-size demo: 0.12 against 0.04 (random labels at that size)
+    assert mu_u > 2 * mu_c and mu_u > 0.08, (mu_u, mu_c)
 
 
 def test_coated_runs_are_near_stoichiometry_across_the_field_range(rows):
@@ -101,11 +101,9 @@ def test_coated_runs_are_near_stoichiometry_across_the_field_range(rows):
     r_o = np.array([r["O2+/O+"] for r in coated])
     assert r_o.max() - r_o.min() > 1.5, "the coated runs span no field range"
     for r in coated:
-        # the simulator's residual Li mobility is strongest at 40-50 pJ (the paper's mu
-        # 0.75 and 0.86 there): the size-independent FDA dispersion may flag those rows
-        # (issue 19); below, no coated row is delithiated
-        if r["laser_pj"] < 40:
-            assert "delithiated" not in r["flag_set"], (r["run"], r["flag_reasons"])
+        # the shell keeps coated Li in place (liprobe.simulate.lithium): no coated row is
+        # delithiated
+        assert "delithiated" not in r["flag_set"], (r["run"], r["flag_reasons"])
         assert "other_phase" not in r["flag_set"]
         assert abs(r["Li/(Li+Ni+Co+Mn)"] - 0.5) < 0.05, (r["run"], r["Li/(Li+Ni+Co+Mn)"])
         assert abs(r["Ni/(Ni+Co+Mn)"] - 0.8) < 0.04, (r["run"], r["Ni/(Ni+Co+Mn)"])

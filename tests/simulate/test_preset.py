@@ -178,7 +178,12 @@ def test_the_ranging_bias_of_every_run_is_measured_against_its_truth_ranges(pres
         # so its autorange misses faint peaks: measured |Li| <= 0.027 and |O| <= 0.021
         # (seed 3); the figures at the demo's size are asserted in tests/report
         assert abs(li) < 0.05 and abs(o) < 0.05, (name, b.bias)
-        assert 0.9 < b.ranged_fraction["analyst"] <= 1 and 0.95 < b.ranged_fraction["truth"]
+        # Li that leaves between pulses (uncoated, 5 pJ: liprobe.simulate.lithium) is a
+        # background at random times of flight: the ranged share is that of the rest
+        truth = json.loads((preset_series / "runs" / f"{name}.truth.json").read_text())
+        bg = truth["losses"]["background_fraction_of_detected"]
+        assert 0.9 * b.ranged_fraction["truth"] < b.ranged_fraction["analyst"] <= 1
+        assert 0.95 * (1 - bg) < b.ranged_fraction["truth"], (name, bg)
         if name.startswith("limn2o4"):
             assert b.truth["Ni/(Ni+Co+Mn)"] == 0 and b.analyst["Ni/(Ni+Co+Mn)"] == 0
 

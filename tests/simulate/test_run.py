@@ -223,9 +223,11 @@ def test_coated_roi_ratios_equal_the_truths_within_counting_error(coated):
                            ("Ni/(Ni+Co+Mn)", ["Ni"], ["Ni", "Co", "Mn"])):
         r = comp.ratios[expr]
         t = ratio(truth, num, den)
-        systematic = abs(ratio(declared, num, den) - t)   # tails of 58Ni under Co, declared
+        # declared: the tails of 58Ni under Co, and the Li that left between pulses at 5 pJ
+        # (a background, liprobe.simulate.lithium: 3 % of the Li of a coated run)
+        systematic = abs(ratio(declared, num, den) - t)
         assert abs(r.value - t) <= 3 * r.error + systematic, (expr, r.value, t)
-        assert systematic < 0.01
+        assert systematic < 0.02
     assert comp.atomic_percent.get("Cr", 0.0) < 0.5            # background only
 
 
@@ -330,7 +332,10 @@ def test_background_is_flat_in_time_of_flight_at_the_set_level(coated):
     h, _ = np.histogram(u, np.linspace(0, 1, 5))
     assert np.all(np.abs(h - h.mean()) < 4 * np.sqrt(h.mean()))
     expected = 10e-6 * np.mean(t_hi - t_lo)
-    assert bg.mean() == pytest.approx(expected, rel=0.1)
+    # the set level, on every species but Li: Li that left between pulses
+    # (liprobe.simulate.lithium) adds Li to the background
+    not_li = coated.result.species_index != coated.result.species.index("Li+")
+    assert bg[not_li].mean() == pytest.approx(expected, rel=0.1)
 
 
 # -- detection -------------------------------------------------------------------------

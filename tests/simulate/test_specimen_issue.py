@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import ndimage
 
 from liprobe.simulate import SimulationConfig, simulate
 from liprobe.simulate.config import PhaseSpec
@@ -54,24 +53,6 @@ def test_local_magnification_depletes_the_poles_and_zone_lines_and_nothing_else(
     # the poles turn with the map
     p0, p1 = pole_positions(0.0), pole_positions(math.pi / 2)
     assert np.allclose(p1[1], [0.0, 0.55], atol=1e-12) and np.allclose(p0[1], [0.55, 0.0])
-
-
-@pytest.fixture(scope="module")
-def delithiating():
-    """Uncoated NMC811 at 15 pJ: Li gathers on the poles."""
-    return simulate(SimulationConfig("NMC811", ions=300_000, seed=5, laser_pj=15,
-                                     fracture=None))
-
-
-def test_li_gathers_on_a_few_poles_not_on_a_lattice(delithiating):
-    run, names = delithiating.run, delithiating.species
-    li = delithiating.species_index == names.index("Li+")
-    h, _, _ = np.histogram2d(run["det_y"][li], run["det_x"][li], bins=48,
-                             range=[[-40, 40], [-40, 40]])
-    s = ndimage.gaussian_filter(h, 1.0)
-    peaks = (s == ndimage.maximum_filter(s, size=5)) & (s > 0.4 * s.max())
-    # one bright spot per pole of the pattern (5), never the dozens of a lattice
-    assert 3 <= peaks.sum() <= len(pole_positions()), peaks.sum()
 
 
 def test_a_grain_evaporates_at_its_cations_field_and_focuses_trajectories_at_its_interface():

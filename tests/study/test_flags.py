@@ -58,6 +58,27 @@ def test_delithiated_by_heterogeneity_or_dispersion_far_above_the_coated_runs():
     assert flags_of(rows)[3] == set()
 
 
+def test_an_uncoated_li_ratio_far_off_the_coated_runs_is_delithiated_a_coated_one_is_not():
+    # Li lost between pulses (a deficit) or brought in from the flanks (an excess), neither
+    # clustered nor mapped: the Li ratio against the coated runs' (floor 0.01, z 5)
+    rows = batch() + [row("low", coating="none", li=0.25),
+                      row("high", coating="none", li=0.70),
+                      row("near", coating="none", li=0.46),
+                      row("grain", coating="Cr", li=0.40)]
+    f = flags_of(rows)
+    reasons = flag_rows(rows, MATERIALS, PARAMS, RULES)
+    assert "delithiated" in f[4] and "delithiated" in f[5]
+    assert "Li/(Li+Ni+Co+Mn) = 0.25 is 24.8 robust SD below the median 0.498 of 5 coated " \
+        "NMC811 runs on XS" in reasons[4]["flag_reasons"]
+    assert "above" in reasons[5]["flag_reasons"]
+    assert "delithiated" not in f[6]                 # 3.8 SD: within the threshold
+    # a coated run off the batch is a composition, not field-driven migration
+    assert "delithiated" not in f[7] and "off_stoichiometric" in f[7]
+    # another material's runs are neither judged nor a reference
+    lmo = [row(f"m{i}", material="LiMn2O4", li=1 / 3) for i in range(4)]
+    assert all("delithiated" not in x for x in flags_of(batch() + lmo))
+
+
 def test_the_dispersion_floor_and_the_runs_own_error_keep_small_differences_unflagged():
     rows = [row(n, disp=1.5) for n in "abcd"] + [row("e", disp=1.55)]
     # MAD 0: the floor 0.1 with the run's error 0.02 -> 0.5 sigma

@@ -82,4 +82,10 @@ def demo(out, ions, workers, scheduler, dashboard, quiet, as_json):
     others = sorted({o["row"] for o in s["other_phase"]})
     click.echo(f"flagged other_phase: {len(others)} rows"
                + (f" ({', '.join(others)})" if others else ""))
+    claims = getattr(r.report, "scorecard", None) or []
+    if claims:
+        counts = {k: sum(c.status == k for c in claims) for k in ("reproduced", "partly", "not")}
+        click.echo(f"scorecard: {counts['reproduced']} of {len(claims)} claims reproduced, "
+                   f"{counts['partly']} partly, {counts['not']} not: "
+                   + ", ".join(f"{c.claim} {c.status} ({c.how})" for c in claims))
     click.echo(f"wrote {r.report.html}")

@@ -119,7 +119,7 @@ _SINGLE_RUN_OPTIONS = ("material", "coating", "thickness", "instrument", "laser_
               help="LEAP 5000 XS (efficiency 0.80) or LEAP 5000 XR (0.52).")
 @click.option("--laser-pj", type=Number(), default=5.0, show_default=True,
               help="Laser pulse energy (pJ): field, charge states, molecular ions, O loss, "
-                   "thermal tail and Li mobility follow it.")
+                   "thermal tail and Li transport follow it.")
 @click.option("--schedule", callback=_schedule, metavar="ION:PJ,...",
               help="Change the laser energy during the run, e.g. 0:5,2e5:10,4e5:15 "
                    "(detected-ion index where each energy starts; overrides --laser-pj).")
@@ -129,8 +129,9 @@ _SINGLE_RUN_OPTIONS = ("material", "coating", "thickness", "instrument", "laser_
                    "(liprobe.simulate.fracture: uncoated specimens often, coated ones rarely); "
                    "none: never.")
 @click.option("--li-mobility/--no-li-mobility", "mobility", default=True, show_default=True,
-              help="Li moved by the field: delithiation (uncoated), residual mobility "
-                   "(coated).")
+              help="Li transport in the field (liprobe.simulate.lithium): drift to the "
+                   "surface, loss between pulses, Li islands from an uncoated specimen's "
+                   "flanks; off: Li stays in place (random labels).")
 @click.option("--hydrogen", is_flag=True,
               help="H+ and H2+ from the chamber's residual gas (0.3 % and 0.1 % of the ions).")
 @click.option("--hydrides", is_flag=True,
@@ -165,7 +166,7 @@ def simulate(ctx, **opts):
 
     Writes FILE (.epos or .pos), FILE's .rrng covering every species emitted,
     .truth.json (every input, true compositions, counts per species and per
-    window, laser segments, Li mobility and delithiation, fracture, radius and
+    window, laser segments, Li transport and its budget, fracture, radius and
     voltage against depth, instrument) and .truth.pos (true positions) beside it.
 
     With --preset paper, writes the seed study's whole series into the folder
@@ -173,7 +174,8 @@ def simulate(ctx, **opts):
     next. Its runs are ranged with ranges/*.rrng, autoranged on their spectra
     pooled per listed material (and coating state); each run's truth-derived
     range file is runs/NAME.truth.rrng, for tests only.
-    --list-parameters prints the evaporation physics' constants and exits.
+    --list-parameters prints the evaporation physics' and the Li transport's constants
+    and exits.
     """
     _simulate(ctx, opts)
 
@@ -187,14 +189,25 @@ def _simulate(ctx, o: dict):
     hydrogen, hydrides, phases, fmt = o["hydrogen"], o["hydrides"], o["phases"], o["fmt"]
     workers, settings, field_v_nm = o["workers"], o["settings"], o["field_v_nm"]
     output, as_json, quiet = o["output"], o["as_json"], o["quiet"]
-    from ..simulate import DEFAULT_EVAPORATION, parameter_table, with_overrides
+    from ..simulate import (
+        DEFAULT_EVAPORATION,
+        DEFAULT_LITHIUM,
+        lithium_parameter_table,
+        parameter_table,
+        with_overrides,
+    )
 
+    li_names = {r["name"] for r in lithium_parameter_table()}
+    li_set = [s for s in settings if str(s).partition("=")[0].strip() in li_names]
     try:
-        evaporation = with_overrides(DEFAULT_EVAPORATION, settings)
+        evaporation = with_overrides(DEFAULT_EVAPORATION,
+                                     [s for s in settings if s not in li_set])
+        lithium = with_overrides(DEFAULT_LITHIUM, li_set)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--set") from None
     if o["list_parameters"]:
-        _print_parameters(parameter_table(evaporation), as_json)
+        _print_parameters(parameter_table(evaporation) + lithium_parameter_table(lithium),
+                          as_json)
         return
     if output is None:
         raise click.UsageError("Missing option '-o' / '--output'.")
@@ -223,8 +236,7 @@ def _simulate(ctx, o: dict):
     extra["evaporation"] = evaporation
     if field_v_nm is not None:
         extra["field_v_nm"] = field_v_nm
-    if not mobility:
-        extra["mobility"] = None
+    extra["mobility"] = lithium if mobility else None
     if hydrides and not hydrogen:
         raise click.BadParameter("needs --hydrogen", param_hint="--hydrides")
     if hydrogen:

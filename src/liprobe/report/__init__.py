@@ -21,7 +21,10 @@ Modules: :mod:`~liprobe.report.groups` (which rows play which part),
 :mod:`~liprobe.report.figures` (one function per figure),
 :mod:`~liprobe.report.reporting` (the per-run reporting table),
 :mod:`~liprobe.report.grains` (each grain's proxigram, CSV and figure),
-:mod:`~liprobe.report.build` (the HTML report), :mod:`~liprobe.report.demo`.
+:mod:`~liprobe.report.scorecard` (the paper's nine claims measured on the study,
+``OUT/scorecard.json``; the recovery table of a simulated series,
+``OUT/recovery.csv``), :mod:`~liprobe.report.build` (the HTML report),
+:mod:`~liprobe.report.demo`.
 """
 
 from .build import ReportResult, build_report, load_table
@@ -42,9 +45,11 @@ from .figures import (
     voltage_histories,
     yield_by_coating,
 )
+from .scorecard import ClaimResult, recovery_table
 from .sources import RunFiles
 
-__all__ = ["FIGURES", "FigureSkipped", "FigureSpec", "ReportResult", "RunFiles", "build_report",
+__all__ = ["ClaimResult", "FIGURES", "FigureSkipped", "FigureSpec", "ReportResult", "RunFiles",
+           "build_report", "recovery_table",
            "field_collapse", "figure_1", "figure_3", "figure_4", "figure_5", "figure_6",
            "figure_7",
            "load_table", "mrp_by_coating", "supplementary_figure_3", "supplementary_table_1",

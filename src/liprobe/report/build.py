@@ -6,8 +6,11 @@ into ``OUT/figures/`` (PNG and SVG; a figure the study cannot support is
 skipped, its reason kept), writes ``OUT/figures/supplementary_table_1.csv``
 and ``OUT/reporting_table.csv``, each grain's proxigram
 (``OUT/grains/<row>.proxigram.csv`` and ``OUT/figures/grain_proxigram_<row>.png``,
-:mod:`liprobe.report.grains`), and writes ``OUT/report.html``: the figures
-embedded as PNG data, no script, no network, one file to send.
+:mod:`liprobe.report.grains`), the scorecard of the paper's nine claims
+(``OUT/scorecard.json``) and, for a simulated series, the recovery table
+(``OUT/recovery.csv``) (:mod:`liprobe.report.scorecard`), and writes
+``OUT/report.html``, opening with the scorecard: the figures embedded as PNG
+data, no script, no network, one file to send.
 """
 
 from __future__ import annotations
@@ -45,9 +48,13 @@ class ReportResult:
     skipped : dict
         Figure name -> why it was not drawn.
     tables : dict
-        ``supplementary_table_1``, ``reporting_table`` -> CSV paths.
+        ``supplementary_table_1``, ``reporting_table``, ``scorecard`` (JSON),
+        ``recovery`` -> paths.
     seconds : dict
         Figure name -> seconds spent drawing it (and ``total``).
+    scorecard : list
+        The paper's nine claims measured on the study
+        (:class:`~liprobe.report.scorecard.ClaimResult`).
     """
 
     html: str
@@ -55,6 +62,7 @@ class ReportResult:
     skipped: dict = field(default_factory=dict)
     tables: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
+    scorecard: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"html": self.html, "figures": self.figures, "skipped": self.skipped,
@@ -169,6 +177,8 @@ figcaption{font-size:13px;color:#333;margin-top:.4em}
 .skipped{color:#8a4b00;background:#fff6e5;padding:.4em .6em;border-left:3px solid #e0a030}
 .note{color:#555;font-size:13px}.flag{font-weight:600;color:#a01818}
 code{background:#f4f4f4;padding:0 3px}nav a{margin-right:1em}
+table.scorecard tr.reproduced td{background:#eef8ee}table.scorecard tr.partly td{background:#fff7e3}
+table.scorecard tr.not td{background:#fbeeee}
 """
 
 
@@ -377,11 +387,43 @@ def build_report(out_dir, manifest=None, html_path=None, source: str | None = No
         atomic_write_text(p, csv_safe_frame(pd.DataFrame(rep)).to_csv(index=False))
         result.tables["reporting_table"] = p
 
+    recovery = _scorecard(table, out_dir, runs, result, progress)
+
     doc = _document(name, table, summary, result, figures, st1, rep, range_tables,
-                    ranging_ids, params, rules, materials, source, grains)
+                    ranging_ids, params, rules, materials, source, grains, recovery)
     atomic_write_text(result.html, doc)
     result.seconds["total"] = time.perf_counter() - t0
     return result
+
+
+def _scorecard(table, out_dir, runs, result, progress):
+    """The scorecard (``OUT/scorecard.json``) and, when a row has a simulator's truth, the
+    recovery table (``OUT/recovery.csv``) (:mod:`liprobe.report.scorecard`), into
+    ``result``; the recovery table (or None)."""
+    from .scorecard import write_scorecard
+
+    t = time.perf_counter()
+    rec = None
+    try:
+        claims, rec, paths = write_scorecard(out_dir, table, runs=runs)
+    except (LiprobeError, OSError, ValueError) as e:
+        result.skipped["scorecard"] = f"cannot be computed: {' '.join(str(e).split())}"
+    else:
+        result.scorecard = claims
+        result.tables["scorecard"] = paths["scorecard"]
+        if rec is not None and len(rec) and rec["truth"].notna().any():
+            result.tables["recovery"] = paths["recovery"]
+        else:
+            rec = None
+            try:
+                os.remove(paths["recovery"])       # no simulated run: no recovery test
+            except OSError:
+                pass
+    result.seconds["scorecard"] = time.perf_counter() - t
+    if progress is not None:
+        progress("scorecard", "skipped" if "scorecard" in result.skipped else "written",
+                 result.seconds["scorecard"])
+    return rec
 
 
 def _grains(table, out_dir, fig_dir, result, progress):
@@ -452,7 +494,9 @@ def _grains_html(table, grains, params) -> str:
 
 
 def _document(name, table, summary, result, figures, st1, rep, range_tables, ranging_ids,
-              params, rules, materials, source, grains=None) -> str:
+              params, rules, materials, source, grains=None, recovery=None) -> str:
+    from .scorecard import recovery_html, scorecard_html
+
     g = StudyGroups(table)
     fda_cols = [c for c in table.columns if str(c).startswith("fda_mu_Li")]
     fda_col = fda_cols[0] if fda_cols else "fda_mu_Li+"
@@ -461,16 +505,25 @@ def _document(name, table, summary, result, figures, st1, rep, range_tables, ran
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
              f"<title>{_e(name)}: liprobe report</title>"
              f"<link rel=\"icon\" href=\"data:,\"><style>{_CSS}</style></head><body>"]
-    parts.append(f"<h1>{_e(name)}</h1><p class=\"note\">liprobe {_e(__version__)} report, "
+    parts.append(f"<h1>{_e(name)}</h1>")
+    parts.append('<h2 id="scorecard">Scorecard: the paper\'s nine claims</h2>')
+    if result.scorecard:
+        parts.append('<div class="wide">' + scorecard_html(result.scorecard) + "</div>")
+    else:
+        parts.append(f'<p class="skipped">No scorecard: '
+                     f"{_e(result.skipped.get('scorecard', 'not computed'))}.</p>")
+    parts.append(f"<p class=\"note\">liprobe {_e(__version__)} report, "
                  f"{now}: {len(table)} rows ({n_ok} analysed, {len(table) - n_ok} failed); "
                  f"main material {_e(g.main)}.</p>")
     if source:
         parts.append(f"<p><b>Data.</b> {_e(source)}</p>")
-    parts.append('<nav><a href="#glance">At a glance</a><a href="#flags">Flags</a>'
+    parts.append('<nav><a href="#scorecard">Scorecard</a><a href="#glance">At a glance</a>'
+                 '<a href="#flags">Flags</a>'
                  '<a href="#figures">Figures</a><a href="#grains">Grains</a>'
                  '<a href="#mu">Supplementary Table 1</a>'
                  '<a href="#yield">Yield</a><a href="#results">Results</a>'
-                 '<a href="#reporting">Reporting table</a><a href="#params">Parameters</a>'
+                 '<a href="#reporting">Reporting table</a><a href="#recovery">Recovery</a>'
+                 '<a href="#params">Parameters</a>'
                  '</nav>')
 
     h, rows = _group_summary(g, fda_col)
@@ -560,6 +613,10 @@ def _document(name, table, summary, result, figures, st1, rep, range_tables, ran
         used.setdefault(rid, []).append(label)
     for rid, title, rt in range_tables:
         parts.append(_range_table_html(rid, title, rt, used.get(rid, [])))
+
+    parts.append('<h2 id="recovery">Recovery test: the simulator\'s input against the '
+                 "analysis</h2>")
+    parts.append(recovery_html(recovery))
 
     parts.append('<h2 id="params">Parameters of the study</h2>')
     extra = {"figures drawn": len(result.figures), "figures skipped": len(result.skipped)}

@@ -10,8 +10,10 @@ Three steps, each the public function a user would call:
    as NMC811, LiMn2O4, and their manifest ``study.toml``.
 2. **study**: :func:`liprobe.study.run_study` on ``OUT/series/study.toml``,
    writing ``OUT/runs.csv``, ``runs.parquet``, ``yield.csv``, ``summary.json``.
-3. **report**: :func:`liprobe.report.build_report`: ``OUT/figures/`` and
-   ``OUT/report.html``.
+3. **report**: :func:`liprobe.report.build_report`: ``OUT/figures/``,
+   ``OUT/scorecard.json`` (the paper's nine claims measured on the study,
+   :mod:`liprobe.report.scorecard`), ``OUT/recovery.csv`` (each run's truth
+   against what the analysis measured) and ``OUT/report.html``.
 
 A series already in ``OUT/series`` of the same size is reused
 (``OUT/series/demo.json`` records it), and the study's cache makes a second
@@ -64,7 +66,8 @@ class DemoResult:
         return {"out": self.out, "source_text": self.source_text, "manifest": self.manifest,
                 "reused_series": self.reused_series, "seconds": self.seconds,
                 "study": self.study.summary(), "report": self.report.to_dict(),
-                "story": story_numbers(self.study.table)}
+                "story": story_numbers(self.study.table),
+                "scorecard": [c.to_dict() for c in getattr(self.report, "scorecard", [])]}
 
 
 def preset_available() -> bool:

@@ -203,7 +203,8 @@ def figure_1(table, out_dir, runs=None, params=None, materials=None) -> list:
     four): the hit density on the detector, then an XZ slice (5 nm thick)
     and the XY view along z of Li and Ni ions, as in Figure 1 of Singh et
     al. 2023, where Li vanishes from the maps at low laser energy and Ni at
-    high.
+    high. Each map's title gives the hit density's heterogeneity and the Li
+    fraction's rim over its core (``li_rim_core_ratio``) from the table.
     """
     from ..spatial.detector import detector_map
 
@@ -237,8 +238,9 @@ def figure_1(table, out_dir, runs=None, params=None, materials=None) -> list:
         except LiprobeError as e:
             _panel_message(ax, f"no detector map: {e}")
         het = number(row.get("detector_heterogeneity"))
-        ax.set_title(_row_title(row) + ("" if het is None else f"\nheterogeneity {het:.3f}"),
-                     fontsize=8)
+        rim = number(row.get("li_rim_core_ratio"))
+        ax.set_title(_row_title(row) + ("" if het is None else f"\nheterogeneity {het:.3f}")
+                     + ("" if rim is None else f", Li rim/core {rim:.2f}"), fontsize=8)
         for i, plane in ((1, "xz"), (2, "xy")):
             ax = fig.add_subplot(gs[i, j])
             try:

@@ -20,8 +20,9 @@ The physics and its sources are in each module's docstring: :mod:`.specimen`
 (needle geometry, evaporation order), :mod:`.species` (atoms to ions),
 :mod:`.evaporation` (laser pulse to apex temperature and field, and from
 field and temperature the charge states, molecular ions, O loss and thermal
-tail, with every constant in one table), :mod:`.mobility` (Li moved by the field:
-delithiation of uncoated specimens, residual mobility of coated ones),
+tail, with every constant in one table), :mod:`.lithium` (Li transport in the field:
+drift to the surface, loss between pulses, supply from an uncoated specimen's flanks,
+with its budget),
 :mod:`.fracture` (the Maxwell stress against drawn surface flaws: fracture
 and crack events), :mod:`.detection` (projection, efficiency, pulses), :mod:`.spectrum`
 (time of flight, peak shape, windows), :mod:`.engine` (the chunked loop,
@@ -46,8 +47,13 @@ from .evaporation import (
 )
 from .files import output_paths, simulate_to_files, write_simulation
 from .fracture import draw_fracture, maxwell_stress_gpa, oxide_stress
+from .lithium import (
+    DEFAULT_LITHIUM,
+    LithiumModel,
+    li_transport_at,
+    lithium_parameter_table,
+)
 from .materials import Phase, resolve_material
-from .mobility import DEFAULT_MOBILITY, MobilityRegime, MobilityTable, mobility_at
 from .parameters import (
     COATINGS,
     DEFAULT_GEOMETRY,
@@ -67,13 +73,14 @@ from .truth import summary
 
 __all__ = [
     "CHUNK_EVENTS", "COATINGS", "DEFAULT_GEOMETRY", "DEFAULT_HYDROGEN", "DEFAULT_EVAPORATION",
-    "DEFAULT_MOBILITY", "DEFAULT_MULTIHIT", "DEFAULT_SPECIES",
-    "HydrogenModel", "EvaporationModel", "MobilityRegime", "MobilityTable", "MultiHitModel",
+    "DEFAULT_LITHIUM", "DEFAULT_MULTIHIT", "DEFAULT_SPECIES",
+    "HydrogenModel", "EvaporationModel", "LithiumModel", "MultiHitModel",
     "NEUTRAL_O2", "PRESETS", "PeakShape", "Phase", "PhaseSpec", "SimulatedRun",
     "SimulationConfig", "SpecimenGeometry", "SpeciesModel", "operating_point",
     "parameter_table", "species_at", "with_overrides", "draw_fracture", "maxwell_stress_gpa",
     "oxide_stress",
-    "peak_shape_at", "mobility_at", "output_paths", "prepare", "preset_runs",
+    "peak_shape_at", "li_transport_at", "lithium_parameter_table", "output_paths", "prepare",
+    "preset_runs",
     "resolve_material", "simulate", "simulate_to_files", "summary", "write_preset",
     "write_simulation",
 ]

@@ -4,7 +4,7 @@
 seed, the instrument and laser energy, second phases (:class:`PhaseSpec`), and
 the model tables: geometry, species, peak shape and multiple hits
 (:mod:`liprobe.simulate.parameters`), the evaporation physics
-(:mod:`liprobe.simulate.evaporation`) and Li mobility (:mod:`liprobe.simulate.mobility`).
+(:mod:`liprobe.simulate.evaporation`) and Li transport (:mod:`liprobe.simulate.lithium`).
 It checks them when it is made, and its :meth:`~SimulationConfig.to_dict` is
 recorded in every run's truth.
 """
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 from ..instruments import instrument as _instrument
 from ..spatial.roi import Roi, parse_roi
 from .evaporation import DEFAULT_EVAPORATION, FIXED_FIELD_RANGE_V_NM, EvaporationModel
+from .lithium import DEFAULT_LITHIUM, LithiumModel
 from .materials import resolve_material
-from .mobility import DEFAULT_MOBILITY, MobilityTable
 from .parameters import (
     COATINGS,
     DEFAULT_GEOMETRY,
@@ -98,7 +98,7 @@ class SimulationConfig:
         Laser pulse energy (pJ): sets the apex's peak temperature, and through
         it the field, the charge states and molecular ions, the O loss and
         the thermal tail (:mod:`liprobe.simulate.evaporation`), and Li's
-        mobility (:mod:`liprobe.simulate.mobility`). With a ``schedule``, the
+        transport (:mod:`liprobe.simulate.lithium`). With a ``schedule``, the
         first segment's energy.
     phases : tuple of PhaseSpec
     geometry : SpecimenGeometry
@@ -122,9 +122,10 @@ class SimulationConfig:
         Laser energy changes within the run: ``((0, 5), (100000, 10))`` runs
         ions 0-99,999 (detected) at 5 pJ and the rest at 10 pJ. Empty: the
         whole run at ``laser_pj``.
-    mobility : MobilityTable or None
-        Li mobility: ``delithiation`` for an uncoated specimen, ``residual``
-        for a coated one. None: Li stays where it is (random).
+    mobility : LithiumModel or None
+        Li transport (:mod:`liprobe.simulate.lithium`): drift to the surface, loss
+        between pulses, supply from the flanks of an uncoated specimen. None: Li
+        stays where it is (random labels).
     fracture : "auto", float or None
         ``"auto"``: the fracture model (:mod:`liprobe.simulate.fracture`):
         the Maxwell stress of each segment's field against a drawn population
@@ -155,7 +156,7 @@ class SimulationConfig:
     evaporation: EvaporationModel = field(default_factory=lambda: DEFAULT_EVAPORATION)
     field_v_nm: float | None = None
     schedule: tuple = ()
-    mobility: MobilityTable | None = field(default_factory=lambda: DEFAULT_MOBILITY)
+    mobility: LithiumModel | None = field(default_factory=lambda: DEFAULT_LITHIUM)
     fracture: str | float | None = "auto"
     hydrogen: HydrogenModel | None = None
 

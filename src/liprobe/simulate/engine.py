@@ -6,9 +6,9 @@ same configuration and seed give the same bytes, and memory is bounded by
 the chunk whatever the number of ions. A run is one or more *segments* of
 constant laser energy (a laser schedule); each has its own operating point
 (:mod:`.evaporation`: peak temperature, the fields of the phases, the
-field map, species shares per field bin, thermal tail; :mod:`.mobility`: Li
-mobility), and the specimen, the random stream and Li's burst state carry on
-from one to the next. Per chunk:
+field map, species shares per field bin, thermal tail; :mod:`.lithium`: Li
+transport), and the specimen, the random stream and the Li island being evaporated
+carry on from one to the next. Per chunk:
 
 1. **Specimen** (:mod:`.specimen`): evaporation events at the densest phase's
    event density, in evaporation order (exponential volume spacings), at
@@ -19,9 +19,9 @@ from one to the next. Per chunk:
    phase's emission table at the local field (the segment's field for the
    phase times the field map's factor at the launch point, in
    :data:`.evaporation.FIELD_BINS` bins) and the segment's temperature;
-   then Li's mobility (:mod:`.mobility`): bursts in evaporation order, a Li yield above or
-   below the phase's, and, uncoated, Li evaporating from surface patches and
-   the laser-side asymmetry of the launch points.
+   then Li's transport (:mod:`.lithium`): a site's Li drifted to the surface and
+   left between pulses (a background ion), or, uncoated, islands of Li from the
+   flanks evaporating atom after atom, events that take no site.
 3. **Detection** (:mod:`.detection`): neutrals are never detected; ions are
    detected with the instrument's efficiency, blurred, projected with the
    reconstruction module's inverse projection, and lost beyond the detector.
@@ -72,8 +72,8 @@ from .evaporation import (
     species_at,
 )
 from .fracture import FractureOutcome, FracturePlan, draw_fracture, oxide_stress
+from .lithium import LiTransport, li_transport_at
 from .materials import Phase, resolve_material
-from .mobility import LiMobility, burst_shares, mobility_at
 from .parameters import COATINGS, MultiHitModel, PeakShape, peak_shape_at
 from .species import Catalogue, Emission, coating_phase, emission, with_hydrogen
 from .specimen import (
@@ -122,12 +122,11 @@ class Segment:
     follow the bins' fields (:func:`.evaporation.bin_temperature`).
     ``field_V_per_nm``: the main material's field (map factor 1: what sets
     ``V = k F R``), ``field_factor`` that over the first segment's (the
-    voltage steps of a laser schedule). ``mobility``: an array
-    of shape ``(phases, 6)`` for the kernel (mean durations in events of the
-    quiet and burst states; Li up-conversion probability in the quiet and
-    burst states; Li down-conversion probability in the quiet and burst
-    states), and ``patches`` (Li's patch fraction, the patches' Gaussian
-    width in cap radii, the asymmetry, the laser direction x, y).
+    voltage steps of a laser schedule). ``li``: Li's transport
+    (:func:`.lithium.li_transport_at`; None without Li or with transport off) and
+    ``li_args`` its numbers for the kernel (drift share, loss between pulses,
+    islands per site event, mean island atoms, island reach in cap radii, island
+    spread in nm).
     """
 
     index: int
@@ -146,10 +145,8 @@ class Segment:
     field_factor: float
     field_V_per_nm: float
     shape: PeakShape
-    li: LiMobility | None
-    li_shares: list
-    mobility: np.ndarray
-    patches: np.ndarray
+    li: LiTransport | None
+    li_args: np.ndarray
 
     @property
     def max_density(self) -> float:
@@ -164,12 +161,9 @@ class Segment:
                 "field_factor": self.field_factor, "field_V_per_nm": self.field_V_per_nm,
                 "operating": self.operating.to_dict(),
                 "peak": self.shape.to_dict(),
-                "li_mobility": None if self.li is None else {
+                "li_transport": None if self.li is None else {
                     **self.li.to_dict(),
-                    "li_share_of_events": [
-                        {"phase": e.phase.name, "phase_share": s[0],
-                         "quiet": s[1], "burst": s[2]}
-                        for e, s in zip(self.emissions, self.li_shares) if s is not None]},
+                    "islands_per_site_event": float(self.li_args[2])},
                 "conditions": [{"phase": e.phase.name, "local_field_v_nm": f,
                                 "peak_temperature_k": self.operating.peak_temperature_k,
                                 **_species_summary(sp)}
@@ -408,15 +402,14 @@ def prepare(config: SimulationConfig) -> Setup:
         density = np.array([em.event_density_per_nm3 for per in bin_ems for em in per])
         shape = config.peak if config.peak is not None else peak_shape_at(
             config.instrument, op.tail_fraction, op.cooling_time_ns)
-        li = mobility_at(config.mobility, config.coated, pj)
         segments.append(Segment(s, int(start), int(bounds[s + 1]), float(pj),
                                 op, seg_fields, seg_species, ems, bin_ems, s * n_p * n_b, n_b,
                                 factors, density,
                                 seg_fields[0] / segments[0].field_V_per_nm
                                 if segments else 1.0,
-                                seg_fields[0], shape, li, [None] * n_p,
-                                np.zeros((n_p, 6)), np.zeros(5)))
+                                seg_fields[0], shape, None, np.zeros(6)))
     catalogue = Catalogue(all_emissions)
+    _li_transport(config, segments, catalogue, ins.efficiency, kinds, geo)
 
     # the run's length: requested, or cut by a fracture (a fixed fraction, or the model's)
     plan, outcome = _fracture_plan(config, segments, catalogue, ins.efficiency,
@@ -430,30 +423,6 @@ def prepare(config: SimulationConfig) -> Setup:
         frac = target / config.ions
     for seg in segments:
         seg.stop_ion = min(seg.stop_ion, target)
-    li_idx = catalogue.li_index
-    for seg in segments:
-        if seg.li is None or li_idx < 0:
-            seg.li = None
-            continue
-        m = seg.li
-        d_b = max(m.burst_fraction * m.burst_events, 1.0)
-        d_q = max((1.0 - m.burst_fraction) * m.burst_events, 1.0)
-        for p in range(n_p):
-            q = float(catalogue.probabilities[seg.row(p), li_idx])
-            seg.mobility[p, 0] = d_q
-            seg.mobility[p, 1] = d_b
-            if not 0 < q < 1 or kinds[p] == "coating":
-                continue
-            qq, qb = burst_shares(q, m)
-            seg.li_shares[p] = (q, qq, qb)
-            for st, target_q in enumerate((qq, qb)):
-                if target_q >= q:
-                    seg.mobility[p, 2 + st] = (target_q - q) / (1.0 - q)
-                else:
-                    seg.mobility[p, 4 + st] = 1.0 - target_q / q
-        side = 2 * math.pi * lattice[3]
-        seg.patches[:] = (m.patch_fraction, m.patch_width, m.asymmetry, math.cos(side),
-                          math.sin(side))
 
     needle = _needle(geo, thickness, bool(coat_el))
     icf = derived_icf(geo, ins.flight_path_mm)
@@ -520,14 +489,6 @@ def prepare(config: SimulationConfig) -> Setup:
     if outcome is not None and outcome.crack_events:
         notes.append(f"{len(outcome.crack_events)} crack event(s) without fracture: the "
                      "standing voltage steps up after each (see 'fracture')")
-    # Li's burst state at the start: burst with the first segment's burst fraction, a
-    # uniform part of that state's duration left
-    li_state0 = (0.0, 0.0, 0.0)
-    m0 = segments[0].li
-    if m0 is not None:
-        st0 = 1.0 if lattice[4] < m0.burst_fraction else 0.0
-        li_state0 = (st0, float(segments[0].mobility[0, int(st0)] * lattice[5]),
-                     m0.burst_jitter)
     return Setup(config=config, phases=phases, phase_kinds=kinds, segments=segments,
                  catalogue=catalogue, needle=needle,
                  projection=Projection(ins.flight_path_mm, ins.efficiency,
@@ -535,8 +496,44 @@ def prepare(config: SimulationConfig) -> Setup:
                  field_V_per_nm=field_v,
                  ranging=RangeDesign(table, windows, volumes, v_design, window_shape),
                  params=params, target_ions=target, fracture_fraction=frac,
-                 heating_scale=heating_scale, field_map=fmap, li_state0=li_state0,
+                 heating_scale=heating_scale, field_map=fmap,
                  notes=notes, fracture_plan=plan, fracture_outcome=outcome)
+
+
+def _li_transport(config: SimulationConfig, segments: list, catalogue: Catalogue,
+                  efficiency: float, kinds: list, geo) -> None:
+    """Each segment's Li transport (:func:`.lithium.li_transport_at`) and the kernel's numbers.
+
+    Events per pulse: the detection rate over the detected share of the main phase's
+    events (ions, times the efficiency); the volume per event and the Li per event
+    ``q`` are the main phase's at its mean field; the cap's lateral radius is the
+    apex's, ``R cos(alpha)``."""
+    li_idx = catalogue.li_index
+    if config.mobility is None or li_idx < 0:
+        return
+    evap = config.evaporation
+    cap = geo.apex_radius_nm * math.cos(math.radians(geo.shank_angle_deg))
+    for seg in segments:
+        row = seg.row(0)
+        q = float(catalogue.probabilities[row, li_idx])
+        if not q > 0:
+            continue
+        ions = float(np.sum(catalogue.probabilities[row][~catalogue.neutral_mask]))
+        em = seg.emissions[0]
+        op = seg.operating
+        t = li_transport_at(config.mobility, coated=config.coated, laser_pj=seg.laser_pj,
+                            temperature_k=op.peak_temperature_k,
+                            field_v_nm=seg.fields[0], cooling_time_ns=op.cooling_time_ns,
+                            base_temperature_k=evap.base_temperature_k,
+                            attempt_frequency_hz=evap.attempt_frequency_hz,
+                            evaporation_time_ns=evap.evaporation_time_ns,
+                            events_per_pulse=config.multihit.detection_rate
+                            / max(efficiency * ions, 1e-12),
+                            volume_per_event_nm3=1.0 / em.event_density_per_nm3,
+                            cap_radius_nm=cap)
+        seg.li = t
+        seg.li_args[:] = (t.drift, t.dc_loss, t.flank_supply * q / t.island_atoms,
+                          t.island_atoms, t.island_reach, t.island_spread_nm)
 
 
 def _fracture_plan(config: SimulationConfig, segments: list, catalogue: Catalogue,
@@ -563,7 +560,10 @@ def _fracture_plan(config: SimulationConfig, segments: list, catalogue: Catalogu
             if kind in rate:
                 neutral = sum(pr for name, pr in em.probabilities.items()
                               if catalogue.neutral_mask[catalogue.index[name]])
-                rate[kind] = em.event_density_per_nm3 * max(1.0 - neutral, 1e-9) * efficiency
+                # Li islands from the flanks (:mod:`.lithium`): ions that take no volume
+                islands = seg.li_args[2] * seg.li_args[3] if kind == "material" else 0.0
+                rate[kind] = (em.event_density_per_nm3 * (max(1.0 - neutral, 1e-9) + islands)
+                              * efficiency)
         rates.append(rate)
     per_ion = _nm3_per_ion(needle, [s.start_ion for s in segments] + [config.ions], rates)
     plan = FracturePlan(config.ions, config.coated, geo.apex_radius_nm, geo.shank_angle_deg,
@@ -654,12 +654,40 @@ class _Tally:
         self.voltages: list[list] = [[] for _ in range(n_seg)]
         self.segment_voltage: list[list] = [[None, None] for _ in range(n_seg)]
         self.segment_ions: list[list] = [[None, None] for _ in range(n_seg)]
-        self.burst_events = np.zeros(n_seg, np.int64)
+        #: Li budget counts per segment (:func:`.lithium.li_budget`); ``island_left``: the
+        #: atoms of the island being evaporated when the segment ended
+        self.li = [dict.fromkeys(("site_li", "flank_li", "detected", "lost_to_efficiency",
+                                  "background", "outside_field_of_view", "remaining"), 0)
+                   for _ in range(n_seg)]
         self.events = np.zeros(n_seg, np.int64)
+        self.li_island_left = 0
+        self.island_li_by_phase = np.zeros(n_p, np.int64)
+        self.island_li_by_segment = np.zeros(n_seg, np.int64)
         self.n_detected = 0
         self.edges = np.empty(2 * n_w)
         self.edges[0::2] = setup.table.lo
         self.edges[1::2] = setup.table.hi
+
+    def add_li(self, seg: int, li: int, species, kind, phase, det, ci, off) -> None:
+        """Count a chunk's Li into the segment's budget (``kind``: the kernel's event kinds;
+        ``phase``: each event's; ``det``, ``ci``, ``off``: detected, candidate and
+        off-detector event indices)."""
+        is_li = species == li
+        pulsed = is_li & ((kind == 0) | (kind == 1))
+        island = (kind == 1) | (kind == 3)
+        c = self.li[seg]
+        c["site_li"] += int(np.count_nonzero(is_li & ((kind == 0) | (kind == 2))))
+        c["flank_li"] += int(np.count_nonzero(island))
+        by_phase = np.bincount(phase[island].astype(np.int64),
+                               minlength=len(self.island_li_by_phase))
+        self.island_li_by_phase += by_phase
+        self.island_li_by_segment[seg] += int(by_phase.sum())
+        c["background"] += int(np.count_nonzero((kind == 2) | (kind == 3)))
+        n_det = int(np.count_nonzero(pulsed[det]))
+        n_off = int(np.count_nonzero(pulsed[off]))
+        c["detected"] += n_det
+        c["outside_field_of_view"] += n_off
+        c["lost_to_efficiency"] += int(np.count_nonzero(pulsed)) - n_det - n_off
 
     @property
     def window_counts(self) -> np.ndarray:
@@ -713,32 +741,6 @@ def _phase_shapes(setup: Setup):
     coat = setup.phase_kinds.index("coating") if "coating" in setup.phase_kinds else -1
     return (np.array(spheres, np.float64).reshape(-1, 6), np.array(sphere_phase, np.int8),
             np.array(boxes, np.float64).reshape(-1, 6), np.array(box_phase, np.int8), coat)
-
-
-@njit(inline="always", error_model="numpy")
-def _pole_site(px, py, rmax, poles, width, g2, g3):
-    """Where a Li ion that gathered at a pole evaporates: the pole nearest its site
-    (``poles`` in units of the cap's lateral radius ``rmax``; the field map's low-field
-    facets, :func:`.evaporation.pole_positions`) plus a Gaussian spread of ``width`` cap
-    radii (:mod:`.mobility`)."""
-    best = 1e300
-    bx = 0.0
-    by = 0.0
-    nx = px / rmax
-    ny = py / rmax
-    for k in range(poles.shape[0]):
-        d2 = (nx - poles[k, 0]) ** 2 + (ny - poles[k, 1]) ** 2
-        if d2 < best:
-            best = d2
-            bx = poles[k, 0]
-            by = poles[k, 1]
-    bx += width * g2
-    by += width * g3
-    rn = math.sqrt(bx * bx + by * by)
-    if rn > 0.999:
-        bx *= 0.999 / rn
-        by *= 0.999 / rn
-    return bx * rmax, by * rmax
 
 
 @njit(inline="always", error_model="numpy")
@@ -810,16 +812,14 @@ class TableArgs(NamedTuple):
     neutral: np.ndarray
 
 
-class MobilityArgs(NamedTuple):
-    """Li mobility (:class:`Segment`): Li's species index (-1: off), the per-phase array,
-    the burst state carried over chunks, the patch parameters, the poles where Li gathers
-    (cap radii)."""
+class LiArgs(NamedTuple):
+    """Li transport (:class:`Segment`): Li's species index (-1: off), the segment's
+    ``li_args``, and the island being evaporated, carried over chunks and segments
+    (atoms left, centre ``x, y`` in cap radii)."""
 
     li: int
-    mob: np.ndarray
+    args: np.ndarray
     state: np.ndarray
-    patch: np.ndarray
-    poles: np.ndarray
 
 
 class MapArgs(NamedTuple):
@@ -855,8 +855,10 @@ class EventOut(NamedTuple):
     yb: np.ndarray
     candidate: np.ndarray
     vol: np.ndarray
-    state: np.ndarray
-    left: np.ndarray
+    kind: np.ndarray
+    clump: np.ndarray
+    ix: np.ndarray
+    iy: np.ndarray
     fbin: np.ndarray
 
 
@@ -872,30 +874,60 @@ def _field_bin(px, py, rmax, grid):
     return grid[min(max(iv, 0), n - 1), min(max(iu, 0), n - 1)]
 
 
+@njit(inline="always", error_model="numpy")
+def _phase_at(px, py, pz, rho, ph_args, nd):
+    """The phase at a point of the surface, and its distance (nm) from the coating's inner
+    surface (-1 without a coating): the last sphere or box holding it, the coating shell
+    over all."""
+    ph = 0
+    for j in range(ph_args.spheres.shape[0]):
+        dx = px - ph_args.spheres[j, 1]
+        dy = py - ph_args.spheres[j, 2]
+        dz = pz - ph_args.spheres[j, 3]
+        if dx * dx + dy * dy + dz * dz <= ph_args.spheres[j, 0]:
+            ph = ph_args.sphere_phase[j]
+    for j in range(ph_args.boxes.shape[0]):
+        bx = ph_args.boxes
+        if (bx[j, 0] <= px <= bx[j, 1] and bx[j, 2] <= py <= bx[j, 3]
+                and bx[j, 4] <= pz <= bx[j, 5]):
+            ph = ph_args.box_phase[j]
+    dist = -1.0
+    if nd.thickness > 0.0:
+        d = _surface_distance(rho, pz, nd.ro, nd.sin_a, nd.cos_a, nd.start)
+        ph = ph_args.coat if d < nd.thickness else ph
+        dist = abs(d - nd.thickness)
+    return ph, dist
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
-def _events_kernel(spacing, u, g, vol0, nd, ph_args, tab, mb, dt, fmap, out):
+def _events_kernel(spacing, u, g, vol0, nd, ph_args, tab, lb, dt, fmap, out):
     """One chunk of evaporation events, in order: steps 1-3 of the module docstring.
 
     ``spacing``: exponential volume spacings (units of 1/rho_max); ``u``: rows of
     uniforms (polar angle, azimuth, thinning, species, efficiency; with Li
-    mobility (``mb.li >= 0``) also burst switch, Li conversion, replacement
-    species, patch); species come from the (segment, phase, field bin) row's
-    alias table (``tab``, see :func:`.species.alias_table`; ``nonli_*``: the
-    same without Li+), the field bin from the launch point on the map
-    grid ``fmap`` (:class:`MapArgs`, whose displacement grids also move every
-    launch point: local magnification, :func:`_deflect`); ``g``: rows of
-    standard normals (blur; with mobility, the spread of Li's pole sites).
-    ``nd`` (:class:`NeedleArgs`), ``ph_args`` (:class:`PhaseArgs`),
-    ``mb`` (:class:`MobilityArgs`: Li's burst state (0 quiet, 1 burst), the
-    events left in it and the duration jitter, carried over chunks and
-    segments: a state lasts its mean duration times a uniform factor in
-    ``[1 - jitter, 1 + jitter]``), ``dt`` (:class:`DetectArgs`). Kept events
-    are compacted to the front of ``out`` (:class:`EventOut`); ``xb``, ``yb``
-    are the blurred lateral position of the evaporation site and ``theta``
-    its launch angle for the ions that pass the efficiency (``candidate``),
-    theta -1 if blurred off the cap; ``vol`` the evaporated volume and
-    ``state``, ``left`` the burst state at each kept event. Geometry from
-    :mod:`.specimen`, blur from :mod:`.detection`.
+    transport (``lb.li >= 0``) also drift, loss between pulses, island start,
+    island size, island azimuth); species come from the (segment, phase, field bin)
+    row's alias table (``tab``, see :func:`.species.alias_table`), the field bin
+    from the launch point on the map grid ``fmap`` (:class:`MapArgs`, whose
+    displacement grids also move every launch point: local magnification,
+    :func:`_deflect`); ``g``: rows of standard normals (blur; with Li transport,
+    the island's reach and its atoms' spread). ``nd`` (:class:`NeedleArgs`),
+    ``ph_args`` (:class:`PhaseArgs`), ``lb`` (:class:`LiArgs`), ``dt``
+    (:class:`DetectArgs`).
+
+    Li transport (:mod:`.lithium`): a site's Li reached the surface with the
+    probability ``drift`` and then left between pulses with ``dc_loss`` (``kind``
+    2: a background ion); after each site event an island arrives with
+    ``islands per site event``: a geometric number of Li atoms (mean
+    ``island atoms``) centred at ``|N(0, reach)|`` cap radii in from the rim at a
+    uniform azimuth; the following events are its atoms, one after another, at the
+    current surface, spread by ``island spread`` nm (``kind`` 1, or 3 when the atom
+    left between pulses); they take no volume. Kept events are compacted to the
+    front of ``out`` (:class:`EventOut`); ``xb``, ``yb`` are the blurred lateral
+    position of the evaporation site and ``theta`` its launch angle for the ions that
+    pass the efficiency (``candidate``), theta -1 if blurred off the cap; ``vol``
+    the evaporated volume; ``clump``, ``ix``, ``iy`` the island's state after each
+    kept event. Geometry from :mod:`.specimen`, blur from :mod:`.detection`.
     """
     n = spacing.shape[0]
     n_s = tab.alias_p.shape[1]
@@ -903,77 +935,70 @@ def _events_kernel(spacing, u, g, vol0, nd, ph_args, tab, mb, dt, fmap, out):
     kept = 0
     two_pi = 2.0 * math.pi
     r0, c, k, start = nd.r0, nd.growth, nd.swept, nd.start
-    sin_a, cos_a, ro, thickness = nd.sin_a, nd.cos_a, nd.ro, nd.thickness
+    sin_a, cos_a = nd.sin_a, nd.cos_a
     zz, rr = _depth_radius(vol, r0, c, k, start)
-    li = mb.li
-    mob = mb.mob
-    patch = mb.patch
-    st = np.int64(mb.state[0])
-    left = mb.state[1]
-    jitter = mb.state[2]
+    li = lb.li
+    la = lb.args
+    clump = lb.state[0]
+    ix = lb.state[1]
+    iy = lb.state[2]
     n_b = ph_args.n_bins
-    spatial = li >= 0 and (patch[0] > 0.0 or patch[2] > 0.0)
     for i in range(n):
-        vol += spacing[i] * nd.inv_rho
-        zz, rr = _depth_radius_near(vol, rr, r0, c, k, start)
-        w = sin_a + (1.0 - sin_a) * math.sqrt(np.float64(u[0, i]))
-        rho = rr * math.sqrt(max(1.0 - w * w, 0.0))
-        cp = math.cos(two_pi * np.float64(u[1, i]))
-        sp = math.sqrt(max(1.0 - cp * cp, 0.0))
-        px = rho * cp
-        py = rho * sp if u[1, i] < 0.5 else -rho * sp
-        pz = rr * (w - 1.0) - zz + start
-        ph = 0
-        for j in range(ph_args.spheres.shape[0]):
-            dx = px - ph_args.spheres[j, 1]
-            dy = py - ph_args.spheres[j, 2]
-            dz = pz - ph_args.spheres[j, 3]
-            if dx * dx + dy * dy + dz * dz <= ph_args.spheres[j, 0]:
-                ph = ph_args.sphere_phase[j]
-        for j in range(ph_args.boxes.shape[0]):
-            bx = ph_args.boxes
-            if (bx[j, 0] <= px <= bx[j, 1] and bx[j, 2] <= py <= bx[j, 3]
-                    and bx[j, 4] <= pz <= bx[j, 5]):
-                ph = ph_args.box_phase[j]
-        dist = -1.0
-        if thickness > 0.0:
-            d = _surface_distance(rho, pz, ro, sin_a, cos_a, start)
-            ph = ph_args.coat if d < thickness else ph
-            dist = abs(d - thickness)
-        fb = _field_bin(px, py, rr * cos_a, fmap.grid)
-        row = ph_args.row0 + ph * n_b + fb
-        if not u[2, i] < ph_args.accept[row - ph_args.row0]:
-            continue
-        us = np.float64(u[3, i]) * n_s
-        j = min(int(us), n_s - 1)
-        s = j if us - j < tab.alias_p[row, j] else tab.alias_i[row, j]
-        ex = px
-        ey = py
-        if li >= 0:
-            left -= 1.0
-            if left <= 0.0:                                 # burst state switches
-                st = 1 - st
-                left += mob[ph, st] * (1.0 - jitter + 2.0 * jitter * np.float64(u[5, i]))
-            if s == li:
-                if u[6, i] < mob[ph, 4 + st]:               # Li moved away: another species
-                    us = np.float64(u[7, i]) * n_s
-                    j = min(int(us), n_s - 1)
-                    s = j if us - j < tab.nonli_p[row, j] else tab.nonli_i[row, j]
-            elif u[6, i] < mob[ph, 2 + st]:                 # Li moved in
-                s = li
-            if spatial:
-                rmax = rr * cos_a
-                if s == li and u[8, i] < patch[0]:
-                    ex, ey = _pole_site(px, py, rmax, mb.poles, patch[1],
-                                        np.float64(g[2, i]), np.float64(g[3, i]))
-                a = patch[2]
-                if a > 0.0:
-                    s2 = (ex * ex + ey * ey) / (rmax * rmax)
-                    if s2 < 1.0:
-                        shift = 0.5 * a * (1.0 - s2) * rmax
-                        ex += shift * patch[3]
-                        ey += shift * patch[4]
-        ex, ey = _deflect(ex, ey, rr * cos_a, fmap, px, py, pz, ph_args)
+        kind = 0
+        if li >= 0 and clump > 0.0:                       # the island's next atom
+            rmax = rr * cos_a
+            spread = la[5] / max(rmax, 1e-9)
+            ex = ix + spread * np.float64(g[2, i])
+            ey = iy + spread * np.float64(g[3, i])
+            rn = math.sqrt(ex * ex + ey * ey)
+            if rn > 0.999:
+                ex *= 0.999 / rn
+                ey *= 0.999 / rn
+            px = ex * rmax
+            py = ey * rmax
+            rho = math.sqrt(px * px + py * py)
+            w = math.sqrt(max(1.0 - (rho / rr) ** 2, 0.0))
+            pz = rr * (w - 1.0) - zz + start
+            ph, dist = _phase_at(px, py, pz, rho, ph_args, nd)
+            fb = _field_bin(px, py, rmax, fmap.grid)
+            s = li
+            kind = 3 if u[6, i] < la[1] else 1
+            clump -= 1.0
+        else:
+            vol += spacing[i] * nd.inv_rho
+            zz, rr = _depth_radius_near(vol, rr, r0, c, k, start)
+            w = sin_a + (1.0 - sin_a) * math.sqrt(np.float64(u[0, i]))
+            rho = rr * math.sqrt(max(1.0 - w * w, 0.0))
+            cp = math.cos(two_pi * np.float64(u[1, i]))
+            sp = math.sqrt(max(1.0 - cp * cp, 0.0))
+            px = rho * cp
+            py = rho * sp if u[1, i] < 0.5 else -rho * sp
+            pz = rr * (w - 1.0) - zz + start
+            ph, dist = _phase_at(px, py, pz, rho, ph_args, nd)
+            fb = _field_bin(px, py, rr * cos_a, fmap.grid)
+            row = ph_args.row0 + ph * n_b + fb
+            if not u[2, i] < ph_args.accept[row - ph_args.row0]:
+                continue
+            us = np.float64(u[3, i]) * n_s
+            j = min(int(us), n_s - 1)
+            s = j if us - j < tab.alias_p[row, j] else tab.alias_i[row, j]
+            if li >= 0:
+                if s == li and u[5, i] < la[0] and u[6, i] < la[1]:
+                    kind = 2                                # left between pulses
+                if u[7, i] < la[2]:                         # an island arrives
+                    x = np.float64(u[8, i])
+                    size = 1.0
+                    if la[3] > 1.0 and x > 0.0:
+                        size += math.floor(math.log(x) / math.log(1.0 - 1.0 / la[3]))
+                    reach = abs(la[4] * np.float64(g[2, i]))
+                    rad = 1.0 - reach
+                    if rad < 0.0:
+                        rad = min(-rad, 0.999)
+                    az = two_pi * np.float64(u[9, i])
+                    ix = rad * math.cos(az)
+                    iy = rad * math.sin(az)
+                    clump = size
+        ex, ey = _deflect(px, py, rr * cos_a, fmap, px, py, pz, ph_args)
         out.depth[kept] = zz
         out.radius[kept] = rr
         out.x[kept] = px
@@ -982,8 +1007,10 @@ def _events_kernel(spacing, u, g, vol0, nd, ph_args, tab, mb, dt, fmap, out):
         out.phase[kept] = ph
         out.species[kept] = s
         out.vol[kept] = vol
-        out.state[kept] = st
-        out.left[kept] = left
+        out.kind[kept] = kind
+        out.clump[kept] = clump
+        out.ix[kept] = ix
+        out.iy[kept] = iy
         out.fbin[kept] = fb
         cand = not tab.neutral[s] and u[4, i] < dt.efficiency
         out.candidate[kept] = cand
@@ -992,8 +1019,9 @@ def _events_kernel(spacing, u, g, vol0, nd, ph_args, tab, mb, dt, fmap, out):
             out.xb[kept], out.yb[kept], out.theta[kept] = _blurred_position(
                 ex, ey, rr, sig, np.float64(g[0, i]), np.float64(g[1, i]))
         kept += 1
-    mb.state[0] = st
-    mb.state[1] = left
+    lb.state[0] = clump
+    lb.state[1] = ix
+    lb.state[2] = iy
     return kept, vol
 
 
@@ -1026,19 +1054,19 @@ class _Buffers:
     def __init__(self, m: int):
         # positions end up float32 (and the blurred ones only feed an arctan2): float32 here
         # halves the memory traffic; depth, radius, theta and volume stay float64
-        self.f = {k: np.empty(m, np.float64 if k in ("depth", "radius", "theta", "vol", "left")
+        self.f = {k: np.empty(m, np.float64 if k in ("depth", "radius", "theta", "vol", "clump")
                               else np.float32)
                   for k in ("depth", "radius", "x", "y", "z", "theta", "xb", "yb", "vol",
-                            "left")}
+                            "clump", "ix", "iy")}
         self.phase = np.empty(m, np.int8)
         self.species = np.empty(m, np.int64)
         self.candidate = np.empty(m, np.bool_)
-        self.state = np.empty(m, np.int8)
+        self.kind = np.empty(m, np.int8)
         self.fbin = np.empty(m, np.int8)
         f = self.f
         self.out = EventOut(f["depth"], f["radius"], f["x"], f["y"], f["z"], self.phase,
                             self.species, f["theta"], f["xb"], f["yb"], self.candidate,
-                            f["vol"], self.state, f["left"], self.fbin)
+                            f["vol"], self.kind, f["clump"], f["ix"], f["iy"], self.fbin)
 
 
 def _generate(setup: Setup, rng: np.random.Generator, tally: _Tally, cols: dict,
@@ -1061,7 +1089,7 @@ def _generate(setup: Setup, rng: np.random.Generator, tally: _Tally, cols: dict,
     m = CHUNK_EVENTS
     buf = _Buffers(m)
     window = np.empty(0, np.int64)
-    state = np.array(setup.li_state0, np.float64)     # Li's burst state, events left, jitter
+    state = np.array(setup.li_state0, np.float64)     # the Li island: atoms left, centre
     steps = setup.voltage_steps()
     tab = TableArgs(cat.alias_probability, cat.alias_index, cat.nonli_alias_probability,
                     cat.nonli_alias_index, cat.neutral_mask)
@@ -1082,7 +1110,7 @@ def _generate(setup: Setup, rng: np.random.Generator, tally: _Tally, cols: dict,
                              needle.original_radius_nm, cos_a,
                              float(needle.coating_thickness_nm))
         kf = setup.k_factor * seg.field_V_per_nm
-        n_u = 9 if use_mob else 5
+        n_u = 10 if use_mob else 5
         n_g = 4 if use_mob else 2
         tally.segment_ions[seg.index][0] = tally.n_detected
         step = max(1, (stop - tally.n_detected) // 256)
@@ -1095,7 +1123,7 @@ def _generate(setup: Setup, rng: np.random.Generator, tally: _Tally, cols: dict,
                 spacing, u, g, vol0, nd_args,
                 PhaseArgs(coat, spheres, sphere_phase, boxes, box_phase, accept, seg.row0,
                           seg.n_bins, float(cfg.evaporation.interface_deflection_width_nm)),
-                tab, MobilityArgs(li, seg.mobility, state, seg.patches, fm.poles), dt_args,
+                tab, LiArgs(li, seg.li_args, state), dt_args,
                 map_args, buf.out)
             ev = {k: a[:n_ev] for k, a in buf.f.items()}
             species = buf.species[:n_ev]
@@ -1116,8 +1144,9 @@ def _generate(setup: Setup, rng: np.random.Generator, tally: _Tally, cols: dict,
                 species = species[:n_ev]
                 ci = ci[ci < n_ev]
                 vol0 = float(buf.f["vol"][n_ev - 1])
-                state[0] = buf.state[n_ev - 1]
-                state[1] = buf.f["left"][n_ev - 1]
+                state[0] = buf.f["clump"][n_ev - 1]
+                state[1] = buf.f["ix"][n_ev - 1]
+                state[2] = buf.f["iy"][n_ev - 1]
             else:
                 dx, dy = dx[on], dy[on]
                 vol0 = vol_end
@@ -1129,7 +1158,8 @@ def _generate(setup: Setup, rng: np.random.Generator, tally: _Tally, cols: dict,
             tally.emitted += emitted
             tally.emitted_by_segment[seg.index] += emitted
             tally.events[seg.index] += n_ev
-            tally.burst_events[seg.index] += int(np.count_nonzero(buf.state[:n_ev]))
+            if use_mob:
+                tally.add_li(seg.index, li, species, buf.kind[:n_ev], phase, det, ci, off)
             ion_ev = np.bincount(species, minlength=n_s)
             ion_ev[cat.neutral_mask] = 0
             tally.lost_efficiency += ion_ev - np.bincount(species[ci], minlength=n_s)
@@ -1156,7 +1186,8 @@ def _generate(setup: Setup, rng: np.random.Generator, tally: _Tally, cols: dict,
                              "mz_true": cols["true_mz"][sl],
                              "background": cols["background"][sl], "window": window[:nd],
                              "counts": tally.window_peak_counts,
-                             "counts_background": tally.window_background_species})
+                             "counts_background": tally.window_background_species},
+                            forced_background=buf.kind[det] >= 2 if use_mob else None)
             tally.background_by_segment[seg.index] += \
                 tally.window_background_species.sum(axis=0) - bg_before
             cols["det_x"][sl] = dx
@@ -1182,6 +1213,7 @@ def _generate(setup: Setup, rng: np.random.Generator, tally: _Tally, cols: dict,
             if progress is not None:
                 progress(nd)
         tally.segment_ions[seg.index][1] = tally.n_detected
+    tally.li_island_left = int(round(state[0]))
     if setup.fractured:
         _fracture_burst(cols, n_target, rng)
 

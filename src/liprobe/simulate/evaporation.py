@@ -50,8 +50,7 @@ Mechanisms
    follows from the same field: a launch point moves up the field's lateral
    gradient, ``D grad(F / F_mean)`` (``pole_deflection``), so that the
    poles and zone lines show on the detector as depleted spots and lines
-   with denser rims [V00] (uncoated, Li gathered on the poles makes them
-   Li-rich instead, :mod:`.mobility`); at a spherical grain's interface,
+   with denser rims [V00]; at a spherical grain's interface,
    points within ``w`` of it move along the lateral part of its normal, away
    from (a high-field grain) or toward (a low-field grain) its axis
    (``interface_deflection``; a box-shaped phase gets no shift).

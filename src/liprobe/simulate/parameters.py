@@ -4,7 +4,7 @@ Each table here is a default a run may replace with ``dataclasses.replace``
 (or ``SimulationConfig.replace``, :mod:`liprobe.simulate.config`); nothing in
 the simulator reads a number that is not in one of these objects, in the
 evaporation physics' constants (:mod:`liprobe.simulate.evaporation`), the
-Li-mobility tables (:mod:`liprobe.simulate.mobility`) or in
+Li transport's constants (:mod:`liprobe.simulate.lithium`) or in
 :mod:`liprobe.instruments`. The species shares here say which ions each
 element leaves in; the evaporation physics splits the atomic ions into
 charge states and breaks molecular ions up at each run's field and

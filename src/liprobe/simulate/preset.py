@@ -50,7 +50,7 @@ central 25 nm cylinder spans more than 30 nm of reconstructed depth (a
 a fractured run is as deep as its fracture lets it be. Budget at the
 default size: 2 x 6 M + 7 M + 30 runs of 0.5-1.1 M requested, 36.6 M ions
 (``bench/results/demo.md``). The Li FDA mu of a run grows with its ion
-count (``liprobe.simulate.mobility``).
+count (the FDA's chi-square grows with the number of blocks).
 
 The **grain-in-matrix run** (``nmc811-cr-p1-grain-5pj``) is a coated P1
 specimen holding an 18 nm LiMn2O4 grain (:data:`GRAIN`) that crosses part

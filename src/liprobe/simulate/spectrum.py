@@ -84,10 +84,11 @@ class SpectrumOut(NamedTuple):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _spectrum_kernel(species, volt, L, u, normal, expo, peak_start, alias_p, alias_i, peak_mz,
-                     shape, m_lo, m_hi, edges, out):
+                     shape, m_lo, m_hi, edges, forced, out):
     """Isotope, time of flight, m/n and window of each ion (see :func:`sample_spectrum`).
 
-    ``shape``: a :class:`ShapeArgs`; ``out``: a :class:`SpectrumOut`.
+    ``shape``: a :class:`ShapeArgs`; ``forced``: ions that left between pulses (a
+    background time of flight whatever the draw); ``out``: a :class:`SpectrumOut`.
     """
     sigma_t, p_tail, tau, bg_per_ns = shape.sigma_t, shape.p_tail, shape.tau, shape.bg_per_ns
     mass, tof, mz_true, background = out.mass, out.tof, out.mz_true, out.background
@@ -110,7 +111,7 @@ def _spectrum_kernel(species, volt, L, u, normal, expo, peak_start, alias_p, ali
             t += tau * np.float64(expo[i])
         t_lo = scale * sq_lo
         t_hi = scale * sq_hi
-        bg = u[2, i] < bg_per_ns * (t_hi - t_lo)
+        bg = forced[i] or u[2, i] < bg_per_ns * (t_hi - t_lo)
         if bg:
             t = t_lo + (t_hi - t_lo) * np.float64(u[3, i])
         m32 = np.float32(c_over_l2 * volt[i] * t * t)
@@ -127,7 +128,8 @@ def _spectrum_kernel(species, volt, L, u, normal, expo, peak_start, alias_p, ali
             counts[w, pk] += 1
 
 
-def sample_spectrum(species, volt, flight_path_mm, shape: PeakShape, catalogue, edges, rng, out):
+def sample_spectrum(species, volt, flight_path_mm, shape: PeakShape, catalogue, edges, rng, out,
+                    forced_background=None):
     """Isotope, time of flight and m/n of detected ions; the window each lands in.
 
     Parameters
@@ -153,12 +155,17 @@ def sample_spectrum(species, volt, flight_path_mm, shape: PeakShape, catalogue, 
         windows + 1 by isotope peak of the catalogue) and
         ``counts_background`` (windows + 1 by species), incremented by the
         ions landing in each window (last row: unranged).
+    forced_background : ndarray of bool, optional
+        Ions that left between pulses: their time of flight is uniform over the
+        window whatever the draw (Li lost between pulses, :mod:`.lithium`).
     """
     n = len(species)
     u = rng.random((4, n), dtype=np.float32)
     normal = rng.standard_normal(n, dtype=np.float32)
     expo = rng.standard_exponential(n, dtype=np.float32)
     m_lo, m_hi = shape.mass_window_da
+    forced = (np.zeros(n, np.bool_) if forced_background is None
+              else np.ascontiguousarray(forced_background, np.bool_))
     _spectrum_kernel(np.ascontiguousarray(species), np.ascontiguousarray(volt, np.float64),
                      float(flight_path_mm), u, normal, expo, catalogue.peak_start,
                      catalogue.isotope_alias_probability, catalogue.isotope_alias_index,
@@ -166,7 +173,7 @@ def sample_spectrum(species, volt, flight_path_mm, shape: PeakShape, catalogue, 
                      ShapeArgs(float(shape.timing_sigma_ns), float(shape.tail_fraction),
                                float(shape.tail_tau_ns),
                                float(shape.background_ppm_per_ns * 1e-6)),
-                     m_lo, m_hi, edges,
+                     m_lo, m_hi, edges, forced,
                      SpectrumOut(out["mass"], out["tof"], out["mz_true"], out["background"],
                                  out["window"], out["counts"], out["counts_background"]))
 

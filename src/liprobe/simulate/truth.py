@@ -6,7 +6,7 @@ windows), per range window (counts by species, the background, and the
 analytic expectation from the peak shapes), compositions (evaporated,
 detected, expected after ranging), peak widths, the specimen, the depth
 scale a point-projection reconstruction gives this needle, the segments,
-the fracture and the delithiation. :func:`build_truth` assembles them;
+the fracture and the Li transport and its budget. :func:`build_truth` assembles them;
 :func:`summary` is the short view printed by ``liprobe simulate --json``.
 
 ``setup`` is the :class:`~liprobe.simulate.engine.Setup` of the run and
@@ -22,6 +22,7 @@ import numpy as np
 from .._version import __version__
 from ..instruments import instrument as _instrument
 from ..spatial.reconstruct import field_of_view_factor
+from .lithium import li_budget
 from .parameters import COATINGS
 from .species import Catalogue
 from .spectrum import TOF_CONSTANT, background_fraction_in, fwhm_da, window_fractions
@@ -99,18 +100,22 @@ def _segments_truth(setup, tally) -> list:
         d["ions_detected"] = int(tally.detected_by_segment[seg.index].sum())
         d["voltage_V_first_last"] = tally.segment_voltage[seg.index]
         d["ratios"] = _detected_ratios(tally.detected_by_segment[seg.index], cat)
-        ev = int(tally.events[seg.index])
-        d["burst_time_fraction"] = (int(tally.burst_events[seg.index]) / ev
-                                    if ev and seg.li is not None else None)
         atoms = _atoms(tally.emitted_by_segment[seg.index].sum(axis=0), cat)
         d["evaporated_atomic_fractions"] = _composition(atoms)["atomic_fractions"]
+        sites = tally.emitted_by_segment[seg.index].sum(axis=0).copy()
+        if cat.li_index >= 0:
+            sites[cat.li_index] -= tally.island_li_by_segment[seg.index]
+        d["analysed_volume_atomic_fractions"] = _composition(_atoms(sites, cat))[
+            "atomic_fractions"]
         d["evaporated_li_ratio"] = _li_ratio(atoms)
         out.append(d)
     return out
 
 
-def _delithiation_truth(setup, tally, segments: list):
-    if not any(s.li is not None and s.li.regime == "delithiation" for s in setup.segments):
+def _li_truth(setup, tally, segments: list):
+    """Li transport (:mod:`.lithium`): the Li budget of the run, its transport per segment,
+    and the Li ratios of what the sites held and of what left."""
+    if not any(s.li is not None for s in setup.segments):
         return None
     cat = setup.catalogue
     main = setup.phases[0]
@@ -118,17 +123,24 @@ def _delithiation_truth(setup, tally, segments: list):
     metals = sum(amounts.get(e, 0.0) for e in ("Ni", "Co", "Mn"))
     nominal = amounts.get("Li", 0.0) / (amounts.get("Li", 0.0) + metals) if metals else None
     overall = _atoms(tally.emitted.sum(axis=0), cat)
+    counts = {k: sum(c[k] for c in tally.li) for k in tally.li[0]}
+    counts["flank_li"] += tally.li_island_left
+    counts["remaining"] = tally.li_island_left
+    budget = li_budget(counts)
     return {
-        "what": "Li driven by the field: moved out of (Li yield < 1) or into (> 1) the "
-                "evaporated volume, in bursts along the evaporation sequence, from surface "
-                "patches, with a laser-side asymmetry of the hit map (liprobe.simulate.mobility)",
+        "what": "Li transport in the field (liprobe.simulate.lithium): a site's Li drifts to "
+                "the surface and may leave between pulses (background); an uncoated "
+                "specimen's flanks supply Li islands to the cap",
+        "model": setup.config.mobility.to_dict(),
+        "budget": budget,
         "li_ratio_nominal": nominal,
         "li_ratio_evaporated": _li_ratio(overall),
         "by_segment": [{"index": s["index"], "laser_pj": s["laser_pj"],
-                        "li_yield": s["li_mobility"]["li_yield"],
+                        "transport": s["li_transport"],
+                        "counts": dict(tally.li[s["index"]]),
                         "li_ratio_evaporated": s["evaporated_li_ratio"],
                         "start_ion": s["start_ion"], "stop_ion": s["stop_ion"]}
-                       for s in segments if s["li_mobility"] is not None],
+                       for s in segments if s["li_transport"] is not None],
     }
 
 
@@ -199,6 +211,14 @@ def _composition_truth(setup, tally, expected, expected_bg) -> dict:
     by_phase = {ph.name: _composition(_atoms(tally.emitted[p], cat))
                 for p, ph in enumerate(setup.phases)}
     overall = _composition(_atoms(emitted_total, cat))
+    # the analysed volume: what the sites the front swept held, the Li islands the flanks
+    # brought in left out (liprobe.simulate.lithium)
+    sites = tally.emitted.copy()
+    if cat.li_index >= 0:
+        sites[:, cat.li_index] -= tally.island_li_by_phase
+    analysed = {"overall": _composition(_atoms(sites.sum(axis=0), cat)),
+                "by_phase": {ph.name: _composition(_atoms(sites[p], cat))
+                             for p, ph in enumerate(setup.phases)}}
     expected_ranged = np.zeros(len(cat))
     for w, r in enumerate(setup.table.ranges):
         i = cat.index[r.ion.name]
@@ -211,6 +231,7 @@ def _composition_truth(setup, tally, expected, expected_bg) -> dict:
         neutral_atoms = _atoms(only, cat)
     return {
         "evaporated": {"overall": overall, "by_phase": by_phase},
+        "analysed_volume": analysed,
         "detected_ions_atoms": _atoms(tally.detected, cat),
         "neutral_atoms": neutral_atoms,
         "expected_ranged": {
@@ -603,6 +624,7 @@ def build_truth(setup, tally, files: dict, final_burst_ions: int = 0, params=Non
     field_t, temperature_t = _field_truth(setup, tally, segments)
     ins = _instrument(cfg.instrument)
     grains = _grain_truth(setup, tally)
+    li_t = _li_truth(setup, tally, segments)
     return {
         "liprobe_version": __version__,
         "seed": cfg.seed,
@@ -611,7 +633,8 @@ def build_truth(setup, tally, files: dict, final_burst_ions: int = 0, params=Non
         "laser_pj": cfg.laser_pj,
         "segments": segments,
         "fracture": _fracture_truth(setup, n_det, final_burst_ions, rows),
-        "delithiation": _delithiation_truth(setup, tally, segments),
+        "li_transport": li_t,
+        "li_budget": li_t["budget"] if li_t else None,
         "heating_scatter_factor": setup.heating_scale,
         "field": field_t,
         "temperature": temperature_t,
@@ -682,8 +705,9 @@ def summary(truth: dict) -> dict:
         "field": {k: truth["field"][k] for k in ("oxide_mean_v_nm", "coating_mean_v_nm",
                                                   "coating_kingham_v_nm", "fixed")},
         "temperature": {"peak_k": truth["temperature"]["peak_k"]},
-        "evaporated_li_ratio": truth["delithiation"]["li_ratio_evaporated"]
-        if truth["delithiation"] else None,
+        "evaporated_li_ratio": truth["li_transport"]["li_ratio_evaporated"]
+        if truth["li_transport"] else None,
+        "li_budget": truth["li_budget"],
         "depth_nm": dp["depth_nm"][-1] if dp["depth_nm"] else None,
         "radius_nm": [dp["radius_nm"][0], dp["radius_nm"][-1]] if dp["radius_nm"] else None,
         "voltage_V": [dp["voltage_V"][0], dp["voltage_V"][-1]] if dp["voltage_V"] else None,

@@ -14,7 +14,8 @@ module                                      what it computes
 :mod:`~liprobe.spatial.compare`             a reconstruction against a file's positions
 :mod:`~liprobe.spatial.roi`                 regions of interest and run segments
 :mod:`~liprobe.spatial.coating`             the coating shell and the core inside it
-:mod:`~liprobe.spatial.detector`            detector event maps and their heterogeneity
+:mod:`~liprobe.spatial.detector`            detector event maps and their heterogeneity,
+                                            of the hit density and of a solute fraction
 :mod:`~liprobe.spatial.profile`             composition profiles along an axis or radius
 :mod:`~liprobe.spatial.voxels`              voxelised composition and count fields
 :mod:`~liprobe.spatial.isosurface`          isoconcentration and isodensity surfaces
@@ -39,7 +40,9 @@ from .compare import PositionComparison, compare_to_file_positions
 from .detector import (
     DetectorHeterogeneity,
     DetectorMap,
+    FractionHeterogeneity,
     detector_map,
+    fraction_heterogeneity,
     hit_heterogeneity,
     species_windows,
 )
@@ -75,12 +78,14 @@ from .voxels import VoxelGrid, voxelise
 
 __all__ = [
     "ClusterSearch", "CoatingProfile", "CompositionMap", "DetectorHeterogeneity",
-    "DetectorMap", "Isosurface", "NeighbourComposition", "NeighbourDistances", "PROTOCOLS",
+    "DetectorMap", "FractionHeterogeneity", "Isosurface", "NeighbourComposition",
+    "NeighbourDistances", "PROTOCOLS",
     "PairCorrelation", "PositionComparison", "Profile", "Proxigram", "Reconstruction",
     "ReconstructionParameters", "Roi", "ShellSlab", "SurfaceComponent", "VoxelGrid", "box_mask",
     "cap_positions", "coating_profile", "compare_to_file_positions", "composition_map",
     "composition_profile", "core_mask", "cylinder_mask", "detector_map", "element_weights",
-    "field_of_view_factor", "find_clusters", "hit_heterogeneity", "isosurface", "launch_angles",
+    "field_of_view_factor", "find_clusters", "fraction_heterogeneity",
+    "hit_heterogeneity", "isosurface", "launch_angles",
     "nearest_neighbours", "neighbour_composition", "pair_correlation", "parse_roi",
     "parse_segment",
     "project_angles_to_detector",

@@ -48,6 +48,52 @@ length compare:
    (:func:`liprobe.stats.pearson_mu`, Moody et al., Microsc. Res. Tech. 71
    (2008) 542), next to ``mu_shuffled``, the median mu of 10 copies with the
    species labels shuffled over the same hits (the random baseline).
+
+Solute-fraction heterogeneity
+-----------------------------
+:func:`fraction_heterogeneity` measures how unevenly a *solute fraction*
+(e.g. of Li among the counted ions), not the hit density, is spread over the
+detector. Its inputs are the hits of the counted ions and which of them are
+solute; every number is dimensionless.
+
+1. **Grid.** As above: centre the median hit, ``R`` the radius holding
+   99.9 % of the hits (both may be given), a square grid of ``bins`` bins
+   across the disc of radius ``core_fraction * R``, only bins wholly inside
+   it, and of those only bins with at least ``min_per_bin`` ions (a choice on
+   the ion counts ``n_i`` alone, which does not bias the fraction).
+2. **Excess variance of the fraction** (``heterogeneity``): with ``k_i`` the
+   solute ions of bin ``i``, ``f_i = k_i / n_i``, ``N = sum n_i``, ``K`` the
+   bins used and ``f = sum k_i / N``, Pearson's statistic of the 2 x K table
+   ``X^2 = sum n_i (f_i - f)^2 / (f (1 - f))`` has the expectation ``(K - 1)
+   N / (N - 1)`` under a random labelling of the same hits (the binomial
+   term). The heterogeneity is ``(X^2 - (K - 1) N / (N - 1)) / N``: the
+   ion-weighted variance of the true fraction between bins beyond binomial
+   counting noise, in units of ``f (1 - f)``, the binomial variance of one
+   ion. 0 for a random labelling, whatever the ion count; half the bins at
+   ``p + d`` and half at ``p - d`` give ``d^2 / (p (1 - p))``. Like the hit
+   density's, it depends on the grid's scale and area: compare runs taken
+   with the same grid.
+3. **Its noise** (``heterogeneity_noise``, computed analytically, no
+   permutation): the standard deviation of ``X^2`` under a random labelling,
+   ``V = 2 (K - 1) + (1 - 6 f (1 - f)) / (f (1 - f)) * (sum 1 / n_i - K^2 / N)``
+   (the binomial fourth moment; checked against label permutations in the
+   tests), over ``N``: ``sqrt(V) / N``. This is the noise of the null
+   hypothesis: a heterogeneous map's estimate scatters more, and its
+   standard error (``heterogeneity_err``) is ``sqrt(V + 4 N max(H, 0)) / N``
+   for the measured heterogeneity ``H`` (the cross term of the binomial noise
+   with the true variation; a slight overestimate, checked by simulation in
+   the tests).
+4. **Rim over core** (``rim_core_ratio``): the solute fraction of the ions
+   in the annulus ``rim_fraction * R < r <= R`` over that of the ions in the
+   disc ``r <= inner_fraction * R`` (0.8 and 0.5 by default), with its
+   binomial error by the delta method,
+   ``sqrt(f_rim (1 - f_rim) / n_rim + ratio^2 f_core (1 - f_core) / n_core) / f_core``.
+   Above 1 for an enriched rim or a depleted core.
+
+A quantity that cannot be computed (no ions, no solute or only solute, fewer
+than two bins with ``min_per_bin`` ions, no ion in the rim or no solute in
+the core) is NaN with a sentence in ``reason`` (the heterogeneity) or
+``rim_core_reason`` (the ratio); no exception is raised for the data.
 """
 
 from __future__ import annotations
@@ -62,8 +108,8 @@ from ..rangetable import RangeTable
 from ..run import Run
 from ..stats import check_bin_cells
 
-__all__ = ["DetectorHeterogeneity", "DetectorMap", "detector_map", "species_windows",
-           "hit_heterogeneity"]
+__all__ = ["DetectorHeterogeneity", "DetectorMap", "FractionHeterogeneity", "detector_map",
+           "fraction_heterogeneity", "species_windows", "hit_heterogeneity"]
 
 _CHUNK = 1 << 22
 _RINGS = 40
@@ -284,6 +330,285 @@ def hit_heterogeneity(counts) -> tuple[float, float, float, float]:
     return (v - m) / m**2, float(np.sqrt((2.0 + 1.0 / m) / len(c)) / m), m, v
 
 
+def _subsample_index(n: int, sample_size: int, seed: int) -> np.ndarray:
+    """Sorted indices of the seeded subsample of ``min(sample_size, n)`` of ``n`` ions.
+
+    The subsample of :func:`detector_map`'s heterogeneity: the same ions for
+    the same ``n``, ``sample_size`` and ``seed``.
+    """
+    rng = np.random.default_rng(seed)
+    m = min(int(sample_size), int(n))
+    return np.sort(rng.choice(n, size=m, replace=False)) if m < n else np.arange(n)
+
+
+@dataclass(frozen=True)
+class FractionHeterogeneity:
+    """How unevenly a solute fraction is spread over the detector (see the module docstring).
+
+    Attributes
+    ----------
+    heterogeneity : float
+        ``(X^2 - (K - 1) N / (N - 1)) / N``: the ion-weighted variance of the
+        solute fraction between the grid's bins beyond binomial noise, in
+        units of ``f (1 - f)`` (dimensionless; 0 for a random labelling).
+        NaN with ``reason`` when not computable.
+    heterogeneity_noise : float
+        Its standard deviation under a random labelling of the same hits
+        (analytic: ``sqrt(V) / N``, ``V`` in the module docstring).
+    heterogeneity_err : float
+        Its standard error, ``sqrt(V + 4 N max(H, 0)) / N``: the noise, widened
+        by the scatter a true variation adds (equal to the noise for ``H <= 0``).
+    noise_method : str
+        ``"analytic"``.
+    chi2 : float
+        Pearson's ``X^2`` of the 2 x K table (``K - 1`` degrees of freedom).
+    fraction : float
+        ``f``, solute ions per ion in the bins used.
+    bins, bins_used : int
+        Bins across the grid's diameter; bins used (wholly inside the disc,
+        with at least ``min_per_bin`` ions).
+    bin_mm : float
+        Side of a bin, mm.
+    ions_used : int
+        ``N``, the ions in the bins used.
+    min_per_bin : int
+    center_mm : (float, float)
+    detector_radius_mm, core_radius_mm : float
+        ``R`` and the grid's disc radius ``core_fraction * R``, mm.
+    rim_core_ratio, rim_core_ratio_err : float
+        Solute fraction in the rim annulus over that in the inner disc, and
+        its binomial error; NaN with ``rim_core_reason`` when not computable.
+    rim_solute_fraction, core_solute_fraction : float
+    rim_ions, core_ions : int
+    inner_radius_mm, rim_radius_mm : float
+        The inner disc is ``r <= inner_radius_mm``, the rim ``rim_radius_mm < r
+        <= detector_radius_mm``.
+    reason, rim_core_reason : str or None
+        Why the heterogeneity / the ratio is NaN.
+    """
+
+    heterogeneity: float
+    heterogeneity_noise: float
+    heterogeneity_err: float
+    chi2: float
+    fraction: float
+    bins: int
+    bins_used: int
+    bin_mm: float
+    ions_used: int
+    min_per_bin: int
+    center_mm: tuple
+    detector_radius_mm: float
+    core_radius_mm: float
+    rim_core_ratio: float
+    rim_core_ratio_err: float
+    rim_solute_fraction: float
+    core_solute_fraction: float
+    rim_ions: int
+    core_ions: int
+    inner_radius_mm: float
+    rim_radius_mm: float
+    noise_method: str = "analytic"
+    reason: str | None = None
+    rim_core_reason: str | None = None
+
+    def to_dict(self) -> dict:
+        def num(v):
+            return None if v is None or not np.isfinite(v) else float(v)
+
+        d = {
+            "definition": "(X^2 - (K-1) N/(N-1)) / N, X^2 = sum n_i (f_i - f)^2 / (f (1-f)) "
+                          "over grid bins inside the detector's core disc with >= "
+                          "min_per_bin ions",
+            "heterogeneity": num(self.heterogeneity),
+            "heterogeneity_noise": num(self.heterogeneity_noise),
+            "heterogeneity_err": num(self.heterogeneity_err),
+            "noise_method": self.noise_method, "chi2": num(self.chi2),
+            "fraction": num(self.fraction), "bins": self.bins, "bins_used": self.bins_used,
+            "bin_mm": num(self.bin_mm), "ions_used": self.ions_used,
+            "min_per_bin": self.min_per_bin,
+            "center_mm": [num(c) for c in self.center_mm],
+            "detector_radius_mm": num(self.detector_radius_mm),
+            "core_radius_mm": num(self.core_radius_mm),
+            "rim_core_ratio": num(self.rim_core_ratio),
+            "rim_core_ratio_err": num(self.rim_core_ratio_err),
+            "rim_solute_fraction": num(self.rim_solute_fraction),
+            "core_solute_fraction": num(self.core_solute_fraction),
+            "rim_ions": self.rim_ions, "core_ions": self.core_ions,
+            "inner_radius_mm": num(self.inner_radius_mm),
+            "rim_radius_mm": num(self.rim_radius_mm),
+        }
+        if self.reason:
+            d["reason"] = self.reason
+        if self.rim_core_reason:
+            d["rim_core_reason"] = self.rim_core_reason
+        return d
+
+
+def _rim_core(r, sol, inner_r, rim_r, det_r):
+    """(ratio, err, f_rim, f_core, n_rim, n_core, reason) of the solute fraction."""
+    nan = float("nan")
+    core = r <= inner_r
+    rim = (r > rim_r) & (r <= det_r)
+    n_c, n_r = int(core.sum()), int(rim.sum())
+    k_c, k_r = int(sol[core].sum()), int(sol[rim].sum())
+    f_c = k_c / n_c if n_c else nan
+    f_r = k_r / n_r if n_r else nan
+    if n_c == 0 or n_r == 0:
+        where = "inner disc" if n_c == 0 else "rim annulus"
+        return nan, nan, f_r, f_c, n_r, n_c, f"no ion in the detector's {where}"
+    if k_c == 0:
+        return nan, nan, f_r, f_c, n_r, n_c, (f"no solute ion among the {n_c:,} ions of the "
+                                              "detector's inner disc: no ratio")
+    ratio = f_r / f_c
+    err = float(np.sqrt(f_r * (1 - f_r) / n_r + ratio**2 * f_c * (1 - f_c) / n_c) / f_c)
+    return float(ratio), err, f_r, f_c, n_r, n_c, None
+
+
+def fraction_heterogeneity(x_mm, y_mm, is_solute, *, bins: int = 16,
+                           core_fraction: float = 0.8, min_per_bin: int = 20,
+                           inner_fraction: float = 0.5, rim_fraction: float = 0.8,
+                           center_mm: tuple | None = None,
+                           detector_radius_mm: float | None = None) -> FractionHeterogeneity:
+    """Heterogeneity of a solute fraction over the detector, and its rim over its core.
+
+    Parameters
+    ----------
+    x_mm, y_mm : array of float, shape (n,)
+        Detector hit positions of the counted ions, mm (only the ions the
+        fraction is taken over: ranged, excluded elements left out).
+    is_solute : array of bool, shape (n,)
+        Which of them are solute.
+    bins : int
+        Bins across the core disc's diameter (at least 2).
+    core_fraction : float
+        Radius of the grid's disc, in units of the detector radius ``R``.
+    min_per_bin : int
+        Bins with fewer ions are left out (at least 1).
+    inner_fraction, rim_fraction : float
+        The inner disc ``r <= inner_fraction * R`` and the rim annulus
+        ``rim_fraction * R < r <= R`` of the rim-to-core ratio
+        (``inner_fraction <= rim_fraction <= 1``).
+    center_mm : (float, float), optional
+        Centre of the detector; default the median hit position.
+    detector_radius_mm : float, optional
+        ``R``; default the radius around the centre holding 99.9 % of the hits.
+
+    Returns
+    -------
+    FractionHeterogeneity
+        With NaN values and a ``reason`` / ``rim_core_reason`` when the data
+        allow no value (no ions, no solute, only solute, too few bins).
+
+    Raises
+    ------
+    ValueError
+        Bad parameters or arrays of different lengths (never for the data's values).
+
+    Notes
+    -----
+    ``heterogeneity = (X^2 - (K - 1) N / (N - 1)) / N`` with Pearson's ``X^2 =
+    sum n_i (f_i - f)^2 / (f (1 - f))`` over the ``K`` bins used, ``N`` ions;
+    its noise ``sqrt(2 (K - 1) + (1 - 6 f (1 - f)) / (f (1 - f)) (sum 1/n_i -
+    K^2 / N)) / N`` (analytic, under a random labelling); see the module
+    docstring.
+
+    Examples
+    --------
+    A uniform disc of hits, solute on the right half at 0.4 and on the left at
+    0.2 (``d = 0.1`` around ``p = 0.3``): the heterogeneity is ``d^2 / (p (1 -
+    p)) = 0.0476``, and a random labelling gives 0 within the noise.
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> r, t = 40 * np.sqrt(rng.random(400_000)), 2 * np.pi * rng.random(400_000)
+    >>> x, y = r * np.cos(t), r * np.sin(t)
+    >>> solute = rng.random(len(x)) < np.where(x > 0, 0.4, 0.2)
+    >>> h = fraction_heterogeneity(x, y, solute, center_mm=(0, 0))
+    >>> print(f"{h.heterogeneity:.4f} +- {h.heterogeneity_err:.4f}, truth {0.01 / 0.21:.4f}")
+    0.0466 +- 0.0009, truth 0.0476
+    >>> h0 = fraction_heterogeneity(x, y, rng.random(len(x)) < 0.3)
+    >>> abs(h0.heterogeneity) < 3 * h0.heterogeneity_noise
+    True
+    """
+    x = np.asarray(x_mm, dtype=np.float64).ravel()
+    y = np.asarray(y_mm, dtype=np.float64).ravel()
+    sol = np.asarray(is_solute).ravel().astype(bool)
+    if not (len(x) == len(y) == len(sol)):
+        raise ValueError(f"x_mm, y_mm and is_solute differ in length ({len(x)}, {len(y)}, "
+                         f"{len(sol)})")
+    if bins < 2 or min_per_bin < 1:
+        raise ValueError("bins >= 2 and min_per_bin >= 1 are required")
+    if not (0 < core_fraction <= 1 and 0 < inner_fraction <= rim_fraction <= 1):
+        raise ValueError("0 < core_fraction <= 1 and 0 < inner_fraction <= rim_fraction <= 1 "
+                         "are required")
+    check_bin_cells(float(bins) ** 2, f"a grid of {bins:,} x {bins:,}", "give fewer bins")
+    nan = float("nan")
+    n = len(x)
+    empty = dict(heterogeneity=nan, heterogeneity_noise=nan, heterogeneity_err=nan,
+                 chi2=nan, fraction=nan,
+                 bins=int(bins), bins_used=0, bin_mm=nan, ions_used=0,
+                 min_per_bin=int(min_per_bin), center_mm=(nan, nan), detector_radius_mm=nan,
+                 core_radius_mm=nan, rim_core_ratio=nan, rim_core_ratio_err=nan,
+                 rim_solute_fraction=nan, core_solute_fraction=nan, rim_ions=0, core_ions=0,
+                 inner_radius_mm=nan, rim_radius_mm=nan)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if not ok.all():
+        x, y, sol = x[ok], y[ok], sol[ok]
+    if len(x) == 0:
+        why = "no ions" if n == 0 else "no ion with a finite detector position"
+        return FractionHeterogeneity(**empty, reason=why, rim_core_reason=why)
+    center = ((float(np.median(x)), float(np.median(y))) if center_mm is None
+              else (float(center_mm[0]), float(center_mm[1])))
+    r = np.hypot(x - center[0], y - center[1])
+    det_r = (float(np.percentile(r, 99.9)) if detector_radius_mm is None
+             else float(detector_radius_mm))
+    if not det_r > 0:
+        why = "all hits at one point: no detector area"
+        return FractionHeterogeneity(**dict(empty, center_mm=center), reason=why,
+                                     rim_core_reason=why)
+    core_r = core_fraction * det_r
+    ratio, ratio_err, f_rim, f_core, n_rim, n_core, rc_why = _rim_core(
+        r, sol, inner_fraction * det_r, rim_fraction * det_r, det_r)
+    common = dict(empty, center_mm=center, detector_radius_mm=det_r, core_radius_mm=core_r,
+                  bin_mm=2.0 * core_r / bins, rim_core_ratio=ratio,
+                  rim_core_ratio_err=ratio_err, rim_solute_fraction=f_rim,
+                  core_solute_fraction=f_core, rim_ions=n_rim, core_ions=n_core,
+                  inner_radius_mm=inner_fraction * det_r, rim_radius_mm=rim_fraction * det_r)
+
+    idx, full, _w = _grid_counts(x, y, center, core_r, bins)
+    used = idx >= 0
+    nb = bins * bins
+    n_i = np.bincount(idx[used], minlength=nb)
+    k_i = np.bincount(idx[used], weights=sol[used], minlength=nb)
+    keep = full & (n_i >= min_per_bin)
+    n_i, k_i = n_i[keep].astype(np.float64), k_i[keep]
+    K = len(n_i)
+    N = float(n_i.sum())
+    common.update(bins_used=K, ions_used=int(N))
+    if K < 2:
+        why = (f"{K} detector bin(s) with at least {min_per_bin} ions: too few for a "
+               "heterogeneity (use fewer bins, a smaller min_per_bin or more ions)")
+        return FractionHeterogeneity(**common, reason=why, rim_core_reason=rc_why)
+    ksum = float(k_i.sum())
+    f = ksum / N
+    common["fraction"] = f
+    if ksum == 0 or ksum == N:
+        why = (f"{'no' if ksum == 0 else 'every'} ion of the {int(N):,} in the {K} bins is "
+               "solute: no fraction to vary")
+        return FractionHeterogeneity(**common, reason=why, rim_core_reason=rc_why)
+    pq = f * (1.0 - f)
+    q = float((k_i * k_i / n_i).sum() - ksum * ksum / N)    # sum n_i (f_i - f)^2
+    chi2 = q / pq
+    het = (chi2 - (K - 1) * N / (N - 1)) / N
+    v = 2.0 * (K - 1) + (1.0 - 6.0 * pq) / pq * (float((1.0 / n_i).sum()) - K * K / N)
+    noise = float(np.sqrt(max(v, 0.0)) / N)
+    err = float(np.sqrt(max(v, 0.0) + 4.0 * N * max(het, 0.0)) / N)
+    common.update(heterogeneity=float(het), heterogeneity_noise=noise, heterogeneity_err=err,
+                  chi2=float(chi2))
+    return FractionHeterogeneity(**common, reason=None, rim_core_reason=rc_why)
+
+
 def _coating_core_radius(r, ranged, coating, det_r):
     """Core radius from the coating ring on the detector, or None if no ring shows."""
     edges = np.linspace(0.0, det_r, _RINGS + 1)
@@ -467,9 +792,8 @@ def detector_map(run: Run, ranges: RangeTable | None = None, species: str | None
     total = part.sum(axis=0).reshape(3, bins, bins)
 
     # -- subsample -------------------------------------------------------------
-    rng = np.random.default_rng(seed)
-    m = min(int(sample_size), n)
-    idx = np.sort(rng.choice(n, size=m, replace=False)) if m < n else np.arange(n)
+    idx = _subsample_index(n, sample_size, seed)
+    m = len(idx)
     sx = np.asarray(src_x[idx], dtype=np.float64)
     sy = np.asarray(src_y[idx], dtype=np.float64)
     center = (float(np.median(sx)), float(np.median(sy)))

@@ -24,7 +24,11 @@ group              columns
 ``fda``            ``fda_mu_<species>``, ``fda_mu_shuffled_<species>``,
                    ``fda_p_value_<species>``, ``fda_dispersion_<species>``
                    (+ ``_err``: the blocks' variance over the binomial's,
-                   whose expectation does not grow with the run's size) (ROI)
+                   whose expectation does not grow with the run's size) (ROI);
+                   ``li_acf_max``, ``li_acf_lag``: the largest ``|r|`` of the
+                   Li indicator's autocorrelation over lags 50 to 10,000 ions
+                   of the FDA's sequence, and its lag (:data:`LI_ACF`;
+                   :func:`liprobe.fda.sequence_periodicity`; ROI)
 ``li_neighbours``  ``li_knn_excess_pct`` (+ ``_err``): the share of Li among the
                    10 nearest counted ions of each Li-bearing ion, less that of
                    labels shuffled within 1 nm z-slabs, in percentage points (ROI;
@@ -33,13 +37,20 @@ group              columns
                    --composition``)
 ``presence``       ``peaks_present``, ``peaks_absent`` (``;``-separated ions,
                    ROI; :mod:`liprobe.study.presence`)
-``peaks``          ``mrp_fwhm_<ion>``, ``mrp_fw10_<ion>``, ``tail_ns_<ion>`` of
+``peaks``          ``mrp_fwhm_<ion>``, ``mrp_fw10_<ion>``, ``mrp_fw1_<ion>`` (at 1 %
+                   of the maximum: where thermal tails show), ``tail_ns_<ion>`` of
                    the study's ``reference_peaks``, ``background_ppm_ns``
                    (segment; :func:`liprobe.spectrum.peaks.analyse_peaks`)
 ``detector``       ``detector_heterogeneity`` (+ ``_err``: its Poisson noise),
                    ``detector_mu_<species>``, ``detector_mu_shuffled_<species>``
                    (segment; over ``detector.core``, by default 0.4 of the
-                   detector radius for every run)
+                   detector radius for every run); ``li_map_heterogeneity``
+                   (+ ``_err``): the Li fraction's excess variance over the
+                   same core disc, in units of ``f (1 - f)``, and
+                   ``li_rim_core_ratio`` (+ ``_err``): the Li fraction beyond
+                   0.8 of the detector radius over that within 0.5, on the
+                   same subsample (:data:`LI_MAP`;
+                   :func:`liprobe.spatial.detector.fraction_heterogeneity`)
 ``coating``        ``coating_thickness_nm`` (median apparent thickness),
                    ``coating_slabs_found`` (segment)
 ``grain``          ``grain_volume_nm3``, ``grain_depth_min_nm``,
@@ -84,7 +95,7 @@ import numpy as np
 from ..errors import LiprobeError
 
 __all__ = ["ColumnGroup", "GROUPS", "column_group", "registry_signature", "analyse_run",
-           "RunContext", "LI_NEIGHBOURS"]
+           "RunContext", "LI_NEIGHBOURS", "LI_ACF", "LI_MAP"]
 
 
 @dataclass(frozen=True)
@@ -225,7 +236,12 @@ def _kingham(ctx):
     return kf.keys(), kf.reasons()
 
 
-@column_group("fda", version="2")
+#: The Li sequence's periodicity in the ``fda`` group: the largest autocorrelation of the
+#: Li indicator over these lags (ions), as :func:`liprobe.fda.sequence_periodicity`.
+LI_ACF: dict[str, int] = {"lag_min": 50, "lag_max": 10_000}
+
+
+@column_group("fda", version="3")
 def _fda(ctx):
     from ..fda import frequency_distribution
 
@@ -258,7 +274,27 @@ def _fda(ctx):
         else:
             values[disp] = values[disp + "_err"] = None
             reasons[disp] = "fewer than four blocks, or no species ion in them"
+    values.update(_li_periodicity(ctx, reasons))
     return values, reasons
+
+
+def _li_periodicity(ctx, reasons):
+    """``li_acf_max``, ``li_acf_lag``: the Li indicator's largest autocorrelation over
+    :data:`LI_ACF`'s lags, on the FDA's sequence (the ROI's ranged ions in evaporation order,
+    ``exclude`` and H, Ga left out; every ion carrying Li is a Li ion)."""
+    from ..fda import sequence_periodicity, species_sequence
+
+    names = ("li_acf_max", "li_acf_lag")
+    try:
+        seq = species_sequence(ctx.roi, ctx.table, "Li", exclude=ctx.params.exclude)
+        p = sequence_periodicity(seq, **LI_ACF)
+    except (LiprobeError, ValueError) as e:
+        reasons.update(dict.fromkeys(names, _one_line(e)))
+        return dict.fromkeys(names)
+    if p.reason is not None:
+        reasons.update(dict.fromkeys(names, p.reason))
+        return dict.fromkeys(names)
+    return {"li_acf_max": p.max_abs_acf, "li_acf_lag": p.lag_at_max}
 
 
 #: The Li clustering measure of the ``li_neighbours`` group: fixed, so that the work is
@@ -293,7 +329,7 @@ def _presence(ctx):
             "peaks_absent": ";".join(p.absent_ions())}, {}
 
 
-@column_group("peaks", version="1", requires="liprobe.spectrum.peaks")
+@column_group("peaks", version="2", requires="liprobe.spectrum.peaks")
 def _peaks(ctx):
     """MRP and tail of the reference peaks, and the background, on the segment's spectrum."""
     from ..chemistry import parse_ion
@@ -311,7 +347,7 @@ def _peaks(ctx):
         values["background_ppm_ns_err"] = (bg.ppm_per_ns * bg.a_error / bg.a
                                            if bg.a and bg.a_error else None)
     for name in ctx.params.reference_peaks:
-        cols = {"mrp_fwhm": "fwhm", "mrp_fw10": "fw10", "tail_ns": "tail_ns"}
+        cols = {"mrp_fwhm": "fwhm", "mrp_fw10": "fw10", "mrp_fw1": "fw1", "tail_ns": "tail_ns"}
         main = max(parse_ion(name).peaks(), key=lambda mp: mp[1])[0]
         peak = pa.nearest(main)
         if peak is None or abs(peak.mass - main) > _PEAK_MATCH_DA:
@@ -332,7 +368,14 @@ def _peaks(ctx):
 _PEAK_MATCH_DA = 0.3
 
 
-@column_group("detector")
+#: The Li-fraction map of the ``detector`` group (:func:`liprobe.spatial.detector.
+#: fraction_heterogeneity`): grid bins across the core disc, the fewest ions of a bin used,
+#: and the inner disc and rim annulus of the rim-to-core ratio (fractions of the radius).
+LI_MAP: dict[str, Any] = {"bins": 16, "min_per_bin": 20, "inner_fraction": 0.5,
+                          "rim_fraction": 0.8}
+
+
+@column_group("detector", version="2")
 def _detector(ctx):
     from ..spatial.detector import detector_map
 
@@ -354,7 +397,59 @@ def _detector(ctx):
             reasons[f"detector_mu_{sp}"] = h.fraction_reason or "not computable"
         if h.fraction_mu_shuffled is None:
             reasons[f"detector_mu_shuffled_{sp}"] = h.fraction_reason or "not computable"
+    values.update(_li_map(ctx, m, reasons))
     return values, reasons
+
+
+LI_MAP_COLUMNS = ("li_map_heterogeneity", "li_map_heterogeneity_err", "li_rim_core_ratio",
+                  "li_rim_core_ratio_err")
+
+
+def _li_map(ctx, m, reasons):
+    """The Li fraction's heterogeneity over the detector map ``m``'s core disc and its rim over
+    its core, on the ions of ``m``'s heterogeneity (the same seeded subsample of the segment,
+    the same centre and detector radius): Li among the ranged ions, ``exclude``, the coating
+    element, H and Ga left out; every ion carrying Li counts as one Li ion (the fraction is
+    of ions, so that each ion is one binomial trial). ``li_map_heterogeneity_err`` is the
+    estimate's standard error (``heterogeneity_err``: the noise of random labels, widened by
+    the variation measured), not the bare null noise."""
+    from ..fda import DROP, SPECIES, species_codes
+    from ..ranging import assign
+    from ..spatial.detector import _subsample_index, fraction_heterogeneity
+
+    names = LI_MAP_COLUMNS
+    exclude = list(ctx.params.exclude)
+    if ctx.spec.coated:
+        el = ctx.spec.coating
+        exclude.append(el[:1].upper() + el[1:].lower())
+    try:
+        codes = np.append(species_codes(ctx.table, "Li", tuple(dict.fromkeys(exclude))),
+                          np.uint8(DROP))
+    except (LiprobeError, ValueError) as e:
+        reasons.update({n: _one_line(e) for n in names if not n.endswith("_err")})
+        return dict.fromkeys(names)
+    cfg = ctx.params.detector
+    run = ctx.run
+    idx = _subsample_index(run.n_ions, cfg.sample, cfg.seed)
+    labels, _ = assign(np.asarray(run.source("mass")[idx]), ctx.table)
+    code = codes[labels]
+    keep = code != DROP
+    x = np.asarray(run.source("det_x")[idx], dtype=np.float64)[keep]
+    y = np.asarray(run.source("det_y")[idx], dtype=np.float64)[keep]
+    h = fraction_heterogeneity(x, y, code[keep] == SPECIES,
+                               core_fraction=min(m.core_radius_mm / m.detector_radius_mm, 1.0),
+                               center_mm=m.center_mm, detector_radius_mm=m.detector_radius_mm,
+                               **LI_MAP)
+    values = {}
+    for n, v, why in ((names[0], h.heterogeneity, h.reason),
+                      (names[1], h.heterogeneity_err, h.reason),
+                      (names[2], h.rim_core_ratio, h.rim_core_reason),
+                      (names[3], h.rim_core_ratio_err, h.rim_core_reason)):
+        ok = v is not None and math.isfinite(v)
+        values[n] = float(v) if ok else None
+        if not ok and not n.endswith("_err"):
+            reasons[n] = why or "not computable"
+    return values
 
 
 @column_group("coating")

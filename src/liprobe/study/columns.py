@@ -37,6 +37,15 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "peaks_absent": ("", "ranged ions without a peak above background (;-separated)"),
     "background_ppm_ns": ("ppm/ns", "flat background of the time-of-flight spectrum"),
     "detector_heterogeneity": ("", "heterogeneity of the detector hit map (core region)"),
+    "li_map_heterogeneity": ("", "excess variance of the Li fraction of the counted ions over "
+                                 "the detector's core region beyond binomial noise, in units "
+                                 "of f(1-f) (0: random; segment, the detector subsample)"),
+    "li_rim_core_ratio": ("", "Li fraction of the counted ions beyond 0.8 of the detector "
+                              "radius over that within 0.5 (1: even; above 1: enriched rim "
+                              "or depleted core; segment, the detector subsample)"),
+    "li_acf_max": ("", "largest |autocorrelation| of the Li indicator over lags of 50 to "
+                       "10,000 ions of the FDA's sequence (ROI, evaporation order)"),
+    "li_acf_lag": ("ion", "lag of li_acf_max, in ions of the FDA's sequence"),
     "coating_thickness_nm": ("nm", "median apparent thickness of the coating shell"),
     "coating_slabs_found": ("", "depth slabs in which the coating shell was found"),
     "grain_volume_nm3": ("nm^3", "volume of the grain of another phase inside the analysed "
@@ -70,6 +79,7 @@ _PATTERNS: tuple[tuple[str, str, str], ...] = (
     (r"detector_mu_(.+)", "", "mu of the {0} fraction over the detector"),
     (r"mrp_fwhm_(.+)", "", "mass resolving power m/FWHM of the {0} peak"),
     (r"mrp_fw10_(.+)", "", "mass resolving power m/FW10%M of the {0} peak"),
+    (r"mrp_fw1_(.+)", "", "mass resolving power m/FW1%M of the {0} peak (its thermal tail)"),
     (r"tail_ns_(.+)", "ns", "thermal tail of the {0} peak"),
     (r"grain_(.+/.+)", "", "ratio {0} of the ions inside the grain's isosurface, with its "
                            "counting error"),

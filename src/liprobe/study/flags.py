@@ -23,9 +23,19 @@ runs from turning tiny differences into flags.
     the median Poisson noise of the heterogeneity if larger. Field-driven
     delithiation shows as Li clustered in time and space and as an uneven
     hit map (Singh et al. 2023, Fig. 1 and 4; Kim et al., J. Mater. Chem. A
-    10 (2022) 4926); a Li ratio can pass through 0.5
-    while it happens, so the ratio is not used. Reference: the coated runs
-    (at least ``min_reference_runs``), else every run.
+    10 (2022) 4926). Reference: the coated runs (at least
+    ``min_reference_runs``), else every run. Or, for an uncoated run, a study
+    ratio with Li in its numerator (``Li/(Li+Ni+Co+Mn)``) more than
+    ``delithiated_z`` robust SD below or above that of the coated runs of the
+    same material and instrument (floor ``ratio_scale_min``, or the run's
+    counting error if larger; runs of another phase neither judged nor taken
+    as reference): Li lost between pulses shows as a deficit, Li brought in
+    from the specimen's flanks as an excess (:mod:`liprobe.simulate.lithium`).
+    Coated runs are not judged on their Li ratio: the shell suppresses
+    field-driven migration (Kim et al. 2022), so a coated run off the batch is a
+    composition (``off_stoichiometric``: a grain, a particle). A Li ratio that
+    passes through the bulk value while Li moves is caught by the clustering
+    only.
 ``other_phase``
     The run's peaks and cation fractions fit another phase of the study
     better than its expected material (:mod:`liprobe.study.phases`): fewer
@@ -137,6 +147,47 @@ def _delithiated(rows, params, rules: FlagRules, out):
                 out[i].setdefault("delithiated", []).append(
                     f"{what} {_fmt(v)} is {z:.1f} robust SD above the median {_fmt(med)} of "
                     f"{len(ref)} {ref_what} ({sd_text}, threshold {rules.delithiated_z:g})")
+
+
+def _li_ratio_shift(rows, params, rules: FlagRules, out):
+    """The Li-ratio part of ``delithiated`` (module docstring): against the coated runs of
+    the same material and instrument, after ``other_phase``."""
+    from ..chemistry import Ion, parse_ratio
+
+    exprs = []
+    for t in params.ratios:
+        r = parse_ratio(t)
+        if any(isinstance(x, Ion) for x in r.terms):
+            continue
+        if {name for name, _ in r.numerator} == {"Li"}:
+            exprs.append(t)
+    skip = {i for i, o in enumerate(out) if "other_phase" in o}
+    groups: dict = {}
+    for i, r in enumerate(rows):
+        if _ok(r) and i not in skip:
+            groups.setdefault((r.get("material"), r.get("instrument")), []).append(i)
+    for (material, instrument), idx in groups.items():
+        where = f"coated {material or 'unknown material'} runs" + (
+            f" on {instrument}" if instrument else "")
+        for expr in exprs:
+            ref = [_num(rows[i], expr) for i in idx
+                   if rows[i].get("coating", "none") != "none"]
+            ref = [v for v in ref if v is not None]
+            if len(ref) < rules.min_reference_runs:
+                continue
+            med, mad = robust_center_scale(ref)
+            for i in idx:
+                v = _num(rows[i], expr)
+                if v is None or rows[i].get("coating", "none") != "none":
+                    continue
+                sd = max(mad, rules.ratio_scale_min, _num(rows[i], expr + "_err") or 0.0)
+                z = (v - med) / sd
+                if abs(z) > rules.delithiated_z:
+                    out[i].setdefault("delithiated", []).append(
+                        f"{expr} = {_fmt(v)} is {abs(z):.1f} robust SD "
+                        f"{'below' if z < 0 else 'above'} the median {_fmt(med)} of "
+                        f"{len(ref)} {where} (SD {_fmt(sd)}, threshold "
+                        f"{rules.delithiated_z:g})")
 
 
 def _cations(materials: dict, exclude) -> tuple:
@@ -270,6 +321,7 @@ def flag_rows(rows: list, materials: dict, params, rules: FlagRules) -> list[dic
     best: list = [None] * len(rows)
     _delithiated(rows, params, rules, out)
     _other_phase(rows, materials, params, rules, out, best)
+    _li_ratio_shift(rows, params, rules, out)
     _off_stoichiometric(rows, materials, params, rules, out)
     _early_fracture(rows, out)
     result = []
