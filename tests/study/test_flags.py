@@ -67,11 +67,11 @@ def test_an_uncoated_li_ratio_far_off_the_coated_runs_is_delithiated_a_coated_on
                       row("grain", coating="Cr", li=0.40)]
     f = flags_of(rows)
     reasons = flag_rows(rows, MATERIALS, PARAMS, RULES)
-    assert "delithiated" in f[4] and "delithiated" in f[5]
+    assert f[4] == {"delithiated"} and f[5] == {"delithiated"}     # not off_stoichiometric
     assert "Li/(Li+Ni+Co+Mn) = 0.25 is 24.8 robust SD below the median 0.498 of 5 coated " \
         "NMC811 runs on XS" in reasons[4]["flag_reasons"]
     assert "above" in reasons[5]["flag_reasons"]
-    assert "delithiated" not in f[6]                 # 3.8 SD: within the threshold
+    assert f[6] == set()                             # 3.8 SD: within the threshold
     # a coated run off the batch is a composition, not field-driven migration
     assert "delithiated" not in f[7] and "off_stoichiometric" in f[7]
     # another material's runs are neither judged nor a reference
@@ -118,7 +118,9 @@ def test_delithiated_runs_do_not_move_the_stoichiometric_band():
     rows = batch() + [row(f"u{i}", coating="none", het=0.9, li=0.30) for i in range(5)]
     f = flags_of(rows)
     assert f[:4] == [set()] * 4        # five delithiated runs would otherwise set the median
-    assert all(x == {"delithiated", "off_stoichiometric"} for x in f[4:])
+    # their Li ratio (0.30) is judged once, by delithiated against the coated runs (was: also
+    # off_stoichiometric, the same deficit twice)
+    assert all(x == {"delithiated"} for x in f[4:])
 
 
 def test_other_phase_names_the_phase_that_fits():
@@ -191,3 +193,51 @@ def test_presence_finds_a_peak_on_a_flat_background_and_not_a_window_of_backgrou
     assert set(p.absent_ions()) == {"Mn++", "Ga+"}
     assert p.background[2] == pytest.approx(60, rel=0.3)
     assert ion_presence(mass, table, sigma=1).present_ions() == ("Si++", "Mn++")
+
+
+def _crowded_table():
+    """An ion with five windows among many ranged windows, as NiO2+ among an NMC811 range
+    file's Ni, Co, Cr and Mn oxides."""
+    ranges = [Range(m - 0.45, m + 0.45, parse_ion("NiO2+")) for m in (90, 92, 93, 94, 96)]
+    ranges += [Range(m - 0.4, m + 0.4, parse_ion("CoO2+")) for m in (91,)]
+    ranges += [Range(m - 0.4, m + 0.4, parse_ion("MnO2+")) for m in (87,)]
+    ranges += [Range(m - 0.4, m + 0.4, parse_ion("CrO2+")) for m in (84, 85, 86, 88)]
+    return RangeTable.from_ranges(sorted(ranges, key=lambda r: r.lo))
+
+
+def test_presence_does_not_take_a_low_flat_background_for_a_peak():
+    # a few ions per Da (8), the ion's windows only background: reading the lower of two
+    # noisy side bands made this "present" (NiO2+ in a LiMn2O4 run); pooled agreeing bands
+    # and the background's own error keep the false positives at the sigma's rate
+    table = _crowded_table()
+    false = 0
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        mass = rng.uniform(80, 100, 160).astype(np.float32)
+        p = ion_presence(mass, table)
+        false += "NiO2+" in p.present_ions()
+        b = dict(zip(p.ions, p.background))["NiO2+"]
+        assert b == pytest.approx(8 * 4.5, rel=0.6)
+    assert false <= 1
+
+
+def test_presence_finds_a_weak_peak_on_a_strong_neighbours_tail():
+    # a tail running down from a strong peak (toward higher m/n) under a weaker peak: 1,260
+    # tail ions in its window; the interpolated level is ~10 % high (an exponential's mean over
+    # a band lies above its value at the band's centre): 400 ions are found, ~7 sigma
+    rng = np.random.default_rng(3)
+    strong = 40.0 + rng.exponential(0.6, 20_000)
+    flat = rng.uniform(30, 60, 600)
+    weak = rng.normal(41.0, 0.02, 400)
+    mass = np.concatenate([strong, flat, weak]).astype(np.float32)
+    table = RangeTable.from_ranges([Range(39.9, 40.1, parse_ion("Ca+")),
+                                    Range(40.9, 41.1, parse_ion("K+"))])
+    assert "K+" in ion_presence(mass, table).present_ions()
+    # and the tail alone is no peak: the level under the window is interpolated (in log)
+    # between the bands, not the lower band's (which read the tail as 2.4 times background)
+    for seed in range(5):
+        rng = np.random.default_rng(10 + seed)
+        no_weak = np.concatenate([40.0 + rng.exponential(0.6, 20_000),
+                                  rng.uniform(30, 60, 600)]).astype(np.float32)
+        p = ion_presence(no_weak, table)
+        assert "K+" not in p.present_ions(), p.to_dict()["K+"]

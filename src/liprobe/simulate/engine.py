@@ -38,7 +38,7 @@ carry on from one to the next. Per chunk:
 
 Then the ``.epos`` positions are reconstructed from the detector data with
 the true parameters, the efficiency calibrated so that depths come out right
-(:func:`liprobe.spatial.reconstruct.reconstruct`; :func:`.truth.depth_ratio`;
+(:func:`liprobe.spatial.reconstruct.reconstruct`; :func:`.truth.depth_calibration`;
 with a laser schedule, each segment's radius from its own field), and the
 truth is assembled.
 """
@@ -84,7 +84,7 @@ from .specimen import (
     _surface_distance_array,
 )
 from .spectrum import design_windows, range_table, sample_spectrum
-from .truth import build_truth, depth_ratio, summary
+from .truth import build_truth, depth_calibration, summary
 
 __all__ = ["CHUNK_EVENTS", "Setup", "Segment", "SimulatedRun", "prepare", "simulate",
            "FRACTURE_BURST", "fracture_burst_ions"]
@@ -504,10 +504,12 @@ def _li_transport(config: SimulationConfig, segments: list, catalogue: Catalogue
                   efficiency: float, kinds: list, geo) -> None:
     """Each segment's Li transport (:func:`.lithium.li_transport_at`) and the kernel's numbers.
 
-    Events per pulse: the detection rate over the detected share of the main phase's
-    events (ions, times the efficiency); the volume per event and the Li per event
-    ``q`` are the main phase's at its mean field; the cap's lateral radius is the
-    apex's, ``R cos(alpha)``."""
+    Site events per pulse: the detection rate over the detected ions per site event (the
+    main phase's ions, plus the Li islands the flanks bring per site event, ``g q``, times
+    the efficiency); islands take detections but no volume, and ``g`` depends on the
+    front's speed, so the two are solved together (fixed-point iteration). The volume per
+    event and the Li per event ``q`` are the main phase's in its middle field bin; the
+    cap's lateral radius is the apex's, ``R cos(alpha)``."""
     li_idx = catalogue.li_index
     if config.mobility is None or li_idx < 0:
         return
@@ -521,16 +523,22 @@ def _li_transport(config: SimulationConfig, segments: list, catalogue: Catalogue
         ions = float(np.sum(catalogue.probabilities[row][~catalogue.neutral_mask]))
         em = seg.emissions[0]
         op = seg.operating
-        t = li_transport_at(config.mobility, coated=config.coated, laser_pj=seg.laser_pj,
-                            temperature_k=op.peak_temperature_k,
-                            field_v_nm=seg.fields[0], cooling_time_ns=op.cooling_time_ns,
-                            base_temperature_k=evap.base_temperature_k,
-                            attempt_frequency_hz=evap.attempt_frequency_hz,
-                            evaporation_time_ns=evap.evaporation_time_ns,
-                            events_per_pulse=config.multihit.detection_rate
-                            / max(efficiency * ions, 1e-12),
-                            volume_per_event_nm3=1.0 / em.event_density_per_nm3,
-                            cap_radius_nm=cap)
+        islands = 0.0
+        for _ in range(100):
+            t = li_transport_at(config.mobility, coated=config.coated, laser_pj=seg.laser_pj,
+                                temperature_k=op.peak_temperature_k,
+                                field_v_nm=seg.fields[0], cooling_time_ns=op.cooling_time_ns,
+                                base_temperature_k=evap.base_temperature_k,
+                                attempt_frequency_hz=evap.attempt_frequency_hz,
+                                evaporation_time_ns=evap.evaporation_time_ns,
+                                events_per_pulse=config.multihit.detection_rate
+                                / max(efficiency * (ions + islands), 1e-12),
+                                volume_per_event_nm3=1.0 / em.event_density_per_nm3,
+                                cap_radius_nm=cap)
+            done = abs(t.flank_supply * q - islands) <= 1e-9 * (1.0 + islands)
+            islands = t.flank_supply * q
+            if done:
+                break
         seg.li = t
         seg.li_args[:] = (t.drift, t.dc_loss, t.flank_supply * q / t.island_atoms,
                           t.island_atoms, t.island_reach, t.island_spread_nm)
@@ -661,6 +669,8 @@ class _Tally:
                    for _ in range(n_seg)]
         self.events = np.zeros(n_seg, np.int64)
         self.li_island_left = 0
+        #: atoms of the island being evaporated when each segment ended
+        self.li_island_left_at_end = np.zeros(n_seg, np.int64)
         self.island_li_by_phase = np.zeros(n_p, np.int64)
         self.island_li_by_segment = np.zeros(n_seg, np.int64)
         self.n_detected = 0
@@ -675,6 +685,8 @@ class _Tally:
         is_li = species == li
         pulsed = is_li & ((kind == 0) | (kind == 1))
         island = (kind == 1) | (kind == 3)
+        cand = np.zeros(len(species), np.bool_)
+        cand[ci] = True
         c = self.li[seg]
         c["site_li"] += int(np.count_nonzero(is_li & ((kind == 0) | (kind == 2))))
         c["flank_li"] += int(np.count_nonzero(island))
@@ -687,7 +699,7 @@ class _Tally:
         n_off = int(np.count_nonzero(pulsed[off]))
         c["detected"] += n_det
         c["outside_field_of_view"] += n_off
-        c["lost_to_efficiency"] += int(np.count_nonzero(pulsed)) - n_det - n_off
+        c["lost_to_efficiency"] += int(np.count_nonzero(pulsed & ~cand))
 
     @property
     def window_counts(self) -> np.ndarray:
@@ -992,9 +1004,10 @@ def _events_kernel(spacing, u, g, vol0, nd, ph_args, tab, lb, dt, fmap, out):
                         size += math.floor(math.log(x) / math.log(1.0 - 1.0 / la[3]))
                     reach = abs(la[4] * np.float64(g[2, i]))
                     rad = 1.0 - reach
-                    if rad < 0.0:
-                        rad = min(-rad, 0.999)
                     az = two_pi * np.float64(u[9, i])
+                    if rad < 0.0:                           # past the centre: other side
+                        rad = min(-rad, 0.999)
+                        az += math.pi
                     ix = rad * math.cos(az)
                     iy = rad * math.sin(az)
                     clump = size
@@ -1054,7 +1067,8 @@ class _Buffers:
     def __init__(self, m: int):
         # positions end up float32 (and the blurred ones only feed an arctan2): float32 here
         # halves the memory traffic; depth, radius, theta and volume stay float64
-        self.f = {k: np.empty(m, np.float64 if k in ("depth", "radius", "theta", "vol", "clump")
+        self.f = {k: np.empty(m, np.float64 if k in ("depth", "radius", "theta", "vol", "clump",
+                                                     "ix", "iy")
                               else np.float32)
                   for k in ("depth", "radius", "x", "y", "z", "theta", "xb", "yb", "vol",
                             "clump", "ix", "iy")}
@@ -1213,6 +1227,7 @@ def _generate(setup: Setup, rng: np.random.Generator, tally: _Tally, cols: dict,
             if progress is not None:
                 progress(nd)
         tally.segment_ions[seg.index][1] = tally.n_detected
+        tally.li_island_left_at_end[seg.index] = int(round(state[0]))
     tally.li_island_left = int(round(state[0]))
     if setup.fractured:
         _fracture_burst(cols, n_target, rng)
@@ -1384,11 +1399,10 @@ def simulate(config: SimulationConfig, progress=None, scratch_folder=None) -> Si
         labels = np.memmap(os.path.join(folder, "labels"), mode="w+", shape=(n,),
                            dtype=np.int16 if len(setup.table) < 32000 else np.int32)
     assign(cols["mass"], setup.table, out=labels)
-    vol = window_volumes(setup.table, setup.params.atomic_volume_nm3)
     v_rec = _reconstruction_voltage(setup, tally, cols["v_dc"], folder)
     # depths as an analyst who calibrated them would reconstruct (truth: reconstruction_depth)
-    ratio = depth_ratio(setup, tally)
-    params = setup.params.replace(efficiency=setup.efficiency * ratio) if ratio else setup.params
+    params, scale = depth_calibration(setup, tally)
+    vol = window_volumes(setup.table, setup.params.atomic_volume_nm3) * scale
     rec = reconstruct(cols["det_x"], cols["det_y"], v_rec, params, labels=labels,
                       window_volume_nm3=vol, out=(cols["x"], cols["y"], cols["z"]))
     del labels, v_rec

@@ -23,7 +23,10 @@ and a segment's operating point into per-event probabilities)
    exp(-(E_a / k)(1/T - 1/300 K))``, ``T`` the peak temperature). Over the time
    the front needs to reach it, the Li a site holds reaches the surface with
    probability ``d = 1 - exp(-Pe)``, ``Pe = v f tau / v_front`` (``f`` the pulse
-   rate; ``v_front = event rate x volume per event / cap area``). A Cr shell, a
+   rate; ``v_front = site events per second x volume per event / cap area``). The
+   screening length ``lambda`` cancels: a Li ion within ``lambda`` of the surface
+   must drift across ``lambda`` in the ``lambda / v_front`` the front takes to
+   reach it, whatever ``lambda`` is. A Cr shell, a
    conductor around the whole apex, supplies the screening charge: the field inside
    is ``coating_screening`` times the bare one ([K22]: a thin conducting layer
    suppresses field-driven migration).
@@ -235,14 +238,19 @@ def li_transport_at(model: LithiumModel, *, coated: bool, laser_pj: float,
 
 
 def li_budget(counts: dict) -> dict:
-    """The Li budget of a run from its counts: the five parts, ``total`` and ``closes``.
+    """The Li budget of a run (or a segment) from its counts: the five parts, ``total`` and
+    ``closes``.
 
-    ``counts``: ``site_li`` (Li of the evaporated sites), ``flank_li`` (Li supplied by
-    the flanks), and the five parts of :data:`BUDGET_PARTS`.
+    ``counts``: ``site_li`` (Li of the evaporated sites), ``flank_li`` (Li the flanks
+    supplied), optionally ``carried_in`` (a segment's: the atoms of an island left by the
+    segment before), and the five parts of :data:`BUDGET_PARTS`, each counted on its own
+    (``closes`` is a check, not an identity).
     """
     out = {k: int(counts[k]) for k in BUDGET_PARTS}
-    out["total"] = int(counts["site_li"]) + int(counts["flank_li"])
     out["from_sites"] = int(counts["site_li"])
     out["from_flanks"] = int(counts["flank_li"])
+    if "carried_in" in counts:
+        out["carried_in"] = int(counts["carried_in"])
+    out["total"] = out["from_sites"] + out["from_flanks"] + out.get("carried_in", 0)
     out["closes"] = sum(out[k] for k in BUDGET_PARTS) == out["total"]
     return out

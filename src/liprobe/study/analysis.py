@@ -320,7 +320,7 @@ def _li_neighbours(ctx):
     return values, reasons
 
 
-@column_group("presence")
+@column_group("presence", version="2")
 def _presence(ctx):
     from .presence import ion_presence
 

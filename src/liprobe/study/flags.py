@@ -45,7 +45,9 @@ runs from turning tiny differences into flags.
 ``off_stoichiometric``
     A study ratio (atom ratios only) with ``|robust z|`` above
     ``off_stoichiometric_z`` (3.5) against the comparable runs: same
-    material and instrument, not delithiated nor of another phase. Floor:
+    material and instrument, not delithiated nor of another phase (an uncoated
+    run's Li ratios are judged by ``delithiated``, against the coated runs, when
+    there are enough of them). Floor:
     ``ratio_scale_min`` (0.01) or the run's counting error if larger: APT's
     biases (~1e-2, field-dependent losses) dwarf counting errors (~1e-3),
     so a run is not off-stoichiometric for lying outside its counting error.
@@ -149,9 +151,11 @@ def _delithiated(rows, params, rules: FlagRules, out):
                     f"{len(ref)} {ref_what} ({sd_text}, threshold {rules.delithiated_z:g})")
 
 
-def _li_ratio_shift(rows, params, rules: FlagRules, out):
+def _li_ratio_shift(rows, params, rules: FlagRules, out) -> set:
     """The Li-ratio part of ``delithiated`` (module docstring): against the coated runs of
-    the same material and instrument, after ``other_phase``."""
+    the same material and instrument, after ``other_phase``. Returns the ``(row, ratio)``
+    pairs it judged, which ``off_stoichiometric`` then leaves alone."""
+    judged: set = set()
     from ..chemistry import Ion, parse_ratio
 
     exprs = []
@@ -180,6 +184,7 @@ def _li_ratio_shift(rows, params, rules: FlagRules, out):
                 v = _num(rows[i], expr)
                 if v is None or rows[i].get("coating", "none") != "none":
                     continue
+                judged.add((i, expr))
                 sd = max(mad, rules.ratio_scale_min, _num(rows[i], expr + "_err") or 0.0)
                 z = (v - med) / sd
                 if abs(z) > rules.delithiated_z:
@@ -188,6 +193,7 @@ def _li_ratio_shift(rows, params, rules: FlagRules, out):
                         f"{'below' if z < 0 else 'above'} the median {_fmt(med)} of "
                         f"{len(ref)} {where} (SD {_fmt(sd)}, threshold "
                         f"{rules.delithiated_z:g})")
+    return judged
 
 
 def _cations(materials: dict, exclude) -> tuple:
@@ -246,7 +252,9 @@ def _other_phase(rows, materials, params, rules: FlagRules, out, best):
         out[i].setdefault("other_phase", []).append("; ".join(why))
 
 
-def _off_stoichiometric(rows, materials, params, rules: FlagRules, out):
+def _off_stoichiometric(rows, materials, params, rules: FlagRules, out, skip=frozenset()):
+    """``off_stoichiometric`` (module docstring); ``skip``: ``(row, ratio)`` pairs judged by
+    the Li-ratio part of ``delithiated`` (an uncoated run's Li ratios)."""
     from ..chemistry import Ion, parse_ratio
 
     ratios = [t for t in params.ratios
@@ -275,7 +283,7 @@ def _off_stoichiometric(rows, materials, params, rules: FlagRules, out):
                         f"{rules.min_reference_runs} comparable runs)")
             for i in idx:
                 v = _num(rows[i], expr)
-                if v is None:
+                if v is None or (i, expr) in skip:
                     continue
                 err = _num(rows[i], f"{expr}_err") or 0.0
                 scale = max(mad, rules.ratio_scale_min, err)
@@ -321,8 +329,8 @@ def flag_rows(rows: list, materials: dict, params, rules: FlagRules) -> list[dic
     best: list = [None] * len(rows)
     _delithiated(rows, params, rules, out)
     _other_phase(rows, materials, params, rules, out, best)
-    _li_ratio_shift(rows, params, rules, out)
-    _off_stoichiometric(rows, materials, params, rules, out)
+    judged = _li_ratio_shift(rows, params, rules, out)
+    _off_stoichiometric(rows, materials, params, rules, out, judged)
     _early_fracture(rows, out)
     result = []
     for o, b in zip(out, best):
