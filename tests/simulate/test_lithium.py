@@ -235,18 +235,7 @@ def test_coated_li_has_no_periodicity():
 
 
 def test_the_li_map_has_a_rim_that_grows_with_laser_energy(li_runs):
-    def rim_over_core(r):
-        m = r.run["mass"]
-        li = (m > 6.5) & (m < 7.3)
-        metal = ((m > 28.5) & (m < 30.5)) | ((m > 57.5) & (m < 62)) | ((m > 54.5) & (m < 55.5))
-        x, y = r.run["det_x"], r.run["det_y"]
-        rad = np.hypot(x - np.median(x), y - np.median(y))
-        big = np.percentile(rad, 99)
-        core, rim = rad < 0.5 * big, (rad > 0.75 * big) & (rad < big)
-
-        def frac(s):
-            return li[s].sum() / (li | metal)[s].sum()
-        return frac(rim) / frac(core)
+    from .test_series import _rim_over_core as rim_over_core
 
     # (a coated run's rim is its Cr shell: the uncoated run with Li left in place instead)
     ratio = {k: rim_over_core(li_runs[k]) for k in (("none", 5), ("none", 20),

@@ -52,6 +52,9 @@ def test_delithiated_by_heterogeneity_or_dispersion_far_above_the_coated_runs():
     assert "detector heterogeneity 0.5 is" in reasons[4]["flag_reasons"]
     assert "median 0.0105 of 4 coated runs" in reasons[4]["flag_reasons"]
     assert "FDA dispersion of Li+ 9" in reasons[5]["flag_reasons"]
+    z = reasons[5]["flag_delithiated_fda_dispersion_Li+_score"]
+    assert z == pytest.approx((9.0 - 1.51) / np.hypot(0.1, 0.02), rel=0.01)
+    assert reasons[5]["flag_delithiated_fda_dispersion_Li+_threshold"] == 5.0
     # the FDA mu, which grows with a run's size, is not evidence: a large coated run's mu
     # far above the batch's flags nothing
     rows[3]["fda_mu_Li+"] = 0.99
@@ -77,6 +80,20 @@ def test_an_uncoated_li_ratio_far_off_the_coated_runs_is_delithiated_a_coated_on
     # another material's runs are neither judged nor a reference
     lmo = [row(f"m{i}", material="LiMn2O4", li=1 / 3) for i in range(4)]
     assert all("delithiated" not in x for x in flags_of(batch() + lmo))
+
+
+def test_an_uncoated_runs_other_li_ratios_move_with_li_and_are_not_judged_twice():
+    params = StudyParams(ratios=("Li/(Li+Ni+Co+Mn)", "Mn/(Li+Mn)"), fda=FdaConfig(species=("Li+",)))
+    coated = [row(c, li=0.5, **{"Mn/(Li+Mn)": 0.091}) for c in "abcd"]
+    rows = coated + [row("u", coating="none", li=0.70, **{"Mn/(Li+Mn)": 0.05})]
+    f = [set(filter(None, x["flags"].split(";")))
+         for x in flag_rows(rows, MATERIALS, params, RULES)]
+    assert f[4] == {"delithiated"}, f[4]
+    # a coated run with the same Mn/(Li+Mn) is judged on it
+    rows[3]["Mn/(Li+Mn)"] = 0.05
+    f = [set(filter(None, x["flags"].split(";")))
+         for x in flag_rows(rows, MATERIALS, params, RULES)]
+    assert "off_stoichiometric" in f[3]
 
 
 def test_the_dispersion_floor_and_the_runs_own_error_keep_small_differences_unflagged():
@@ -107,11 +124,71 @@ def test_off_stoichiometric_is_judged_against_comparable_runs_not_counting_error
     assert f[5] == {"off_stoichiometric"}
     assert f[6] == {"off_stoichiometric"}                 # against NMC811's nominal 0.5
     reasons = flag_rows(rows, MATERIALS, PARAMS, RULES)
-    assert "NMC811's nominal 0.5 (fewer than 3 comparable runs)" in reasons[6]["flag_reasons"]
+    assert ("Li/(Li+Ni+Co+Mn) = 0.58 is 0.080 above NMC811's nominal 0.5 (threshold "
+            "max(0.03, 3 sigma) = 0.03)") in reasons[6]["flag_reasons"]
     assert "comparable NMC811 runs on XS" in reasons[5]["flag_reasons"]
     # ion ratios (field proxies) never make a run off-stoichiometric
     rows[0]["O2+/O+"] = 40.0
     assert flags_of(rows)[0] == set()
+
+
+def test_off_stoichiometric_against_the_nominal_formula_and_the_batch():
+    from dataclasses import replace
+
+    params = StudyParams(ratios=("Li/(Li+Mn)", "Ni/(Ni+Co+Mn)", "Li/(Li+Ni+Co+Mn)",
+                                 "O/(Li+O+Ni+Co+Mn)"), fda=FdaConfig(species=("Li+",)))
+    # four LiMn2O4 runs all 0.05 off the nominal 1/3: the batch is no evidence against them,
+    # the formula is
+    lmo = [row(f"m{i}", material="LiMn2O4", present="Li+;Mn+;Mn++",
+               pct={"Li": 14.0, "Ni": 0.0, "Co": 0.0, "Mn": 24.0},
+               **{"Li/(Li+Mn)": 0.383 + 0.001 * i, "Li/(Li+Mn)_err": 0.002}) for i in range(4)]
+    # coated NMC811 as the paper measured it: Ni 0.78, Li 0.49, O 0.45 (O lost): not flagged
+    nmc = [row(f"c{i}", li=0.49, **{"Ni/(Ni+Co+Mn)": 0.78, "Ni/(Ni+Co+Mn)_err": 0.003,
+                                      "O/(Li+O+Ni+Co+Mn)": 0.45}) for i in range(4)]
+    rows = lmo + nmc
+
+    def flags(rules):
+        return [set(filter(None, f["flags"].split(";")))
+                for f in flag_rows(rows, MATERIALS, params, rules)]
+    got = flags(RULES)
+    assert all("off_stoichiometric" in f for f in got[:4]), got
+    assert all("off_stoichiometric" not in f for f in got[4:]), got
+    first = flag_rows(rows, MATERIALS, params, RULES)[0]
+    assert "Li/(Li+Mn) = 0.383 is 0.050 above LiMn2O4's nominal 0.333" in first["flag_reasons"]
+    # the test's numbers, a column each: reference, score (here the departure), threshold
+    key = "flag_off_stoichiometric_Li/(Li+Mn)_nominal"
+    assert first[key + "_reference"] == pytest.approx(1 / 3)
+    assert first[key + "_score"] == pytest.approx(0.383 - 1 / 3)
+    assert first[key + "_threshold"] == pytest.approx(0.03)
+    key = "flag_off_stoichiometric_Li/(Li+Mn)_batch"
+    assert first[key + "_reference"] == pytest.approx(0.3845)
+    assert first[key + "_score"] == pytest.approx((0.383 - 0.3845) / 0.01)
+    assert first[key + "_threshold"] == 3.5
+    # batch only: the LiMn2O4 runs agree with each other
+    assert all("off_stoichiometric" not in f for f in flags(
+        replace(RULES, off_stoichiometric_reference="batch")))
+    # O judged only when asked: 0.05 below NMC811's 0.5
+    with_o = flags(replace(RULES, off_stoichiometric_oxygen=True))
+    assert all("off_stoichiometric" in f for f in with_o[4:])
+
+
+def test_the_off_stoichiometric_settings_are_read_from_the_manifest(tmp_path):
+    from liprobe.study import ManifestError, load_manifest
+
+    base = ('[study]\nratios = ["Li/(Li+Mn)"]\n[study.flags]\n{}\n[[runs]]\nname = "a"\n'
+            'data = "a.pos"\nranges = "a.rrng"\nmaterial = "LiMn2O4"\n')
+    ok = tmp_path / "ok.toml"
+    ok.write_text(base.format('off_stoichiometric_reference = "nominal"\n'
+                              'off_stoichiometric_oxygen = true\noff_stoichiometric_min = 0.05'))
+    rules = load_manifest(ok).rules
+    assert (rules.off_stoichiometric_reference, rules.off_stoichiometric_oxygen,
+            rules.off_stoichiometric_min) == ("nominal", True, 0.05)
+    for bad, what in (('off_stoichiometric_reference = "median"', "nominal"),
+                      ("off_stoichiometric_oxygen = 1", "true or false")):
+        f = tmp_path / "bad.toml"
+        f.write_text(base.format(bad))
+        with pytest.raises(ManifestError, match=what):
+            load_manifest(f)
 
 
 def test_delithiated_runs_do_not_move_the_stoichiometric_band():
@@ -137,6 +214,20 @@ def test_a_delithiated_nmc_is_not_another_phase():
     r = row("u", pct={"Li": 5.0, "Ni": 30.0, "Co": 4.0, "Mn": 4.0})
     out = flag_rows(batch() + [r], MATERIALS, PARAMS, RULES)
     assert out[-1]["best_phase"] == "NMC811" and "other_phase" not in out[-1]["flags"]
+
+
+def test_a_grain_inside_a_run_is_another_phase_with_where_it_is():
+    grain = {"grain_volume_nm3": 2706.1, "grain_depth_min_nm": -26.0,
+             "grain_depth_max_nm": -8.4, "grain_Li/(Li+Mn)": 0.33, "grain_Li/(Li+Mn)_err": 0.002,
+             "grain_Ni/(Ni+Co+Mn)": 0.015, "grain_O/(Li+O+Ni+Co+Mn)": 0.57}
+    rows = batch() + [row("g", **grain), row("h", grain_volume_nm3=None)]
+    out = flag_rows(rows, MATERIALS, PARAMS, RULES)
+    assert "other_phase" in out[4]["flags"] and "other_phase" not in out[5]["flags"]
+    why = out[4]["flag_reasons"]
+    assert ("a grain of another phase at z -8.4 to -26 nm, 2,706 nm^3, Li/(Li+Mn) 0.33, "
+            "Ni/(Ni+Co+Mn) 0.015: closest to LiMn2O4's nominal ratios") in why
+    assert "O/(" not in why                     # O is left out of the phase's fingerprint
+    assert out[4]["best_phase"] == "NMC811"      # the run itself still fits its material
 
 
 def test_early_fracture_from_the_manifest_or_the_data_and_the_yield():

@@ -14,8 +14,10 @@ read from the table's own columns, never from run names:
     Coated rows of the main material, neither ``other_phase`` nor
     ``delithiated``: the rows whose ratios the study reports.
 ``other_phase``
-    Rows flagged ``other_phase`` (e.g. a Mn-rich particle listed as NMC811);
-    ``best_phase`` names what they fit.
+    Rows flagged ``other_phase`` whose best fit is not their listed material (e.g.
+    a Mn-rich particle listed as NMC811); ``best_phase`` names what they fit. A
+    run flagged for a grain of another phase inside it keeps its own fit and
+    stays in its group.
 ``reference``
     Rows listed as another material (e.g. LiMn2O4), not flagged ``other_phase``.
 
@@ -91,6 +93,11 @@ class StudyGroups:
         flags = ok["flags"] if "flags" in ok else pd.Series([None] * len(ok), index=ok.index)
         fl = flags.map(flag_set)
         other = fl.map(lambda f: "other_phase" in f).astype(bool)
+        if "best_phase" in ok and "material" in ok:
+            # a run that is another phase (its best fit is not its listed material), not a
+            # run holding a grain of one (flagged other_phase for the grain, its own fit kept)
+            same = (ok["best_phase"].astype("string") == ok["material"].astype("string"))
+            other &= ~same.fillna(False).astype(bool)
         delith = fl.map(lambda f: "delithiated" in f).astype(bool)
         coating = ok["coating"].astype("string").fillna("none").str.lower() \
             if "coating" in ok else pd.Series(["none"] * len(ok), index=ok.index)

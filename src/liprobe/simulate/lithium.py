@@ -74,7 +74,9 @@ References: [GR14] Greiwe et al. 2014, [P17] Pfeiffer et al. 2017, [K22] Kim et 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
+
+from .evaporation import _p, parameter_table
 
 __all__ = ["LithiumModel", "DEFAULT_LITHIUM", "LiTransport", "li_transport_at",
            "lithium_parameter_table", "li_budget", "BUDGET_PARTS"]
@@ -84,10 +86,6 @@ _K_EV = 8.617333262e-5
 #: The parts of the Li budget, in the order of truth.json's ``li_budget``.
 BUDGET_PARTS = ("detected", "lost_to_efficiency", "background", "outside_field_of_view",
                 "remaining")
-
-
-def _p(default, unit, status, source):
-    return field(default=default, metadata={"unit": unit, "status": status, "source": source})
 
 
 @dataclass(frozen=True)
@@ -159,9 +157,9 @@ DEFAULT_LITHIUM = LithiumModel()
 
 
 def lithium_parameter_table(model: LithiumModel = DEFAULT_LITHIUM) -> list[dict]:
-    """Every constant: ``name``, ``value``, ``unit``, ``status``, ``source``."""
-    return [{"name": f.name, "value": getattr(model, f.name), **f.metadata}
-            for f in fields(model)]
+    """Every constant: ``name``, ``unit``, ``value``, ``source``, ``status``
+    (:func:`.evaporation.parameter_table`'s rows)."""
+    return parameter_table(model)
 
 
 @dataclass(frozen=True)

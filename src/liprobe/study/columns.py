@@ -67,6 +67,13 @@ COLUMNS: dict[str, tuple[str, str]] = {
 
 #: (pattern, unit, description with {0} for the pattern's group), first match wins.
 _PATTERNS: tuple[tuple[str, str, str], ...] = (
+    (r"flag_(delithiated|off_stoichiometric)_(.+)_reference", "",
+     "the reference value of the {0} test on {1} (a median of reference runs, or a "
+     "nominal ratio)"),
+    (r"flag_(delithiated|off_stoichiometric)_(.+)_score", "",
+     "the {0} test's score on {1}: a robust z, or the departure from a nominal ratio"),
+    (r"flag_(delithiated|off_stoichiometric)_(.+)_threshold", "",
+     "the threshold |score| must pass for {0} on {1}"),
     (r"tag_(.+)", "", "manifest tag {0}"),
     (r"at_pct_(\w+)", "at.%", "atomic percent of {0} (ROI, excluded elements left out)"),
     (r"kingham_field_(\w+)_v_nm", "V/nm", "Kingham-equivalent field of the {0} coating"),
@@ -118,7 +125,7 @@ def column_info(name: str) -> tuple[str, str]:
         if m:
             if not unit and pattern.startswith("tag_"):
                 unit = next((u for suf, u in _UNIT_SUFFIX if name.endswith(suf)), "")
-            return unit, text.format(m.group(1))
+            return unit, text.format(*m.groups())
     if name in ("delithiated", "off_stoichiometric", "other_phase", "early_fracture"):
         return "", f"flag {name}"
     # a column not described here yet: its unit from its name's suffix

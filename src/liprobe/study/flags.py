@@ -41,18 +41,31 @@ runs from turning tiny differences into flags.
     better than its expected material (:mod:`liprobe.study.phases`): fewer
     elements missing or extra, or, with as many, a cation distance smaller by
     ``phase_margin`` (0.1). The phase that fits is named, and is in the
-    ``best_phase`` column of every run.
+    ``best_phase`` column of every run. Or the run holds a grain of another
+    phase (the study's ``grain`` group, :mod:`liprobe.study.grain`): the flag
+    says where it is (depth range in the reconstruction's z, nm), its volume
+    and its cation ratios, and names the phase whose nominal ratios they are
+    closest to (``best_phase`` stays the run's own fit).
 ``off_stoichiometric``
-    A study ratio (atom ratios only) with ``|robust z|`` above
-    ``off_stoichiometric_z`` (3.5) against the comparable runs: same
-    material and instrument, not delithiated nor of another phase (an uncoated
-    run's Li ratios are judged by ``delithiated``, against the coated runs, when
-    there are enough of them). Floor:
-    ``ratio_scale_min`` (0.01) or the run's counting error if larger: APT's
-    biases (~1e-2, field-dependent losses) dwarf counting errors (~1e-3),
-    so a run is not off-stoichiometric for lying outside its counting error.
-    With fewer than ``min_reference_runs`` comparable runs, the centre is
-    the material's nominal ratio (from its formula).
+    A study ratio of atoms (cation ratios: a ratio with O in it only with
+    ``off_stoichiometric_oxygen``, since O is lost in laser-pulsed oxides) off
+    its reference, ``off_stoichiometric_reference``:
+
+    - ``nominal``: the null hypothesis is the material's formula (the
+      manifest's ``[materials]`` or the built-in phases); the ratio departs
+      from it by more than ``max(off_stoichiometric_min, 3 sigma)`` (0.03),
+      sigma combining the run's counting error with the spread (robust SD)
+      of the comparable runs;
+    - ``batch``: the null hypothesis is the comparable runs (same material and
+      instrument, not delithiated nor of another phase): ``|robust z|`` above
+      ``off_stoichiometric_z`` (3.5), floor ``ratio_scale_min`` (0.01) or the
+      run's counting error if larger (APT's biases, ~1e-2, dwarf counting
+      errors, ~1e-3), judged with at least ``min_reference_runs`` of them;
+    - ``both`` (the default): either.
+
+    An uncoated run's Li ratios are judged by ``delithiated`` instead, against
+    the coated runs, when there are enough of them; its other ratios with Li in
+    them (``Mn/(Li+Mn)``) are then not judged, since they move with Li.
 ``early_fracture``
     ``tags.outcome`` says so (fractured, early_fracture), or the run ends
     abruptly (:func:`liprobe.history.run_history`: a final burst of multiple
@@ -110,6 +123,18 @@ def _li_metrics(params) -> list[tuple[str, str, str]]:
     return out
 
 
+def _record(out_row: dict, flag: str, test: str, reference: float, score: float,
+            threshold: float) -> None:
+    """Keep a test's numbers for the table (:func:`flag_rows`): ``flag_<flag>_<test>_reference``,
+    ``_score`` (a z, or a departure from a nominal ratio) and ``_threshold`` (``|score|`` above
+    it fires)."""
+    t = out_row.setdefault("_tests", {})
+    base = f"flag_{flag}_{test}"
+    t[base + "_reference"] = float(reference)
+    t[base + "_score"] = float(score)
+    t[base + "_threshold"] = float(threshold)
+
+
 def _fmt(v: float) -> str:
     return f"{v:.3g}" if abs(v) < 1e4 else f"{v:.3e}"
 
@@ -143,6 +168,7 @@ def _delithiated(rows, params, rules: FlagRules, out):
             own = _num(r, col + "_err") if kind == "dispersion" else None
             sd = math.hypot(scale, own) if own else scale
             z = (v - med) / sd
+            _record(out[i], "delithiated", col, med, z, rules.delithiated_z)
             if z > rules.delithiated_z:
                 sd_text = (f"SD {_fmt(sd)}: the batch's {_fmt(scale)} and the run's own "
                            f"{_fmt(own)}" if own else f"SD {_fmt(scale)}")
@@ -187,6 +213,7 @@ def _li_ratio_shift(rows, params, rules: FlagRules, out) -> set:
                 judged.add((i, expr))
                 sd = max(mad, rules.ratio_scale_min, _num(rows[i], expr + "_err") or 0.0)
                 z = (v - med) / sd
+                _record(out[i], "delithiated", expr, med, z, rules.delithiated_z)
                 if abs(z) > rules.delithiated_z:
                     out[i].setdefault("delithiated", []).append(
                         f"{expr} = {_fmt(v)} is {abs(z):.1f} robust SD "
@@ -194,6 +221,47 @@ def _li_ratio_shift(rows, params, rules: FlagRules, out) -> set:
                         f"{len(ref)} {where} (SD {_fmt(sd)}, threshold "
                         f"{rules.delithiated_z:g})")
     return judged
+
+
+def _grain_phase(rows, materials, rules: FlagRules, out):
+    """``other_phase`` for a grain inside a run (module docstring)."""
+    from ..chemistry import Ion, parse_ratio
+
+    for i, r in enumerate(rows):
+        vol = _num(r, "grain_volume_nm3")
+        if not _ok(r) or not vol or vol <= 0:
+            continue
+        ratios = {}
+        for col in r:
+            if not col.startswith("grain_") or col.endswith("_err"):
+                continue
+            expr = col[len("grain_"):]
+            try:
+                e = parse_ratio(expr)
+            except ValueError:
+                continue
+            els = {el for el, _ in e.numerator + e.denominator}
+            if any(isinstance(t, Ion) for t in e.terms) or "O" in els:
+                continue
+            v = _num(r, col)
+            if v is not None:
+                ratios[expr] = v
+        best, best_d = None, math.inf
+        for name, formula in materials.items():
+            if name == r.get("material"):
+                continue
+            d = [v - ratio_of_formula(x, formula) for x, v in ratios.items()
+                 if ratio_of_formula(x, formula) is not None]
+            if d and math.sqrt(np.mean(np.square(d))) < best_d:
+                best, best_d = name, math.sqrt(np.mean(np.square(d)))
+        lo, hi = _num(r, "grain_depth_max_nm"), _num(r, "grain_depth_min_nm")
+        where = (f" at z {_fmt(lo)} to {_fmt(hi)} nm" if lo is not None and hi is not None
+                 else "")
+        comp = ", ".join(f"{x} {_fmt(v)}" for x, v in ratios.items())
+        what = (f"closest to {best}'s nominal ratios (rms {best_d:.3f})" if best is not None
+                else "no phase of the study")
+        out[i].setdefault("other_phase", []).append(
+            f"a grain of another phase{where}, {vol:,.0f} nm^3, {comp}: {what}")
 
 
 def _cations(materials: dict, exclude) -> tuple:
@@ -254,11 +322,23 @@ def _other_phase(rows, materials, params, rules: FlagRules, out, best):
 
 def _off_stoichiometric(rows, materials, params, rules: FlagRules, out, skip=frozenset()):
     """``off_stoichiometric`` (module docstring); ``skip``: ``(row, ratio)`` pairs judged by
-    the Li-ratio part of ``delithiated`` (an uncoated run's Li ratios)."""
+    the Li-ratio part of ``delithiated`` (an uncoated run's Li ratios): for those rows no
+    ratio with Li in it is judged (``Mn/(Li+Mn)`` moves with Li as ``Li/(Li+Mn)`` does)."""
     from ..chemistry import Ion, parse_ratio
 
-    ratios = [t for t in params.ratios
-              if not any(isinstance(x, Ion) for x in parse_ratio(t).terms)]
+    li_rows = {i for i, _ in skip}
+    ratios = []
+    for t in params.ratios:
+        r = parse_ratio(t)
+        if any(isinstance(x, Ion) for x in r.terms):
+            continue
+        if not rules.off_stoichiometric_oxygen and "O" in {el for el, _ in
+                                                          r.numerator + r.denominator}:
+            continue
+        ratios.append(t)
+    has = {t: {el for el, _ in parse_ratio(t).numerator + parse_ratio(t).denominator}
+           for t in ratios}
+    mode = rules.off_stoichiometric_reference
     excluded = {i for i, o in enumerate(out) if "delithiated" in o or "other_phase" in o}
     groups: dict = {}
     for i, r in enumerate(rows):
@@ -270,29 +350,36 @@ def _off_stoichiometric(rows, materials, params, rules: FlagRules, out, skip=fro
         for expr in ratios:
             ref = [_num(rows[i], expr) for i in idx if i not in excluded]
             ref = [v for v in ref if v is not None]
-            if len(ref) >= rules.min_reference_runs:
-                center, mad = robust_center_scale(ref)
-                what = f"the median {_fmt(center)} of {len(ref)} comparable {where}"
-            else:
-                nominal = ratio_of_formula(expr, materials[material]) if material in materials \
-                    else None
-                if nominal is None:
-                    continue
-                center, mad = nominal, 0.0
-                what = (f"{material}'s nominal {_fmt(center)} (fewer than "
-                        f"{rules.min_reference_runs} comparable runs)")
+            batch = len(ref) >= rules.min_reference_runs
+            center, mad = robust_center_scale(ref) if batch else (math.nan, 0.0)
+            nominal = ratio_of_formula(expr, materials[material]) \
+                if material in materials else None
             for i in idx:
                 v = _num(rows[i], expr)
-                if v is None or (i, expr) in skip:
+                if v is None or (i in li_rows and "Li" in has[expr]):
                     continue
                 err = _num(rows[i], f"{expr}_err") or 0.0
-                scale = max(mad, rules.ratio_scale_min, err)
-                z = (v - center) / scale
-                if abs(z) > rules.off_stoichiometric_z:
-                    out[i].setdefault("off_stoichiometric", []).append(
-                        f"{expr} = {_fmt(v)} is {abs(z):.1f} robust SD "
-                        f"{'above' if z > 0 else 'below'} {what} (SD {_fmt(scale)}, "
-                        f"threshold {rules.off_stoichiometric_z:g})")
+                if mode in ("batch", "both") and batch:
+                    scale = max(mad, rules.ratio_scale_min, err)
+                    z = (v - center) / scale
+                    _record(out[i], "off_stoichiometric", expr + "_batch", center, z,
+                            rules.off_stoichiometric_z)
+                    if abs(z) > rules.off_stoichiometric_z:
+                        out[i].setdefault("off_stoichiometric", []).append(
+                            f"{expr} = {_fmt(v)} is {abs(z):.1f} robust SD "
+                            f"{'above' if z > 0 else 'below'} the median {_fmt(center)} of "
+                            f"{len(ref)} comparable {where} (SD {_fmt(scale)}, threshold "
+                            f"{rules.off_stoichiometric_z:g})")
+                if mode in ("nominal", "both") and nominal is not None:
+                    sigma = math.hypot(err, mad)
+                    limit = max(rules.off_stoichiometric_min, 3.0 * sigma)
+                    d = v - nominal
+                    _record(out[i], "off_stoichiometric", expr + "_nominal", nominal, d, limit)
+                    if abs(d) > limit:
+                        out[i].setdefault("off_stoichiometric", []).append(
+                            f"{expr} = {_fmt(v)} is {abs(d):.3f} {'above' if d > 0 else 'below'}"
+                            f" {material}'s nominal {_fmt(nominal)} (threshold "
+                            f"max({rules.off_stoichiometric_min:g}, 3 sigma) = {limit:.3g})")
 
 
 def _early_fracture(rows, out):
@@ -321,14 +408,18 @@ def flag_rows(rows: list, materials: dict, params, rules: FlagRules) -> list[dic
     Returns
     -------
     list of dict
-        Per row: ``flags`` (``;``-separated, in :data:`FLAGS` order),
-        ``flag_reasons`` (one sentence per flag, ``flag: reason``, joined by
-        ``" | "``) and ``best_phase``.
+        Per row: the numbers of every test judged on it (``flag_<flag>_<test>_reference``,
+        ``_score``, ``_threshold``: the reference value, the z, or the departure from a
+        nominal ratio, and the threshold ``|score|`` must pass; ``<test>`` is the metric,
+        or the ratio with ``_batch`` or ``_nominal``), ``flags`` (``;``-separated, in
+        :data:`FLAGS` order), ``flag_reasons`` (one sentence per test that fired,
+        ``flag: reason``, joined by ``" | "``) and ``best_phase``.
     """
     out: list[dict] = [{} for _ in rows]
     best: list = [None] * len(rows)
     _delithiated(rows, params, rules, out)
     _other_phase(rows, materials, params, rules, out, best)
+    _grain_phase(rows, materials, rules, out)
     judged = _li_ratio_shift(rows, params, rules, out)
     _off_stoichiometric(rows, materials, params, rules, out, judged)
     _early_fracture(rows, out)
@@ -336,6 +427,7 @@ def flag_rows(rows: list, materials: dict, params, rules: FlagRules) -> list[dic
     for o, b in zip(out, best):
         names = [f for f in FLAGS if f in o]
         result.append({
+            **o.get("_tests", {}),
             "best_phase": b,
             "flags": ";".join(names),
             "flag_reasons": " | ".join(f"{f}: {'; '.join(o[f])}." for f in names),

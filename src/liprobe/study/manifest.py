@@ -114,6 +114,17 @@ class FlagRules:
         Smallest spread of the heterogeneity, relative to the coated median.
     off_stoichiometric_z : float
         Robust z of a ratio from which it is off the batch's band.
+    off_stoichiometric_reference : str
+        What ``off_stoichiometric`` compares a ratio with: ``"nominal"`` (the
+        material's formula), ``"batch"`` (the runs of the same material and
+        instrument) or ``"both"`` (either fires; the default).
+    off_stoichiometric_min : float
+        Smallest departure (absolute) from the nominal ratio that counts:
+        ``max(off_stoichiometric_min, 3 sigma)``, sigma combining the run's
+        counting error and the batch's spread.
+    off_stoichiometric_oxygen : bool
+        Judge ratios with O in them too (default off: O is lost in laser-pulsed
+        oxides, a known bias, not a composition).
     ratio_scale_min : float
         Smallest spread of a ratio (absolute): APT biases are ~1e-2, far
         above counting errors (~1e-3), so a band narrower than this would
@@ -131,6 +142,9 @@ class FlagRules:
     dispersion_scale_min: float = 0.1
     heterogeneity_scale_min: float = 0.1
     off_stoichiometric_z: float = 3.5
+    off_stoichiometric_reference: str = "both"
+    off_stoichiometric_min: float = 0.03
+    off_stoichiometric_oxygen: bool = False
     ratio_scale_min: float = 0.01
     phase_trace: float = 0.02
     phase_margin: float = 0.1
@@ -452,6 +466,15 @@ def _parse_study(d: dict) -> tuple[str, StudyParams, FlagRules]:
         for k, v in f.items():
             if k == "min_reference_runs":
                 rk[k] = _expect_int(v, p + ("flags", k), 1)
+            elif k == "off_stoichiometric_reference":
+                if _expect_str(v, p + ("flags", k)) not in ("nominal", "batch", "both"):
+                    raise _Bad(p + ("flags", k), f"must be \"nominal\", \"batch\" or "
+                                                 f"\"both\" (got {v!r})")
+                rk[k] = v
+            elif k == "off_stoichiometric_oxygen":
+                if not isinstance(v, bool):
+                    raise _Bad(p + ("flags", k), f"must be true or false, not {_type(v)}")
+                rk[k] = v
             else:
                 rk[k] = _expect_number(v, p + ("flags", k), lo=0)
         rules = FlagRules(**rk)
