@@ -95,3 +95,33 @@ def test_a_fifo_where_a_json_file_belongs_is_no_hang(tiny, which):
     if which != "truth":
         (w,) = _warnings(res)
         assert str(p) in w and "not a regular file" in w
+
+
+def test_each_flag_is_one_short_sentence_from_its_strongest_test():
+    from liprobe.report.build import flag_sentences
+
+    row = {"flags": "delithiated;early_fracture", "fda_dispersion_Li+": 9.0,
+           "Li/(Li+Ni+Co+Mn)": 0.30,
+           "flag_delithiated_fda_dispersion_Li+_reference": 1.5,
+           "flag_delithiated_fda_dispersion_Li+_score": 70.0,
+           "flag_delithiated_fda_dispersion_Li+_threshold": 5.0,
+           "flag_delithiated_Li/(Li+Ni+Co+Mn)_reference": 0.5,
+           "flag_delithiated_Li/(Li+Ni+Co+Mn)_score": -20.0,
+           "flag_delithiated_Li/(Li+Ni+Co+Mn)_threshold": 5.0,
+           "flag_delithiated_detector_heterogeneity_score": 1.0,
+           "flag_delithiated_detector_heterogeneity_threshold": 5.0,
+           "flag_reasons": "delithiated: a long sentence; another | early_fracture: the run "
+                           "ends abruptly: a burst; and more."}
+    got = flag_sentences(row)
+    assert got == ["delithiated: fda_dispersion_Li+ 9 against the reference runs' 1.5, z 70 "
+                   "past 5 (and 1 more test).",
+                   "early_fracture: the run ends abruptly: a burst."]
+    # a departure from a nominal ratio reads as such; a flag without numbers keeps its reason
+    row = {"flags": "off_stoichiometric;other_phase", "Li/(Li+Mn)": 0.383,
+           "flag_off_stoichiometric_Li/(Li+Mn)_nominal_reference": 1 / 3,
+           "flag_off_stoichiometric_Li/(Li+Mn)_nominal_score": 0.05,
+           "flag_off_stoichiometric_Li/(Li+Mn)_nominal_threshold": 0.03,
+           "flag_reasons": "off_stoichiometric: x | other_phase: fits LiMn2O4."}
+    assert flag_sentences(row) == [
+        "off_stoichiometric: Li/(Li+Mn) 0.383 against its nominal 0.333, departs by 0.05 past "
+        "0.03.", "other_phase: fits LiMn2O4."]

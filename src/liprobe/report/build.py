@@ -182,6 +182,51 @@ table.scorecard tr.not td{background:#fbeeee}
 """
 
 
+def flag_sentences(row) -> list[str]:
+    """One short sentence per flag of a table row: for ``delithiated`` and
+    ``off_stoichiometric`` the test whose ``|score| / threshold`` is largest among those
+    that fired (its value, reference, score and threshold, from the row's
+    ``flag_<flag>_<test>_*`` columns, and how many other tests fired), for the other flags
+    their first reason."""
+    out = []
+    reasons = {}
+    for part in str(row.get("flag_reasons") or "").split(" | "):
+        name, _, text = part.partition(": ")
+        if name:
+            reasons[name] = text.split("; ")[0].rstrip(".")
+    for flag in sorted(flag_set(row.get("flags"))):
+        best, fired = None, 0
+        prefix = f"flag_{flag}_"
+        for col in row.keys():
+            if not (isinstance(col, str) and col.startswith(prefix) and col.endswith("_score")):
+                continue
+            test = col[len(prefix):-len("_score")]
+            score = number(row.get(col))
+            thr = number(row.get(f"{prefix}{test}_threshold"))
+            if score is None or thr is None or not thr > 0 or not abs(score) > thr:
+                continue
+            fired += 1
+            if best is None or abs(score) / thr > best[0]:
+                best = (abs(score) / thr, test, score, thr,
+                        number(row.get(f"{prefix}{test}_reference")))
+        if best is None:
+            out.append(f"{flag}: {reasons.get(flag, 'no reason recorded')}.")
+            continue
+        _, test, score, thr, ref = best
+        nominal = test.endswith("_nominal")
+        metric = test.rsplit("_", 1)[0] if nominal or test.endswith("_batch") else test
+        against = "its nominal" if nominal else "the reference runs'"
+        what = "departs by" if nominal else "z"
+        more = f" (and {fired - 1} more test{'s' if fired > 2 else ''})" if fired > 1 else ""
+        out.append(f"{flag}: {metric} {_fmt3(number(row.get(metric)))} against {against} "
+                   f"{_fmt3(ref)}, {what} {_fmt3(score)} past {_fmt3(thr)}{more}.")
+    return out
+
+
+def _fmt3(v) -> str:
+    return "n/a" if v is None else f"{v:.3g}"
+
+
 def _group_summary(g: StudyGroups, fda_col: str) -> tuple:
     cols = [("Li/(Li+Ni+Co+Mn)", "Li/(Li+Ni+Co+Mn)"), ("Ni/(Ni+Co+Mn)", "Ni/(Ni+Co+Mn)"),
             ("O/(Li+O+Ni+Co+Mn)", "O/(Li+O+Ni+Co+Mn)"), ("O2+/O+", "O2+/O+"),
@@ -533,14 +578,18 @@ def _document(name, table, summary, result, figures, st1, rep, range_tables, ran
                  "ROI of each row; the coating's ions are excluded.</p>")
 
     parts.append('<h2 id="flags">Flags</h2>')
-    flagged = [(row_label(r), r.get("flags"), r.get("flag_reasons")) for _, r in table.iterrows()
+    flagged = [(row_label(r), r.get("flags"), r) for _, r in table.iterrows()
                if flag_set(r.get("flags"))]
     if flagged:
         frows = []
-        for label, f, why in flagged:
-            frows.append([label, f, why if isinstance(why, str) else None])
-        parts.append('<div class="wide">' + _table(["row", "flags", "reasons"], frows)
+        for label, f, r in flagged:
+            frows.append([label, f, " ".join(flag_sentences(r))])
+        parts.append('<div class="wide">' + _table(["row", "flags", "why"], frows)
                      + "</div>")
+        parts.append('<p class="note">One sentence per flag: the test that passed its '
+                     "threshold furthest. Every test's reference, score and threshold are "
+                     "columns of runs.csv (flag_&lt;flag&gt;_&lt;test&gt;_reference, _score, "
+                     "_threshold), and flag_reasons holds every test that fired.</p>")
     else:
         parts.append("<p>No row is flagged.</p>")
     failed = [(row_label(r), r.get("error")) for _, r in table.iterrows()
