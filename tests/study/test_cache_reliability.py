@@ -6,6 +6,7 @@ own copy of that folder (the data, the manifest and ``out/cache``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -259,3 +260,60 @@ def test_a_record_of_the_old_layout_is_skipped_without_a_warning(tiny):
         warnings.simplefilter("error", CacheWarning)
         assert list(iter_records(str(tiny / "out"))) == []
         assert run_study(tiny / "study.toml", tiny / "out", workers=0).computed == ["cr-5"]
+
+
+def test_input_hashes_are_kept_for_the_next_study_and_redone_when_a_file_may_have_changed(
+        tmp_path, monkeypatch):
+    import json as _json
+
+    from liprobe.study import cache as cache_mod
+
+    data = tmp_path / "run.pos"
+    data.write_bytes(b"\x00" * 1000)
+    old = 1_000_000_000 * 1_600_000_000                    # an old change (ns): not racy
+    os.utime(data, ns=(old, old))
+    calls = []
+    real = cache_mod.file_digest
+
+    def counting(path):
+        calls.append(path)
+        return real(path)
+    monkeypatch.setattr(cache_mod, "file_digest", counting)
+    c = cache_mod.Cache(str(tmp_path / "out"))
+    d = c.digest(str(data))
+    assert d == hashlib.blake2b(b"\x00" * 1000, digest_size=32).hexdigest()
+    c.save_memo()
+    # st_ctime is the time of the utime call: just now, so racy; make the hash look later
+    memo = _json.loads((tmp_path / "out" / "cache" / "files.json").read_text())
+    assert memo["files"] == {}                        # hashed right after the change: not kept
+    c._memo[str(data)] = (c._memo[str(data)][0], d, c._memo[str(data)][0][4] + 3 * 10**9)
+    c._changed = True
+    c.save_memo()
+    memo = _json.loads((tmp_path / "out" / "cache" / "files.json").read_text())
+    assert list(memo["files"]) == [str(data)]
+    # the next study takes the kept hash without reading the file
+    calls.clear()
+    assert cache_mod.Cache(str(tmp_path / "out")).digest(str(data)) == d and calls == []
+    # same size, the modification time set back: the status-change time moved, hashed again
+    data.write_bytes(b"\x01" * 1000)
+    os.utime(data, ns=(old, old))
+    c2 = cache_mod.Cache(str(tmp_path / "out"))
+    assert c2.digest(str(data)) != d and len(calls) == 1
+    # a damaged or foreign memo is dropped, never trusted
+    for text in ("{", '{"format": 2, "hash": "md5", "files": {}}',
+                 '{"format": 2, "hash": "blake2b", "files": {"x": [1, 2, 3, 4, 5, "zz", 6]}}'):
+        (tmp_path / "out" / "cache" / "files.json").write_text(text)
+        assert cache_mod.Cache(str(tmp_path / "out"))._memo == {}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_dashboard_says_why_there_is_none_when_every_row_is_cached(tiny_base, tmp_path):
+    args = ["study", str(tiny_base / "study.toml"), "-o", str(tmp_path / "o"), "--workers",
+            "1", "--dashboard"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    res = CliRunner().invoke(cli, args)                  # everything cached: no cluster
+    assert res.exit_code == 0, res.output
+    (line,) = [ln for ln in res.stderr.splitlines() if "dashboard" in ln]
+    assert line == ("study: no Dask dashboard: every row came from the cache, nothing was "
+                    "computed (no cluster started)")

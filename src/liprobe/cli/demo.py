@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ._common import Number, echo_json
-from .study import cache_warnings_as_lines, dashboard_line
+from .study import NO_DASHBOARD, cache_warnings_as_lines, dashboard_line
 
 
 @click.command()
@@ -50,12 +50,17 @@ def demo(out, ions, workers, scheduler, dashboard, quiet, as_json):
                                  param_hint="--dashboard")
     say = None if quiet else (lambda line: click.echo(line, err=True))
 
+    shown = []
+
     def show_dashboard(link):
+        shown.append(link)
         click.echo(dashboard_line("demo", link), err=True)
 
     with cache_warnings_as_lines():
         r = run_demo(out, ions=ions, workers=workers, scheduler=scheduler, progress=say,
                      dashboard=show_dashboard if dashboard else None)
+    if dashboard and not shown:
+        click.echo(NO_DASHBOARD.format(who="demo"), err=True)
     if as_json:
         echo_json(r.summary())
         return

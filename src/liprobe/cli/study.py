@@ -35,6 +35,11 @@ def cache_warnings_as_lines():
         yield
 
 
+#: What ``--dashboard`` says when no cluster was started.
+NO_DASHBOARD = ("{who}: no Dask dashboard: every row came from the cache, nothing was "
+                "computed (no cluster started)")
+
+
 def dashboard_line(who: str, link: str) -> str:
     """The stderr line giving the local dashboard's address (and what it lacks, if so)."""
     import importlib.util
@@ -97,12 +102,17 @@ def study(manifest, out, scheduler, workers, dashboard, quiet, nexus, as_json):
             line += f": {ev['error']}"
         click.echo(line, err=True)
 
+    shown = []
+
     def show_dashboard(link):
+        shown.append(link)
         click.echo(dashboard_line("study", link), err=True)
 
     with cache_warnings_as_lines():
         result = run_study(m, out, scheduler=scheduler, workers=workers, progress=progress,
                            dashboard=show_dashboard if dashboard else None)
+    if dashboard and not shown:
+        click.echo(NO_DASHBOARD.format(who="study"), err=True)
     s = result.summary()
     if nexus:
         from ..study.nexus import export_nexus

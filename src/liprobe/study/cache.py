@@ -34,6 +34,7 @@ import hashlib
 import json
 import os
 import stat
+import time
 import warnings
 from typing import Annotated, Any, Literal
 
@@ -211,7 +212,7 @@ def iter_records(out: str):
     :class:`CacheWarning` naming its file.
     """
     for path in sorted(glob.glob(os.path.join(os.fspath(out), "cache", "*.json"))):
-        if os.path.basename(path) == "files.json":      # the file-hash memo of format 1
+        if os.path.basename(path) == MEMO_NAME:         # the file-hash memo, not a record
             continue
         key = os.path.splitext(os.path.basename(path))[0]
         rec = load_record(path, key, then="skipped")
@@ -234,6 +235,36 @@ def _open_regular(path: str) -> int:
         os.close(fd)
         raise
     return fd
+
+
+#: The file of the inputs' hashes kept between studies (:meth:`Cache.save_memo`).
+MEMO_NAME = "files.json"
+MEMO_FORMAT = 2
+#: A hash taken sooner than this after the file's last status change is not kept (ns).
+RACY_NS = 2_000_000_000
+
+
+def _load_memo(path: str) -> dict:
+    """The kept hashes (:meth:`Cache.save_memo`): ``{path: (signature, hash, hashed at)}``;
+    empty when the file is missing, unreadable or not of this format (the study then
+    hashes again; a bad entry is dropped, never trusted)."""
+    try:
+        with open_regular(path, "r", encoding="utf-8") as f:
+            d = json.loads(f.read(1 << 26))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    if not (isinstance(d, dict) and d.get("format") == MEMO_FORMAT
+            and d.get("hash") == HASH_NAME and isinstance(d.get("files"), dict)):
+        return {}
+    out = {}
+    for p, v in d["files"].items():
+        if (isinstance(p, str) and isinstance(v, list) and len(v) == 7
+                and all(isinstance(x, int) and not isinstance(x, bool) for x in v[:5])
+                and isinstance(v[5], str) and len(v[5]) == 64
+                and all(c in "0123456789abcdef" for c in v[5])
+                and isinstance(v[6], int) and not isinstance(v[6], bool)):
+            out[p] = (list(v[:5]), v[5], v[6])
+    return out
 
 
 def file_digest(path: str) -> str:
@@ -264,11 +295,20 @@ class Cache:
     def __init__(self, out: str):
         self.dir = os.path.join(out, "cache")
         os.makedirs(self.dir, exist_ok=True)
-        self._memo: dict = {}        # this study only: path -> (size, mtime, inode), hash
+        self.memo_path = os.path.join(self.dir, MEMO_NAME)
+        self._memo: dict = _load_memo(self.memo_path)   # path -> (signature, hash, hashed at)
+        self._changed = False
 
     def digest(self, path: str) -> str:
-        """BLAKE2b of a regular file's whole content (hashed once per :class:`Cache`, while
-        its size and modification time stay the same).
+        """BLAKE2b of a regular file's whole content, hashed again only when the file may
+        have changed.
+
+        A hash is reused while the file's device, inode, size, modification time and
+        status-change time (``st_ctime_ns``, which no user call can set back) are those it
+        was hashed with, within this study or, through ``OUT/cache/files.json``
+        (:meth:`save_memo`), a later one. A hash taken less than :data:`RACY_NS` after the
+        file's last change is not reused by a later study: on a file system with coarse
+        timestamps a second change within the same tick would not show (git's "racy" rule).
 
         Raises
         ------
@@ -279,16 +319,30 @@ class Cache:
         st = os.stat(p)
         if not stat.S_ISREG(st.st_mode):
             raise OSError(errno.EINVAL, "not a regular file", p)
-        sig = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+        sig = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
         m = self._memo.get(p)
         if m is not None and m[0] == sig:
             return m[1]
+        hashed_at = time.time_ns()
         d = file_digest(p)
-        self._memo[p] = (sig, d)
+        self._memo[p] = (sig, d, hashed_at)
+        self._changed = True
         return d
 
     def save_memo(self) -> None:
-        """Nothing: file hashes are no longer kept from one study to the next."""
+        """Keep the file hashes for the next study (``OUT/cache/files.json``, written
+        atomically; the racy ones left out, see :meth:`digest`). A failure to write it
+        costs only time: the next study hashes again."""
+        if not self._changed:
+            return
+        keep = {p: [*sig, d, at] for p, (sig, d, at) in self._memo.items()
+                if at - sig[4] >= RACY_NS}
+        try:
+            atomic_write_text(self.memo_path, json.dumps({"format": MEMO_FORMAT,
+                                                          "hash": HASH_NAME, "files": keep}))
+        except OSError as e:
+            warnings.warn(f"{self.memo_path}: file hashes not kept ({e.strerror or e})",
+                          CacheWarning, stacklevel=2)
 
     @staticmethod
     def key(inputs: dict, params: dict) -> str:

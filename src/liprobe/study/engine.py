@@ -455,6 +455,7 @@ def run_study(manifest, out, scheduler: str | None = None, workers: int | None =
             report(spec.label, "cached", rec.get("timings_s", {}).get("total"))
         else:
             pending.append(i)
+    cache.save_memo()          # the inputs' hashes, for the next study (cache.Cache.digest)
 
     index_of = {id(specs[i]): i for i in pending}
 
