@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 __all__ = [
     "Instrument", "Material", "INSTRUMENTS", "MATERIALS", "ELEMENT_EVAPORATION_FIELDS",
     "DEFAULT_INSTRUMENT", "DEFAULT_MATERIAL", "DEFAULT_K_FACTOR", "DEFAULT_ICF",
-    "instrument", "material",
+    "instrument", "material", "material_for",
 ]
 
 
@@ -180,3 +180,69 @@ def instrument(name: str) -> Instrument:
 def material(name: str) -> Material:
     """The material named ``name`` (case and spaces ignored)."""
     return _lookup(MATERIALS, name, "material")
+
+
+#: Avogadro's number (1/mol), SI 2019 exact.
+_AVOGADRO = 6.02214076e23
+
+
+def material_for(name: str, atomic_volume_nm3: float | None = None,
+                 evaporation_field_V_per_nm: float | None = None) -> Material:
+    """A material for a reconstruction: a preset of :data:`MATERIALS`, any element, or any
+    formula, with the given values taking precedence.
+
+    - A preset (case and spaces ignored): its values.
+    - An element symbol (``W``, ``Al``): the atomic volume of the solid element from its
+      molar mass and density, ``Omega = M / (rho N_A)`` (``periodictable``'s values, the
+      density at room temperature), and its evaporation field from
+      :data:`ELEMENT_EVAPORATION_FIELDS` (Tsong 1978).
+    - A formula (``Al2O3``, ``LiFePO4``): its values must be given (no density is known).
+
+    Raises
+    ------
+    KeyError
+        Naming what is missing (an element without a tabulated field, a formula without
+        its atomic volume or field) and the presets.
+    """
+    try:
+        base = material(name)
+    except KeyError:
+        base = None
+    if base is not None:
+        return Material(base.name, base.formula,
+                        float(atomic_volume_nm3 or base.atomic_volume_nm3),
+                        float(evaporation_field_V_per_nm or base.evaporation_field_V_per_nm),
+                        base.source)
+    import periodictable
+
+    text = str(name).strip()
+    el = getattr(periodictable.elements, "symbol", None)
+    element = None
+    try:
+        element = el(text) if el and text[:1].isupper() else None
+    except ValueError:
+        element = None
+    omega, field_v, source = atomic_volume_nm3, evaporation_field_V_per_nm, []
+    if element is not None and element.number > 0:
+        if omega is None:
+            if not element.density or not element.mass:
+                raise KeyError(f"no density of {text} known: give its atomic volume "
+                               "(--atomic-volume)")
+            omega = element.mass / (element.density * _AVOGADRO) * 1e21
+            source.append(f"Omega = M / (rho N_A) = {element.mass:g} g/mol / "
+                          f"({element.density:g} g/cm^3 N_A) (periodictable)")
+        if field_v is None:
+            if text not in ELEMENT_EVAPORATION_FIELDS:
+                raise KeyError(f"no evaporation field of {text} tabulated (known: "
+                               f"{', '.join(ELEMENT_EVAPORATION_FIELDS)}): give it "
+                               "(--evaporation-field)")
+            field_v = ELEMENT_EVAPORATION_FIELDS[text][0]
+            source.append(f"F_e {field_v:g} V/nm (Tsong 1978)")
+        return Material(text, text, float(omega), float(field_v), "; ".join(source))
+    missing = [what for what, v in (("its atomic volume (--atomic-volume)", omega),
+                                    ("its evaporation field (--evaporation-field)", field_v))
+               if v is None]
+    if missing or omega is None or field_v is None:
+        raise KeyError(f"material '{text}' is not a preset ({', '.join(MATERIALS)}) nor an "
+                       f"element: give {' and '.join(missing)}")
+    return Material(text, text, float(omega), float(field_v), "given")

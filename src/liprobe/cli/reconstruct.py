@@ -54,7 +54,10 @@ _COMPARISON_ONLY = {"slabs": "--slabs", "detector_correction": "--detector-corre
               help="Preset for flight path and efficiency (LEAP 5000 XS, LEAP 5000 XR, "
                    "LEAP 4000X HR).")
 @click.option("--material", default=DEFAULT_MATERIAL, show_default=True,
-              help="Preset for atomic volume and evaporation field (NMC811, LiMn2O4, Cr).")
+              help="Atomic volume and evaporation field: a preset (NMC811, LiMn2O4, Cr), "
+                   "an element (its volume from density and molar mass, its field from "
+                   "Tsong's table where tabulated), or any formula with --atomic-volume and "
+                   "--evaporation-field.")
 @click.option("--flight-path", type=Number(), metavar="MM", help="Flight path L in mm.")
 @click.option("--k-factor", type=Number(), metavar="K", help="Field factor k [default: 3.3].")
 @click.option("--icf", type=Number(), metavar="XI",

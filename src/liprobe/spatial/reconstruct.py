@@ -71,7 +71,7 @@ from ..instruments import (
     DEFAULT_K_FACTOR,
     DEFAULT_MATERIAL,
     instrument as _instrument,
-    material as _material,
+    material_for as _material_for,
 )
 from ..rangetable import RangeTable
 
@@ -179,7 +179,8 @@ class ReconstructionParameters:
     @classmethod
     def preset(cls, instrument: str = DEFAULT_INSTRUMENT, material: str = DEFAULT_MATERIAL,
                **overrides) -> ReconstructionParameters:
-        """Parameters of a named instrument and material, with ``overrides`` (None ignored).
+        """Parameters of a named instrument and material (a preset, an element or a formula:
+        :func:`liprobe.instruments.material_for`), with ``overrides`` (None ignored).
 
         Examples
         --------
@@ -188,7 +189,8 @@ class ReconstructionParameters:
         (0.8, 0.00845, 1.4)
         """
         ins = _instrument(instrument)
-        mat = _material(material)
+        mat = _material_for(material, overrides.get("atomic_volume_nm3"),
+                            overrides.get("evaporation_field_V_per_nm"))
         base = dict(flight_path_mm=ins.flight_path_mm, efficiency=ins.efficiency,
                     detector_radius_mm=ins.detector_radius_mm,
                     atomic_volume_nm3=mat.atomic_volume_nm3,
