@@ -212,15 +212,20 @@ def _li_ratio_shift(rows, params, rules: FlagRules, out) -> set:
                     continue
                 judged.add((i, expr))
                 sd = max(mad, rules.ratio_scale_min, _num(rows[i], expr + "_err") or 0.0)
-                z = (v - med) / sd
-                _record(out[i], "delithiated", expr, med, z, rules.delithiated_z)
-                if abs(z) > rules.delithiated_z:
-                    out[i].setdefault("delithiated", []).append(
-                        f"{expr} = {_fmt(v)} is {abs(z):.1f} robust SD "
-                        f"{'below' if z < 0 else 'above'} the median {_fmt(med)} of "
-                        f"{len(ref)} {where} (SD {_fmt(sd)}, threshold "
-                        f"{rules.delithiated_z:g})")
+                _ratio_z(out[i], "delithiated", expr, expr, v, med, sd,
+                         f"{len(ref)} {where}", rules.delithiated_z)
     return judged
+
+
+def _ratio_z(out_row, flag, test, expr, v, center, sd, of, threshold) -> None:
+    """A ratio's robust z against reference runs (``of``: how many, which): recorded
+    (:func:`_record`), and a sentence under ``flag`` when ``|z|`` passes ``threshold``."""
+    z = (v - center) / sd
+    _record(out_row, flag, test, center, z, threshold)
+    if abs(z) > threshold:
+        out_row.setdefault(flag, []).append(
+            f"{expr} = {_fmt(v)} is {abs(z):.1f} robust SD {'below' if z < 0 else 'above'} "
+            f"the median {_fmt(center)} of {of} (SD {_fmt(sd)}, threshold {threshold:g})")
 
 
 def _grain_phase(rows, materials, rules: FlagRules, out):
@@ -360,16 +365,9 @@ def _off_stoichiometric(rows, materials, params, rules: FlagRules, out, skip=fro
                     continue
                 err = _num(rows[i], f"{expr}_err") or 0.0
                 if mode in ("batch", "both") and batch:
-                    scale = max(mad, rules.ratio_scale_min, err)
-                    z = (v - center) / scale
-                    _record(out[i], "off_stoichiometric", expr + "_batch", center, z,
-                            rules.off_stoichiometric_z)
-                    if abs(z) > rules.off_stoichiometric_z:
-                        out[i].setdefault("off_stoichiometric", []).append(
-                            f"{expr} = {_fmt(v)} is {abs(z):.1f} robust SD "
-                            f"{'above' if z > 0 else 'below'} the median {_fmt(center)} of "
-                            f"{len(ref)} comparable {where} (SD {_fmt(scale)}, threshold "
-                            f"{rules.off_stoichiometric_z:g})")
+                    _ratio_z(out[i], "off_stoichiometric", expr + "_batch", expr, v, center,
+                             max(mad, rules.ratio_scale_min, err),
+                             f"{len(ref)} comparable {where}", rules.off_stoichiometric_z)
                 if mode in ("nominal", "both") and nominal is not None:
                     sigma = math.hypot(err, mad)
                     limit = max(rules.off_stoichiometric_min, 3.0 * sigma)
