@@ -556,11 +556,15 @@ def _claim5(g, table):
     txt = (f"median {col} {_fmt(m)} +/- {_fmt(e, '.2g')} over {n} coated rows at O2+/O+ < 4 "
            f"(the paper's low-field rows); agreement within max({TOL['ni']}, 3 errors), "
            f"partly within {TOL['ni_near']}; the nominal NMC811 value is 0.8")
-    if _agrees(m, e, 0.78, TOL["ni"]):
-        return measured, error, "reproduced", txt
-    if _agrees(m, e, 0.78, TOL["ni_near"]):
-        return measured, error, "partly", txt
-    return measured, error, "not", txt
+    return measured, error, _agreement(m, e, 0.78, TOL["ni"], TOL["ni_near"]), txt
+
+
+def _agreement(m, e, target, tol, tol_near) -> str:
+    """``reproduced`` within ``max(tol, 3 errors)`` of ``target``, ``partly`` within
+    ``max(tol_near, 3 errors)``, else ``not``."""
+    if _agrees(m, e, target, tol):
+        return "reproduced"
+    return "partly" if _agrees(m, e, target, tol_near) else "not"
 
 
 def _claim6(g, table):
@@ -579,11 +583,7 @@ def _claim6(g, table):
     txt = (f"median {col} {_fmt(m)} +/- {_fmt(e, '.2g')} over {n} coated rows at O2+/O+ < 4, "
            f"{_fmt(mh)} over {nh} at >= 4; agreement within max({TOL['o']}, 3 errors), partly "
            f"within {TOL['o_near']}")
-    if _agrees(m, e, 0.5, TOL["o"]):
-        return measured, error, "reproduced", txt
-    if _agrees(m, e, 0.5, TOL["o_near"]):
-        return measured, error, "partly", txt
-    return measured, error, "not", txt
+    return measured, error, _agreement(m, e, 0.5, TOL["o"], TOL["o_near"]), txt
 
 
 #: Ions whose tails and MRP claim 7 compares, in order of preference.
