@@ -61,7 +61,9 @@ pulses evaporates with the site: the model keeps no per-atom record of where it
 went, an *assumption* that the cap's own surface Li does not wander far.
 
 Not modelled: Li piled up under the surface and released when the laser energy
-steps up. The supply follows each segment's temperature at once (quasi-steady).
+steps up (the supply follows each segment's temperature at once, quasi-steady), and
+a loss of the cap's Li to the flanks (the flanks only supply): ``outside_field_of_view``
+holds only the pulsed Li that missed the detector.
 
 Constants carry their unit, status (``sourced``, ``assumed``, ``fitted``) and source
 (:func:`lithium_parameter_table`); ``fitted`` names the seed's number it was
