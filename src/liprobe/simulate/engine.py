@@ -231,7 +231,6 @@ class Setup:
     fracture_fraction: float | None
     heating_scale: float
     field_map: FieldMap
-    li_state0: tuple = (0.0, 0.0, 0.0)
     notes: list = field(default_factory=list)
     fracture_plan: FracturePlan | None = None
     fracture_outcome: FractureOutcome | None = None
@@ -356,7 +355,9 @@ def prepare(config: SimulationConfig) -> Setup:
     heating_scale = 1.0
     if evap.heating_scatter > 0:
         heating_scale = float(np.exp(evap.heating_scatter * draws.standard_normal()))
-    lattice = draws.random(6)          # pole pattern's rotation, -, -, laser side, Li state
+    # pole pattern's rotation, -, -, laser side, -, - (all six drawn: the order of the run's
+    # draws stays that of earlier versions)
+    lattice = draws.random(6)
     n_p = len(phases)
     if coat_el:
         phases[-1] = coating_phase(coat_el, base)
@@ -409,7 +410,7 @@ def prepare(config: SimulationConfig) -> Setup:
                                 if segments else 1.0,
                                 seg_fields[0], shape, None, np.zeros(6)))
     catalogue = Catalogue(all_emissions)
-    _li_transport(config, segments, catalogue, ins.efficiency, kinds, geo)
+    _li_transport(config, segments, catalogue, ins.efficiency, geo)
 
     # the run's length: requested, or cut by a fracture (a fixed fraction, or the model's)
     plan, outcome = _fracture_plan(config, segments, catalogue, ins.efficiency,
@@ -501,7 +502,7 @@ def prepare(config: SimulationConfig) -> Setup:
 
 
 def _li_transport(config: SimulationConfig, segments: list, catalogue: Catalogue,
-                  efficiency: float, kinds: list, geo) -> None:
+                  efficiency: float, geo) -> None:
     """Each segment's Li transport (:func:`.lithium.li_transport_at`) and the kernel's numbers.
 
     Site events per pulse: the detection rate over the detected ions per site event (the
@@ -819,8 +820,6 @@ class TableArgs(NamedTuple):
 
     alias_p: np.ndarray
     alias_i: np.ndarray
-    nonli_p: np.ndarray
-    nonli_i: np.ndarray
     neutral: np.ndarray
 
 
@@ -1103,10 +1102,9 @@ def _generate(setup: Setup, rng: np.random.Generator, tally: _Tally, cols: dict,
     m = CHUNK_EVENTS
     buf = _Buffers(m)
     window = np.empty(0, np.int64)
-    state = np.array(setup.li_state0, np.float64)     # the Li island: atoms left, centre
+    state = np.zeros(3)                               # the Li island: atoms left, centre
     steps = setup.voltage_steps()
-    tab = TableArgs(cat.alias_probability, cat.alias_index, cat.nonli_alias_probability,
-                    cat.nonli_alias_index, cat.neutral_mask)
+    tab = TableArgs(cat.alias_probability, cat.alias_index, cat.neutral_mask)
     dt_args = DetectArgs(setup.efficiency, geo.blur_nm, geo.interface_blur_nm,
                          geo.interface_width_nm)
     fm = setup.field_map

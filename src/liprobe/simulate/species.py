@@ -303,15 +303,6 @@ class Catalogue:
         self.alias_index = np.empty((len(emissions), n_s), np.int64)
         for p in range(len(emissions)):
             self.alias_probability[p], self.alias_index[p] = alias_table(self.probabilities[p])
-        # the same without Li+ (what a Li event turns into when Li moves away)
-        self.nonli_alias_probability = self.alias_probability.copy()
-        self.nonli_alias_index = self.alias_index.copy()
-        if self.li_index >= 0:
-            for p in range(len(emissions)):
-                q = self.probabilities[p].copy()
-                q[self.li_index] = 0.0
-                if q.sum() > 0:
-                    self.nonli_alias_probability[p], self.nonli_alias_index[p] = alias_table(q)
         # isotope peaks
         peak_mz, peak_ab, peak_species = [], [], []
         self.peaks = []
