@@ -62,7 +62,11 @@ def is_cr(mass):
 
 
 def test_shell_radius_axis_and_thickness_per_slab(profile):
-    assert len(profile.slabs) == 5 and all(s.found for s in profile.slabs)
+    # uniform random z: no evaporation order, so slabs along z (150,000 ions of 30,000 per
+    # slab, at least six slabs) and no normal thickness, with the reason
+    assert profile.order == "z" and profile.geometry == "shell"
+    assert len(profile.slabs) == 6 and all(s.found for s in profile.slabs)
+    assert profile.thickness_nm is None and "evaporation order" in profile.thickness_reason
     for s in profile.slabs:
         assert s.inner_radius_nm == pytest.approx(inner_radius(s.z_center), abs=0.5)
         assert s.axis_nm[0] == pytest.approx(axis(s.z_center)[0], abs=0.3)
@@ -71,21 +75,24 @@ def test_shell_radius_axis_and_thickness_per_slab(profile):
         assert s.outer_is_data_edge
         assert s.apparent_thickness_nm == pytest.approx(THICKNESS, abs=0.5)
         assert s.interior < 0.005 and s.plateau > 0.6
+        # the foot (5 % of the step) lies inside the iso-level by at most the smoothing's reach
+        assert s.inner_radius_nm - 1.5 <= s.foot_radius_nm <= s.inner_radius_nm
     assert [s.z_center for s in profile.slabs] == sorted((s.z_center for s in profile.slabs),
                                                           reverse=True)
 
 
 @pytest.mark.parametrize("margin", [0.0, 3.0])
 def test_core_keeps_90_percent_of_the_uncoated_volume(cone, profile, margin):
-    # the true uncoated volume at least `margin` inside the shell's inner surface
+    # the true uncoated volume at least `margin` inside the shell's foot, which lies at most
+    # 1 nm inside the planted interface (the 3-ring smoothing of 0.5 nm rings)
     run, r = cone
     mask, info = core_mask(run, TABLE, margin_nm=margin, profile=profile)
-    true_core = r <= inner_radius(run["z"]) - margin
+    true_core = r <= inner_radius(run["z"]) - margin - 1.0
     assert (mask & true_core).sum() >= 0.9 * true_core.sum()
     assert info["ions_in_core"] == mask.sum() and info["margin_nm"] == margin
     for s in info["slabs"]:
         assert s["core_area_nm2"] == pytest.approx(np.pi * s["core_radius_nm"] ** 2)
-        assert s["core_radius_nm"] == pytest.approx(s["inner_radius_nm"] - margin)
+        assert s["core_radius_nm"] == pytest.approx(s["foot_radius_nm"] - margin)
 
 
 @pytest.mark.parametrize("margin", [1.0, 3.0])
@@ -117,7 +124,8 @@ def test_no_shell_is_an_analysis_error():
     run, _ = shelled_cone(n=40_000, shell=False)
     prof = coating_profile(run, TABLE)
     assert not prof.found and all(s.reason for s in prof.slabs)
-    with pytest.raises(AnalysisError, match="no Cr shell found"):
+    assert prof.geometry == "none" and prof.thickness_nm is None
+    with pytest.raises(AnalysisError, match="no Cr shell or cap found"):
         core_mask(run, TABLE, profile=prof)
 
 

@@ -217,17 +217,22 @@ def test_slice_outside_the_data_is_a_one_line_error(si, tmp_path):
 
 # -- coating and the core ROI ----------------------------------------------------------
 
-def test_coating_on_uncoated_real_data_reports_no_shell(si):
+def test_coating_inside_the_real_runs_cap_finds_nothing_to_keep_out(si):
+    # the first 100,000 ions of the Si run lie inside its Cr cap (about 62 at.% Cr throughout):
+    # no shell around them, no cap above other data; the reason says so
     epos, rrng, raw, _ = si
     code, stdout, err = run_cli("coating", epos, "-r", rrng, "--json")
     assert code == 0, err
     d = json.loads(stdout)
+    assert d["geometry"] == "none" and d["thickness_nm"] is None
     assert d["slabs_found"] == 0 and d["median_apparent_thickness_nm"] is None
+    assert d["slab_order"] == "evaporation"
     assert sum(s["ions"] for s in d["slabs"]) == len(raw)
     assert all(s["reason"] for s in d["slabs"])
+    assert "fills the data along the axis" in d["cap_reason"]
     code, out, err = run_cli("composition", epos, "-r", rrng, "--roi", "core", "--json")
     assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
-    assert "no Cr shell found" in err
+    assert "no Cr shell or cap found" in err
 
 
 @pytest.fixture(scope="module")
@@ -244,13 +249,18 @@ def test_coating_and_core_on_a_coated_file(coated_files, tmp_path):
     code, stdout, err = run_cli("coating", pos, "-r", rrng, "--slab-ions", 30000, "--json")
     assert code == 0, err
     d = json.loads(stdout)
-    assert d["slabs_found"] == d["slabs_total"] == 4
+    # 120,000 ions at random z: slabs along z, at least six of them; a lateral width but
+    # no normal thickness (that needs the ions in evaporation order)
+    assert d["slabs_found"] == d["slabs_total"] == 6 and d["slab_order"] == "z"
+    assert d["geometry"] == "shell" and d["thickness_nm"] is None
+    assert "evaporation order" in d["thickness_reason"]
     assert d["median_apparent_thickness_nm"] == pytest.approx(3.0, abs=0.5)
     code, stdout, err = run_cli("composition", pos, "-r", rrng, "--roi", "core:3", "--json")
     assert code == 0, err
     c = json.loads(stdout)
     inner = 15.0 + 0.1 * (-run["z"].astype(np.float64))
-    assert c["ions_total"] >= 0.9 * (r <= inner - 3).sum()
+    # the core is 3 nm inside the shell's foot, which is at most 1 nm inside the interface
+    assert c["ions_total"] >= 0.9 * (r <= inner - 4).sum()
     # Cr at the level of the flat background under the two 1 Da Cr windows (3 % over 100 Da)
     cr = c["ion_counts"].get("Cr+", 0) + c["ion_counts"].get("CrO+", 0)
     expected = c["ions_total"] * 0.03 * 2 / 100

@@ -80,15 +80,20 @@ def test_report_lists_each_flag_with_its_reason_and_the_parameters(demo):
     text = "".join(_page(demo.html).text)
     flagged = demo.table[demo.table["flags"].fillna("") != ""]
     assert len(flagged)
-    from liprobe.report.build import flag_sentences
+    from liprobe.report.build import flag_sentences, flag_tests
 
     for _, r in flagged.iterrows():
-        # one short sentence per flag (the strongest test); every reason is in runs.csv
+        # one line per flag (the strongest test, with its columns); every reason is in runs.csv
         sentences = flag_sentences(r.to_dict())
         assert len(sentences) == len(set(filter(None, r["flags"].split(";"))))
         for sentence in sentences:
-            assert sentence in text, sentence
+            assert sentence.split(": ", 1)[1] in text, sentence
             assert len(sentence) < 400
+        for t in flag_tests(r.to_dict()):
+            if t["test"] is not None:
+                assert abs(t["score"]) > t["threshold"] > 0 and t["test"] in text
+    for h in ("reference", "score (z or departure)", "threshold"):
+        assert f">{h}</th>" in demo.html.read_text(), h
     for p in ("cylinder:25", "reference_peaks", "flags.delithiated_z", "materials.NMC811"):
         assert p in text, p
     assert demo.summary["source_text"] in text

@@ -217,14 +217,16 @@ def test_a_delithiated_nmc_is_not_another_phase():
 
 
 def test_a_grain_inside_a_run_is_another_phase_with_where_it_is():
-    grain = {"grain_volume_nm3": 2706.1, "grain_depth_min_nm": -26.0,
+    grain = {"grain_volume_nm3": 2706.1, "grain_ion_fraction": 0.0213,
+             "grain_depth_min_nm": -26.0,
              "grain_depth_max_nm": -8.4, "grain_Li/(Li+Mn)": 0.33, "grain_Li/(Li+Mn)_err": 0.002,
              "grain_Ni/(Ni+Co+Mn)": 0.015, "grain_O/(Li+O+Ni+Co+Mn)": 0.57}
     rows = batch() + [row("g", **grain), row("h", grain_volume_nm3=None)]
     out = flag_rows(rows, MATERIALS, PARAMS, RULES)
     assert "other_phase" in out[4]["flags"] and "other_phase" not in out[5]["flags"]
     why = out[4]["flag_reasons"]
-    assert ("a grain of another phase at z -8.4 to -26 nm, 2,706 nm^3, Li/(Li+Mn) 0.33, "
+    assert ("a grain of another phase at z -8.4 to -26 nm, 2,706 nm^3 (2.1 % of the analysed "
+            "ions), Li/(Li+Mn) 0.33, "
             "Ni/(Ni+Co+Mn) 0.015: closest to LiMn2O4's nominal ratios") in why
     assert "O/(" not in why                     # O is left out of the phase's fingerprint
     assert out[4]["best_phase"] == "NMC811"      # the run itself still fits its material

@@ -266,6 +266,9 @@ def test_the_group_gives_the_columns_or_none_with_a_reason(grain_run, tmp_path):
     assert res["status"] == "ok"
     assert v["grain_volume_nm3"] == pytest.approx(4 / 3 * math.pi * 6 ** 3, rel=0.15)
     assert v["grain_depth_min_nm"] == pytest.approx(-26.0, abs=1.0)
+    # the planted sphere's share of the cylinder's volume (uniform density)
+    assert v["grain_ion_fraction"] == pytest.approx(
+        4 / 3 * math.pi * 6 ** 3 / (math.pi * RADIUS ** 2 * LENGTH), rel=0.15)
     assert v["grain_Li/(Li+Mn)"] == pytest.approx(1 / 3, abs=0.02)
     assert 0 < v["grain_Li/(Li+Mn)_err"] < 0.01
     art = res["artefacts"]["grain"]
@@ -277,7 +280,8 @@ def test_the_group_gives_the_columns_or_none_with_a_reason(grain_run, tmp_path):
     assert column_info("grain_volume_nm3")[0] == "nm^3"
     res = analyse_run(m.runs[1], m.params)
     v, why = res["values"], res["reasons"]
-    names = ["grain_volume_nm3", "grain_depth_min_nm", "grain_depth_max_nm"] + \
+    names = ["grain_volume_nm3", "grain_ion_fraction", "grain_depth_min_nm",
+             "grain_depth_max_nm"] + \
         [f"grain_{r}" for r in RATIOS]
     for c in names:
         assert v[c] is None, c

@@ -146,10 +146,12 @@ def test_an_element_that_is_not_ranged_or_has_one_charge_state():
     assert "only Cr+ ranged" in kf.elements["Cr"].why_missing()
 
 
-def si_window_counts(real):
-    """Counts of the Si.RRNG windows of Si and Cr single-atom ions, by a plain regex + numpy."""
+def si_window_counts(real, keep=None):
+    """Counts of the Si.RRNG windows of Si and Cr single-atom ions, by a plain regex + numpy;
+    ``keep(z)`` selects the ions counted by their z."""
     text = (real / "apav_si" / "Si.RRNG").read_text()
-    mass = np.fromfile(real / "apav_si" / "Si.pos", dtype=">f4").reshape(-1, 4)[:, 3]
+    raw = np.fromfile(real / "apav_si" / "Si.pos", dtype=">f4").reshape(-1, 4)
+    mass = raw[:, 3] if keep is None else raw[keep(raw[:, 2].astype(np.float64)), 3]
     out = {}
     for lo, hi, rest in re.findall(r"Range\d+=([\d.]+) ([\d.]+) Vol:[\d.]+ (.*?) Color", text):
         atoms = dict(re.findall(r"([A-Z][a-z]?):(\d+)", rest))
@@ -162,22 +164,32 @@ def si_window_counts(real):
 
 
 def test_real_si_run(real):
+    """The Si run's Cr-rich cap (its top ~16 nm of z) is found: Cr is read in the cap, Si
+    below it (3 nm clear), where Si++/Si+ = 106 is beyond Kingham's readable range; the
+    counts are those of the windows in each region by z alone."""
+    from liprobe.spatial.coating import coating_profile
+
     run = liprobe.read(real / "apav_si" / "Si.pos")
     table = liprobe.read_ranges(real / "apav_si" / "Si.RRNG")
     kf = kingham_fields(run, table)
-    counts = si_window_counts(real)
+    prof = coating_profile(run, table)
+    assert prof.geometry == "cap"
+    z_cap = prof.cap.interface_z_nm
+    cap = si_window_counts(real, lambda z: z > z_cap)
+    core = si_window_counts(real, lambda z: z <= z_cap - 3.0)
     cr = kf.elements["Cr"]
-    assert cr.value_v_nm is None
-    assert "no Cr+ ions significantly above background" in cr.why_missing()
-    assert cr.charge_states["Cr+"]["counts"] == counts["Cr+"]
+    assert cr.value_v_nm is None and cr.region == "the Cr cap (above its interface)"
+    assert "no Cr++ or Cr+ ions significantly above background" in cr.why_missing()
+    assert cr.charge_states["Cr+"]["counts"] == cap["Cr+"]
+    assert cr.charge_states["Cr++"]["counts"] == cap["Cr++"]
     si = kf.elements["Si"]                      # the run is not an oxide: Si is a metal here
-    assert si.label == METAL_LABEL
-    assert si.charge_states["Si++"]["counts"] == counts["Si++"]
-    assert si.charge_states["Si+"]["counts"] == counts["Si+"]
+    assert si.label == METAL_LABEL and si.region == "the core (3 nm clear of the Cr cap)"
+    assert si.charge_states["Si++"]["counts"] == core["Si++"]
+    assert si.charge_states["Si+"]["counts"] == core["Si+"]
     r = si.charge_states["Si++"]["net"] / si.charge_states["Si+"]["net"]
     assert si.field.ratio == pytest.approx(r, rel=1e-6)
-    assert si.value_v_nm == pytest.approx(field_from_ratio("Si", 2, 1, r).value_v_nm)
-    assert 15 < si.value_v_nm < 40
+    assert r == pytest.approx(106.3, rel=0.05)
+    assert si.value_v_nm is None and "outside 0.01 to 100" in si.why_missing()
     assert "C" not in kf.elements                        # a non-metal is not read
     assert "only Cu+ ranged" in kf.elements["Cu"].why_missing()   # a metal gets a reason
 

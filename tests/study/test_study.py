@@ -85,7 +85,10 @@ def test_table_values_equal_the_single_run_commands(study_dir, inprocess_result,
 
     if row["coating"] != "none":
         coat = cli_json("coating", f, "-r", r, *seg)
-        assert row["coating_thickness_nm"] == coat["median_apparent_thickness_nm"]
+        assert row["coating_geometry"] == coat["geometry"]
+        assert row["coating_thickness_nm"] == coat["thickness_nm"]
+        assert row["coating_thickness_nm_err"] == coat["thickness_nm_err"]
+        assert row["coating_slabs_found"] == coat["slabs_found"]
     else:
         assert row["coating_thickness_nm"] is None
         assert "coating_thickness_nm: the run is not coated" in row["reasons"]

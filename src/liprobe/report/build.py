@@ -182,12 +182,15 @@ table.scorecard tr.not td{background:#fbeeee}
 """
 
 
-def flag_sentences(row) -> list[str]:
-    """One short sentence per flag of a table row: for ``delithiated`` and
-    ``off_stoichiometric`` the test whose ``|score| / threshold`` is largest among those
-    that fired (its value, reference, score and threshold, from the row's
-    ``flag_<flag>_<test>_*`` columns, and how many other tests fired), for the other flags
-    their first reason."""
+def flag_tests(row) -> list[dict]:
+    """Per flag of a table row, its test furthest past the threshold.
+
+    Each item: ``flag``, ``test`` (None for a flag without test columns),
+    ``value`` (the row's metric), ``reference``, ``score`` (a z, or a departure
+    from a nominal ratio), ``threshold``, ``more`` (other tests that fired) and
+    ``sentence`` (one short sentence; for flags without test columns, their
+    first reason from ``flag_reasons``).
+    """
     out = []
     reasons = {}
     for part in str(row.get("flag_reasons") or "").split(" | "):
@@ -210,7 +213,9 @@ def flag_sentences(row) -> list[str]:
                 best = (abs(score) / thr, test, score, thr,
                         number(row.get(f"{prefix}{test}_reference")))
         if best is None:
-            out.append(f"{flag}: {reasons.get(flag, 'no reason recorded')}.")
+            out.append({"flag": flag, "test": None, "value": None, "reference": None,
+                        "score": None, "threshold": None, "more": 0,
+                        "sentence": f"{flag}: {reasons.get(flag, 'no reason recorded')}."})
             continue
         _, test, score, thr, ref = best
         nominal = test.endswith("_nominal")
@@ -218,9 +223,21 @@ def flag_sentences(row) -> list[str]:
         against = "its nominal" if nominal else "the reference runs'"
         what = "departs by" if nominal else "z"
         more = f" (and {fired - 1} more test{'s' if fired > 2 else ''})" if fired > 1 else ""
-        out.append(f"{flag}: {metric} {_fmt3(number(row.get(metric)))} against {against} "
-                   f"{_fmt3(ref)}, {what} {_fmt3(score)} past {_fmt3(thr)}{more}.")
+        value = number(row.get(metric))
+        out.append({"flag": flag, "test": test, "value": value, "reference": ref,
+                    "score": score, "threshold": thr, "more": fired - 1,
+                    "sentence": f"{flag}: {metric} {_fmt3(value)} against {against} "
+                                f"{_fmt3(ref)}, {what} {_fmt3(score)} past {_fmt3(thr)}{more}."})
     return out
+
+
+def flag_sentences(row) -> list[str]:
+    """One short sentence per flag of a table row (:func:`flag_tests`): for
+    ``delithiated`` and ``off_stoichiometric`` the test whose ``|score| / threshold`` is
+    largest among those that fired (its value, reference, score and threshold, from the
+    row's ``flag_<flag>_<test>_*`` columns, and how many other tests fired), for the other
+    flags their first reason."""
+    return [t["sentence"] for t in flag_tests(row)]
 
 
 def _fmt3(v) -> str:
@@ -582,11 +599,16 @@ def _document(name, table, summary, result, figures, st1, rep, range_tables, ran
                if flag_set(r.get("flags"))]
     if flagged:
         frows = []
-        for label, f, r in flagged:
-            frows.append([label, f, " ".join(flag_sentences(r))])
-        parts.append('<div class="wide">' + _table(["row", "flags", "why"], frows)
-                     + "</div>")
-        parts.append('<p class="note">One sentence per flag: the test that passed its '
+        for label, _f, r in flagged:
+            for t in flag_tests(r):
+                frows.append([label, t["flag"], t["test"] or "",
+                              *(_fmt3(t[k]) if t["test"] else ""
+                                for k in ("value", "reference", "score", "threshold")),
+                              t["sentence"].split(": ", 1)[1]])
+        parts.append('<div class="wide">' + _table(
+            ["row", "flag", "test", "value", "reference", "score (z or departure)",
+             "threshold", "why"], frows) + "</div>")
+        parts.append('<p class="note">One line per flag: the test that passed its '
                      "threshold furthest. Every test's reference, score and threshold are "
                      "columns of runs.csv (flag_&lt;flag&gt;_&lt;test&gt;_reference, _score, "
                      "_threshold), and flag_reasons holds every test that fired.</p>")

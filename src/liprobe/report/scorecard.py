@@ -1200,7 +1200,8 @@ def recovery_html(rec) -> str:
               ("coating thickness (nm)", [("true, normal", "true_coating_thickness_nm", None),
                                           ("true, lateral", "true_coating_lateral_thickness_nm",
                                            None),
-                                          ("measured", "measured_coating_thickness_nm", None)])]
+                                          ("measured, normal", "measured_coating_thickness_nm",
+                                           None)])]
     budget = [("Li budget (atoms, truth.json li_budget)",
                [(k.replace("_", " "), f"li_budget_{k}", None)
                 for k in ("total",) + LI_BUDGET_PARTS] + [("closes", "li_budget_closes", None)])]

@@ -51,7 +51,8 @@ group              columns
                    0.8 of the detector radius over that within 0.5, on the
                    same subsample (:data:`LI_MAP`;
                    :func:`liprobe.spatial.detector.fraction_heterogeneity`)
-``coating``        ``coating_thickness_nm`` (median apparent thickness),
+``coating``        ``coating_geometry`` (shell, cap or none), ``coating_thickness_nm``
+                   (normal to the surface) and its error,
                    ``coating_slabs_found`` (segment)
 ``grain``          ``grain_volume_nm3``, ``grain_depth_min_nm``,
                    ``grain_depth_max_nm`` and ``grain_<ratio>`` (+ ``_err``) of
@@ -452,27 +453,41 @@ def _li_map(ctx, m, reasons):
     return values
 
 
-@column_group("coating")
+#: The coating group's columns.
+COATING_COLUMNS = ("coating_geometry", "coating_thickness_nm", "coating_thickness_nm_err",
+                   "coating_slabs_found")
+
+
+@column_group("coating", version="2")
 def _coating(ctx):
+    """The coating found in the segment (:func:`liprobe.spatial.coating.coating_profile`):
+    shell, cap or none, and its thickness normal to the surface."""
     if not ctx.spec.coated:
         why = "the run is not coated (coating = \"none\")"
-        return ({"coating_thickness_nm": None, "coating_slabs_found": None},
-                {"coating_thickness_nm": why, "coating_slabs_found": why})
+        return (dict.fromkeys(COATING_COLUMNS),
+                {n: why for n in COATING_COLUMNS if not n.endswith("_err")})
     from ..spatial.coating import coating_profile
 
     cfg = ctx.params.coating_profile
-    p = coating_profile(ctx.run, ctx.table, element=ctx.spec.coating,
-                        ions_per_slab=cfg.ions_per_slab, ring_nm=cfg.ring_nm)
-    t = p.median_thickness_nm()
-    values = {"coating_thickness_nm": t, "coating_slabs_found": len(p.found)}
-    return values, ({} if t is not None else {"coating_thickness_nm": p.no_shell_message()})
+    try:
+        p = coating_profile(ctx.run, ctx.table, element=ctx.spec.coating,
+                            ions_per_slab=cfg.ions_per_slab, ring_nm=cfg.ring_nm)
+    except (LiprobeError, ValueError) as e:
+        return (dict.fromkeys(COATING_COLUMNS),
+                {n: _one_line(e) for n in COATING_COLUMNS if not n.endswith("_err")})
+    t = p.thickness_nm
+    values = {"coating_geometry": p.geometry, "coating_thickness_nm": t,
+              "coating_thickness_nm_err": p.thickness_nm_err if t is not None else None,
+              "coating_slabs_found": len(p.found)}
+    return values, ({} if t is not None else {"coating_thickness_nm": p.thickness_reason})
 
 
 #: The grain's columns besides the ratios (``grain_<ratio>``, ``grain_<ratio>_err``).
-GRAIN_COLUMNS = ("grain_volume_nm3", "grain_depth_min_nm", "grain_depth_max_nm")
+GRAIN_COLUMNS = ("grain_volume_nm3", "grain_ion_fraction", "grain_depth_min_nm",
+                 "grain_depth_max_nm")
 
 
-@column_group("grain", version="2", requires="liprobe.spatial.isosurface")
+@column_group("grain", version="3", requires="liprobe.spatial.isosurface")
 def _grain(ctx):
     """A grain of another phase in the segment (the whole analysed volume, not the ROI:
     a grain may cross the ROI's edge; the coating's element is left out, so the shell
@@ -493,7 +508,10 @@ def _grain(ctx):
     if not g.found:
         why = f"no grain: {g.reason}"
         return dict.fromkeys(names), {n: why for n in names if not n.endswith("_err")}
-    values = {"grain_volume_nm3": g.volume_nm3, "grain_depth_min_nm": g.depth_min_nm,
+    n = ctx.run.n_ions
+    values = {"grain_volume_nm3": g.volume_nm3,
+              "grain_ion_fraction": min(g.ions_inside / n, 1.0) if n else None,
+              "grain_depth_min_nm": g.depth_min_nm,
               "grain_depth_max_nm": g.depth_max_nm}
     reasons: dict = {}
     for text in ctx.params.ratios:

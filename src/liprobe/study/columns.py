@@ -46,11 +46,19 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "li_acf_max": ("", "largest |autocorrelation| of the Li indicator over lags of 50 to "
                        "10,000 ions of the FDA's sequence (ROI, evaporation order)"),
     "li_acf_lag": ("ion", "lag of li_acf_max, in ions of the FDA's sequence"),
-    "coating_thickness_nm": ("nm", "median apparent thickness of the coating shell"),
-    "coating_slabs_found": ("", "depth slabs in which the coating shell was found"),
+    "coating_geometry": ("", "the coating found in the data: shell (around the run), cap (on "
+                             "its top) or none"),
+    "coating_thickness_nm": ("nm", "thickness of the coating normal to the specimen's surface: "
+                                   "a shell's from the cap-on-cone model fitted to its inner "
+                                   "surface, a cap's along the axis (segment)"),
+    "coating_thickness_nm_err": ("nm", "error of coating_thickness_nm (jackknife over slabs and "
+                                       "the shank angle's error; a cap's: its crossing)"),
+    "coating_slabs_found": ("", "slabs (consecutive ions) in which the coating shell was found"),
     "grain_volume_nm3": ("nm^3", "volume of the grain of another phase inside the analysed "
                                  "volume (its closed isosurface, or its voxels where the edge "
                                  "of the data cuts it; the whole segment, coating left out)"),
+    "grain_ion_fraction": ("", "fraction of the segment's ions inside the grain: its share "
+                               "of the analysed volume at equal atomic density"),
     "grain_depth_min_nm": ("nm", "deepest z of the grain of another phase (z <= 0 into the "
                                  "specimen)"),
     "grain_depth_max_nm": ("nm", "shallowest z of the grain of another phase (z <= 0 into the "

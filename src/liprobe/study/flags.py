@@ -265,8 +265,10 @@ def _grain_phase(rows, materials, rules: FlagRules, out):
         comp = ", ".join(f"{x} {_fmt(v)}" for x, v in ratios.items())
         what = (f"closest to {best}'s nominal ratios (rms {best_d:.3f})" if best is not None
                 else "no phase of the study")
+        frac = _num(r, "grain_ion_fraction")
+        share = f" ({100 * frac:.1f} % of the analysed ions)" if frac is not None else ""
         out[i].setdefault("other_phase", []).append(
-            f"a grain of another phase{where}, {vol:,.0f} nm^3, {comp}: {what}")
+            f"a grain of another phase{where}, {vol:,.0f} nm^3{share}, {comp}: {what}")
 
 
 def _cations(materials: dict, exclude) -> tuple:

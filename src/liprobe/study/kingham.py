@@ -225,16 +225,16 @@ def _regions(run: Run, table: RangeTable, coating: str, margin_nm: float):
     except AnalysisError as e:
         return (None, None, "the whole selection", "the whole selection",
                 f"no {coating} shell found ({e})")
-    if not profile.found:
+    if profile.geometry == "none":
         why = profile.no_shell_message().split(": the data has no coating")[0]
-        return (None, None, f"the whole selection (no {coating} shell found: a cap, or no "
-                "coating)", "the whole selection (no coating shell found)",
-                why if why.startswith(f"no {coating} shell") else
-                f"no {coating} shell found ({why})")
+        return (None, None, f"the whole selection (no {coating} shell or cap found)",
+                "the whole selection (no coating found)", why)
     inner, _ = core_mask(run, table, 0.0, element=coating, profile=profile)
     core, _ = core_mask(run, table, margin_nm, element=coating, profile=profile)
-    return (~inner, core, f"the {coating} shell (beyond its inner radius)",
-            f"the core ({margin_nm:g} nm inside the {coating} shell)", None)
+    where = ("shell (beyond its foot)" if profile.geometry == "shell"
+             else "cap (above its interface)")
+    return (~inner, core, f"the {coating} {where}",
+            f"the core ({margin_nm:g} nm clear of the {coating} {profile.geometry})", None)
 
 
 def _element_field(element, charges, counts, bsum, net, err, table, model):
