@@ -13,9 +13,11 @@ size, and the ratio ``|score| / threshold`` at the smallest size: near 1, the
 effect sits at the threshold and counting noise may tip it either way; far
 from 1, the disagreement is a defect of the flag.
 
-Not a test: it simulates and analyses about 3.5 N x 73 ions (117 M at 1.6 M)
-and takes ~10 minutes on 2 cores. Scratch goes to ``--work`` (a temporary
-folder by default), removed at the end unless ``--keep``.
+Not a test: it simulates and analyses about 73 N ions (117 M at 1.6 M) and
+takes ~8 minutes on 2 cores. Scratch goes to ``--work`` (a temporary folder
+by default), removed at the end unless ``--keep``; ``--reuse`` takes the
+studies already in ``--work``. A flag without test columns (``early_fracture``,
+``other_phase`` by fit) is listed with its reason at each size.
 """
 
 from __future__ import annotations
@@ -41,10 +43,13 @@ def liprobe_cmd() -> str:
     return exe if os.path.exists(exe) else "liprobe"
 
 
-def run_size(n: int, work: str) -> tuple[str, float]:
-    """Simulate and analyse the preset at ``n`` ions; the runs.csv path and the wall time."""
+def run_size(n: int, work: str, reuse: bool = False) -> tuple[str, float | None]:
+    """Simulate and analyse the preset at ``n`` ions; the runs.csv path and the wall time
+    (None when ``reuse`` found the study already done)."""
     series = os.path.join(work, f"n{n}", "series")
     out = os.path.join(work, f"n{n}", "out")
+    if reuse and os.path.exists(os.path.join(out, "runs.csv")):
+        return os.path.join(out, "runs.csv"), None
     t0 = time.perf_counter()
     subprocess.run([liprobe_cmd(), "simulate", "--preset", "paper", "--ions", str(n),
                     "-o", series, "--quiet"], check=True)
@@ -70,6 +75,15 @@ def flag_set(r) -> set:
 def tests_of(columns, flag: str) -> list[str]:
     head, tail = f"flag_{flag}_", "_score"
     return [c[len(head):-len(tail)] for c in columns if c.startswith(head) and c.endswith(tail)]
+
+
+def _reason(r, flag: str) -> str:
+    """The flag's part of ``flag_reasons``, or '-'."""
+    for part in str(r.get("flag_reasons") or "").split(" | "):
+        name, _, text = part.partition(": ")
+        if name == flag:
+            return text.replace("|", "/")[:160]
+    return "-"
 
 
 def compare(tables: dict) -> tuple[list, list]:
@@ -99,7 +113,10 @@ def compare(tables: dict) -> tuple[list, list]:
                     if i == 0 and ok:
                         ratio0 = abs(s) / th
                 if all(c == "-" for c in cells):
-                    continue
+                    # a flag without test columns: its reason at each size
+                    cells = [_reason(rows[n][k], flag) for n in sizes]
+                    disagree.append([k, flag, on, "(reason)"] + cells + ["-"])
+                    break
                 disagree.append([k, flag, on, test] + cells
                                 + ["-" if ratio0 is None else f"{ratio0:.2f}"])
     return summary, disagree
@@ -110,6 +127,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", default="1e5,4e5,1.6e6")
     ap.add_argument("--work", default=None)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--reuse", action="store_true",
+                    help="with --work: take a size's runs.csv from there when it exists")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "flag_stability.md"))
     a = ap.parse_args(argv)
     import pandas as pd
@@ -120,9 +139,10 @@ def main(argv=None) -> int:
     tables, times = {}, {}
     try:
         for n in sizes:
-            path, dt = run_size(n, work)
+            path, dt = run_size(n, work, a.reuse)
             tables[n], times[n] = pd.read_csv(path), dt
-            print(f"{n:,} ions per coated run: {dt:.0f} s", file=sys.stderr)
+            if dt is not None:
+                print(f"{n:,} ions per coated run: {dt:.0f} s", file=sys.stderr)
     finally:
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -132,7 +152,8 @@ def main(argv=None) -> int:
              "`python bench/flag_stability.py --sizes " + a.sizes + "`: the paper preset at each "
              "size (coated runs of that many ions; the rest scale with it), analysed by "
              "`liprobe study`. Wall time per size (simulate + study): "
-             + ", ".join(f"{n:,}: {times[n]:.0f} s" for n in sizes) + ".", "",
+             + ", ".join(f"{n:,}: " + ("reused" if times[n] is None else f"{times[n]:.0f} s")
+                         for n in sizes) + ".", "",
              "## Rows flagged, per size", "",
              markdown_table(["flag"] + head + ["rows that disagree"], summary), "",
              "## Rows whose flag differs between sizes", "",

@@ -15,8 +15,12 @@ evaporated at one moment lies on a *bowl* that spans tens of nm in z. Slabs
 cut along z therefore cut a shallow run's shell obliquely (a run 2 nm deep
 spans 30 nm of z). When the ions are in evaporation order (checked: the top
 of the data falls steadily over 20 blocks of ions, and z is not sorted)
-the slabs are consecutive blocks of ions, each a bowl; otherwise they are
-slabs along z (a warning says so).
+the slabs are consecutive blocks of ions, each a bowl no deeper than about
+0.5 nm (the run's depth per ion is read from that fall) and of at least 15,000
+ions; a run above ``fit_ions`` is read in evenly spaced windows of
+consecutive ions rather than a random sample, so that each slab stays thin.
+Otherwise the slabs run along z on a random sample (a warning says so), and
+no normal thickness is given.
 
 The shell, per slab
 -------------------
@@ -38,10 +42,14 @@ The shell, per slab
 4. **Axis.** The coating-element ions between the two radii are fitted with a
    circle (algebraic least squares, Kasa 1976, IEEE Trans. Instrum. Meas. 25,
    8); its centre is the new axis, and steps 1-4 repeat (three times at most).
-5. **Bowl.** A sphere centred on the axis, ``r^2 + (z - z_c)^2 = R^2``, is
-   fitted to the slab's ions (linear least squares): the reconstruction's cap
-   radius ``R`` and the bowl's surface, on which the shell's inner radius
-   gives a point of the coating's inner surface.
+5. **Coverage.** The coating atoms of the shell's ring are counted in 12
+   azimuthal sectors; a ring whose emptiest sector holds under 30 % of the
+   median's is cut (by the data's edge or an ROI) and gives no thickness.
+6. **Bowl.** A sphere ``|p - (x0, y0, z_c)| = R`` is fitted to the slab's
+   ions (linear least squares): the reconstruction's cap radius ``R`` and the
+   bowl's surface, on which the shell's inner radius gives a point of the
+   coating's inner surface. A shell whose axis lies off the caps' axis by
+   more than max(1 nm, 3 % of R) is a tilted specimen: no thickness.
 
 The normal thickness of a shell
 -------------------------------
@@ -51,19 +59,24 @@ The thickness normal to the surface comes from the standard specimen model
 (Gault et al., *Atom Probe Microscopy*, Springer 2012, ch. 7): a spherical cap
 tangent to a cone of half-angle alpha, the cap radius growing with depth as
 ``dR/dZ = sin a / (1 - sin a)``. alpha is fitted from the bowls' radii
-against depth when the run is deep enough to measure it, else assumed
-(``shank_angle_deg``, 10 deg by default). Every cap is tangent to the same
-cone, which fixes the cone's apex. The coating is a layer of normal thickness
-``t`` on the *original* surface: a cap of radius ``R_o`` (tangent to the same
+against depth when the run is deep enough to measure it (at least 1 nm, to better
+than 3 deg), else assumed (``shank_angle_deg``, 10 +- 2 deg by default); a
+cap radius that does not grow with depth (significantly, against that
+assumption) means the model does not apply, and no thickness is given.
+Every cap is tangent to the same cone, which fixes the cone's apex. The
+coating is a layer of normal thickness ``t`` on the *original* surface: a cap of radius ``R_o`` (tangent to the same
 cone) and the cone. The inner-surface points of the slabs must all lie at
 distance ``t`` from that surface; the depth of the original apex above the
 data (one unknown) is chosen to make their distances most equal (least
 variance, a bounded 1-D search), and ``t`` is their mean. Deep in the shank
-the points follow the cone and the original apex drops out; near the apex
+the points follow the cone and the original apex drops out (its depth is
+then reported as unknown); near the apex
 (a run that starts a few nm below it) the original cap's coating, which
 reaches further in, is what fixes it. The error combines a delete-one-slab
 jackknife with the change of ``t`` over alpha's error (fitted) or over
-alpha +- 2 deg (assumed).
+alpha +- 2 deg (assumed); with two slabs there is no statistical error, and
+none is given. The error is statistical: on simulated runs the thickness
+reads 3-6 % low (trajectory aberrations at the interface).
 
 A cap
 -----
@@ -79,10 +92,12 @@ Geometry and core
 -----------------
 ``geometry`` is ``shell`` when a shell is found in at least two slabs and a
 quarter of them, else ``cap`` when a cap is found, else ``none``. The core
-is the set of ions closer to the axis than the shell's inner radius minus a
+is the set of ions closer to the axis than the shell's foot (where the
+coating element is within 5 % of its step of the interior level) minus a
 margin (axis and radius interpolated linearly in ion index between slab
 centres, or in z for slabs along z) and, when there is a cap, deeper than
-the cap's interface by the margin.
+the cap's interface (a plane of z) by the margin. A shell found below a cap
+bounds the core whatever the geometry's name.
 """
 
 from __future__ import annotations
@@ -107,6 +122,13 @@ DEFAULT_SHANK_ANGLE_DEG = 10.0
 #: The shell's foot: where the coating fraction, walking inward, is within this fraction
 #: of the step (plateau - interior) of the interior level; the core is measured from it.
 _FOOT = 0.05
+#: Azimuthal sectors of the shell's ring; a slab whose emptiest sector holds less than
+#: _MIN_COVERAGE of the median sector's coating atoms has a partial ring (the edge of the
+#: data or an ROI cuts it): no normal thickness from it.
+_SECTORS = 12
+_MIN_COVERAGE = 0.3
+#: Largest depth (nm) a slab should span: a bowl fitted to a thicker slab is biased.
+_SLAB_DEPTH_NM = 0.5
 _ASSUMED_ANGLE_SPREAD_DEG = 2.0
 
 
@@ -138,8 +160,11 @@ class ShellSlab:
     ``found`` False (with ``reason``) leaves the radii None and the axis from
     the last trial. ``ions_range`` is the slab's first and last ion index in
     the run (slabs in evaporation order) or None (slabs along z);
-    ``cap_radius_nm`` and ``cap_center_z_nm`` describe the bowl fitted to the
-    slab and ``interface_z_nm`` the z of the shell's inner radius on it.
+    ``cap_radius_nm``, ``cap_center_z_nm`` and ``cap_axis_nm`` describe the
+    bowl (sphere) fitted to the slab and ``interface_z_nm`` the z of the
+    shell's inner radius on it; ``azimuth_coverage`` is the shell ring's
+    emptiest of 12 sectors over the median sector (coating atoms; near 0: the
+    ring is cut).
     """
 
     z_min: float
@@ -160,7 +185,9 @@ class ShellSlab:
     ion_center: float | None = None
     cap_radius_nm: float | None = None
     cap_center_z_nm: float | None = None
+    cap_axis_nm: tuple | None = None
     interface_z_nm: float | None = None
+    azimuth_coverage: float | None = None
 
     @property
     def apparent_thickness_nm(self) -> float | None:
@@ -188,7 +215,8 @@ class ShellSlab:
             "outer_is_data_edge": self.outer_is_data_edge,
             "apparent_thickness_nm": self.apparent_thickness_nm,
             "cap_radius_nm": self.cap_radius_nm, "cap_center_z_nm": self.cap_center_z_nm,
-            "interface_z_nm": self.interface_z_nm,
+            "cap_axis_nm": None if self.cap_axis_nm is None else list(self.cap_axis_nm),
+            "interface_z_nm": self.interface_z_nm, "azimuth_coverage": self.azimuth_coverage,
         }
         if margin_nm is not None:
             rc = self.core_radius_nm(margin_nm)
@@ -204,10 +232,13 @@ class ShellThickness:
     """The shell's thickness normal to the original surface (nm), from the cap-on-cone model.
 
     ``shank_angle_source`` is ``"fitted"`` (from the bowls' radii against
-    depth) or ``"assumed"``; ``start_depth_nm`` is how far the original apex
-    lay above the top of the data (0 when only a lower bound: the shank alone
-    fixes ``t``); ``residual_nm`` the rms scatter of the slabs' distances;
-    ``error_parts`` the jackknife and shank-angle terms of the error.
+    depth), ``"given"`` or ``"assumed"``; ``start_depth_nm`` is how far the
+    original apex lay above the top of the data, and ``original_apex_radius_nm``
+    its radius (both None when every slab lies on the shank: then only a lower
+    bound exists, and the shank alone fixes ``t``); ``residual_nm`` the rms
+    scatter of the slabs' distances; ``error_parts`` the jackknife and
+    shank-angle terms of the error (``thickness_nm_err`` None when the
+    statistical term cannot be computed, e.g. two slabs).
     """
 
     thickness_nm: float
@@ -215,8 +246,8 @@ class ShellThickness:
     shank_angle_deg: float
     shank_angle_err_deg: float
     shank_angle_source: str
-    original_apex_radius_nm: float
-    start_depth_nm: float
+    original_apex_radius_nm: float | None
+    start_depth_nm: float | None
     residual_nm: float
     slabs_used: int
     error_parts: dict
@@ -277,6 +308,7 @@ class CoatingProfile:
     shell_thickness_reason: str | None = None
     cap: CapLayer | None = None
     cap_reason: str | None = None
+    order_reason: str | None = None
 
     @property
     def found(self) -> tuple:
@@ -348,9 +380,11 @@ class CoatingProfile:
     def no_shell_message(self) -> str:
         reasons = sorted({s.reason for s in self.slabs if s.reason})
         cap = f"; no cap: {self.cap_reason}" if self.cap is None and self.cap_reason else ""
+        end = ("the data has no coating to keep out" if self.order == "evaporation" else
+               f"slabs along z, since {self.order_reason}: a shallow run's shell can be "
+               "missed")
         return (f"no {self.element} shell or cap found in {len(self.slabs)} slab(s) "
-                f"({'; '.join(reasons) or 'too few slabs with a shell'}{cap}): "
-                "the data has no coating to keep out")
+                f"({'; '.join(reasons) or 'too few slabs with a shell'}{cap}): {end}")
 
     def to_dict(self, margin_nm: float | None = None) -> dict:
         return {
@@ -495,19 +529,29 @@ def _fit_slab(x, y, el_w, at_w, ring_nm):
             break
     else:
         res = _shell_in_slab(x, y, el_w, at_w, cx, cy, ring_nm)
+    if "reason" not in res:
+        r = res["r"]
+        band = (el_w > 0) & (r >= res["inner"]) & (r <= res["outer"] + ring_nm)
+        phi = np.arctan2(y[band] - cy, x[band] - cx)
+        sectors = np.bincount(((phi + np.pi) / (2 * np.pi) * _SECTORS).astype(np.int64)
+                              % _SECTORS, weights=el_w[band], minlength=_SECTORS)
+        med = float(np.median(sectors))
+        res["coverage"] = float(sectors.min() / med) if med > 0 else 0.0
     return (cx, cy), res
 
 
-def _evaporation_order(z: np.ndarray, blocks: int = 20) -> tuple[bool, str]:
+def _evaporation_order(z: np.ndarray, blocks: int = 20) -> tuple[bool, str, float]:
     """Whether ions are in evaporation order: z not sorted, and the top of the data (its
     99.5th percentile of z) falling steadily over ``blocks`` blocks of ions: Spearman rho
-    <= -0.8, and a fall (linear fit) over ten times the tops' scatter about the line."""
+    <= -0.8, and a fall (linear fit) over ten times the tops' scatter about the line.
+
+    Returns (in order, why not, the fall of the top over all the ions in nm)."""
     n = len(z)
     if n < 20 * blocks:
-        return False, "too few ions to tell their order"
+        return False, "too few ions to tell their order", 0.0
     dz = np.diff(z)
     if np.mean(dz <= 0) > 0.95 or np.mean(dz >= 0) > 0.95:
-        return False, "the ions are sorted by z, not in evaporation order"
+        return False, "the ions are sorted by z, not in evaporation order", 0.0
     tops = [float(np.percentile(c, 99.5)) for c in np.array_split(z, blocks)]
     from scipy.stats import spearmanr
 
@@ -515,24 +559,30 @@ def _evaporation_order(z: np.ndarray, blocks: int = 20) -> tuple[bool, str]:
     rho = float(spearmanr(k, tops).statistic)
     slope, icpt = np.polyfit(k, tops, 1)
     noise = float(np.std(np.asarray(tops) - (slope * k + icpt)))
+    fall = -float(slope) * blocks
+    if rho >= 0.8 and float(slope) * (blocks - 1) > 10.0 * noise:
+        return False, ("the top of the data rises with ion index: z points into the "
+                       "specimen, where liprobe expects z <= 0 into it (CAMECA's "
+                       "convention)"), 0.0
     if not (rho <= -0.8 and -slope * (blocks - 1) > 10.0 * noise):
         return False, (f"the top of the data does not fall with ion index (Spearman rho "
-                       f"{rho:.2f}): the ions are not in evaporation order")
-    return True, ""
+                       f"{rho:.2f}): the ions are not in evaporation order"), 0.0
+    return True, "", fall
 
 
-def _bowl(r2: np.ndarray, z: np.ndarray) -> tuple[float, float] | None:
-    """Radius and centre z (nm) of the sphere centred on the axis that best fits the points
-    (``r^2 + z^2 = 2 z_c z + R^2 - z_c^2``, linear least squares); None if degenerate."""
+def _bowl(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[float, float, float, float] | None:
+    """Radius, centre z and centre x, y (nm) of the sphere that best fits the points
+    (``x^2 + y^2 + z^2 = 2 x0 x + 2 y0 y + 2 z_c z + k``, linear least squares); None if
+    degenerate."""
     if len(z) < 10 or float(np.ptp(z)) <= 0:
         return None
-    a = np.column_stack([2.0 * z, np.ones_like(z)])
-    sol, *_ = np.linalg.lstsq(a, r2 + z * z, rcond=None)
-    zc, k = float(sol[0]), float(sol[1])
-    r_sq = k + zc * zc
+    a = np.column_stack([2.0 * x, 2.0 * y, 2.0 * z, np.ones_like(z)])
+    sol, *_ = np.linalg.lstsq(a, x * x + y * y + z * z, rcond=None)
+    x0, y0, zc, k = (float(v) for v in sol)
+    r_sq = k + x0 * x0 + y0 * y0 + zc * zc
     if not (math.isfinite(r_sq) and r_sq > 0):
         return None
-    return math.sqrt(r_sq), zc
+    return math.sqrt(r_sq), zc, x0, y0
 
 
 def _surface_distances(r, z, s, sin_a, z_v, z_top):
@@ -545,15 +595,16 @@ def _surface_distances(r, z, s, sin_a, z_v, z_top):
     r_o = (z_v - z_o) * sin_a
     d_cone = (z_v - z) * sin_a - r * cos_a
     d_cap = r_o - np.hypot(r, z - z_o)
-    h_t = z_o + r_o * sin_a                     # height of the cap's tangent circle
-    return np.where(z > h_t, np.minimum(d_cone, d_cap), d_cone), r_o
+    # the cap's region: inside the cone of the normals through its tangent circle
+    on_cap = (z - z_o) * math.sqrt(1.0 - sin_a * sin_a) > r * sin_a
+    return np.where(on_cap, d_cap, d_cone), r_o
 
 
-def _fit_thickness(r, z, radius, zc, sin_a):
-    """Normal thickness from the inner-surface points (r, z) and the bowls (radius, centre z):
-    (t, start depth s, original apex radius, rms residual), or None."""
+def _fit_thickness(r, z, radius, zc, sin_a, z_top):
+    """Normal thickness from the inner-surface points (r, z), the bowls (radius, centre z)
+    and the top of the data ``z_top``: (t, start depth s or None when only a lower bound,
+    original apex radius or None, rms residual), or None."""
     z_v = float(np.mean(zc + radius / sin_a))   # every cap is tangent to the cone
-    z_top = float(np.max(zc + radius))
     s_max = 4.0 * float(np.max(radius)) + float(np.ptp(zc)) + 20.0
     from scipy.optimize import minimize_scalar
 
@@ -575,68 +626,124 @@ def _fit_thickness(r, z, radius, zc, sin_a):
     t = float(np.mean(d))
     if not (math.isfinite(t) and 0 < t < r_o):
         return None
-    return t, float(best), float(r_o), float(np.sqrt(np.mean((d - t) ** 2)))
+    # no point on the original cap: every start depth from here up fits as well
+    z_o = (z_top + best - z_v * sin_a) / (1.0 - sin_a)
+    on_cap = bool(np.any((z - z_o) * math.sqrt(1.0 - sin_a * sin_a) > r * sin_a))
+    return (t, float(best) if on_cap else None, float(r_o) if on_cap else None,
+            float(np.sqrt(np.mean((d - t) ** 2))))
 
 
-def _shell_thickness(found, shank_angle_deg):
+def _shank_angle(top, radius, given):
+    """(alpha, its error, source, note or None) in deg, or a reason (str) the model fails.
+
+    ``c = dR/dZ`` from the bowls' radii against their apex depth (``Z = -top``):
+    ``sin a = c / (1 + c)``.
+    """
+    if given is not None:
+        return float(given), 0.0, "given", None
+    a0, da0 = DEFAULT_SHANK_ANGLE_DEG, _ASSUMED_ANGLE_SPREAD_DEG
+    if len(top) < 3 or float(np.ptp(top)) < 1.0:
+        return a0, da0, "assumed", (f"the run is too shallow ({float(np.ptp(top)):.1f} nm) to "
+                                    f"fit the shank angle: {a0:g} +- {da0:g} deg assumed")
+    from scipy.stats import linregress
+
+    fit = linregress(-top, radius)
+    c, c_err = float(fit.slope), float(fit.stderr)
+    if not math.isfinite(c_err):
+        c_err = math.inf
+    c0 = math.sin(math.radians(a0)) / (1.0 - math.sin(math.radians(a0)))
+    if c <= 0 or c / (1.0 + c) > math.sin(math.radians(45.0)):
+        if abs(c - c0) > 3.0 * c_err:
+            return (f"the cap radius does not grow with depth as on a cone (dR/dZ = "
+                    f"{c:.3f} +- {c_err:.3f}): the cap-on-cone model does not apply")
+        return a0, da0, "assumed", (f"the cap radius against depth is too noisy to fit the "
+                                    f"shank angle (dR/dZ = {c:.3f} +- {c_err:.3f}): "
+                                    f"{a0:g} +- {da0:g} deg assumed")
+    a_fit = math.degrees(math.asin(c / (1.0 + c)))
+    # d(alpha)/dc = 1 / ((1 + c) sqrt(1 + 2c)) rad
+    a_err = math.degrees(c_err / ((1.0 + c) * math.sqrt(1.0 + 2.0 * c)))
+    if a_err <= 3.0:
+        return a_fit, a_err, "fitted", None
+    return a0, da0, "assumed", (f"the shank angle fitted from the cap radius against depth, "
+                                f"{a_fit:.1f} +- {a_err:.1f} deg, is too uncertain: "
+                                f"{a0:g} +- {da0:g} deg assumed")
+
+
+def _shell_thickness(found, shank_angle_deg, z_top):
     """:class:`ShellThickness` from the slabs with a shell and a bowl, or a reason (str)."""
     pts = [s for s in found if s.cap_radius_nm is not None and s.interface_z_nm is not None]
+    partial = [s for s in pts if s.azimuth_coverage is not None
+               and s.azimuth_coverage < _MIN_COVERAGE]
+    if partial and len(partial) >= 0.5 * len(pts):
+        return (f"the shell's ring is cut in {len(partial)} of {len(pts)} slabs (its emptiest "
+                f"of {_SECTORS} sectors holds under {_MIN_COVERAGE:.0%} of the median's "
+                "coating atoms: the edge of the data or an ROI cuts it), so its axis and "
+                "radius are not the specimen's")
+    pts = [s for s in pts if s not in partial]
     if len(pts) < 2:
         return ("the normal thickness needs the shell in at least two slabs in evaporation "
                 "order (bowls of the reconstruction)")
+    off = max(math.hypot(s.axis_nm[0] - s.cap_axis_nm[0], s.axis_nm[1] - s.cap_axis_nm[1])
+              for s in pts)
+    tol = max(1.0, 0.03 * float(np.median([s.cap_radius_nm for s in pts])))
+    if off > tol:
+        return (f"the shell's axis lies {off:.1f} nm from the axis of the reconstruction's caps "
+                f"(over {tol:.1f} nm: a specimen tilted in the reconstruction), so the "
+                "cap-on-cone model does not apply")
     r = np.array([s.inner_radius_nm for s in pts])
     z = np.array([s.interface_z_nm for s in pts])
     radius = np.array([s.cap_radius_nm for s in pts])
     zc = np.array([s.cap_center_z_nm for s in pts])
     notes = []
-    top = zc + radius
-    alpha, alpha_err, source = None, _ASSUMED_ANGLE_SPREAD_DEG, "assumed"
-    if shank_angle_deg is not None:
-        alpha, alpha_err, source = float(shank_angle_deg), 0.0, "given"
-    elif len(pts) >= 3 and float(np.ptp(top)) >= 1.0:
-        from scipy.stats import linregress
-
-        fit = linregress(-top, radius)
-        c, c_err = float(fit.slope), float(fit.stderr)
-        if c > 0 and math.isfinite(c_err):
-            a_fit = math.degrees(math.asin(c / (1.0 + c)))
-            # d(alpha)/dc = 1 / ((1 + c) sqrt(1 + 2c)) rad
-            a_err = math.degrees(c_err / ((1.0 + c) * math.sqrt(1.0 + 2.0 * c)))
-            if 1.0 <= a_fit <= 45.0 and a_err <= 3.0:
-                alpha, alpha_err, source = a_fit, a_err, "fitted"
-    if alpha is None:
-        alpha = DEFAULT_SHANK_ANGLE_DEG
-        notes.append(f"the run is too shallow to fit the shank angle from the cap radius "
-                     f"against depth: {alpha:g} +- {alpha_err:g} deg assumed")
+    if partial:
+        notes.append(f"{len(partial)} slab(s) with a cut ring left out of the thickness")
+    angle = _shank_angle(zc + radius, radius, shank_angle_deg)
+    if isinstance(angle, str):
+        return angle
+    alpha, alpha_err, source, note = angle
+    if note:
+        notes.append(note)
     sin_a = math.sin(math.radians(alpha))
-    fit = _fit_thickness(r, z, radius, zc, sin_a)
+    fit = _fit_thickness(r, z, radius, zc, sin_a, z_top)
     if fit is None:
         return ("the shell's inner surface does not fit a conformal coating on a cap and cone "
                 "(no positive thickness)")
     t, s, r_o, rms = fit
+    if s is None:
+        notes.append("every slab lies on the shank: the original apex's depth is unknown "
+                     "(only a lower bound), and the thickness is the shank's")
     parts = {}
+    stat_ok = True
     if len(pts) >= 3:
         jack = []
         for i in range(len(pts)):
             keep = np.arange(len(pts)) != i
-            f = _fit_thickness(r[keep], z[keep], radius[keep], zc[keep], sin_a)
+            f = _fit_thickness(r[keep], z[keep], radius[keep], zc[keep], sin_a, z_top)
             if f is not None:
                 jack.append(f[0])
         if len(jack) == len(pts):
             jk = np.array(jack)
             parts["jackknife_nm"] = float(math.sqrt((len(jk) - 1) / len(jk)
                                                     * np.sum((jk - jk.mean()) ** 2)))
+        else:
+            stat_ok = False
+            notes.append("a leave-one-slab-out fit failed: no statistical error")
     else:
-        notes.append("two slabs: no statistical error (the fit is exact)")
+        stat_ok = False
+        notes.append("two slabs: no statistical error (a fit with no residual)")
     if alpha_err > 0:
         ts = []
         for da in (-alpha_err, alpha_err):
-            f = _fit_thickness(r, z, radius, zc, math.sin(math.radians(alpha + da)))
+            f = _fit_thickness(r, z, radius, zc, math.sin(math.radians(alpha + da)), z_top)
             if f is not None:
                 ts.append(f[0])
         if len(ts) == 2:
             parts["shank_angle_nm"] = abs(ts[1] - ts[0]) / 2.0
-    err = float(math.sqrt(sum(v * v for v in parts.values()))) if parts else None
+        else:
+            notes.append("the fit fails within the shank angle's error: its part of the error "
+                         "is missing")
+    err = (float(math.sqrt(sum(v * v for v in parts.values())))
+           if parts and stat_ok else None)
     if rms > 0.25 * t:
         notes.append(f"the slabs' distances to the model surface scatter by {rms:.2f} nm: "
                      "the shell is not a uniform conformal layer")
@@ -667,6 +774,11 @@ def _cap_layer(z, r, r_scale, el_w, at_w):
     kern = np.ones(3)
     c = np.convolve(e_b, kern, "same") / np.convolve(a_b, kern, "same")
     a3 = np.convolve(a_b, kern, "same")
+    lowest = float(np.min(c))
+    if lowest >= 0.1 and lowest >= 0.5 * float(np.max(c)):
+        return (f"the coating element fills the data along the axis (at least "
+                f"{100 * lowest:.0f} % of the atoms in every bin): the selection lies inside "
+                "the coating")
     head = max(3, n_bins // 4)
     ip = int(np.argmax(c[:head]))
     top = float(c[ip])
@@ -679,7 +791,10 @@ def _cap_layer(z, r, r_scale, el_w, at_w):
             return "the coating element does not fall off along the axis"
         interior = float(np.median(c[j:]))
     level = interior + 0.5 * (top - interior)
-    if not c[0] >= level:
+    j = next((k for k in range(ip, n_bins) if c[k] < level), None)
+    if j is None or j >= n_bins - 3:
+        return "the coating element does not fall off along the axis"
+    if not c[0] >= level or j == 0:
         return "the data does not start in the coating element on the axis"
     below = c[j:]
     sigma = math.sqrt(top * (1 - top) / a3[ip] + max(interior * (1 - interior), 0.0)
@@ -751,13 +866,41 @@ def coating_profile(run: Run, ranges: RangeTable, element: str = "Cr",
         raise AnalysisError("no ions", run.path)
     from ..ranging import assign
 
-    m = min(int(fit_ions), n)
+    # the order first, on at most 400,000 ions taken at a fixed stride
+    stride = max(1, n // 400_000)
+    evap, why, fall = _evaporation_order(np.asarray(run.source("z")[::stride], np.float64))
+    warnings = list(ranges.warnings)
+    per = int(ions_per_slab)
+    if evap:
+        # slabs of consecutive ions, each at most ~_SLAB_DEPTH_NM deep (a bowl fitted to a
+        # deeper slab is biased), of at least 15,000 ions; above fit_ions, evenly spaced
+        # windows of the run rather than a random sample, so that each stays thin
+        nm_per_ion = max(fall, 0.0) / n
+        if nm_per_ion > 0:
+            per = max(min(per, 15_000), min(per, int(_SLAB_DEPTH_NM / nm_per_ion)))
+        if n > fit_ions:
+            n_slabs = max(2, int(fit_ions) // per)
+            starts = np.linspace(0, n - per, n_slabs).astype(np.int64)
+            idx = np.concatenate([np.arange(a0, a0 + per) for a0 in starts])
+            bounds = np.arange(n_slabs + 1) * per
+        else:
+            n_slabs = max(1, n // per, min(6, n // 15_000), 2 if n >= 10_000 else 1)
+            idx = np.arange(n)
+            bounds = np.linspace(0, n, n_slabs + 1).astype(np.int64)
+    else:
+        m0 = min(int(fit_ions), n)
+        idx = (np.sort(np.random.default_rng(seed).choice(n, size=m0, replace=False))
+               if m0 < n else np.arange(n))
+        n_slabs = max(1, m0 // per, min(6, m0 // 15_000), 2 if m0 >= 10_000 else 1)
+        bounds = np.linspace(0, m0, n_slabs + 1).astype(np.int64)
+        if m0 >= 10_000:
+            warnings.append(f"{why}: slabs along z instead, which cut a shallow run's shell "
+                            "obliquely; no normal thickness")
+    m = len(idx)
     if m < n:
-        idx = np.sort(np.random.default_rng(seed).choice(n, size=m, replace=False))
         x, y, z, mass = (np.asarray(run.source(c)[idx], dtype=np.float64 if c != "mass"
                                     else np.float32) for c in ("x", "y", "z", "mass"))
     else:
-        idx = np.arange(n)
         x, y, z = (np.asarray(run[c], dtype=np.float64) for c in ("x", "y", "z"))
         mass = run["mass"]
     labels, _ = assign(mass, ranges)
@@ -765,20 +908,11 @@ def coating_profile(run: Run, ranges: RangeTable, element: str = "Cr",
     el_w = np.where(ok, el_win[np.maximum(labels, 0)], 0.0)
     at_w = np.where(ok, at_win[np.maximum(labels, 0)], 0.0)
 
-    warnings = list(ranges.warnings)
-    evap, why = _evaporation_order(z)
-    n_slabs = max(1, m // int(ions_per_slab), min(6, m // 15_000))
-    if evap:
-        order = np.arange(m)
-    else:
-        order = np.argsort(-z, kind="stable")         # top of the specimen first
-        if m >= 2 * 15_000:
-            warnings.append(f"{why}: slabs along z instead, which cut a shallow run's shell "
-                            "obliquely; no normal thickness")
-    bounds = np.linspace(0, m, n_slabs + 1).astype(np.int64)
+    order = np.arange(m) if evap else np.argsort(-z, kind="stable")  # top first
     slabs = []
     r_all = np.empty(m)
     r_scale = np.empty(m)
+    z_top = -math.inf
     for a, b in zip(bounds[:-1], bounds[1:]):
         sel = order[a:b]
         zs = z[sel]
@@ -788,30 +922,35 @@ def coating_profile(run: Run, ranges: RangeTable, element: str = "Cr",
         r_scale[sel] = float(np.percentile(r_all[sel], 99)) if len(sel) else 0.0
         common = dict(z_min=float(zs.min()), z_max=float(zs.max()),
                       z_center=float(np.median(zs)), ions=int(b - a), axis_nm=(cx, cy))
+        bowl = None
         if evap:
-            bowl = _bowl(r2, zs)
+            bowl = _bowl(x[sel], y[sel], zs)
             common.update(ions_range=(int(idx[a]), int(idx[b - 1])),
                           ion_center=float(np.median(idx[a:b])))
             if bowl is not None:
-                common.update(cap_radius_nm=bowl[0], cap_center_z_nm=bowl[1])
+                common.update(cap_radius_nm=bowl[0], cap_center_z_nm=bowl[1],
+                              cap_axis_nm=(bowl[2], bowl[3]))
+                z_top = max(z_top, bowl[1] + bowl[0])
         if "reason" in res:
             slabs.append(ShellSlab(found=False, reason=res["reason"], **common))
             continue
         zi = None
-        if common.get("cap_radius_nm") is not None and res["inner"] < common["cap_radius_nm"]:
-            rb, zcb = common["cap_radius_nm"], common["cap_center_z_nm"]
-            zi = zcb + math.sqrt(rb * rb - res["inner"] ** 2)
+        if bowl is not None:
+            # the inner radius about the bowl's own centre (they coincide unless tilted)
+            rb, zcb = bowl[0], bowl[1]
+            if res["inner"] < rb:
+                zi = zcb + math.sqrt(rb * rb - res["inner"] ** 2)
         slabs.append(ShellSlab(found=True, interior=res["interior"], plateau=res["plateau"],
                                iso_level=res["iso_level"], inner_radius_nm=res["inner"],
                                foot_radius_nm=res["foot"], outer_radius_nm=res["outer"],
                                outer_is_data_edge=bool(res["edge"]), interface_z_nm=zi,
-                               **common))
+                               azimuth_coverage=res.get("coverage"), **common))
     cap = _cap_layer(z, r_all, r_scale, el_w, at_w)
     cap_reason = None
     if isinstance(cap, str):
         cap, cap_reason = None, cap
     found = [s for s in slabs if s.found]
-    if len(found) >= 2 and len(found) >= 0.25 * len(slabs):
+    if len(found) >= min(2, len(slabs)) and len(found) >= 0.25 * len(slabs):
         geometry = "shell"
     elif cap is not None:
         geometry = "cap"
@@ -819,7 +958,7 @@ def coating_profile(run: Run, ranges: RangeTable, element: str = "Cr",
         geometry = "none"
     thickness, thickness_reason = None, None
     if geometry == "shell":
-        got = _shell_thickness(found, shank_angle_deg) if evap else (
+        got = _shell_thickness(found, shank_angle_deg, z_top) if evap else (
             f"no normal thickness: {why}")
         if isinstance(got, str):
             thickness_reason = got
@@ -838,7 +977,7 @@ def coating_profile(run: Run, ranges: RangeTable, element: str = "Cr",
                         "around the run")
     return CoatingProfile(element, float(ring_nm), m, tuple(slabs), tuple(warnings),
                           "evaporation" if evap else "z", geometry, thickness,
-                          thickness_reason, cap, cap_reason)
+                          thickness_reason, cap, cap_reason, None if evap else why)
 
 
 def core_mask(run: Run, ranges: RangeTable, margin_nm: float = 3.0, element: str = "Cr",
@@ -852,8 +991,7 @@ def core_mask(run: Run, ranges: RangeTable, margin_nm: float = 3.0, element: str
         Needs ``x y z`` (nm) and ``mass`` (Da); the run the profile was found on.
     ranges : RangeTable
     margin_nm : float
-        Distance kept from the shell's inner (iso-level) radius and below the
-        cap's interface.
+        Distance kept inside the shell's foot and below the cap's interface.
     element : str
         The coating element.
     profile : CoatingProfile, optional
