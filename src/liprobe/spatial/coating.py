@@ -58,25 +58,25 @@ oblique cut of the shell, and the low-field coating's trajectories spread it.
 The thickness normal to the surface comes from the standard specimen model
 (Gault et al., *Atom Probe Microscopy*, Springer 2012, ch. 7): a spherical cap
 tangent to a cone of half-angle alpha, the cap radius growing with depth as
-``dR/dZ = sin a / (1 - sin a)``. alpha is fitted from the bowls' radii
-against depth when the run is deep enough to measure it (at least 1 nm, to better
-than 3 deg), else assumed (``shank_angle_deg``, 10 +- 2 deg by default); a
-cap radius that does not grow with depth (significantly, against that
-assumption) means the model does not apply, and no thickness is given.
-Every cap is tangent to the same cone, which fixes the cone's apex. The
-coating is a layer of normal thickness ``t`` on the *original* surface: a cap of radius ``R_o`` (tangent to the same
-cone) and the cone. The inner-surface points of the slabs must all lie at
-distance ``t`` from that surface; the depth of the original apex above the
-data (one unknown) is chosen to make their distances most equal (least
-variance, a bounded 1-D search), and ``t`` is their mean. Deep in the shank
-the points follow the cone and the original apex drops out (its depth is
-then reported as unknown); near the apex
-(a run that starts a few nm below it) the original cap's coating, which
-reaches further in, is what fixes it. The error combines a delete-one-slab
-jackknife with the change of ``t`` over alpha's error (fitted) or over
-alpha +- 2 deg (assumed); with two slabs there is no statistical error, and
-none is given. The error is statistical: on simulated runs the thickness
-reads 3-6 % low (trajectory aberrations at the interface).
+``dR/dZ = sin a / (1 - sin a)``. alpha is fitted from the bowls' radii against
+depth when the run is deep enough to measure it (at least 1 nm, to better than
+3 deg), else assumed (``shank_angle_deg``, 10 +- 2 deg by default); a cap
+radius that does not grow with depth (significantly, against that assumption)
+means the model does not apply, and no thickness is given. Every cap is
+tangent to the same cone, which fixes the cone's apex. The coating is a layer
+of normal thickness ``t`` on the *original* surface: a cap of radius ``R_o``
+(tangent to the same cone) and the cone. The inner-surface points of the slabs
+must all lie at distance ``t`` from that surface; the depth of the original
+apex above the data (one unknown) is chosen to make their distances most equal
+(least variance, a bounded 1-D search), and ``t`` is their mean. Deep in the
+shank the points follow the cone and the original apex drops out (its depth is
+then reported as unknown); near the apex (a run that starts a few nm below it)
+the original cap's coating, which reaches further in, is what fixes it. The
+error combines a delete-one-slab jackknife with the change of ``t`` over
+alpha's error (fitted) or over alpha +- 2 deg (assumed); with two slabs there
+is no statistical error, and none is given. The error is statistical: on
+simulated runs the thickness reads 3-6 % low (trajectory aberrations at the
+interface).
 
 A cap
 -----
