@@ -94,7 +94,7 @@ BLOCKINGS = ("sequential", "voxel")
 #: Codes of :func:`species_codes`, one per window.
 DROP, OTHER, SPECIES = 0, 1, 2
 
-_CHUNK = 1 << 22
+_CHUNK = 1 << 20
 
 
 # --------------------------------------------------------------------------

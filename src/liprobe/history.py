@@ -243,9 +243,9 @@ def run_history(run, *, n_bins: int = 400, mass_bin_Da: float = 0.25,
     edges = _index_edges(n, n_bins)
     nb = len(edges) - 1
 
-    mass = run["mass"]
+    # columns are read a chunk (or an index bin) at a time: memory stays bounded
     if mass_max_Da is None:
-        sample = mass[:: max(1, n // 200_000)]
+        sample = np.asarray(run.source("mass")[:: max(1, n // 200_000)], np.float64)
         top = float(np.percentile(sample, 99.9)) if len(sample) else 1.0
         mass_max_Da = float(min(300.0, max(1.0, math.ceil(top * 1.05))))
     check_bin_cells(nb * (mass_max_Da / mass_bin_Da + 1),
@@ -268,8 +268,9 @@ def run_history(run, *, n_bins: int = 400, mass_bin_Da: float = 0.25,
     if "v_dc" not in run:
         reason = f"the {run.format or ''} file has no voltage column".replace("  ", " ")
     else:
-        v = run["v_dc"]
-        if not np.any(v):
+        v = run.source("v_dc")
+        # a pass of checked chunks (a non-finite voltage is the file's error)
+        if not any(bool(np.any(c)) for _s, c in run.chunks("v_dc")):
             reason = "the voltage is zero for every ion (the file does not record it)"
         else:
             voltage, _ = binned_voltage(v, n_bins)
@@ -279,22 +280,22 @@ def run_history(run, *, n_bins: int = 400, mass_bin_Da: float = 0.25,
     # multiplicity
     mult_counts = frac = ev_frac = per_bin = None
     if "multiplicity" in run:
-        mult = run["multiplicity"]
-        lo, hi = int(mult.min()), int(mult.max())
-        if lo >= 0 and hi < 1 << 20:
-            c = np.bincount(mult, minlength=hi + 1)
-            mult_counts = {int(k): int(c[k]) for k in np.flatnonzero(c)}
-        else:
-            values, c = np.unique(mult, return_counts=True)
-            mult_counts = {int(k): int(x) for k, x in zip(values, c)}
+        mult = run.source("multiplicity")
+        tally: dict[int, int] = {}
+        singles = np.zeros(nb, np.int64)
+        for start, chunk in run.chunks("multiplicity"):
+            values, c = np.unique(chunk, return_counts=True)
+            for k, x in zip(values, c):
+                tally[int(k)] = tally.get(int(k), 0) + int(x)
+            ib = np.searchsorted(edges, np.arange(start, start + len(chunk)), side="right") - 1
+            singles += np.bincount(ib[chunk == 1], minlength=nb)
+        mult_counts = dict(sorted(tally.items()))
         events = sum(x for k, x in mult_counts.items() if k >= 1)
         multi_events = sum(x for k, x in mult_counts.items() if k >= 2)
         in_multi = n - mult_counts.get(1, 0)  # every ion not a single hit
         frac = in_multi / n
         ev_frac = multi_events / events if events else None
-        single = (mult == 1)
-        per_bin = np.array([1.0 - float(np.mean(single[a:b])) for a, b in
-                            zip(edges[:-1], edges[1:])])
+        per_bin = 1.0 - singles / np.diff(edges)
 
     # how the run ended
     end: dict = {}
@@ -303,11 +304,11 @@ def run_history(run, *, n_bins: int = 400, mass_bin_Da: float = 0.25,
     end["ions_at_end"] = m_end
     reasons = []
     if per_bin is not None and n >= 20:
-        single_end = float(np.mean(run["multiplicity"][n - m_end:] == 1))
-        end_frac = 1.0 - single_end
+        single_end = int(np.count_nonzero(np.asarray(mult[n - m_end:]) == 1))
+        end_frac = 1.0 - single_end / m_end
         # pooled over the run before the end window: a median over bins of a few ions
         # each (a 2,000-ion run has 5 per bin) would be 0 and flag complete runs
-        typical = 1.0 - float(np.mean(run["multiplicity"][:n - m_end] == 1))
+        typical = 1.0 - (mult_counts.get(1, 0) - single_end) / (n - m_end)
         end["multi_hit_fraction_end"] = end_frac
         end["multi_hit_fraction_typical"] = typical
         ratio = end_frac / typical if typical > 0 else (math.inf if end_frac > 0 else 1.0)
@@ -319,12 +320,13 @@ def run_history(run, *, n_bins: int = 400, mass_bin_Da: float = 0.25,
                            + than)
     rate_ratio = None
     if "pulse_delta" in run and n >= 20:
-        pdl = run["pulse_delta"].astype(np.int64)
-        if np.any(pdl):
-            per_ion = [float((b - a) / max(1, int(pdl[a:b].sum()))) for a, b in
-                       zip(edges[:-1], edges[1:])]
+        pdl = run.source("pulse_delta")
+        if any(bool(np.any(c)) for _s, c in run.chunks("pulse_delta")):
+            per_ion = [float((b - a) / max(1, int(np.asarray(pdl[a:b]).astype(np.int64).sum())))
+                       for a, b in zip(edges[:-1], edges[1:])]
             typical_rate = float(np.median(per_ion))
-            end_rate = float(m_end / max(1, int(pdl[n - m_end:].sum())))
+            end_rate = float(m_end / max(1, int(np.asarray(pdl[n - m_end:]).astype(np.int64)
+                                                .sum())))
             rate_ratio = end_rate / typical_rate if typical_rate > 0 else None
             end["ions_per_pulse_end"] = end_rate
             end["ions_per_pulse_typical"] = typical_rate

@@ -40,10 +40,12 @@ import numpy as np
 
 from .errors import ColumnError, FormatError
 
-__all__ = ["Run", "COLUMN_UNITS", "APT_ALIASES", "column_chunks", "DEFAULT_CHUNK_IONS"]
+__all__ = ["Run", "COLUMN_UNITS", "APT_ALIASES", "column_chunks", "DEFAULT_CHUNK_IONS",
+           "PackedMask", "MaskedSource"]
 
-#: Ions per chunk when a column is streamed (4 Mi: 16 MB of float32).
-DEFAULT_CHUNK_IONS = 1 << 22
+#: Ions per chunk when a column is streamed (1 Mi: 4 MB of float32; an analysis holds
+#: tens of bytes per ion of a chunk, so a chunk costs tens of MB).
+DEFAULT_CHUNK_IONS = 1 << 20
 
 #: Units of the standard columns.
 COLUMN_UNITS = {
@@ -59,8 +61,204 @@ APT_ALIASES = {
 }
 
 
-def _native(a: np.ndarray) -> np.ndarray:
+#: Parent ions per block of a :class:`MaskedSource`'s index (a multiple of 8).
+_BLOCK = 1 << 16
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+class PackedMask:
+    """A boolean mask over ``n`` ions packed 8 to a byte (``np.packbits``, big-endian bits).
+
+    A mask of 100 M ions takes 12.5 MB instead of 100 MB. Build it chunk by chunk
+    with :meth:`from_chunks` (each chunk's length a multiple of 8 but the last).
+    """
+
+    __slots__ = ("bits", "n")
+
+    def __init__(self, bits: np.ndarray, n: int):
+        bits = np.asarray(bits, dtype=np.uint8).ravel()
+        if len(bits) != (n + 7) // 8:
+            raise ValueError(f"{len(bits)} bytes of bits for {n} ions")
+        self.bits, self.n = bits, int(n)
+
+    @classmethod
+    def from_bool(cls, mask) -> PackedMask:
+        m = np.asarray(mask, dtype=bool).ravel()
+        return cls(np.packbits(m), len(m))
+
+    @classmethod
+    def from_chunks(cls, chunks, n: int) -> PackedMask:
+        """From boolean chunks covering ions 0..n-1 in order (each but the last a multiple
+        of 8 long)."""
+        bits = np.zeros((n + 7) // 8, np.uint8)
+        pos = 0
+        for c in chunks:
+            c = np.asarray(c, dtype=bool)
+            if pos % 8:
+                raise ValueError("a chunk of a packed mask must start on a multiple of 8")
+            packed = np.packbits(c)
+            bits[pos // 8:pos // 8 + len(packed)] = packed
+            pos += len(c)
+        if pos != n:
+            raise ValueError(f"chunks cover {pos} ions, not {n}")
+        return cls(bits, n)
+
+    def count(self) -> int:
+        """Ions selected."""
+        return int(_POPCOUNT[self.bits].sum(dtype=np.int64))
+
+    def to_bool(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """The mask of ions ``start..stop-1`` as booleans."""
+        stop = self.n if stop is None else min(stop, self.n)
+        lo = start // 8
+        u = np.unpackbits(self.bits[lo:(stop + 7) // 8], count=(stop + 7) // 8 * 8 - lo * 8)
+        return u[start - lo * 8:stop - lo * 8].astype(bool)
+
+
+class MaskedSource:
+    """The values of a parent column at the ions a :class:`PackedMask` picks, read on demand.
+
+    A read-only stand-in for the array of the selected values: ``len``,
+    ``shape``, ``dtype``, slices (gathered from the parent a block at a time),
+    integer index arrays and ``np.asarray`` (the whole selection). The parent
+    (a memory-mapped column, usually) is read only where asked: a selection of
+    50 M ions costs its packed mask and a small index, not a copy of each
+    column. Selected ion ``k`` is the ``k``-th set bit of the mask.
+    """
+
+    __slots__ = ("parent", "mask", "cum", "n")
+
+    def __init__(self, parent, mask: PackedMask, cum: np.ndarray | None = None):
+        if len(parent) != mask.n:
+            raise ValueError(f"mask of {mask.n} ions for a column of {len(parent)}")
+        self.parent, self.mask = parent, mask
+        if cum is None:
+            per_byte = _POPCOUNT[mask.bits].astype(np.int64)
+            nb = _BLOCK // 8
+            pad = (-len(per_byte)) % nb
+            blocks = np.concatenate([per_byte, np.zeros(pad, np.int64)]).reshape(-1, nb)
+            cum = np.concatenate([[0], np.cumsum(blocks.sum(axis=1))])
+        self.cum = cum
+        self.n = int(cum[-1])
+
+    @property
+    def dtype(self):
+        return self.parent.dtype
+
+    @property
+    def shape(self) -> tuple:
+        return (self.n,)
+
+    @property
+    def ndim(self) -> int:
+        return 1
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _block_positions(self, b: int) -> np.ndarray:
+        lo = b * _BLOCK
+        return lo + np.flatnonzero(self.mask.to_bool(lo, lo + _BLOCK))
+
+    def positions(self, start: int, stop: int) -> np.ndarray:
+        """Parent indices (int64) of selected ions ``start..stop-1`` (0 <= start <= stop <= n)."""
+        if stop <= start:
+            return np.zeros(0, np.int64)
+        b0 = int(np.searchsorted(self.cum, start, "right")) - 1
+        b1 = int(np.searchsorted(self.cum, stop - 1, "right")) - 1
+        lo, hi = b0 * _BLOCK, min((b1 + 1) * _BLOCK, self.mask.n)
+        pos = lo + np.flatnonzero(self.mask.to_bool(lo, hi))
+        off = start - int(self.cum[b0])
+        return pos[off:off + (stop - start)]
+
+    def positions_of(self, idx) -> np.ndarray:
+        """Parent indices of the selected ions ``idx`` (any order; negative from the end)."""
+        idx = np.asarray(idx, dtype=np.int64).ravel()
+        if len(idx) and (idx.min() < -self.n or idx.max() >= self.n):
+            raise IndexError(f"an ion index is outside the selection's {self.n} ions")
+        idx = np.where(idx < 0, idx + self.n, idx)
+        out = np.empty(len(idx), np.int64)
+        blocks = np.searchsorted(self.cum, idx, "right") - 1
+        order = np.argsort(blocks, kind="stable")
+        sb = blocks[order]
+        edges = np.flatnonzero(np.r_[True, sb[1:] != sb[:-1], True])
+        for a, b in zip(edges[:-1], edges[1:]):
+            blk = int(sb[a])
+            pos = self._block_positions(blk)
+            sel = order[a:b]
+            out[sel] = pos[idx[sel] - int(self.cum[blk])]
+        return out
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            start, stop, step = key.indices(self.n)
+            if step == 1:
+                return np.asarray(self.parent[self.positions(start, stop)])
+            return np.asarray(self.parent[self.positions_of(np.arange(start, stop, step))])
+        if isinstance(key, (int, np.integer)):
+            return self.parent[int(self.positions_of([key])[0])]
+        a = np.asarray(key)
+        if a.dtype == bool:
+            if a.shape != (self.n,):
+                raise IndexError(f"mask has shape {a.shape}, the selection has {self.n} ions")
+            a = np.flatnonzero(a)
+        return np.asarray(self.parent[self.positions_of(a)])
+
+    def native(self, chunk: int = 1 << 22) -> np.ndarray:
+        """The whole selection as a native-byte-order array, gathered a chunk at a time."""
+        out = np.empty(self.n, dtype=self.dtype.newbyteorder("="))
+        for a in range(0, self.n, chunk):
+            b = min(a + chunk, self.n)
+            np.copyto(out[a:b], self.parent[self.positions(a, b)], casting="unsafe")
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.native()
+        return a if dtype is None else a.astype(dtype, copy=False)
+
+    def refine(self, index) -> MaskedSource:
+        """The selection narrowed by ``index`` (a slice, a boolean mask of the selection or
+        sorted-or-not ion indices of it), as a new :class:`MaskedSource` on the same parent."""
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self.n)
+            if step != 1:
+                pos = self.positions_of(np.arange(start, stop, step))
+            else:
+                bits = np.zeros_like(self.mask.bits)
+                if stop > start:
+                    first = int(self.positions(start, start + 1)[0])
+                    last = int(self.positions(stop - 1, stop)[0])
+                    lo, hi = first // 8, last // 8
+                    bits[lo:hi + 1] = self.mask.bits[lo:hi + 1]
+                    bits[lo] &= np.uint8(0xFF >> (first % 8))        # big-endian bits
+                    bits[hi] &= np.uint8((0xFF << (7 - last % 8)) & 0xFF)
+                return MaskedSource(self.parent, PackedMask(bits, self.mask.n))
+        else:
+            a = np.asarray(index)
+            if a.dtype == bool:
+                if a.shape != (self.n,):
+                    raise ValueError(f"mask has shape {a.shape}, the selection has {self.n}")
+                a = np.flatnonzero(a)
+            pos = self.positions_of(a)
+        return MaskedSource(self.parent, _bits_from_positions(pos, self.mask.n))
+
+
+def _bits_from_positions(pos: np.ndarray, n: int) -> PackedMask:
+    """A packed mask with the ions ``pos`` set."""
+    bits = np.zeros((n + 7) // 8, np.uint8)
+    if len(pos):
+        pos = np.unique(pos)
+        byte = pos >> 3
+        val = (np.uint8(128) >> (pos & 7).astype(np.uint8)).astype(np.uint8)
+        starts = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])
+        bits[byte[starts]] |= np.bitwise_or.reduceat(val, starts)
+    return PackedMask(bits, n)
+
+
+def _native(a) -> np.ndarray:
     """A native-byte-order, C-contiguous copy of ``a`` (or ``a`` itself if it is one)."""
+    if isinstance(a, MaskedSource):
+        return a.native()
     if a.dtype.isnative and a.flags.c_contiguous and not isinstance(a, np.memmap):
         return a
     out = np.empty(a.shape, dtype=a.dtype.newbyteorder("="))
@@ -195,12 +393,19 @@ class Run:
     def _check_finite(self, name: str, a: np.ndarray, start: int) -> None:
         """Raise FormatError at the first non-finite value of a float column read from a file."""
         layout = self._meta.get("layout") or {}
-        if a.dtype.kind != "f" or name not in layout:
+        if a.dtype.kind != "f" or (name not in layout
+                                   and name not in (self._meta.get("parent_layout") or {})):
             return
         if np.isfinite(a).all():
             return
         bad = np.flatnonzero(~np.isfinite(a.reshape(len(a), -1)).all(axis=1))[0]
         i = start + int(bad)
+        if name not in layout:                     # a selection of the file's ions
+            src: object = self._sources.get(name)
+            where = (f"ion {int(src.positions_of([i])[0])}" if isinstance(src, MaskedSource)
+                     else f"ion {i} of the selection")
+            raise FormatError(f"{name} of {where} is not a finite number ({a[bad]})",
+                              self.path, where)
         first, stride = layout[name]
         raise FormatError(f"{name} of ion {i} is not a finite number ({a[bad]})",
                           self.path, f"ion {i} (byte {first + i * stride})")
@@ -214,18 +419,52 @@ class Run:
         """
         meta = dict(self._meta)
         layout = meta.pop("layout", None)
-        if isinstance(index, slice):
+        masked = any(isinstance(v, MaskedSource) for v in self._sources.values())
+        if isinstance(index, slice) and not masked:
             cols = {k: v[index] for k, v in self._sources.items()}
             start, _stop, step = index.indices(self._n)
             if layout:
                 meta["layout"] = {k: (first + start * stride, stride * step)
                                   for k, (first, stride) in layout.items()}
+            return Run(cols, meta)
+        if isinstance(index, PackedMask):
+            if index.n != self._n:
+                raise ValueError(f"mask of {index.n} ions, run has {self._n} ions")
+            pm: PackedMask | None = index
+        elif isinstance(index, slice):
+            pm = None
         else:
             idx = np.asarray(index)
             if idx.dtype == bool and idx.shape != (self._n,):
                 raise ValueError(f"mask has shape {idx.shape}, run has {self._n} ions")
-            cols = {k: self[k][idx] for k in self._sources}
-        return Run(cols, meta)
+            if idx.dtype == bool:
+                pm = PackedMask.from_bool(idx)
+            else:
+                idx = idx.astype(np.int64, copy=False).ravel()
+                if len(idx) and (idx.min() < -self._n or idx.max() >= self._n):
+                    raise IndexError(f"an ion index is outside the run's {self._n} ions")
+                idx = np.where(idx < 0, idx + self._n, idx)
+                if len(idx) > 1 and not np.all(np.diff(idx) > 0):
+                    # repeated or unordered indices: gathered as asked, in memory
+                    return Run({k: self[k][idx] for k in self._sources}, meta)
+                pm = _bits_from_positions(idx, self._n)
+        # lazily: each column reads the selected ions from its source when asked; the
+        # file's layout and the finiteness check follow through the parent
+        if layout:
+            meta["parent_layout"] = layout
+        lazy: dict = {}
+        shared: MaskedSource | None = None
+        for k, v in self._sources.items():
+            if isinstance(v, MaskedSource):
+                lazy[k] = v.refine(index if not isinstance(index, PackedMask)
+                                   else index.to_bool())
+            elif pm is None:
+                lazy[k] = v[index]
+            else:
+                ms = MaskedSource(self._cache.get(k, v), pm,
+                                  None if shared is None else shared.cum)
+                lazy[k] = shared = ms
+        return Run(lazy, meta)
 
     def with_columns(self, meta: Mapping | None = None, **columns) -> Run:
         """A run with columns added or replaced (e.g. reconstructed ``x y z``)."""

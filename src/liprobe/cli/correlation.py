@@ -36,15 +36,20 @@ def correlation(file, bin_da, mass_range, tracks, output, as_json):
     """Multiplicity statistics and the correlation (Saxey) histogram of ion pairs from one
     pulse of FILE (an .epos: needs its multiplicity column)."""
     from ..io import read
-    from ..spectrum.multihit import correlation_histogram, dissociation_track, require_multiplicity
+    from ..spectrum.multihit import (
+        correlation_histogram_run,
+        dissociation_track,
+        require_multiplicity,
+    )
     from .spectrum import _mass_range
 
     rng = _mass_range(None, None, mass_range)
     if bin_da <= 0:
         raise click.BadParameter("must be positive", param_hint="--bin")
     run = read(file)
-    mult = require_multiplicity(run)
-    ch = correlation_histogram(run["mass"], mult, bin_da, rng)
+    if "multiplicity" not in run:
+        require_multiplicity(run)          # the one-line error
+    ch = correlation_histogram_run(run, bin_da, rng)
     lines = []
     for p, a, b in tracks:
         try:

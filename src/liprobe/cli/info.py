@@ -9,7 +9,7 @@ from ..io import RANGE_FORMATS, detect_format, read, read_ranges
 from ..run import COLUMN_UNITS
 from ._common import echo_json
 
-_CHUNK = 1 << 22
+_CHUNK = 1 << 20
 
 
 def column_range(run, name):

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import AnalysisError
 from ..rangetable import RangeTable
-from ..run import Run
+from ..run import DEFAULT_CHUNK_IONS, Run
 
 __all__ = ["PLANES", "AtomSlice", "slice_ions", "ion_colors", "plot_slice"]
 
@@ -83,7 +83,7 @@ class AtomSlice:
 
 def slice_ions(run: Run, ranges: RangeTable, plane: str = "xy", at_nm: float | None = None,
                thickness_nm: float = 5.0, species=None, max_points: int = 500_000,
-               seed: int = 0) -> AtomSlice:
+               seed: int = 0, chunk_ions: int = DEFAULT_CHUNK_IONS) -> AtomSlice:
     """The ranged ions of a slab, with their colours.
 
     Parameters
@@ -102,6 +102,9 @@ def slice_ions(run: Run, ranges: RangeTable, plane: str = "xy", at_nm: float | N
         At most this many ions are kept for drawing (seeded random choice);
         ``counts`` still give the whole slab.
     seed : int
+    chunk_ions : int
+        Ions read at a time (two passes: the slab's counts, then the ions
+        drawn), so that memory stays bounded by a chunk and ``max_points``.
 
     Raises
     ------
@@ -120,41 +123,68 @@ def slice_ions(run: Run, ranges: RangeTable, plane: str = "xy", at_nm: float | N
     hname, vname, nname = PLANES[plane]
     for c in (hname, vname, nname, "mass"):
         run.source(c)
-    nvals = run[nname]
     if run.n_ions == 0:
         raise AnalysisError("no ions to slice", run.path)
-    at = float(np.median(nvals)) if at_nm is None else float(at_nm)
-    in_slab = np.abs(nvals.astype(np.float64) - at) <= 0.5 * thickness_nm
-    if not in_slab.any():
-        raise AnalysisError(f"the {plane} slab at {nname} = {at:g} nm, {thickness_nm:g} nm thick, "
-                            f"holds no ions ({nname} of the data spans {float(nvals.min()):g} "
-                            f"to {float(nvals.max()):g} nm)", run.path)
-    idx = np.flatnonzero(in_slab)
-    labels, _ = assign(run["mass"][idx], ranges)
+    from ..spatial.roi import _median_chunked
+
+    at = _median_chunked(run, nname, chunk_ions) if at_nm is None else float(at_nm)
     show_win = np.ones(len(ranges), bool)
     if species:
         show_win = np.zeros(len(ranges), bool)
         for sp in species:
             show_win |= species_windows(ranges, sp)
-    ok = labels >= 0
-    ok[ok] = show_win[labels[ok]]
-    idx, ion = idx[ok], ranges.ion_index[labels[ok]]
-    if len(idx) == 0:
+
+    def kept():
+        """(start, indices in the chunk of the slab's shown ions, their ion kinds)."""
+        for (start, nv), (_s, mass) in zip(run.chunks(nname, chunk_ions),
+                                           run.chunks("mass", chunk_ions)):
+            i = np.flatnonzero(np.abs(nv.astype(np.float64) - at) <= 0.5 * thickness_nm)
+            labels, _ = assign(mass[i], ranges)
+            ok = labels >= 0
+            ok[ok] = show_win[labels[ok]]
+            yield start, i, ok, labels
+
+    # pass 1: the counts of the whole slab (bounded: one chunk at a time)
+    counts = np.zeros(len(ranges.ions), np.int64)
+    in_slab = 0
+    lo, hi = np.inf, -np.inf
+    for (_start, i, ok, labels), (_s, nv) in zip(kept(), run.chunks(nname, chunk_ions)):
+        in_slab += len(i)
+        if len(nv):
+            lo, hi = min(lo, float(nv.min())), max(hi, float(nv.max()))
+        counts += np.bincount(ranges.ion_index[labels[ok]], minlength=len(ranges.ions))
+    if in_slab == 0:
+        raise AnalysisError(f"the {plane} slab at {nname} = {at:g} nm, {thickness_nm:g} nm thick, "
+                            f"holds no ions ({nname} of the data spans {lo:g} to {hi:g} nm)",
+                            run.path)
+    total = int(counts.sum())
+    if total == 0:
         what = ", ".join(species) if species else "ranged ions"
         raise AnalysisError(f"no {what} in the {plane} slab at {nname} = {at:g} nm "
                             f"({thickness_nm:g} nm thick)", run.path)
-    counts = np.bincount(ion, minlength=len(ranges.ions))
     present = np.flatnonzero(counts)
     remap = np.full(len(ranges.ions), -1, np.int64)
     remap[present] = np.arange(len(present))
     colors = ion_colors(ranges)
-    total = len(idx)
-    if total > max_points:
-        pick = np.sort(np.random.default_rng(seed).choice(total, size=max_points, replace=False))
-        idx, ion = idx[pick], ion[pick]
+    # pass 2: the ions drawn (a seeded choice among the slab's shown ions, in order)
+    pick = (np.sort(np.random.default_rng(seed).choice(total, size=max_points, replace=False))
+            if total > max_points else None)
+    idx_parts, ion_parts = [], []
+    rank = 0
+    for start, i, ok, labels in kept():
+        gi, ion = start + i[ok], ranges.ion_index[labels[ok]]
+        if pick is not None:
+            a, b = np.searchsorted(pick, [rank, rank + len(gi)])
+            take = pick[a:b] - rank
+            gi, ion = gi[take], ion[take]
+        rank += int(ok.sum())
+        idx_parts.append(gi)
+        ion_parts.append(ion)
+    idx, ion = np.concatenate(idx_parts), np.concatenate(ion_parts)
     return AtomSlice(
         plane=plane, at_nm=at, thickness_nm=float(thickness_nm),
-        u=np.asarray(run[hname][idx], np.float64), v=np.asarray(run[vname][idx], np.float64),
+        u=np.asarray(run.source(hname)[idx], np.float64),
+        v=np.asarray(run.source(vname)[idx], np.float64),
         ion=remap[ion], names=tuple(ranges.ions[i].name for i in present),
         colors=tuple(colors[i] for i in present), counts=tuple(int(counts[i]) for i in present),
         ions_in_slab=int(total), seed=seed)

@@ -114,7 +114,7 @@ from ..run import Run
 __all__ = ["ShellSlab", "ShellThickness", "CapLayer", "CoatingProfile", "coating_profile",
            "core_mask", "element_weights", "DEFAULT_SHANK_ANGLE_DEG"]
 
-_CHUNK = 1 << 22
+_CHUNK = 1 << 20
 _MIN_RING_ATOMS = 20
 #: Shank half-angle (deg) assumed when a run is too shallow to fit it (typical of
 #: FIB-sharpened needles; Gault et al. 2012, ch. 5).
@@ -982,7 +982,7 @@ def coating_profile(run: Run, ranges: RangeTable, element: str = "Cr",
 
 def core_mask(run: Run, ranges: RangeTable, margin_nm: float = 3.0, element: str = "Cr",
               profile: CoatingProfile | None = None, chunk_ions: int = _CHUNK,
-              **profile_options) -> tuple[np.ndarray, dict]:
+              packed: bool = False, **profile_options) -> tuple:
     """Ions at least ``margin_nm`` clear of the coating: inside the shell, below the cap.
 
     Parameters
@@ -999,10 +999,12 @@ def core_mask(run: Run, ranges: RangeTable, margin_nm: float = 3.0, element: str
         ``profile_options``).
     chunk_ions : int
         Ions per chunk when building the mask.
+    packed : bool
+        Return the mask packed 8 ions to a byte (:class:`~liprobe.run.PackedMask`).
 
     Returns
     -------
-    mask : ndarray of bool, shape (run.n_ions,)
+    mask : ndarray of bool, shape (run.n_ions,), or PackedMask
     info : dict
         ``element``, ``margin_nm``, ``geometry``, the slabs (axis, inner
         radius, core radius and core area), the cap's interface,
@@ -1022,7 +1024,13 @@ def core_mask(run: Run, ranges: RangeTable, margin_nm: float = 3.0, element: str
     # a shell found below a cap bounds the core too, whatever the geometry's name
     shell = bool(profile.found)
     z_cut = None if profile.cap is None else profile.cap.interface_z_nm - margin_nm
-    mask = np.empty(run.n_ions, dtype=bool)
+    from ..run import PackedMask
+
+    # at most 1 Mi ions a chunk: each holds a dozen float64 temporaries
+    chunk_ions = min(int(chunk_ions), _CHUNK)
+    if chunk_ions % 8:
+        chunk_ions += 8 - chunk_ions % 8           # whole bytes of the packed mask
+    parts = []
     gens = [run.chunks(c, chunk_ions) for c in ("x", "y", "z")]
     for (start, x), (_s1, y), (_s2, z) in zip(*gens):
         keep = np.ones(len(x), dtype=bool)
@@ -1035,7 +1043,10 @@ def core_mask(run: Run, ranges: RangeTable, margin_nm: float = 3.0, element: str
             keep &= (dx * dx + dy * dy <= rc * rc) & (rc > 0)
         if z_cut is not None:
             keep &= z <= z_cut
-        mask[start:start + len(x)] = keep
+        parts.append(np.packbits(keep))
+    bits = np.concatenate(parts) if parts else np.zeros(0, np.uint8)
+    pm = PackedMask(bits, run.n_ions)
+    mask = pm if packed else pm.to_bool()
     d = profile.to_dict(margin_nm)
     info = {
         "element": element, "margin_nm": float(margin_nm), "geometry": profile.geometry,
@@ -1046,7 +1057,7 @@ def core_mask(run: Run, ranges: RangeTable, margin_nm: float = 3.0, element: str
                    "core_area_nm2": s["core_area_nm2"]}
                   for s in d["slabs"]] if shell else [],
         "cap_interface_z_nm": None if profile.cap is None else profile.cap.interface_z_nm,
-        "ions_in_core": int(mask.sum()),
+        "ions_in_core": pm.count(),
         "core_warnings": d["warnings"],
     }
     return mask, info

@@ -30,7 +30,7 @@ __all__ = ["CompositionMap", "composition_map", "PLANES", "MAX_PIXELS"]
 PLANES = {"xy": ("x", "y", "z"), "xz": ("x", "z", "y"), "yz": ("y", "z", "x")}
 #: Most pixels of a map.
 MAX_PIXELS = 1 << 24
-_CHUNK = 1 << 22
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -229,11 +229,14 @@ def composition_map(run: Run, ranges: RangeTable, species, plane: str = "xy",
             yield a[ok], b[ok], n[ok], k[ok]
 
     if at_nm is None:
-        normal = np.concatenate([n for _a, _b, n, _k in chunks()])
-        if len(normal) == 0:
-            raise AnalysisError("no ranged (non-excluded) ions in the selection", run.path)
-        at_nm = float(np.median(normal))
-        del normal
+        from .roi import median_of_chunks
+
+        try:
+            # exact, in bounded memory: the median of the ranged ions' normal coordinate
+            at_nm = median_of_chunks(lambda: (n for _a, _b, n, _k in chunks()))
+        except ValueError:
+            raise AnalysisError("no ranged (non-excluded) ions in the selection",
+                                run.path) from None
     half = 0.5 * thickness_nm
     lo = np.array([np.inf, np.inf])
     hi = -lo

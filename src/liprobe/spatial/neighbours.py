@@ -51,7 +51,7 @@ __all__ = ["CountedIons", "counted_positions", "species_kinds", "shuffle_labels"
            "SlabShuffler", "knn_distances", "NeighbourDistances", "nearest_neighbours",
            "NeighbourComposition", "neighbour_composition", "kd_tree", "MAX_K"]
 
-_CHUNK = 1 << 22
+_CHUNK = 1 << 20
 #: Highest neighbour order :func:`nearest_neighbours` computes.
 MAX_K = 100
 #: Most centres of each relabelling in :func:`nearest_neighbours` (a seeded choice; the

@@ -41,7 +41,7 @@ from ..stats import check_bin_cells
 
 __all__ = ["Profile", "composition_profile"]
 
-_CHUNK = 1 << 22
+_CHUNK = 1 << 20
 AXES = ("x", "y", "z")
 
 
@@ -252,8 +252,10 @@ def composition_profile(run: Run, ranges: RangeTable, axis: str = "z", bin_nm: f
 
     center = None
     if radial:
+        from .roi import _median_chunked
+
         center = (tuple(float(c) for c in center_nm) if center_nm is not None else
-                  (float(np.median(run["x"])), float(np.median(run["y"]))))
+                  (_median_chunked(run, "x", chunk_ions), _median_chunked(run, "y", chunk_ions)))
 
     def coords_and_ions():
         gens = [run.chunks(c, chunk_ions) for c in ("mass",) + need]

@@ -45,7 +45,7 @@ from .voxels import counted_ions, ion_kinds
 __all__ = ["Proxigram", "proxigram", "radial_proxigram", "signed_distances",
            "MeshLocator", "MAX_BINS", "write_proxigram_csv"]
 
-_CHUNK = 1 << 22
+_CHUNK = 1 << 20
 #: Most bins a proxigram may have.
 MAX_BINS = 100_000
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from .._jit import njit, prange
 from ..errors import AnalysisError
-from ..run import Run
+from ..run import DEFAULT_CHUNK_IONS, Run
 
 __all__ = ["cylinder_mask", "sphere_mask", "box_mask", "Roi", "parse_roi", "parse_segment",
            "select", "describe_text"]
@@ -226,8 +226,106 @@ def _axis_center(x, y) -> tuple[float, float]:
     return float(np.median(x)), float(np.median(y))
 
 
+def _median_chunked(run: Run, name: str, chunk_ions: int) -> float:
+    """``np.median`` of a column, exactly, in bounded memory (:func:`median_of_chunks`)."""
+    if run.n_ions <= chunk_ions:
+        return float(np.median(run[name]))
+    return median_of_chunks(lambda: (c for _s, c in run.chunks(name, chunk_ions)))
+
+
+def median_of_chunks(chunks) -> float:
+    """``np.median`` of the values that ``chunks()`` yields (a new iterable of arrays at each
+    call), exactly, in bounded memory: a histogram of 65,536 bins finds the bin(s) of the
+    middle value(s), whose values alone are then sorted. Four passes.
+
+    Raises
+    ------
+    ValueError
+        No values.
+    """
+    n, lo, hi, dtype = 0, np.inf, -np.inf, None
+    for c in chunks():
+        if len(c):
+            n += len(c)
+            lo, hi, dtype = min(lo, float(c.min())), max(hi, float(c.max())), c.dtype
+    if n == 0:
+        raise ValueError("median of no values")
+    if not hi > lo:
+        return float(lo)
+    nb = 1 << 16
+    counts = np.zeros(nb, np.int64)
+    scale = nb / (hi - lo)
+
+    def bins(c):
+        return np.minimum(((c.astype(np.float64) - lo) * scale).astype(np.int64), nb - 1)
+
+    for c in chunks():
+        counts += np.bincount(bins(c), minlength=nb)
+    cum = np.cumsum(counts)
+    ranks = [(n - 1) // 2, n // 2]                         # the middle value(s), 0-based
+    found = [int(np.searchsorted(cum, r, "right")) for r in ranks]
+    lo_bin, hi_bin = min(found), max(found)
+    vals = []
+    for c in chunks():
+        b = bins(c)
+        vals.append(c[(b >= lo_bin) & (b <= hi_bin)])
+    v = np.sort(np.concatenate(vals))
+    before = int(cum[lo_bin - 1]) if lo_bin > 0 else 0
+    mid = v[[r - before for r in ranks]]
+    return float(np.mean(mid.astype(dtype)))
+
+
+def _roi_mask(run: Run, roi: Roi, ranges, d: dict, chunk_ions: int):
+    """The ROI's :class:`~liprobe.run.PackedMask` over ``run``, computed a chunk at a time
+    (``d`` gains the centre and other facts of the description)."""
+    from ..run import PackedMask
+
+    if roi.kind == "core":
+        from .coating import core_mask
+
+        if ranges is None:
+            raise AnalysisError(f"ROI {roi.spec} needs a range file to find the coating",
+                                run.path)
+        mask, core_info = core_mask(run, ranges, margin_nm=roi.params[0], packed=True,
+                                    chunk_ions=chunk_ions)
+        d.update(core_info)
+        return mask
+    zmid = None
+    center = (0.0, 0.0)
+    if roi.kind == "cylinder":
+        center = roi.center or (_median_chunked(run, "x", chunk_ions),
+                                _median_chunked(run, "y", chunk_ions))
+        if len(roi.params) > 1:
+            lo, hi = np.inf, -np.inf
+            for _s, z in run.chunks("z", chunk_ions):
+                if len(z):
+                    lo, hi = min(lo, float(z.min())), max(hi, float(z.max()))
+            zmid = 0.5 * (lo + hi)
+            d["z_center_nm"] = zmid
+        d["center_nm"] = list(center)
+
+    def chunks():
+        need = ("x", "y") if roi.kind == "cylinder" and zmid is None else ("x", "y", "z")
+        gens = [run.chunks(c, chunk_ions) for c in need]
+        for parts in zip(*gens):
+            cols = [p[1] for p in parts]
+            if roi.kind == "cylinder":
+                m = cylinder_mask(cols[0], cols[1], roi.params[0], center)
+                if zmid is not None:
+                    m &= np.abs(cols[2] - zmid) <= 0.5 * roi.params[1]
+            elif roi.kind == "sphere":
+                m = sphere_mask(cols[0], cols[1], cols[2], roi.params[0], roi.params[1:])
+            elif roi.kind == "box":
+                m = box_mask(cols[0], cols[1], cols[2], roi.params)
+            else:  # pragma: no cover - parse_roi admits no other kind
+                raise AnalysisError(f"unknown ROI kind {roi.kind}")
+            yield m
+
+    return PackedMask.from_chunks(chunks(), run.n_ions)
+
+
 def select(run: Run, roi: Roi | str | None = None, segment: slice | str | None = None,
-           ranges=None) -> tuple[Run, dict]:
+           ranges=None, chunk_ions: int = DEFAULT_CHUNK_IONS) -> tuple[Run, dict]:
     """The ions of ``run`` in ``segment`` and inside ``roi``, with a description.
 
     Parameters
@@ -238,6 +336,12 @@ def select(run: Run, roi: Roi | str | None = None, segment: slice | str | None =
         Ion indices in evaporation order (``"0:400000"``).
     ranges : RangeTable, optional
         Needed by ``core`` (to find the coating).
+    chunk_ions : int
+        Ions read at a time: the ROI's mask is computed chunk by chunk and kept
+        packed (1 bit per ion), and the selected run reads its ions from the
+        file when asked (:class:`~liprobe.run.MaskedSource`), so that memory
+        stays bounded whatever the run's size. A cylinder's default axis is the
+        exact median x, y (found in bounded memory).
 
     Returns
     -------
@@ -289,33 +393,9 @@ def select(run: Run, roi: Roi | str | None = None, segment: slice | str | None =
                 raise AnalysisError(f"ROI {roi.spec} needs reconstructed positions; this "
                                     f"{run.format or ''} data has no '{c}' column "
                                     "(reconstruct it first)", run.path)
-        x, y = run["x"], run["y"]
         d = roi.describe()
-        if roi.kind == "cylinder":
-            center = roi.center or _axis_center(x, y)
-            mask = cylinder_mask(x, y, roi.params[0], center)
-            if len(roi.params) > 1:
-                z = run["z"]
-                zmid = 0.5 * (float(z.min()) + float(z.max()))
-                mask &= np.abs(z - zmid) <= 0.5 * roi.params[1]
-                d["z_center_nm"] = zmid
-            d["center_nm"] = list(center)
-        elif roi.kind == "sphere":
-            mask = sphere_mask(x, y, run["z"], roi.params[0], roi.params[1:])
-        elif roi.kind == "box":
-            mask = box_mask(x, y, run["z"], roi.params)
-        elif roi.kind == "core":
-            from .coating import core_mask
-
-            if ranges is None:
-                raise AnalysisError(f"ROI {roi.spec} needs a range file to find the coating",
-                                    run.path)
-            mask, core_info = core_mask(run, ranges, margin_nm=roi.params[0])
-            d.update(core_info)
-        else:  # pragma: no cover - parse_roi admits no other kind
-            raise AnalysisError(f"unknown ROI kind {roi.kind}")
-        n = int(mask.sum())
-        if n == 0:
+        mask = _roi_mask(run, roi, ranges, d, chunk_ions)
+        if mask.count() == 0:
             raise AnalysisError(f"ROI {roi.spec} contains no ions (it lies outside the data, "
                                 "or is too small)", run.path)
         run = run.select(mask)

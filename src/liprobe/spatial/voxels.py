@@ -54,7 +54,7 @@ from ..run import Run
 
 __all__ = ["VoxelGrid", "voxelise", "counted_ions", "DELOCALISATIONS", "MAX_VOXELS"]
 
-_CHUNK = 1 << 22
+_CHUNK = 1 << 20
 #: Largest grid :func:`voxelise` builds (2**25 voxels: about 1 GB of fields).
 MAX_VOXELS = 1 << 25
 DELOCALISATIONS = ("gauss", "cic")

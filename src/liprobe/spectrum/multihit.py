@@ -28,7 +28,7 @@ from ..errors import AnalysisError
 
 __all__ = ["MultiplicityStats", "event_sizes", "multiplicity_stats", "hit_mask",
            "ion_pairs", "CorrelationHistogram", "correlation_histogram", "dissociation_track",
-           "require_multiplicity"]
+           "require_multiplicity", "correlation_histogram_run"]
 
 
 def require_multiplicity(run):
@@ -157,9 +157,7 @@ class CorrelationHistogram:
                               for a, b, c in self.top_pairs]}
 
 
-def correlation_histogram(mass, multiplicity, bin_da: float = 0.1, mass_range=(0.0, 120.0),
-                          top: int = 20) -> CorrelationHistogram:
-    """The Saxey correlation histogram of ``mass`` (Da) over the events of ``multiplicity``."""
+def _correlation_edges(bin_da: float, mass_range) -> np.ndarray:
     lo, hi = float(mass_range[0]), float(mass_range[1])
     if not (bin_da > 0 and hi > lo):
         raise AnalysisError(f"bad correlation histogram: bin {bin_da} Da over [{lo}, {hi}) Da")
@@ -167,15 +165,66 @@ def correlation_histogram(mass, multiplicity, bin_da: float = 0.1, mass_range=(0
     n = int(round(n)) if math.isfinite(n) else 10**9
     if n > 5000:
         raise AnalysisError(f"{n} x {n} bins is too many: use a coarser --bin")
-    edges = lo + bin_da * np.arange(n + 1)
+    return lo + bin_da * np.arange(n + 1)
+
+
+def correlation_histogram(mass, multiplicity, bin_da: float = 0.1, mass_range=(0.0, 120.0),
+                          top: int = 20) -> CorrelationHistogram:
+    """The Saxey correlation histogram of ``mass`` (Da) over the events of ``multiplicity``."""
+    edges = _correlation_edges(bin_da, mass_range)
     pairs = ion_pairs(mass, multiplicity)
     h, _, _ = np.histogram2d(pairs[:, 0], pairs[:, 1], bins=[edges, edges])
-    h = h.astype(np.int64)
+    return _correlation_result(edges, h.astype(np.int64), int(len(pairs)),
+                               multiplicity_stats(multiplicity), top)
+
+
+def correlation_histogram_run(run, bin_da: float = 0.1, mass_range=(0.0, 120.0), top: int = 20,
+                              chunk_ions: int | None = None) -> CorrelationHistogram:
+    """:func:`correlation_histogram` of a :class:`~liprobe.run.Run`'s ``mass`` and
+    ``multiplicity``, read a chunk at a time (each chunk cut at its last event's first ion,
+    the rest carried into the next): memory stays bounded by a chunk and the histogram."""
+    from ..run import DEFAULT_CHUNK_IONS
+
+    edges = _correlation_edges(bin_da, mass_range)
+    size = chunk_ions or DEFAULT_CHUNK_IONS
+    h = np.zeros((len(edges) - 1,) * 2, np.int64)
+    n_pairs = n_ions = events = 0
+    tally: dict[int, int] = {}
+    carry_m = np.zeros(0, np.float32)
+    carry_k = np.zeros(0, np.int64)
+    n = run.n_ions
+    for (start, m), (_s, k) in zip(run.chunks("mass", size), run.chunks("multiplicity", size)):
+        m = np.concatenate([carry_m, m]) if len(carry_m) else m
+        k = np.concatenate([carry_k, k.astype(np.int64)]) if len(carry_k) else k
+        cut = len(k)
+        if start + size < n:
+            firsts = np.flatnonzero(np.asarray(k) > 0)
+            cut = int(firsts[-1]) if len(firsts) else 0
+        part_m, part_k = m[:cut], k[:cut]
+        carry_m, carry_k = m[cut:], np.asarray(k[cut:], np.int64)
+        if cut == 0:
+            continue
+        pairs = ion_pairs(part_m, part_k)
+        hh, _, _ = np.histogram2d(pairs[:, 0], pairs[:, 1], bins=[edges, edges])
+        h += hh.astype(np.int64)
+        n_pairs += len(pairs)
+        st = multiplicity_stats(part_k)
+        n_ions += st.ions
+        events += st.events
+        for a, b in st.events_by_size.items():
+            tally[a] = tally.get(a, 0) + b
+    if len(carry_k):
+        multiplicity_stats(carry_k)     # an event running past the end: the same error
+    stats = MultiplicityStats(dict(sorted(tally.items())), n_ions, events)
+    return _correlation_result(edges, h, n_pairs, stats, top)
+
+
+def _correlation_result(edges, h, n_pairs, stats, top) -> CorrelationHistogram:
     centers = 0.5 * (edges[:-1] + edges[1:])
     flat = np.argsort(h, axis=None)[::-1][:top]
     tops = tuple((round(float(centers[i]), 3), round(float(centers[j]), 3), int(h[i, j]))
                  for i, j in zip(*np.unravel_index(flat, h.shape)) if h[i, j] > 0)
-    return CorrelationHistogram(edges, h, int(len(pairs)), multiplicity_stats(multiplicity), tops)
+    return CorrelationHistogram(edges, h, n_pairs, stats, tops)
 
 
 def dissociation_track(parent, fragment1, fragment2, points: int = 200) -> np.ndarray:
