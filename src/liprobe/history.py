@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import AnalysisError
+from .run import DEFAULT_CHUNK_IONS
 from .stats import check_bin_cells
 
 __all__ = ["VoltageJump", "RunHistory", "run_history", "voltage_jumps", "binned_voltage"]
@@ -214,7 +215,8 @@ def binned_voltage(v_V, n_bins: int = 400) -> tuple[np.ndarray, np.ndarray]:
 
 def run_history(run, *, n_bins: int = 400, mass_bin_Da: float = 0.25,
                 mass_max_Da: float | None = None, window: int = 3, jump_sigma: float = 8.0,
-                jump_relative: float = 0.01, end_ratio: float = 3.0) -> RunHistory:
+                jump_relative: float = 0.01, end_ratio: float = 3.0,
+                chunk_ions: int = DEFAULT_CHUNK_IONS) -> RunHistory:
     """Voltage, mass and multiplicity against ion index of a run.
 
     Parameters
@@ -232,6 +234,9 @@ def run_history(run, *, n_bins: int = 400, mass_bin_Da: float = 0.25,
         See :func:`voltage_jumps`.
     end_ratio : float
         Ratio (end of run / typical) that flags an abrupt end.
+    chunk_ions : int
+        Ions read at a time (sums per index bin from chunks, medians from each
+        bin's slice of the file): memory stays bounded.
 
     Returns
     -------
@@ -246,6 +251,9 @@ def run_history(run, *, n_bins: int = 400, mass_bin_Da: float = 0.25,
     # columns are read a chunk (or an index bin) at a time: memory stays bounded
     if mass_max_Da is None:
         sample = np.asarray(run.source("mass")[:: max(1, n // 200_000)], np.float64)
+        if not np.isfinite(sample).all():
+            for _c in run.chunks("mass", chunk_ions):   # the checked read names the ion
+                pass
         top = float(np.percentile(sample, 99.9)) if len(sample) else 1.0
         mass_max_Da = float(min(300.0, max(1.0, math.ceil(top * 1.05))))
     check_bin_cells(nb * (mass_max_Da / mass_bin_Da + 1),
@@ -254,7 +262,7 @@ def run_history(run, *, n_bins: int = 400, mass_bin_Da: float = 0.25,
     m_edges = np.arange(0.0, mass_max_Da + mass_bin_Da / 2, mass_bin_Da)
     n_m = len(m_edges) - 1
     counts = np.zeros((nb, n_m), np.int64)
-    for start, chunk in run.chunks("mass"):
+    for start, chunk in run.chunks("mass", chunk_ions):
         idx = np.arange(start, start + len(chunk))
         ib = np.searchsorted(edges, idx, side="right") - 1
         mb = np.floor(chunk / mass_bin_Da).astype(np.int64)
@@ -270,7 +278,10 @@ def run_history(run, *, n_bins: int = 400, mass_bin_Da: float = 0.25,
     else:
         v = run.source("v_dc")
         # a pass of checked chunks (a non-finite voltage is the file's error)
-        if not any(bool(np.any(c)) for _s, c in run.chunks("v_dc")):
+        nonzero = False
+        for _s, c in run.chunks("v_dc", chunk_ions):     # every chunk checked, no shortcut
+            nonzero |= bool(np.any(c))
+        if not nonzero:
             reason = "the voltage is zero for every ion (the file does not record it)"
         else:
             voltage, _ = binned_voltage(v, n_bins)
@@ -283,7 +294,7 @@ def run_history(run, *, n_bins: int = 400, mass_bin_Da: float = 0.25,
         mult = run.source("multiplicity")
         tally: dict[int, int] = {}
         singles = np.zeros(nb, np.int64)
-        for start, chunk in run.chunks("multiplicity"):
+        for start, chunk in run.chunks("multiplicity", chunk_ions):
             values, c = np.unique(chunk, return_counts=True)
             for k, x in zip(values, c):
                 tally[int(k)] = tally.get(int(k), 0) + int(x)
@@ -321,7 +332,7 @@ def run_history(run, *, n_bins: int = 400, mass_bin_Da: float = 0.25,
     rate_ratio = None
     if "pulse_delta" in run and n >= 20:
         pdl = run.source("pulse_delta")
-        if any(bool(np.any(c)) for _s, c in run.chunks("pulse_delta")):
+        if any(bool(np.any(c)) for _s, c in run.chunks("pulse_delta", chunk_ions)):
             per_ion = [float((b - a) / max(1, int(np.asarray(pdl[a:b]).astype(np.int64).sum())))
                        for a, b in zip(edges[:-1], edges[1:])]
             typical_rate = float(np.median(per_ion))

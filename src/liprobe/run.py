@@ -76,7 +76,7 @@ class PackedMask:
     __slots__ = ("bits", "n")
 
     def __init__(self, bits: np.ndarray, n: int):
-        bits = np.asarray(bits, dtype=np.uint8).ravel()
+        bits = np.array(bits, dtype=np.uint8).ravel()        # a copy: the caller's stays theirs
         if len(bits) != (n + 7) // 8:
             raise ValueError(f"{len(bits)} bytes of bits for {n} ions")
         self.bits, self.n = bits, int(n)
@@ -161,20 +161,35 @@ class MaskedSource:
         return lo + np.flatnonzero(self.mask.to_bool(lo, lo + _BLOCK))
 
     def positions(self, start: int, stop: int) -> np.ndarray:
-        """Parent indices (int64) of selected ions ``start..stop-1`` (0 <= start <= stop <= n)."""
+        """Parent indices (int64) of selected ions ``start..stop-1`` (0 <= start <= stop <= n).
+
+        Only the blocks holding selected ions are unpacked, one at a time: a sparse
+        selection costs the positions returned and one block, not its parent span.
+        """
         if stop <= start:
             return np.zeros(0, np.int64)
         b0 = int(np.searchsorted(self.cum, start, "right")) - 1
         b1 = int(np.searchsorted(self.cum, stop - 1, "right")) - 1
-        lo, hi = b0 * _BLOCK, min((b1 + 1) * _BLOCK, self.mask.n)
-        pos = lo + np.flatnonzero(self.mask.to_bool(lo, hi))
-        off = start - int(self.cum[b0])
-        return pos[off:off + (stop - start)]
+        out = np.empty(stop - start, np.int64)
+        filled = 0
+        for blk in b0 + np.flatnonzero(np.diff(self.cum[b0:b1 + 2])):
+            pos = self._block_positions(int(blk))
+            first = max(start - int(self.cum[blk]), 0)
+            take = pos[first:first + (stop - start - filled)]
+            out[filled:filled + len(take)] = take
+            filled += len(take)
+        return out
 
     def positions_of(self, idx) -> np.ndarray:
-        """Parent indices of the selected ions ``idx`` (any order; negative from the end)."""
-        idx = np.asarray(idx, dtype=np.int64).ravel()
-        if len(idx) and (idx.min() < -self.n or idx.max() >= self.n):
+        """Parent indices of the selected ions ``idx`` (integers in any order; negative from
+        the end)."""
+        idx = np.asarray(idx)
+        if idx.size and idx.dtype.kind not in "iu":
+            raise IndexError(f"ion indices must be integers, not {idx.dtype} values")
+        idx = idx.astype(np.int64, copy=False).ravel()
+        if len(idx) == 0:
+            return np.zeros(0, np.int64)
+        if idx.min() < -self.n or idx.max() >= self.n:
             raise IndexError(f"an ion index is outside the selection's {self.n} ions")
         idx = np.where(idx < 0, idx + self.n, idx)
         out = np.empty(len(idx), np.int64)
@@ -204,8 +219,9 @@ class MaskedSource:
             a = np.flatnonzero(a)
         return np.asarray(self.parent[self.positions_of(a)])
 
-    def native(self, chunk: int = 1 << 22) -> np.ndarray:
+    def native(self, chunk: int | None = None) -> np.ndarray:
         """The whole selection as a native-byte-order array, gathered a chunk at a time."""
+        chunk = chunk or DEFAULT_CHUNK_IONS
         out = np.empty(self.n, dtype=self.dtype.newbyteorder("="))
         for a in range(0, self.n, chunk):
             b = min(a + chunk, self.n)
@@ -216,42 +232,53 @@ class MaskedSource:
         a = self.native()
         return a if dtype is None else a.astype(dtype, copy=False)
 
-    def refine(self, index) -> MaskedSource:
-        """The selection narrowed by ``index`` (a slice, a boolean mask of the selection or
-        sorted-or-not ion indices of it), as a new :class:`MaskedSource` on the same parent."""
+    def refine_mask(self, index) -> PackedMask:
+        """The parent's mask of the selection narrowed by ``index``: a slice of step 1, a
+        boolean mask of the selection, or increasing ion indices of it. Built a chunk of
+        the selection at a time (bounded temporaries)."""
+        n_par = self.mask.n
         if isinstance(index, slice):
             start, stop, step = index.indices(self.n)
             if step != 1:
-                pos = self.positions_of(np.arange(start, stop, step))
-            else:
-                bits = np.zeros_like(self.mask.bits)
-                if stop > start:
-                    first = int(self.positions(start, start + 1)[0])
-                    last = int(self.positions(stop - 1, stop)[0])
-                    lo, hi = first // 8, last // 8
-                    bits[lo:hi + 1] = self.mask.bits[lo:hi + 1]
-                    bits[lo] &= np.uint8(0xFF >> (first % 8))        # big-endian bits
-                    bits[hi] &= np.uint8((0xFF << (7 - last % 8)) & 0xFF)
-                return MaskedSource(self.parent, PackedMask(bits, self.mask.n))
+                raise ValueError("refine_mask takes slices of step 1")
+            bits = np.zeros_like(self.mask.bits)
+            if stop > start:
+                first = int(self.positions(start, start + 1)[0])
+                last = int(self.positions(stop - 1, stop)[0])
+                lo, hi = first // 8, last // 8
+                bits[lo:hi + 1] = self.mask.bits[lo:hi + 1]
+                bits[lo] &= np.uint8(0xFF >> (first % 8))        # big-endian bits
+                bits[hi] &= np.uint8((0xFF << (7 - last % 8)) & 0xFF)
+            return PackedMask(bits, n_par)
+        a = np.asarray(index)
+        bits = np.zeros_like(self.mask.bits)
+        step = DEFAULT_CHUNK_IONS
+        if a.dtype == bool:
+            if a.shape != (self.n,):
+                raise ValueError(f"mask has shape {a.shape}, the selection has {self.n} ions")
+            for lo in range(0, self.n, step):
+                hi = min(lo + step, self.n)
+                _set_bits(bits, self.positions(lo, hi)[a[lo:hi]])
         else:
-            a = np.asarray(index)
-            if a.dtype == bool:
-                if a.shape != (self.n,):
-                    raise ValueError(f"mask has shape {a.shape}, the selection has {self.n}")
-                a = np.flatnonzero(a)
-            pos = self.positions_of(a)
-        return MaskedSource(self.parent, _bits_from_positions(pos, self.mask.n))
+            for lo in range(0, len(a), step):
+                _set_bits(bits, self.positions_of(a[lo:lo + step]))
+        return PackedMask(bits, n_par)
+
+
+def _set_bits(bits: np.ndarray, pos: np.ndarray) -> None:
+    """Set the bits of the (increasing) positions ``pos`` in packed ``bits``, in place."""
+    if len(pos) == 0:
+        return
+    byte = pos >> 3
+    val = (np.uint8(128) >> (pos & 7).astype(np.uint8)).astype(np.uint8)
+    starts = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])
+    bits[byte[starts]] |= np.bitwise_or.reduceat(val, starts)
 
 
 def _bits_from_positions(pos: np.ndarray, n: int) -> PackedMask:
-    """A packed mask with the ions ``pos`` set."""
+    """A packed mask with the ions ``pos`` (increasing) set."""
     bits = np.zeros((n + 7) // 8, np.uint8)
-    if len(pos):
-        pos = np.unique(pos)
-        byte = pos >> 3
-        val = (np.uint8(128) >> (pos & 7).astype(np.uint8)).astype(np.uint8)
-        starts = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])
-        bits[byte[starts]] |= np.bitwise_or.reduceat(val, starts)
+    _set_bits(bits, np.asarray(pos, np.int64))
     return PackedMask(bits, n)
 
 
@@ -393,60 +420,71 @@ class Run:
     def _check_finite(self, name: str, a: np.ndarray, start: int) -> None:
         """Raise FormatError at the first non-finite value of a float column read from a file."""
         layout = self._meta.get("layout") or {}
-        if a.dtype.kind != "f" or (name not in layout
-                                   and name not in (self._meta.get("parent_layout") or {})):
+        parent_layout = self._meta.get("parent_layout") or {}
+        src = self._sources.get(name)
+        if a.dtype.kind != "f" or (name not in layout and not (
+                name in parent_layout and isinstance(src, MaskedSource))):
             return
         if np.isfinite(a).all():
             return
         bad = np.flatnonzero(~np.isfinite(a.reshape(len(a), -1)).all(axis=1))[0]
         i = start + int(bad)
-        if name not in layout:                     # a selection of the file's ions
-            src: object = self._sources.get(name)
-            where = (f"ion {int(src.positions_of([i])[0])}" if isinstance(src, MaskedSource)
-                     else f"ion {i} of the selection")
-            raise FormatError(f"{name} of {where} is not a finite number ({a[bad]})",
-                              self.path, where)
+        if name not in layout and isinstance(src, MaskedSource):   # a selection's ion
+            first, stride = parent_layout[name]
+            byte = first + int(src.positions_of([i])[0]) * stride
+            raise FormatError(f"{name} of ion {i} of the selection is not a finite number "
+                              f"({a[bad]})", self.path, f"byte {byte}")
         first, stride = layout[name]
         raise FormatError(f"{name} of ion {i} is not a finite number ({a[bad]})",
                           self.path, f"ion {i} (byte {first + i * stride})")
 
     # -- new runs from this one ---------------------------------------------
     def select(self, index) -> Run:
-        """A run of the ions picked by ``index`` (slice, boolean mask or indices).
+        """A run of the ions picked by ``index`` (slice, boolean mask, :class:`PackedMask` or
+        integer indices).
 
-        A slice keeps memory-mapped sources lazy; a mask or index array
-        gathers each column when it is asked for. Order is kept.
+        A slice keeps memory-mapped sources lazy; so does a mask or increasing
+        indices: each column becomes a :class:`MaskedSource` that reads the picked
+        ions from its source when asked (a selection of a selection narrows the
+        same parent). Order is kept. Unordered or repeated indices, and slices of a
+        selection with a step other than 1, are gathered at once, as asked.
         """
         meta = dict(self._meta)
         layout = meta.pop("layout", None)
         masked = any(isinstance(v, MaskedSource) for v in self._sources.values())
-        if isinstance(index, slice) and not masked:
-            cols = {k: v[index] for k, v in self._sources.items()}
+        if isinstance(index, slice):
             start, _stop, step = index.indices(self._n)
-            if layout:
-                meta["layout"] = {k: (first + start * stride, stride * step)
-                                  for k, (first, stride) in layout.items()}
-            return Run(cols, meta)
-        if isinstance(index, PackedMask):
+            if not masked:
+                cols = {k: v[index] for k, v in self._sources.items()}
+                if layout:
+                    meta["layout"] = {k: (first + start * stride, stride * step)
+                                      for k, (first, stride) in layout.items()}
+                return Run(cols, meta)
+            if step != 1:
+                return Run(self._gather(index), meta)
+            pm: PackedMask | None = None
+        elif isinstance(index, PackedMask):
             if index.n != self._n:
                 raise ValueError(f"mask of {index.n} ions, run has {self._n} ions")
-            pm: PackedMask | None = index
-        elif isinstance(index, slice):
-            pm = None
+            pm = index
         else:
             idx = np.asarray(index)
-            if idx.dtype == bool and idx.shape != (self._n,):
-                raise ValueError(f"mask has shape {idx.shape}, run has {self._n} ions")
             if idx.dtype == bool:
+                if idx.shape != (self._n,):
+                    raise ValueError(f"mask has shape {idx.shape}, run has {self._n} ions")
                 pm = PackedMask.from_bool(idx)
             else:
+                if idx.size and idx.dtype.kind not in "iu":
+                    raise IndexError(f"ion indices must be integers, not {idx.dtype} values")
+                if idx.ndim > 1:
+                    raise IndexError(f"ion indices must be 1-D, not of shape {idx.shape}")
                 idx = idx.astype(np.int64, copy=False).ravel()
                 if len(idx) and (idx.min() < -self._n or idx.max() >= self._n):
                     raise IndexError(f"an ion index is outside the run's {self._n} ions")
                 idx = np.where(idx < 0, idx + self._n, idx)
                 if len(idx) > 1 and not np.all(np.diff(idx) > 0):
-                    # repeated or unordered indices: gathered as asked, in memory
-                    return Run({k: self[k][idx] for k in self._sources}, meta)
+                    # repeated or unordered indices: gathered as asked
+                    return Run(self._gather(idx), meta)
                 pm = _bits_from_positions(idx, self._n)
         # lazily: each column reads the selected ions from its source when asked; the
         # file's layout and the finiteness check follow through the parent
@@ -454,10 +492,14 @@ class Run:
             meta["parent_layout"] = layout
         lazy: dict = {}
         shared: MaskedSource | None = None
+        narrowed: dict = {}                 # one parent mask per parent mask, not per column
         for k, v in self._sources.items():
             if isinstance(v, MaskedSource):
-                lazy[k] = v.refine(index if not isinstance(index, PackedMask)
-                                   else index.to_bool())
+                key = id(v.mask)
+                if key not in narrowed:
+                    new = v.refine_mask(index if pm is None else pm.to_bool())
+                    narrowed[key] = MaskedSource(v.parent, new)
+                lazy[k] = MaskedSource(v.parent, narrowed[key].mask, narrowed[key].cum)
             elif pm is None:
                 lazy[k] = v[index]
             else:
@@ -465,6 +507,15 @@ class Run:
                                   None if shared is None else shared.cum)
                 lazy[k] = shared = ms
         return Run(lazy, meta)
+
+    def _gather(self, index) -> dict:
+        """Every column at ``index`` (a slice or integer indices) as arrays, in that order."""
+        out = {}
+        for k in self._sources:
+            src: object = self._sources[k]
+            out[k] = np.asarray(src[index]) if isinstance(src, MaskedSource) \
+                else self._uncached(k)[index]
+        return out
 
     def with_columns(self, meta: Mapping | None = None, **columns) -> Run:
         """A run with columns added or replaced (e.g. reconstructed ``x y z``)."""

@@ -127,8 +127,9 @@ def test_a_nan_in_a_selection_names_the_files_ion(tmp_path):
     m = np.zeros(100, bool)
     m[50:60] = True
     sel = run.select(m)
-    with pytest.raises(liprobe.FormatError, match="ion 57"):
+    with pytest.raises(liprobe.FormatError, match="ion 7 of the selection") as e:
         sel["x"]
+    assert "byte 912" in str(e.value)              # ion 57 of the file, 16 bytes a record
 
 
 @pytest.mark.parametrize("plane,max_points", [("xy", 500), ("xz", 10**9)])
@@ -187,3 +188,88 @@ def test_median_of_filtered_chunks_is_numpys(n):
     assert median_of_chunks(lambda: iter(parts)) == float(np.median(v))
     with pytest.raises(ValueError):
         median_of_chunks(lambda: iter([np.zeros(0)]))
+
+
+def test_review_cases_of_selections():
+    """Reversed and stepped slices, empty selections, non-integer indices."""
+    r = Run.from_arrays(x=np.arange(10.0)).select(np.arange(10) % 2 == 0)
+    r = r.with_columns(lab=np.asarray(r["x"]) * 10)
+    s = r.select(slice(None, None, -1))
+    assert list(s["x"]) == [8, 6, 4, 2, 0] and list(s["lab"]) == [80, 60, 40, 20, 0]
+    assert list(r.select(slice(1, None, 2))["x"]) == [2, 6]
+    for empty in (np.zeros(5, bool), np.array([], int), slice(0, 0, 2), slice(3, 3)):
+        assert r.select(empty).n_ions == 0 and len(r.select(empty)["x"]) == 0
+    src = r.source("x")
+    assert len(src[np.array([], int)]) == 0 and len(src[np.zeros(5, bool)]) == 0
+    with pytest.raises(IndexError, match="integers"):
+        Run.from_arrays(x=np.arange(10.0)).select(np.array([0.5, 1.7]))
+    with pytest.raises(IndexError, match="integers"):
+        r.select(np.array([0.5]))
+
+
+def test_sparse_selection_reads_in_bounded_memory():
+    import tracemalloc
+
+    n = 4_000_000
+    m = np.zeros(n, bool)
+    m[::1000] = True
+    run = Run.from_arrays(x=np.arange(n, dtype=np.float32)).select(m)
+    tracemalloc.start()
+    part = run.source("x")[100:3_100]
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert np.array_equal(part, np.arange(n, dtype=np.float32)[m][100:3_100])
+    assert peak < 1_000_000                     # one block unpacked, not the parent span
+
+
+def test_median_with_an_outlier_stays_exact_and_bounded():
+    import tracemalloc
+
+    from liprobe.spatial.roi import median_of_chunks
+
+    rng = np.random.default_rng(3)
+    v = rng.normal(0, 1, 2_000_000).astype(np.float32)
+    v[123] = 1e6
+    parts = np.array_split(v, 20)
+    tracemalloc.start()
+    got = median_of_chunks(lambda: iter(parts), max_kept=100_000)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert got == float(np.median(v))
+    assert peak < 8_000_000                      # well under the 8 MB of the data
+    for bad in ([1.0, np.nan, 2.0], [1.0, np.inf]):
+        with pytest.raises(ValueError, match="not finite"):
+            median_of_chunks(lambda b=bad: iter([np.array(b)]))
+
+
+def test_correlation_errors_name_the_runs_ion():
+    from liprobe.spectrum.multihit import correlation_histogram, correlation_histogram_run
+
+    k = np.ones(5000, np.int32)
+    k[3000], k[3001], k[3002] = 2, 0, 0
+    m = np.full(5000, 16.0, np.float32)
+    run = Run.from_arrays(mass=m, multiplicity=k)
+    with pytest.raises(liprobe.AnalysisError, match="event at ion 3000 claims 2 ions but 3"):
+        correlation_histogram(m, k, 0.5, (0, 120))
+    with pytest.raises(liprobe.AnalysisError, match="event at ion 3000 claims 2 ions but 3"):
+        correlation_histogram_run(run, 0.5, (0, 120), chunk_ions=1024)
+    k2 = np.array([3, 0, 1, 1], np.int32)
+    run2 = Run.from_arrays(mass=np.full(4, 16.0, np.float32), multiplicity=k2)
+    with pytest.raises(liprobe.AnalysisError, match="event at ion 0 claims 3 ions but 2"):
+        correlation_histogram_run(run2, 0.5, (0, 120), chunk_ions=1)
+
+
+def test_history_checks_every_voltage_chunk(tmp_path):
+    from liprobe.history import run_history
+
+    n = 50_000
+    rec = np.zeros(n, liprobe.io.pos.EPOS_DTYPE)
+    rec["mass"] = 16.0
+    rec["v_dc"] = np.linspace(3000, 5000, n)
+    rec["v_dc"][40_000] = np.nan
+    rec["multiplicity"] = 1
+    path = tmp_path / "v.epos"
+    rec.tofile(path)
+    run = liprobe.read(path)
+    with pytest.raises(liprobe.FormatError, match="v_dc of ion 40000"):
+        run_history(run, chunk_ions=4096)

@@ -234,8 +234,9 @@ def composition_map(run: Run, ranges: RangeTable, species, plane: str = "xy",
         try:
             # exact, in bounded memory: the median of the ranged ions' normal coordinate
             at_nm = median_of_chunks(lambda: (n for _a, _b, n, _k in chunks()))
-        except ValueError:
-            raise AnalysisError("no ranged (non-excluded) ions in the selection",
+        except ValueError as e:
+            raise AnalysisError("no ranged (non-excluded) ions in the selection"
+                                if "no values" in str(e) else f"no median of {w}: {e}",
                                 run.path) from None
     half = 0.5 * thickness_nm
     lo = np.array([np.inf, np.inf])

@@ -228,50 +228,77 @@ def _axis_center(x, y) -> tuple[float, float]:
 
 def _median_chunked(run: Run, name: str, chunk_ions: int) -> float:
     """``np.median`` of a column, exactly, in bounded memory (:func:`median_of_chunks`)."""
-    if run.n_ions <= chunk_ions:
-        return float(np.median(run[name]))
-    return median_of_chunks(lambda: (c for _s, c in run.chunks(name, chunk_ions)))
+    try:
+        return median_of_chunks(lambda: (c for _s, c in run.chunks(name, chunk_ions)))
+    except ValueError as e:
+        raise AnalysisError(f"no median of {name}: {e}", run.path) from None
 
 
-def median_of_chunks(chunks) -> float:
+def _bin_of(c: np.ndarray, lo: float, width: float, nb: int) -> np.ndarray:
+    return np.minimum(np.floor((c.astype(np.float64) - lo) / width).astype(np.int64), nb - 1)
+
+
+def median_of_chunks(chunks, max_kept: int = 1 << 22) -> float:
     """``np.median`` of the values that ``chunks()`` yields (a new iterable of arrays at each
-    call), exactly, in bounded memory: a histogram of 65,536 bins finds the bin(s) of the
-    middle value(s), whose values alone are then sorted. Four passes.
+    call), exactly, in bounded memory.
+
+    A histogram of 65,536 bins over the values' range finds the bin(s) holding the
+    middle value(s); when those bins hold more than ``max_kept`` values (an outlier
+    stretching the range), the search repeats among them alone; then their values
+    are sorted. Each level is two passes over the chunks.
 
     Raises
     ------
     ValueError
-        No values.
+        No values, or a value that is not finite.
     """
-    n, lo, hi, dtype = 0, np.inf, -np.inf, None
-    for c in chunks():
-        if len(c):
-            n += len(c)
-            lo, hi, dtype = min(lo, float(c.min())), max(hi, float(c.max())), c.dtype
-    if n == 0:
-        raise ValueError("median of no values")
-    if not hi > lo:
-        return float(lo)
     nb = 1 << 16
-    counts = np.zeros(nb, np.int64)
-    scale = nb / (hi - lo)
+    levels: list = []                    # (lo, width, first bin, last bin) of each narrowing
 
-    def bins(c):
-        return np.minimum(((c.astype(np.float64) - lo) * scale).astype(np.int64), nb - 1)
+    def in_play(c):
+        for lo_, w_, a_, b_ in levels:
+            bb = _bin_of(c, lo_, w_, nb)
+            c = c[(bb >= a_) & (bb <= b_)]
+        return c
 
-    for c in chunks():
-        counts += np.bincount(bins(c), minlength=nb)
-    cum = np.cumsum(counts)
-    ranks = [(n - 1) // 2, n // 2]                         # the middle value(s), 0-based
-    found = [int(np.searchsorted(cum, r, "right")) for r in ranks]
-    lo_bin, hi_bin = min(found), max(found)
-    vals = []
-    for c in chunks():
-        b = bins(c)
-        vals.append(c[(b >= lo_bin) & (b <= hi_bin)])
+    n, dtype, below = 0, None, 0
+    first = True
+    while True:
+        lo, hi = np.inf, -np.inf
+        for c in chunks():
+            if first and len(c) and not np.isfinite(c).all():
+                raise ValueError("a value is not finite (NaN or infinite)")
+            if first:
+                n += len(c)
+                dtype = c.dtype if len(c) else dtype
+            c = in_play(c)
+            if len(c):
+                lo, hi = min(lo, float(c.min())), max(hi, float(c.max()))
+        if first:
+            if n == 0:
+                raise ValueError("median of no values")
+            ranks = [(n - 1) // 2, n // 2]                      # the middle value(s)
+            first = False
+        if not hi > lo:                                         # all in play are equal
+            return float(np.mean(np.array([lo, lo], dtype=dtype)))
+        width = (hi - lo) / nb
+        counts = np.zeros(nb, np.int64)
+        for c in chunks():
+            c = in_play(c)
+            if len(c):
+                counts += np.bincount(_bin_of(c, lo, width, nb), minlength=nb)
+        cum = below + np.cumsum(counts)
+        found = [int(np.searchsorted(cum, r, "right")) for r in ranks]
+        a_bin, b_bin = min(found), max(found)
+        new_below = int(cum[a_bin - 1]) if a_bin > 0 else below
+        kept = int(cum[b_bin]) - new_below
+        levels.append((lo, width, a_bin, b_bin))
+        if kept <= max_kept or (a_bin == 0 and b_bin == nb - 1):
+            break
+        below = new_below
+    vals = [in_play(c) for c in chunks()]
     v = np.sort(np.concatenate(vals))
-    before = int(cum[lo_bin - 1]) if lo_bin > 0 else 0
-    mid = v[[r - before for r in ranks]]
+    mid = v[[r - new_below for r in ranks]]
     return float(np.mean(mid.astype(dtype)))
 
 
@@ -279,6 +306,8 @@ def _roi_mask(run: Run, roi: Roi, ranges, d: dict, chunk_ions: int):
     """The ROI's :class:`~liprobe.run.PackedMask` over ``run``, computed a chunk at a time
     (``d`` gains the centre and other facts of the description)."""
     from ..run import PackedMask
+
+    chunk_ions = max(8, int(chunk_ions) + (-int(chunk_ions)) % 8)   # whole bytes of the mask
 
     if roi.kind == "core":
         from .coating import core_mask

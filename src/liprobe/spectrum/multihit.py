@@ -42,13 +42,18 @@ def require_multiplicity(run):
     return run["multiplicity"]
 
 
-def event_sizes(multiplicity) -> np.ndarray:
+def event_sizes(multiplicity, offset: int = 0, at_end: bool = True) -> np.ndarray:
     """For every ion, the number of ions in its event (1 for a single hit).
 
     Parameters
     ----------
     multiplicity : ndarray of int, shape (n,)
         The ``.epos`` column: event size on an event's first ion, 0 on the others.
+    offset : int
+        Index in the run of the first ion (for the messages, when a part is checked).
+    at_end : bool
+        Whether the part ends where the run does (else it ends before an event's
+        first ion, and an event running past it has fewer ions than it claims).
 
     Raises
     ------
@@ -65,13 +70,13 @@ def event_sizes(multiplicity) -> np.ndarray:
         raise AnalysisError("the multiplicity column does not start with an event's first ion")
     sizes = mult[starts]
     ends = starts + sizes
-    if ends[-1] > n:
+    if ends[-1] > n and at_end:
         raise AnalysisError(f"the last event claims {sizes[-1]} ions but the run ends first")
     lengths = np.diff(np.append(starts, n))
     if not np.array_equal(lengths, sizes):
         bad = int(np.flatnonzero(lengths != sizes)[0])
-        raise AnalysisError(f"event at ion {int(starts[bad])} claims {int(sizes[bad])} ions "
-                            f"but {int(lengths[bad])} follow it")
+        raise AnalysisError(f"event at ion {offset + int(starts[bad])} claims "
+                            f"{int(sizes[bad])} ions but {int(lengths[bad])} follow it")
     return np.repeat(sizes, sizes)
 
 
@@ -99,9 +104,10 @@ class MultiplicityStats:
                 "mean_ions_per_event": self.ions / self.events if self.events else None}
 
 
-def multiplicity_stats(multiplicity) -> MultiplicityStats:
-    """Events by size from the ``.epos`` multiplicity column."""
-    sizes = event_sizes(multiplicity)
+def multiplicity_stats(multiplicity, offset: int = 0, at_end: bool = True) -> MultiplicityStats:
+    """Events by size from the ``.epos`` multiplicity column (``offset``, ``at_end``: see
+    :func:`event_sizes`)."""
+    sizes = event_sizes(multiplicity, offset, at_end)
     first = np.asarray(multiplicity) > 0
     u, c = np.unique(sizes[first], return_counts=True)
     return MultiplicityStats({int(a): int(b) for a, b in zip(u, c)}, int(len(sizes)),
@@ -118,14 +124,16 @@ def hit_mask(multiplicity, which: str = "all") -> np.ndarray:
     return sizes == 1 if which == "single" else sizes > 1
 
 
-def ion_pairs(mass, multiplicity, max_size: int = 8) -> np.ndarray:
+def ion_pairs(mass, multiplicity, max_size: int = 8, offset: int = 0,
+              at_end: bool = True) -> np.ndarray:
     """Every pair of ions of one event, as ``(m_low, m_high)`` rows (Da).
 
     Events larger than ``max_size`` are left out (they are rare and dominated
-    by noise). Returns an array of shape (pairs, 2), float64.
+    by noise). Returns an array of shape (pairs, 2), float64. ``offset``,
+    ``at_end``: see :func:`event_sizes`.
     """
     m = np.asarray(mass, np.float64)
-    sizes = event_sizes(multiplicity)
+    sizes = event_sizes(multiplicity, offset, at_end)
     first = np.flatnonzero(np.asarray(multiplicity) > 0)
     out = []
     for k in range(2, max_size + 1):
@@ -194,27 +202,29 @@ def correlation_histogram_run(run, bin_da: float = 0.1, mass_range=(0.0, 120.0),
     carry_k = np.zeros(0, np.int64)
     n = run.n_ions
     for (start, m), (_s, k) in zip(run.chunks("mass", size), run.chunks("multiplicity", size)):
+        offset = start - len(carry_k)               # the run's index of the part's first ion
         m = np.concatenate([carry_m, m]) if len(carry_m) else m
         k = np.concatenate([carry_k, k.astype(np.int64)]) if len(carry_k) else k
         cut = len(k)
-        if start + size < n:
+        last = start + size >= n
+        if not last:
             firsts = np.flatnonzero(np.asarray(k) > 0)
             cut = int(firsts[-1]) if len(firsts) else 0
         part_m, part_k = m[:cut], k[:cut]
         carry_m, carry_k = m[cut:], np.asarray(k[cut:], np.int64)
         if cut == 0:
             continue
-        pairs = ion_pairs(part_m, part_k)
+        pairs = ion_pairs(part_m, part_k, offset=offset, at_end=last)
         hh, _, _ = np.histogram2d(pairs[:, 0], pairs[:, 1], bins=[edges, edges])
         h += hh.astype(np.int64)
         n_pairs += len(pairs)
-        st = multiplicity_stats(part_k)
+        st = multiplicity_stats(part_k, offset, last)
         n_ions += st.ions
         events += st.events
         for a, b in st.events_by_size.items():
             tally[a] = tally.get(a, 0) + b
     if len(carry_k):
-        multiplicity_stats(carry_k)     # an event running past the end: the same error
+        multiplicity_stats(carry_k, n - len(carry_k))    # an event running past the end
     stats = MultiplicityStats(dict(sorted(tally.items())), n_ions, events)
     return _correlation_result(edges, h, n_pairs, stats, top)
 
