@@ -101,3 +101,13 @@ def machine_line() -> str:
 
     return (f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, "
             f"numpy {np.__version__}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+
+
+def write_report(path, text: str) -> None:
+    """Write a benchmark's Markdown report atomically (a temporary file, then a rename)."""
+    path = str(path)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)

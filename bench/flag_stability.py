@@ -33,7 +33,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
-from _common import machine_line, markdown_table  # noqa: E402
+from _common import machine_line, markdown_table, write_report  # noqa: E402
 
 FLAGS = ("delithiated", "other_phase", "off_stoichiometric", "early_fracture")
 
@@ -166,11 +166,7 @@ def main(argv=None) -> int:
     else:
         lines.append("None: every row has the same flags at every size.")
     text = "\n".join(lines) + "\n"
-    os.makedirs(os.path.dirname(a.out), exist_ok=True)
-    tmp = a.out + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, a.out)
+    write_report(a.out, text)
     print(text)
     return 0
 

@@ -35,7 +35,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _common import machine_line, markdown_table, warm_page_cache  # noqa: E402
+from _common import machine_line, markdown_table, warm_page_cache, write_report  # noqa: E402
 
 DATA = HERE / "data" / "memory"
 CHUNK = 1 << 22
@@ -251,11 +251,7 @@ def main(argv=None) -> int:
         "(the file's float32 mass column copied once, warm page cache).", "",
         markdown_table(["file", "command", "peak MB", f"<= {TARGET_MB:.0f} MB", "wall s",
                         "x copy-mass", "note"], rows), ""])
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    tmp = a.out + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, a.out)
+    write_report(a.out, text)
     print(text)
     return 0
 

@@ -438,3 +438,19 @@ def test_the_coating_command_reports_the_normal_thickness_and_refuses_a_bad_angl
     errors = [line for line in res.stderr.splitlines() if line.startswith("Error")]
     assert res.exit_code in (1, 2) and res.stdout == "" and "Traceback" not in res.stderr
     assert len(errors) == 1 and "--shank-angle" in errors[0] and "60" in errors[0]
+
+
+def test_the_cli_prints_a_shank_only_fit_without_a_traceback(tmp_path):
+    """Every slab on the shank: the original apex is unknown, and the text says so."""
+    from click.testing import CliRunner
+
+    import liprobe
+    from liprobe.cli import cli
+
+    run, *_ = needle(z_start=80.0, depth=20.0, n=300_000, seed=4, r_start=40.0)
+    liprobe.write(tmp_path / "s.pos", run)
+    liprobe.write_ranges(tmp_path / "s.rrng", TABLE)
+    res = CliRunner().invoke(cli, ["coating", str(tmp_path / "s.pos"), "-r",
+                                   str(tmp_path / "s.rrng")])
+    assert res.exit_code == 0, res.output
+    assert "original apex unknown (every slab on the shank)" in res.output

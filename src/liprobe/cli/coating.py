@@ -51,10 +51,13 @@ def coating(file, ranges_path, element, margin, slab_ions, ring, shank_angle, ro
     echo_selection(selection)
     st = d["shell_thickness"]
     if st is not None:
+        apex = ("original apex unknown (every slab on the shank)"
+                if st["start_depth_nm"] is None else
+                f"original apex radius {st['original_apex_radius_nm']:.1f} nm, "
+                f"{st['start_depth_nm']:.1f} nm above the data")
         click.echo(f"  shank angle {st['shank_angle_deg']:.1f} +/- {st['shank_angle_err_deg']:.1f} "
-                   f"deg ({st['shank_angle_source']}); original apex radius "
-                   f"{st['original_apex_radius_nm']:.1f} nm, {st['start_depth_nm']:.1f} nm above "
-                   f"the data; {st['slabs_used']} slabs, rms {st['residual_nm']:.2f} nm")
+                   f"deg ({st['shank_angle_source']}); {apex}; {st['slabs_used']} slabs, rms "
+                   f"{st['residual_nm']:.2f} nm")
     cap = d["cap"]
     if cap is not None:
         click.echo(f"  cap: {cap['thickness_nm']:.2f} +/- {cap['thickness_nm_err']:.2f} nm along "
