@@ -273,3 +273,38 @@ def test_history_checks_every_voltage_chunk(tmp_path):
     run = liprobe.read(path)
     with pytest.raises(liprobe.FormatError, match="v_dc of ion 40000"):
         run_history(run, chunk_ions=4096)
+
+
+def test_reconstruct_into_scratch_equals_in_memory(tmp_path, monkeypatch):
+    """Above SCRATCH_ABOVE_IONS the x y z go to an unlinked memory-mapped file (file-backed,
+    not anonymous memory) and the masses are ranged a chunk at a time: the same positions,
+    and nothing left in the folder."""
+    import importlib
+
+    rec = importlib.import_module("liprobe.spatial.reconstruct")   # the module, not the function
+
+    rng = np.random.default_rng(9)
+    n = 50_000
+    raw = np.zeros(n, liprobe.io.pos.EPOS_DTYPE)
+    raw["det_x"], raw["det_y"] = rng.uniform(-30, 30, n), rng.uniform(-30, 30, n)
+    raw["v_dc"] = np.linspace(4000, 6000, n)
+    raw["mass"] = rng.choice([7.0, 16.0, 29.0], n)
+    raw["multiplicity"] = 1
+    path = tmp_path / "r.epos"
+    raw.tofile(path)
+    table = liprobe.RangeTable.from_ranges([
+        liprobe.Range(6.9, 7.1, liprobe.parse_ion("Li+")),
+        liprobe.Range(15.9, 16.1, liprobe.parse_ion("O+"))])
+    run = liprobe.read(path)
+    a, ra = rec.reconstruct_run(run, None, table)
+    monkeypatch.setattr(rec, "SCRATCH_ABOVE_IONS", 1000)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    b, rb = rec.reconstruct_run(run, None, table, scratch_dir=str(scratch))
+    for c in "xyz":
+        assert np.array_equal(a[c], b[c])
+    assert ra.to_dict() == rb.to_dict() and list(scratch.iterdir()) == []
+    # the labels of the chunks are those of the whole column
+    lab = rec._LazyLabels(run.source("mass"), table)
+    assert np.array_equal(np.concatenate([lab[i:i + 777] for i in range(0, n, 777)]),
+                          liprobe.assign(run["mass"], table)[0])

@@ -159,12 +159,15 @@ def _reconstruct(file, output, ranges_path, params, kind):
         if lacking:
             raise ColumnError(f"cannot write an .epos: the {run.format or ''} file has no "
                               f"{', '.join(lacking)}; write a .pos instead", run.path)
-    new_run, result = reconstruct_run(run, params, table)
+    import os
+
+    new_run, result = reconstruct_run(run, params, table,
+                                      scratch_dir=os.path.dirname(os.path.abspath(output)))
     d = result.to_dict()
     if kind == "voltage":
         from ..history import binned_voltage, voltage_jumps
 
-        v = run["v_dc"]
+        v = run.source("v_dc")               # read a bin at a time
         curve, edges = binned_voltage(v)
         for j in voltage_jumps(curve, edges, v):
             d["warnings"].append(

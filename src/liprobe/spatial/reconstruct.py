@@ -1029,8 +1029,49 @@ def reconstruct(det_x_mm, det_y_mm, v_dc_V=None, params: ReconstructionParameter
         ion_volume_source=src, n_ions=n, n_outside_cap=n_out, warnings=tuple(warnings))
 
 
+#: Runs above this many ions get their x, y, z in a memory-mapped scratch file.
+SCRATCH_ABOVE_IONS = 1 << 22
+
+
+class _LazyLabels:
+    """Window labels of a mass column, assigned a slice at a time (never the whole run)."""
+
+    def __init__(self, mass, ranges: RangeTable):
+        self.mass, self.ranges = mass, ranges
+
+    def __len__(self) -> int:
+        return len(self.mass)
+
+    def __getitem__(self, key):
+        from ..ranging import assign
+
+        m = np.asarray(self.mass[key])
+        return assign(m.astype(m.dtype.newbyteorder("="), copy=False), self.ranges)[0]
+
+    def max(self, *args, **kwargs) -> int:
+        """The largest label there can be (``assign`` labels windows 0..len-1)."""
+        return len(self.ranges) - 1
+
+
+def _scratch_xyz(n: int, folder: str | None):
+    """Three float32 arrays of ``n`` in one memory-mapped scratch file (unlinked at once:
+    nothing is left behind, whatever happens), so that they are file-backed pages, not
+    anonymous memory."""
+    import os
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix=".liprobe-xyz-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w+b") as f:
+            f.truncate(3 * 4 * max(n, 1))
+            mm = np.memmap(f, dtype=np.float32, mode="r+", shape=(3, max(n, 1)))
+    finally:
+        os.unlink(path)
+    return mm[0, :n], mm[1, :n], mm[2, :n]
+
+
 def reconstruct_run(run, params: ReconstructionParameters | None = None,
-                    ranges: RangeTable | None = None):
+                    ranges: RangeTable | None = None, scratch_dir: str | None = None):
     """Reconstruct a :class:`~liprobe.Run` from its ``det_x``, ``det_y`` (and ``v_dc``).
 
     Parameters
@@ -1038,7 +1079,13 @@ def reconstruct_run(run, params: ReconstructionParameters | None = None,
     run : Run
     params : ReconstructionParameters, optional
     ranges : RangeTable, optional
-        Gives each ion its own volume (atoms x Omega, or ``Vol:``).
+        Gives each ion its own volume (atoms x Omega, or ``Vol:``); the masses
+        are assigned a chunk at a time.
+    scratch_dir : str, optional
+        Above :data:`SCRATCH_ABOVE_IONS` ions, the output ``x y z`` are written to
+        a memory-mapped scratch file in this folder (default: the system's
+        temporary folder), unlinked at once, so that memory stays bounded; the
+        run's writer then streams them into the output file.
 
     Returns
     -------
@@ -1068,14 +1115,13 @@ def reconstruct_run(run, params: ReconstructionParameters | None = None,
                           "(--radius shank:ANGLE_DEG:R0_NM)", run.path)
     labels = vol = None
     if ranges is not None and len(ranges):
-        from ..ranging import assign
-
-        labels, _ = assign(run["mass"], ranges)
+        labels = _LazyLabels(run.source("mass"), ranges)
         vol = window_volumes(ranges, p.atomic_volume_nm3, p.use_range_volumes)
+    out = _scratch_xyz(run.n_ions, scratch_dir) if run.n_ions > SCRATCH_ABOVE_IONS else None
     try:
         result = reconstruct(run.source("det_x"), run.source("det_y"),
                              run.source("v_dc") if p.radius == "voltage" else None, p,
-                             labels=labels, window_volume_nm3=vol)
+                             labels=labels, window_volume_nm3=vol, out=out)
     except AnalysisError as e:
         raise AnalysisError(e.problem, run.path, e.where) from None
     out = run.with_columns(x=result.x_nm, y=result.y_nm, z=result.z_nm,
