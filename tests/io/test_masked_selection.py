@@ -8,7 +8,7 @@ import pytest
 import liprobe
 from liprobe.composition import composition
 from liprobe.run import MaskedSource, PackedMask, Run
-from liprobe.spatial.roi import _median_chunked, parse_roi, select
+from liprobe.spatial.roi import column_median, parse_roi, select
 
 N = 200_003                       # not a multiple of 8, nor of the chunk
 
@@ -81,7 +81,7 @@ def test_median_in_bounded_memory_is_numpys(n):
     rng = np.random.default_rng(n)
     v = np.round(rng.normal(0, 3, n), 1).astype(np.float32)      # many ties
     run = Run.from_arrays(x=v)
-    assert _median_chunked(run, "x", 7) == float(np.median(v))
+    assert column_median(run, "x", 7) == float(np.median(v))
 
 
 @pytest.mark.parametrize("spec", ["cylinder:12", "cylinder:12:20", "sphere:10@0,1,-30",

@@ -125,9 +125,9 @@ def slice_ions(run: Run, ranges: RangeTable, plane: str = "xy", at_nm: float | N
         run.source(c)
     if run.n_ions == 0:
         raise AnalysisError("no ions to slice", run.path)
-    from ..spatial.roi import _median_chunked
+    from ..spatial.roi import column_median
 
-    at = _median_chunked(run, nname, chunk_ions) if at_nm is None else float(at_nm)
+    at = column_median(run, nname, chunk_ions) if at_nm is None else float(at_nm)
     show_win = np.ones(len(ranges), bool)
     if species:
         show_win = np.zeros(len(ranges), bool)

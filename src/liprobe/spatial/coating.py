@@ -315,22 +315,20 @@ class CoatingProfile:
         """The slabs where a shell was found."""
         return tuple(s for s in self.slabs if s.found)
 
+    def _measured(self):
+        """The layer whose thickness is reported: the shell's fit or the cap, or None."""
+        return {"shell": self.shell_thickness, "cap": self.cap}.get(self.geometry)
+
     @property
     def thickness_nm(self) -> float | None:
         """Normal thickness: the shell's (geometry ``shell``) or the cap's (``cap``)."""
-        if self.geometry == "shell":
-            return None if self.shell_thickness is None else self.shell_thickness.thickness_nm
-        if self.geometry == "cap":
-            return self.cap.thickness_nm
-        return None
+        m = self._measured()
+        return None if m is None else m.thickness_nm
 
     @property
     def thickness_nm_err(self) -> float | None:
-        if self.geometry == "shell":
-            return None if self.shell_thickness is None else self.shell_thickness.thickness_nm_err
-        if self.geometry == "cap":
-            return self.cap.thickness_nm_err
-        return None
+        m = self._measured()
+        return None if m is None else m.thickness_nm_err
 
     @property
     def thickness_reason(self) -> str | None:

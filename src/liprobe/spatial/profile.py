@@ -252,10 +252,10 @@ def composition_profile(run: Run, ranges: RangeTable, axis: str = "z", bin_nm: f
 
     center = None
     if radial:
-        from .roi import _median_chunked
+        from .roi import column_median
 
         center = (tuple(float(c) for c in center_nm) if center_nm is not None else
-                  (_median_chunked(run, "x", chunk_ions), _median_chunked(run, "y", chunk_ions)))
+                  (column_median(run, "x", chunk_ions), column_median(run, "y", chunk_ions)))
 
     def coords_and_ions():
         gens = [run.chunks(c, chunk_ions) for c in ("mass",) + need]

@@ -222,11 +222,7 @@ def parse_segment(spec: str) -> slice:
     return slice(a, b)
 
 
-def _axis_center(x, y) -> tuple[float, float]:
-    return float(np.median(x)), float(np.median(y))
-
-
-def _median_chunked(run: Run, name: str, chunk_ions: int) -> float:
+def column_median(run: Run, name: str, chunk_ions: int = DEFAULT_CHUNK_IONS) -> float:
     """``np.median`` of a column, exactly, in bounded memory (:func:`median_of_chunks`)."""
     try:
         return median_of_chunks(lambda: (c for _s, c in run.chunks(name, chunk_ions)))
@@ -322,8 +318,8 @@ def _roi_mask(run: Run, roi: Roi, ranges, d: dict, chunk_ions: int):
     zmid = None
     center = (0.0, 0.0)
     if roi.kind == "cylinder":
-        center = roi.center or (_median_chunked(run, "x", chunk_ions),
-                                _median_chunked(run, "y", chunk_ions))
+        center = roi.center or (column_median(run, "x", chunk_ions),
+                                column_median(run, "y", chunk_ions))
         if len(roi.params) > 1:
             lo, hi = np.inf, -np.inf
             for _s, z in run.chunks("z", chunk_ions):
