@@ -378,9 +378,13 @@ class CoatingProfile:
     def no_shell_message(self) -> str:
         reasons = sorted({s.reason for s in self.slabs if s.reason})
         cap = f"; no cap: {self.cap_reason}" if self.cap is None and self.cap_reason else ""
-        end = ("the data has no coating to keep out" if self.order == "evaporation" else
-               f"slabs along z, since {self.order_reason}: a shallow run's shell can be "
-               "missed")
+        if self.order != "evaporation":
+            end = (f"slabs along z, since {self.order_reason}: a shallow run's shell can be "
+                   "missed")
+        elif self.cap_reason and "inside the coating" in self.cap_reason:
+            end = "there is no oxide to keep the coating out of"
+        else:
+            end = "the data has no coating to keep out"
         return (f"no {self.element} shell or cap found in {len(self.slabs)} slab(s) "
                 f"({'; '.join(reasons) or 'too few slabs with a shell'}{cap}): {end}")
 
