@@ -448,7 +448,7 @@ def sequential_block_counts(mass, table: RangeTable, codes, block_size: int,
     if block_size < 1:
         raise ValueError("block_size must be at least 1")
     codes = np.append(codes, np.uint8(DROP))           # unranged ions: window n_windows
-    lut = WindowLookup(table)
+    lut = WindowLookup.of(table)
     state = np.zeros(3, dtype=np.int64)
     flags = np.empty(0, dtype=np.uint8)
     parts = []

@@ -76,6 +76,13 @@ class RangeTable:
     warnings: tuple[str, ...] = ()
     _arrays: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
+    def __getstate__(self) -> dict:
+        """Pickled without the derived arrays (rebuilt on use): a table sent to a worker
+        stays a few hundred bytes."""
+        state = dict(self.__dict__)
+        state["_arrays"] = {}
+        return state
+
     # -- building ------------------------------------------------------------
     @classmethod
     def from_ranges(cls, ranges, path=None, warnings=()) -> RangeTable:

@@ -62,6 +62,15 @@ class WindowLookup:
 
     __slots__ = ("edges", "inv_width", "top_bin", "label", "start")
 
+    @classmethod
+    def of(cls, table: RangeTable) -> WindowLookup:
+        """The lookup of ``table``, built once and kept with the table's other derived
+        arrays (a stream of chunks counts each against the same table)."""
+        lut = table._arrays.get("window_lookup")
+        if lut is None:
+            lut = table._arrays["window_lookup"] = cls(table)
+        return lut
+
     def __init__(self, table: RangeTable):
         edges = window_edges(table)
         top = float(edges[-1]) if len(edges) else 1.0
@@ -197,7 +206,7 @@ def count_windows(mass, table: RangeTable) -> tuple[np.ndarray, int]:
     m = _as_mass(mass)
     if len(table) == 0:
         return np.zeros(0, np.int64), len(m)
-    lut = WindowLookup(table)
+    lut = WindowLookup.of(table)
     c = count_kernel(m, lut.edges, lut.inv_width, lut.top_bin, lut.label, lut.start,
                      len(table))
     return c[:-1], int(c[-1])
@@ -230,7 +239,7 @@ def assign(mass, table: RangeTable, out: np.ndarray | None = None):
     if len(table) == 0:
         out[:] = -1
         return out, np.zeros(0, np.int64)
-    lut = WindowLookup(table)
+    lut = WindowLookup.of(table)
     c = assign_kernel(m, lut.edges, lut.inv_width, lut.top_bin, lut.label, lut.start, out,
                       len(table))
     return out, c[:-1]

@@ -103,6 +103,13 @@ class PackedMask:
             raise ValueError(f"chunks cover {pos} ions, not {n}")
         return cls(bits, n)
 
+    def __invert__(self) -> PackedMask:
+        """The ions this mask leaves out (the bits past ``n`` stay clear)."""
+        bits = ~self.bits
+        if self.n % 8:
+            bits[-1] &= np.uint8((0xFF << (8 - self.n % 8)) & 0xFF)
+        return PackedMask(bits, self.n)
+
     def count(self) -> int:
         """Ions selected."""
         return int(_POPCOUNT[self.bits].sum(dtype=np.int64))
@@ -662,11 +669,12 @@ def column_chunks(data, column: str = "mass",
 
     Parameters
     ----------
-    data : Run, ndarray, or iterable of ndarray or of ``(start, ndarray)``
-        A :class:`Run` is read ``chunk_ions`` at a time (memory stays bounded by
-        one chunk); an array is yielded whole, or in slices of ``chunk_ions``
-        when that is given; an iterable (``run.chunks("mass")``, a list of
-        arrays) is passed through, ``(start, chunk)`` pairs unpacked.
+    data : Run, MaskedSource, ndarray, or iterable of ndarray or of ``(start, ndarray)``
+        A :class:`Run` or a selection of one (:class:`MaskedSource`) is read
+        ``chunk_ions`` at a time (memory stays bounded by one chunk); an array is
+        yielded whole, or in slices of ``chunk_ions`` when that is given; an iterable
+        (``run.chunks("mass")``, a list of arrays) is passed through, ``(start, chunk)``
+        pairs unpacked.
     column : str
         The column to take from a Run (default ``"mass"``, in Da).
     chunk_ions : int, optional
@@ -688,6 +696,10 @@ def column_chunks(data, column: str = "mass",
     if isinstance(data, Run):
         for _, chunk in data.chunks(column, chunk_ions or DEFAULT_CHUNK_IONS):
             yield chunk
+    elif isinstance(data, MaskedSource):
+        step = chunk_ions or DEFAULT_CHUNK_IONS
+        for start in range(0, len(data), step):
+            yield data[start:start + step]
     elif isinstance(data, np.ndarray):
         if chunk_ions is None:
             yield data

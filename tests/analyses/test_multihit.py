@@ -54,3 +54,45 @@ def test_dissociation_track_runs_from_fragments_to_parent():
     assert tr[-1, 0] == pytest.approx(44.96, abs=0.02)
     with pytest.raises(AnalysisError):
         dissociation_track("NiO2++", "NiO+", "O2+")
+
+
+def test_hit_mask_of_a_file_in_chunks_equals_the_whole_column(real):
+    """The real Si .epos prefix (events of up to 7 ions), read in chunks of 997 ions
+    (events cut across chunks): the packed mask equals hit_mask of the whole column."""
+    from liprobe.spectrum.multihit import hit_mask_run
+
+    run = liprobe.read(real / "apav_si" / "Si_first100000.epos")
+    mult = np.asarray(run["multiplicity"])
+    for which in ("single", "multiple", "all"):
+        want = hit_mask(mult, which)
+        for chunk in (997, 8, 1 << 20):
+            pm = hit_mask_run(run, which, chunk_ions=chunk)
+            assert np.array_equal(pm.to_bool(), want), (which, chunk)
+    assert hit_mask_run(run, "multiple").count() == 100_000 - 95_966
+    with pytest.raises(ColumnError, match="multiplicity column"):
+        hit_mask_run(liprobe.read(real / "apav_si" / "Si.pos"), "single")
+    bad = liprobe.Run.from_arrays(mass=np.ones(4), multiplicity=np.array([1, 3, 0, 1]))
+    with pytest.raises(AnalysisError, match="claims 3 ions"):
+        hit_mask_run(bad, "single", chunk_ions=2)
+
+
+def test_spectrum_of_single_hits_equals_the_in_memory_selection(real):
+    """``liprobe spectrum --multiplicity single`` (a lazy packed selection) gives the peaks
+    of the single-hit masses selected in memory."""
+    import json
+
+    from click.testing import CliRunner
+
+    from liprobe.cli import cli
+    from liprobe.spectrum import analyse_peaks
+
+    f = real / "apav_si" / "Si_first100000.epos"
+    res = CliRunner().invoke(cli, ["spectrum", str(f), "--multiplicity", "single", "--json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    run = liprobe.read(f)
+    keep = hit_mask(run["multiplicity"], "single")
+    pa = analyse_peaks(np.asarray(run["mass"])[keep], np.asarray(run["tof"])[keep],
+                       (0.5, 200.0))
+    assert d["ions_selected"] == 95_966 == int(keep.sum())
+    assert d["peaks"] == pa.to_dict()["peaks"] and len(d["peaks"]) >= 3

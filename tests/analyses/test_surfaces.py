@@ -428,3 +428,78 @@ def test_ply_mesh_reads_back(sphere, tmp_path):
     assert props == ["x", "y", "z"] and f.tolist() == [[0, 1, 2]]
     with pytest.raises(ValueError, match="outside 0..2"):
         write_ply(tmp_path / "bad.ply", v, [[0, 1, 3]])
+
+
+# --- bounded memory (issue 23): the same numbers from slab-wise and chunked helpers -----
+
+def test_slab_distance_shells_equal_the_whole_grid_transform():
+    from scipy import ndimage
+
+    from liprobe.spatial.isosurface import distance_shells
+
+    rng = np.random.default_rng(0)
+    for _ in range(8):
+        shape = tuple(int(v) for v in rng.integers(5, 50, 3))
+        f = ndimage.gaussian_filter(rng.random(shape), 3)
+        high = f > np.quantile(f, rng.uniform(0.2, 0.9))
+        off, outer = rng.uniform(0.5, 4), rng.uniform(4, 9)
+        d_in = ndimage.distance_transform_edt(high)
+        d_out = ndimage.distance_transform_edt(~high)
+        inside, outside = distance_shells(high, off, outer, slab=int(rng.integers(1, 9)))
+        assert np.array_equal(inside, high & (d_in > off))
+        assert np.array_equal(outside, ~high & (d_out > off) & (d_out <= outer))
+    # a slab with nothing above the threshold and one with nothing below
+    high = np.zeros((6, 6, 40), bool)
+    high[:, :, :10] = True
+    inside, outside = distance_shells(high, 1.0, 3.0, slab=4)
+    assert np.array_equal(inside, high & (ndimage.distance_transform_edt(high) > 1.0))
+    d_out = ndimage.distance_transform_edt(~high)
+    assert np.array_equal(outside, ~high & (d_out > 1.0) & (d_out <= 3.0))
+
+
+def test_open_edges_and_per_face_sums_equal_the_plain_computation():
+    import importlib
+
+    from scipy import ndimage
+    from skimage.measure import marching_cubes
+
+    iso = importlib.import_module("liprobe.spatial.isosurface")   # the module, not the function
+    rng = np.random.default_rng(1)
+    v = ndimage.gaussian_filter(rng.random((30, 30, 30)), 2)
+    verts, faces, _n, _v = marching_cubes(v, float(np.median(v)))
+    faces = faces[rng.random(len(faces)) > 0.02].astype(np.int64)    # holes: open edges
+    # the plain computation: every edge, sorted, counted with np.unique
+    e = np.sort(np.stack([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]], axis=1),
+                axis=2).reshape(-1, 2)
+    key = e[:, 0] * (faces.max() + 1) + e[:, 1]
+    _u, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
+    want = (counts[inv] == 1).reshape(-1, 3).any(axis=1)
+    got = iso._boundary_edge_faces(faces)
+    assert np.array_equal(got, want) and 0 < got.sum() < len(faces)
+    verts = verts.astype(np.float64)
+    v0, v1, v2 = (verts[faces[:, i]] for i in range(3))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(iso, "_FACE_CHUNK", 1000)                         # many chunks
+        areas = iso.triangle_areas(verts, faces)
+        pts, which = rng.normal(size=(7, 3)), rng.integers(0, 7, len(faces))
+        vols = iso._signed_volumes(verts, faces, pts, which)
+        o = pts[which]
+    assert np.array_equal(areas, 0.5 * np.linalg.norm(np.cross(v1 - v0, v2 - v0), axis=1))
+    a, b, c = v0 - o, v1 - o, v2 - o
+    assert np.array_equal(vols, np.einsum("ij,ij->i", a, np.cross(b, c)) / 6.0)
+
+
+def test_a_grid_larger_than_the_available_memory_is_refused_first(monkeypatch):
+    from liprobe.spatial import voxels
+
+    rng = np.random.default_rng(2)
+    n = 5000
+    run = Run.from_arrays(x=rng.uniform(-20, 20, n), y=rng.uniform(-20, 20, n),
+                          z=rng.uniform(-40, 0, n), mass=np.full(n, 52.0))
+    table = RangeTable.from_ranges([Range(51.5, 52.5, parse_ion("Cr+"))])
+    monkeypatch.setattr(voxels, "_available_memory", lambda: 1_000_000)
+    with pytest.raises(AnalysisError, match=r"needs about [\d,]+ MB \(64 bytes per voxel\), "
+                                            r"more than the 1 MB this machine has"):
+        voxelise(run, table, "Cr", voxel_nm=1.0)
+    monkeypatch.setattr(voxels, "_available_memory", lambda: None)     # unknown: no check
+    assert voxelise(run, table, "Cr", voxel_nm=1.0).n_voxels > 1_000_000 // 64

@@ -37,6 +37,10 @@ def test_packed_mask_round_trips_and_counts():
     assert np.array_equal(chunks.bits, pm.bits)
     with pytest.raises(ValueError, match="multiple of 8"):
         PackedMask.from_chunks([m[:5], m[5:]], 1003)
+    inv = ~pm                                          # 1003 ions: 5 bits of padding
+    assert np.array_equal(inv.to_bool(), ~m) and inv.count() == 1003 - m.sum()
+    assert inv.bits[-1] & 0b00011111 == 0              # the padding stays clear
+    assert np.array_equal((~PackedMask.from_bool(m[:1000])).to_bool(), ~m[:1000])
 
 
 def test_masked_source_reads_what_numpy_selects(big_endian_run):

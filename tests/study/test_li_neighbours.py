@@ -53,3 +53,28 @@ def test_li_bunched_in_space_gives_an_excess_and_a_run_without_li_a_reason(study
     res = analyse_run(spec, params)
     assert res["values"]["li_knn_excess_pct"] is None
     assert "Li" in res["reasons"]["li_knn_excess_pct"]
+
+
+def test_a_roi_above_the_bound_is_measured_on_its_middle(study_dir, monkeypatch):
+    """Above LI_NEIGHBOURS_MAX_IONS ROI ions the group measures the ROI's middle that many
+    consecutive ions (bounded memory): the same numbers as the neighbours analysis of
+    exactly those ions."""
+    from liprobe.spatial.neighbours import neighbour_composition
+    from liprobe.spatial.roi import select
+    from liprobe.study import analysis
+
+    f, r = study_dir / "runs" / "cr-5.epos", study_dir / "runs" / "cr-5.rrng"
+    spec, params = spec_for(study_dir, f'data = "{f}"\nranges = "{r}"\ncoating = "Cr"\n')
+    cap = 8_000
+    monkeypatch.setattr(analysis, "LI_NEIGHBOURS_MAX_IONS", cap)
+    res = analyse_run(spec, params)
+    assert res["status"] == "ok", res["error"]
+    run, table = liprobe.read(f), liprobe.read_ranges(r)
+    roi, _ = select(run, "cylinder:25", None, table)
+    assert roi.n_ions > cap
+    start = (roi.n_ions - cap) // 2
+    mid = roi.select(slice(start, start + cap))
+    want = neighbour_composition(mid, table, exclude=params.exclude, **LI_NEIGHBOURS)
+    assert res["values"]["li_knn_excess_pct"] == want.excess_pct
+    assert res["values"]["li_knn_excess_pct_err"] == want.excess_err_pct
+    assert want.ions_counted <= cap

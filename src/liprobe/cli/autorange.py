@@ -51,8 +51,8 @@ def autorange(file, elements, max_atoms, max_charge, mass_range, min_significanc
     if output is not None and os.path.splitext(output)[1].lower() != ".rrng":
         raise click.BadParameter(f"'{output}' is not a .rrng file name", param_hint="-o")
     run = read(file)
-    tof = run["tof"] if "tof" in run else None
-    res = compute(run["mass"], elements, max_atoms, max_charge, (max(rng[0], 0.3), rng[1]),
+    tof = run.source("tof") if "tof" in run else None      # read only where sampled
+    res = compute(run, elements, max_atoms, max_charge, (max(rng[0], 0.3), rng[1]),
                   tof=tof, min_significance=min_significance, calibrate=not no_calibrate)
     if output:
         write_ranges(output, res.table)

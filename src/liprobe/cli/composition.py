@@ -53,8 +53,8 @@ def composition(file, ranges_path, exclude, ratios, roi, center, segment, subtra
     if subtract_bg or deconvolve:
         from ..spectrum.deconvolve import corrected_counts
 
-        counts, extra = corrected_counts(run["mass"], table, subtract_bg, deconvolve,
-                                         tof=run["tof"] if "tof" in run else None)
+        counts, extra = corrected_counts(run, table, subtract_bg, deconvolve,
+                                         tof=run.source("tof") if "tof" in run else None)
         from ..composition import composition_from_counts
 
         result = composition_from_counts(counts, table, run.n_ions, exclude, ratios)

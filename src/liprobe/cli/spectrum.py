@@ -28,15 +28,14 @@ def _output_kind(path):
 
 
 def _select(run, multiplicity):
-    """Masses (and tof) of the run, restricted to single or multiple hits if asked."""
-    mass = run["mass"]
-    tof = run["tof"] if "tof" in run else None
-    if multiplicity == "all":
-        return mass, tof
-    from ..spectrum.multihit import hit_mask, require_multiplicity
+    """The run, restricted to single or multiple hits if asked, and its tof column as it lies
+    in the file (read only where sampled), or None. The masses are read a chunk at a time by
+    the analyses, never held whole."""
+    if multiplicity != "all":
+        from ..spectrum.multihit import hit_mask_run
 
-    keep = hit_mask(require_multiplicity(run), multiplicity)
-    return mass[keep], (None if tof is None else tof[keep])
+        run = run.select(hit_mask_run(run, multiplicity))          # 1 bit per ion
+    return run, (run.source("tof") if "tof" in run else None)
 
 
 @click.command()
@@ -88,7 +87,7 @@ def spectrum(file, ranges_path, bin_da, mass_range, normalize, other_path, multi
     pa = analyse_peaks(mass, tof, pk_range, min_significance, sorted_mass=sm)
     hist = mass_histogram(mass, bin_da, mass_range)
     norm = normalize or ("total" if other_path else None)
-    d = {"file": file, "ions": int(run.n_ions), "ions_selected": int(len(mass)),
+    d = {"file": file, "ions": int(run.n_ions), "ions_selected": int(mass.n_ions),
          "multiplicity": multiplicity, "bin_da": bin_da, "mass_range": list(mass_range)}
     d.update(pa.to_dict())
     if table is not None:

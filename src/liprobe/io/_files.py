@@ -18,8 +18,9 @@ import numpy as np
 from ..errors import FormatError
 
 __all__ = ["check_regular", "check_readable", "writer_tag", "writer_is_gone", "memmap_records",
-           "atomic_write", "atomic_path", "atomic_write_text", "read_text_lines", "to_jsonable",
-           "write_json", "csv_safe", "csv_safe_frame"]
+           "scratch_array", "is_file_backed", "atomic_write", "atomic_path",
+           "atomic_write_text", "read_text_lines", "to_jsonable", "write_json", "csv_safe",
+           "csv_safe_frame"]
 
 
 def check_regular(path, error=FormatError) -> int:
@@ -85,6 +86,82 @@ def memmap_records(path, dtype: np.dtype, offset: int = 0, count: int | None = N
     if count == 0:
         return np.zeros(0, dtype=dtype)
     return np.memmap(os.fspath(path), dtype=dtype, mode="r", offset=offset, shape=shape)
+
+
+def scratch_array(shape, dtype=np.float32, folder: str | None = None,
+                  prefix: str = ".liprobe-scratch-") -> np.ndarray:
+    """A writable array backed by a memory-mapped scratch file, unlinked at once.
+
+    Its pages are file-backed (the kernel can write them out and drop them), not
+    anonymous memory, so that an analysis of a run larger than RAM keeps its
+    resident memory bounded. The file's name is removed as soon as it is
+    mapped: nothing is left behind, whatever happens to the process.
+
+    Parameters
+    ----------
+    shape : int or tuple of int
+    dtype : numpy dtype
+    folder : str, optional
+        Where the scratch file goes (default: the system's temporary folder,
+        ``TMPDIR``); it needs ``prod(shape) * itemsize`` bytes free.
+
+    Raises
+    ------
+    OSError
+        The folder is not writable or has no room (the message names it).
+    """
+    import weakref
+
+    shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(s) for s in shape)
+    dt = np.dtype(dtype)
+    size = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+    d = folder or tempfile.gettempdir()
+    if size == 0:
+        return np.zeros(shape, dt)
+    try:
+        free = os.statvfs(d).f_bavail * os.statvfs(d).f_frsize
+    except OSError:
+        free = None
+    if free is not None and size > free:
+        raise OSError(errno.ENOSPC, f"scratch of {size / 1e6:,.0f} MB needs more room than "
+                      f"the {free / 1e6:,.0f} MB free (set TMPDIR to a larger disk)", d)
+    fd, path = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=d)
+    try:
+        with os.fdopen(fd, "w+b") as f:
+            f.truncate(size)
+            if hasattr(os, "posix_fallocate"):
+                try:        # reserve the blocks now: a full disk is an error here, not a
+                    os.posix_fallocate(f.fileno(), 0, size)  # SIGBUS when a page is written
+                except OSError as e:
+                    if e.errno != errno.EOPNOTSUPP and e.errno != errno.EINVAL:
+                        raise OSError(e.errno, f"cannot reserve {size / 1e6:,.0f} MB of "
+                                      f"scratch: {e.strerror} (set TMPDIR to a larger disk)",
+                                      d) from None
+            mm = np.memmap(f, dtype=dt, mode="r+", shape=shape)
+    except BaseException:
+        os.unlink(path)
+        raise
+    try:
+        os.unlink(path)                 # POSIX: the mapping outlives the name
+    except OSError:                     # a system that keeps open files: remove it later
+        weakref.finalize(mm, _remove_if_there, path)
+    return mm.view(np.ndarray)
+
+
+def _remove_if_there(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def is_file_backed(a) -> bool:
+    """Whether the array ``a`` (or what it views) is a memory map of a file."""
+    import mmap
+
+    while a is not None:
+        if isinstance(a, (np.memmap, mmap.mmap)):
+            return True
+        a = getattr(a, "base", None)
+    return False
 
 
 def _output_folder(p: str) -> str:

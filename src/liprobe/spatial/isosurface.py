@@ -185,10 +185,29 @@ class Isosurface:
                          comments=comments)
 
 
+_FACE_CHUNK = 1 << 16           # triangles per step of the per-face sums (bounded temporaries)
+
+
 def triangle_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Area of each triangle, ``|(v1 - v0) x (v2 - v0)| / 2``."""
-    v0, v1, v2 = (vertices[faces[:, i]] for i in range(3))
-    return 0.5 * np.linalg.norm(np.cross(v1 - v0, v2 - v0), axis=1)
+    out = np.empty(len(faces))
+    for s in range(0, len(faces), _FACE_CHUNK):
+        f = faces[s:s + _FACE_CHUNK]
+        v0, v1, v2 = (vertices[f[:, i]] for i in range(3))
+        out[s:s + len(f)] = 0.5 * np.linalg.norm(np.cross(v1 - v0, v2 - v0), axis=1)
+    return out
+
+
+def _signed_volumes(vertices: np.ndarray, faces: np.ndarray, origins: np.ndarray,
+                    face_origin: np.ndarray) -> np.ndarray:
+    """Signed volume of the tetrahedron from each face to its point ``origins[face_origin]``
+    (nm^3): ``a . (b x c) / 6`` with ``a, b, c`` the corners relative to it."""
+    out = np.empty(len(faces))
+    for s in range(0, len(faces), _FACE_CHUNK):
+        f, o = faces[s:s + _FACE_CHUNK], origins[face_origin[s:s + _FACE_CHUNK]]
+        a, b, c = (vertices[f[:, i]] - o for i in range(3))
+        out[s:s + len(f)] = np.einsum("ij,ij->i", a, np.cross(b, c)) / 6.0
+    return out
 
 
 def mesh_components(n_vertices: int, faces: np.ndarray) -> tuple[int, np.ndarray]:
@@ -198,9 +217,11 @@ def mesh_components(n_vertices: int, faces: np.ndarray) -> tuple[int, np.ndarray
 
     if len(faces) == 0:
         return 0, np.zeros(n_vertices, np.int64)
-    a = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2]])
-    b = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0]])
+    idx = np.int32 if n_vertices < 2 ** 31 else np.int64     # half the memory of int64
+    a = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2]]).astype(idx)
+    b = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0]]).astype(idx)
     g = coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(n_vertices, n_vertices))
+    del a, b
     n, labels = connected_components(g, directed=False)
     return int(n), labels.astype(np.int64)
 
@@ -225,12 +246,14 @@ def _contour(values: np.ndarray, valid: np.ndarray, level: float):
     cubes = cube_mask(valid)
     mask = np.zeros(valid.shape, bool)
     mask[1:, 1:, 1:] = cubes           # scikit-image reads a cube's mask at its upper corner
-    filled = np.where(valid, values, 0.0).astype(np.float32)
+    filled = np.where(valid, values, 0.0).astype(np.float32) if values.dtype != np.float32 \
+        else np.where(valid, values, np.float32(0.0))
     try:
         verts, faces, _n, _v = marching_cubes(filled, level=level, mask=mask,
                                               allow_degenerate=False)
     except RuntimeError:               # "No surface found at the given iso value"
         return np.zeros((0, 3)), np.zeros((0, 3), np.int64), np.zeros((0, 3))
+    del filled, mask, _n, _v
     # whatever the mask's convention, keep only triangles inside all-valid cubes
     cell = np.floor(verts[faces].mean(axis=1)).astype(np.int64)
     for ax in range(3):
@@ -250,14 +273,69 @@ def _contour(values: np.ndarray, valid: np.ndarray, level: float):
     return verts, faces, vn
 
 
+def _edt(block: np.ndarray) -> np.ndarray:
+    """Euclidean distance (voxels) from each True voxel to the nearest False one; infinite
+    where the block holds no False voxel (scipy's transform has no such case)."""
+    from scipy import ndimage
+
+    if block.all():
+        return np.full(block.shape, np.inf)
+    return ndimage.distance_transform_edt(block)
+
+
+def distance_shells(high: np.ndarray, offset: float, outer: float,
+                    slab: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """The voxels of ``high`` farther than ``offset`` from its edge, and the voxels outside
+    it whose distance to it is in ``(offset, outer]`` (voxel edges, Euclidean from centre
+    to centre, as ``scipy.ndimage.distance_transform_edt``).
+
+    Computed in slabs of ``slab`` planes along the grid's longest axis, each with a halo
+    of ``ceil(max(offset, outer)) + 1`` planes on either side, so that the transform's
+    memory is a slab's, not the grid's. The result is exact: a voxel's nearest voxel
+    across the edge, when it lies within the halo's reach, lies within the slab and its
+    halo; when it does not, both distances exceed both limits.
+    """
+    ax = int(np.argmax(high.shape))
+    n = high.shape[ax]
+    halo = int(math.ceil(max(offset, outer))) + 1
+    inside = np.zeros(high.shape, bool)
+    outside = np.zeros(high.shape, bool)
+
+    def cut(a, lo, hi):
+        key = [slice(None)] * 3
+        key[ax] = slice(lo, hi)
+        return a[tuple(key)]
+
+    for a in range(0, n, slab):
+        b = min(a + slab, n)
+        lo, hi = max(a - halo, 0), min(b + halo, n)
+        block = np.ascontiguousarray(cut(high, lo, hi))
+        d_in = cut(_edt(block), a - lo, b - lo)
+        d_out = cut(_edt(~block), a - lo, b - lo)
+        core = cut(block, a - lo, b - lo)
+        cut(inside, a, b)[...] = core & (d_in > offset)
+        cut(outside, a, b)[...] = ~core & (d_out > offset) & (d_out <= outer)
+    return inside, outside
+
+
 def _boundary_edge_faces(faces: np.ndarray) -> np.ndarray:
     """Faces that hold an edge used by one triangle only (the rim of an open surface)."""
-    e = np.sort(np.stack([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]], axis=1),
-                axis=2).reshape(-1, 2)
-    key = e[:, 0].astype(np.int64) * (int(faces.max()) + 1) + e[:, 1]
-    _u, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
-    once = (counts[inv] == 1).reshape(-1, 3).any(axis=1)
-    return once
+    n = int(faces.max()) + 1
+    f = faces.astype(np.int64, copy=False)
+    # edge (i, j) of face k as the key min * n + max, at 3k, 3k+1, 3k+2
+    key = np.empty(3 * len(f), np.int64)
+    for e, (i, j) in enumerate(((0, 1), (1, 2), (2, 0))):
+        key[e::3] = np.minimum(f[:, i], f[:, j]) * n + np.maximum(f[:, i], f[:, j])
+    order = np.argsort(key, kind="stable")
+    sk = key[order]
+    del key
+    alone = np.ones(len(sk), bool)             # an edge no other face shares
+    same = sk[1:] == sk[:-1]
+    alone[1:] &= ~same
+    alone[:-1] &= ~same
+    once = np.zeros(len(sk), bool)
+    once[order] = alone
+    return once.reshape(-1, 3).any(axis=1)
 
 
 def _plateau(raw_solute, raw_atoms, sel, kind, voxel_nm) -> dict | None:
@@ -390,9 +468,10 @@ def isosurface(grid: VoxelGrid, threshold: float, kind: str = "concentration",
     # an open component's volume: its region's voxels inside the data, taken as those at
     # least half as dense as the data's median (the edge of the data is where the
     # delocalised density falls to half)
-    typical = float(np.median(grid.atoms[grid.raw_atoms > 0]))
+    typical = float(np.median(grid.atoms[grid.raw_atoms > 0], overwrite_input=True))
     in_data = grid.atoms >= 0.5 * typical
     region_vox = np.bincount(region[in_data], minlength=n_region + 1)
+    del in_data                                            # grid-sized temporaries go early
 
     # per component, without a loop over components (noise can make thousands of them)
     m = max(n_comp, 1)
@@ -403,8 +482,7 @@ def isosurface(grid: VoxelGrid, threshold: float, kind: str = "concentration",
     centroid = np.stack([np.bincount(vlabel, weights=verts[:, ax], minlength=m)
                          for ax in range(3)], axis=1) / np.maximum(n_verts, 1)[:, None]
     if len(faces):
-        a, b, c = (verts[faces[:, i]] - centroid[flabel] for i in range(3))
-        signed = np.bincount(flabel, weights=np.einsum("ij,ij->i", a, np.cross(b, c)) / 6.0,
+        signed = np.bincount(flabel, weights=_signed_volumes(verts, faces, centroid, flabel),
                              minlength=m)
         # an open component bounds the region above the threshold that most of the grid
         # points beside its vertices belong to
@@ -412,6 +490,7 @@ def isosurface(grid: VoxelGrid, threshold: float, kind: str = "concentration",
         for ax in range(3):
             np.clip(corners[:, ax], 0, grid.shape[ax] - 1, out=corners[:, ax])
         labs = region[corners[:, 0], corners[:, 1], corners[:, 2]].astype(np.int64)
+        del corners
         comp = np.concatenate([vlabel, vlabel])
         ok = labs > 0
         pairs, counts = np.unique(comp[ok] * (n_region + 1) + labs[ok], return_counts=True)
@@ -422,8 +501,10 @@ def isosurface(grid: VoxelGrid, threshold: float, kind: str = "concentration",
         best_lab = np.zeros(m, np.int64)                     # 0: no region found
         best_lab[pc[last]] = pl[last]
         voxel_volume = region_vox[best_lab] * h ** 3 * (best_lab > 0)
+        del labs, comp, ok, pairs, counts, pc, pl, order, last
     else:
         signed = voxel_volume = np.zeros(m)
+    del region
     comps = []
     for c in range(n_comp):
         if closed[c]:
@@ -454,11 +535,8 @@ def isosurface(grid: VoxelGrid, threshold: float, kind: str = "concentration",
         offset = 2.0
     plateaus: dict = {"offset_nm": offset * h, "shell_nm": plateau_nm}
     if n_high and n_high < int(valid.sum()):
-        d_in = ndimage.distance_transform_edt(high)
-        inside = high & (d_in > offset)
-        d_out = ndimage.distance_transform_edt(~high)
-        outside = valid & ~high & (d_out > offset) & (d_out <= offset + plateau_nm / h)
-        del d_in, d_out
+        inside, outside = distance_shells(high, offset, offset + plateau_nm / h)
+        outside &= valid
         for key, sel in (("inside", inside), ("outside", outside)):
             p = _plateau(raw_solute, grid.raw_atoms, sel, kind, h)
             plateaus[key] = p

@@ -1057,22 +1057,9 @@ def _scratch_xyz(n: int, folder: str | None):
     """Three float32 arrays of ``n`` in one memory-mapped scratch file (unlinked at once:
     nothing is left behind, whatever happens), so that they are file-backed pages, not
     anonymous memory."""
-    import os
-    import tempfile
-    import weakref
+    from ..io._files import scratch_array
 
-    fd, path = tempfile.mkstemp(prefix=".liprobe-xyz-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w+b") as f:
-            f.truncate(3 * 4 * max(n, 1))
-            mm = np.memmap(f, dtype=np.float32, mode="r+", shape=(3, max(n, 1)))
-    except BaseException:
-        os.unlink(path)
-        raise
-    try:
-        os.unlink(path)                 # POSIX: the mapping outlives the name
-    except OSError:                     # a system that keeps open files: remove it later
-        weakref.finalize(mm, lambda p=path: os.path.exists(p) and os.unlink(p))
+    mm = scratch_array((3, max(n, 1)), np.float32, folder, prefix=".liprobe-xyz-")
     return mm[0, :n], mm[1, :n], mm[2, :n]
 
 

@@ -38,6 +38,15 @@ composition alone.
 
 The grid is bounded: at most ``max_voxels`` voxels (an error says how many
 would be needed), and the ions are read chunk by chunk.
+
+Memory is the one stated limit of the bounded-memory rule (issue 23): a grid
+grows with the volume analysed, not with the chunk. The grid holds 25 bytes per
+voxel (six 4-byte fields and the mask), and an isosurface of it peaks at about
+:data:`BYTES_PER_VOXEL` in all: 4.8 M voxels of 1 nm (a 100 M-ion needle,
+49 x 49 x 2000 nm) peak at 344 MB for the whole ``liprobe isosurface`` process
+(``bench/results/memory.md``). A grid that would need more memory than the
+machine has available is refused before the ions are binned, with the figure;
+give a larger voxel or an ROI.
 """
 
 from __future__ import annotations
@@ -52,11 +61,27 @@ from ..errors import AnalysisError
 from ..rangetable import RangeTable
 from ..run import Run
 
-__all__ = ["VoxelGrid", "voxelise", "counted_ions", "DELOCALISATIONS", "MAX_VOXELS"]
+__all__ = ["VoxelGrid", "voxelise", "counted_ions", "DELOCALISATIONS", "MAX_VOXELS",
+           "BYTES_PER_VOXEL"]
 
 _CHUNK = 1 << 20
 #: Largest grid :func:`voxelise` builds (2**25 voxels: about 1 GB of fields).
 MAX_VOXELS = 1 << 25
+#: Peak bytes per voxel of a grid and its isosurface (measured: bench/memory.py).
+BYTES_PER_VOXEL = 64
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory the system can give without swapping (``MemAvailable``), or None
+    where it cannot be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 DELOCALISATIONS = ("gauss", "cic")
 #: The Gaussian kernel is cut at this many sigma.
 TRUNCATE = 3.0
@@ -306,7 +331,8 @@ class VoxelGrid:
 def voxelise(run: Run, ranges: RangeTable, species=(), voxel_nm: float = 1.0,
              sigma_nm: float | None = None, delocalisation: str = "gauss", exclude=(),
              min_density_fraction: float = 0.1, max_voxels: int = MAX_VOXELS,
-             selection: dict | None = None, chunk_ions: int = _CHUNK) -> VoxelGrid:
+             selection: dict | None = None, chunk_ions: int = _CHUNK,
+             check_memory: bool = True) -> VoxelGrid:
     """Delocalised atom counts of ``run`` on cubic voxels.
 
     Parameters
@@ -330,6 +356,9 @@ def voxelise(run: Run, ranges: RangeTable, species=(), voxel_nm: float = 1.0,
         atom reaches).
     max_voxels : int
         Largest grid allowed.
+    check_memory : bool
+        Refuse a grid that needs more than the machine's available memory
+        (:data:`BYTES_PER_VOXEL` per voxel; see the module text).
     selection : dict, optional
         How the ions were selected (ROI, segment), carried into the result.
     chunk_ions : int
@@ -444,6 +473,13 @@ def voxelise(run: Run, ranges: RangeTable, species=(), voxel_nm: float = 1.0,
             f"{voxel_nm:g} nm (data {hi[0] - lo[0]:.0f} x {hi[1] - lo[1]:.0f} x "
             f"{hi[2] - lo[2]:.0f} nm) is above the limit of {max_voxels:,}: give a larger "
             "voxel or a smaller ROI", run.path)
+    need, avail = n_vox * BYTES_PER_VOXEL, (_available_memory() if check_memory else None)
+    if avail is not None and need > avail:
+        raise AnalysisError(
+            f"a grid of {shape[0]} x {shape[1]} x {shape[2]} = {n_vox:,} voxels of "
+            f"{voxel_nm:g} nm needs about {need / 1e6:,.0f} MB ({BYTES_PER_VOXEL} bytes per "
+            f"voxel), more than the {avail / 1e6:,.0f} MB this machine has available: give a "
+            "larger voxel or a smaller ROI", run.path)
     raw_solute = np.zeros(shape, np.int32)
     raw_atoms = np.zeros(shape, np.int32)
     cic = delocalisation == "cic"

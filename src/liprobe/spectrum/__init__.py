@@ -56,6 +56,7 @@ from .multihit import (
     dissociation_track,
     event_sizes,
     hit_mask,
+    hit_mask_run,
     ion_pairs,
     multiplicity_stats,
     require_multiplicity,
@@ -81,7 +82,7 @@ __all__ = [
     "compare_spectra", "corrected_counts", "correlation_histogram",
     "correlation_histogram_run", "deconvolve",
     "deconvolve_table", "detect_peaks", "dissociation_track", "event_sizes", "fit_background",
-    "hit_mask", "ion_pairs", "mass_histogram", "measure_peak", "multiplicity_stats",
+    "hit_mask", "hit_mask_run", "ion_pairs", "mass_histogram", "measure_peak", "multiplicity_stats",
     "normalization_factor", "pattern_matrix", "peak_drift", "peak_position",
     "require_multiplicity", "shape_from_peaks", "sorted_masses", "time_scale",
 ]

@@ -189,21 +189,27 @@ def peak_drift(mass, ions, blocks: int = 10, search_da: float | None = None) -> 
 
     Parameters
     ----------
-    mass : ndarray of float, shape (n,)
+    mass : ndarray of float, shape (n,), or Run
         Mass-to-charge in Da, in evaporation order.
     ions : iterable of str or Ion
     blocks : int
     """
-    m = np.asarray(mass)
-    if m.ndim != 1 or len(m) == 0:
+    from ..run import Run
+
+    # a Run's blocks are lazy selections, each sorted a chunk at a time (in scratch when
+    # large): the column is never held whole
+    m = mass if isinstance(mass, Run) else np.asarray(mass)
+    n = m.n_ions if isinstance(m, Run) else len(m)
+    if (not isinstance(m, Run) and m.ndim != 1) or n == 0:
         raise AnalysisError("peak drift needs a non-empty mass column")
-    blocks = max(1, min(int(blocks), len(m)))
-    cuts = np.linspace(0, len(m), blocks + 1).astype(np.int64)
+    blocks = max(1, min(int(blocks), n))
+    cuts = np.linspace(0, n, blocks + 1).astype(np.int64)
     named = [_main_peak(i) for i in ions]
     positions = {ion.name: np.full(blocks, np.nan) for ion, _ in named}
     expected = {ion.name: mm for ion, mm in named}
     for b in range(blocks):
-        sm = np.sort(np.asarray(m[cuts[b]:cuts[b + 1]], np.float32))
+        part = slice(int(cuts[b]), int(cuts[b + 1]))
+        sm = sorted_masses(m.select(part) if isinstance(m, Run) else m[part])
         for ion, mm in named:
             pos, n = peak_position(sm, mm, search_da or max(0.005 * mm, 0.05))
             if pos is not None and n >= 20:

@@ -339,6 +339,16 @@ def corrected_counts(mass, table, background: bool = False, deconvolve_ions: boo
     whole ions for :func:`liprobe.composition.composition_from_counts`; the
     exact values and their uncertainties are returned in the second item.
 
+    Parameters
+    ----------
+    mass : ndarray of float, or Run
+        Mass-to-charge in Da; a Run is read a chunk at a time (its sorted masses
+        in scratch when large, see :func:`~liprobe.spectrum.sorted_masses`).
+    table : RangeTable
+    background, deconvolve_ions : bool
+    tof : ndarray, optional
+        Time of flight in ns of the same ions (``run.source("tof")`` for a Run).
+
     Returns
     -------
     counts : ndarray of int64, shape (len(table.ions),)
@@ -346,16 +356,22 @@ def corrected_counts(mass, table, background: bool = False, deconvolve_ions: boo
         ``{"background": ..., "deconvolution": ...}`` for the JSON output.
     """
     from ..ranging import count_windows
+    from ..run import Run
     from ._shared import sorted_masses
     from .peaks import analyse_peaks
 
-    m = np.asarray(mass)
+    m = mass if isinstance(mass, Run) else np.asarray(mass)     # a Run is read in chunks
     sm = sorted_masses(m)
     hi = float(max(table.hi.max() + 1.0, 10.0)) if len(table) else 200.0
     pa = analyse_peaks(m, tof, (0.5, hi), sorted_mass=sm)
     bg = pa.background
     details: dict = {"background": bg.to_dict()}
-    wc, _ = count_windows(m, table)
+    if isinstance(m, Run):
+        wc = np.zeros(len(table), np.int64)
+        for _, chunk in m.chunks("mass"):
+            wc += count_windows(chunk, table)[0]
+    else:
+        wc, _ = count_windows(m, table)
     bgc = bg.counts(table.lo, table.hi) if background else np.zeros(len(table))
     details["background"]["subtracted"] = bool(background)
     details["background"]["window_counts"] = [float(v) for v in bgc]

@@ -28,18 +28,22 @@ from ..errors import AnalysisError
 
 __all__ = ["MultiplicityStats", "event_sizes", "multiplicity_stats", "hit_mask",
            "ion_pairs", "CorrelationHistogram", "correlation_histogram", "dissociation_track",
-           "require_multiplicity", "correlation_histogram_run"]
+           "require_multiplicity", "correlation_histogram_run", "hit_mask_run"]
 
 
 def require_multiplicity(run):
     """The run's ``multiplicity`` column, or a one-line error for a file without it."""
+    _check_multiplicity(run)
+    return run["multiplicity"]
+
+
+def _check_multiplicity(run) -> None:
     if "multiplicity" not in run:
         fmt = run.format or "this"
         from ..errors import ColumnError
 
         raise ColumnError(f"multiple-hit analysis needs the multiplicity column of an .epos "
                           f"(or .apt); this {fmt} file has none", run.path)
-    return run["multiplicity"]
 
 
 def event_sizes(multiplicity, offset: int = 0, at_end: bool = True) -> np.ndarray:
@@ -122,6 +126,47 @@ def hit_mask(multiplicity, which: str = "all") -> np.ndarray:
     if which == "all":
         return np.ones(len(sizes), bool)
     return sizes == 1 if which == "single" else sizes > 1
+
+
+def hit_mask_run(run, which: str = "all", chunk_ions: int | None = None):
+    """:func:`hit_mask` of a :class:`~liprobe.run.Run`'s ``multiplicity``, read a chunk at
+    a time (each chunk cut at its last event's first ion, the rest carried into the next),
+    as a :class:`~liprobe.run.PackedMask`: 1 bit per ion, for ``run.select``.
+
+    Raises
+    ------
+    ColumnError
+        The run has no multiplicity column.
+    AnalysisError
+        The column does not describe whole events (see :func:`event_sizes`).
+    """
+    from ..run import DEFAULT_CHUNK_IONS, PackedMask, _set_bits
+
+    if which not in ("single", "multiple", "all"):
+        raise ValueError(f"unknown selection '{which}' (single, multiple or all)")
+    _check_multiplicity(run)
+    n = run.n_ions
+    size = chunk_ions or DEFAULT_CHUNK_IONS
+    bits = np.zeros((n + 7) // 8, np.uint8)
+    carry = np.zeros(0, np.int64)
+    for start, k in run.chunks("multiplicity", size):
+        offset = start - len(carry)                 # the run's index of the part's first ion
+        k = np.concatenate([carry, k.astype(np.int64)]) if len(carry) else k.astype(np.int64)
+        last = start + size >= n
+        cut = len(k)
+        if not last:
+            firsts = np.flatnonzero(k > 0)
+            cut = int(firsts[-1]) if len(firsts) else 0
+        part, carry = k[:cut], k[cut:]
+        if cut == 0:
+            continue
+        sizes = event_sizes(part, offset, last)
+        keep = np.ones(len(sizes), bool) if which == "all" else \
+            (sizes == 1 if which == "single" else sizes > 1)
+        _set_bits(bits, offset + np.flatnonzero(keep))
+    if len(carry):
+        event_sizes(carry, n - len(carry))          # an event running past the end: an error
+    return PackedMask(bits, n)
 
 
 def ion_pairs(mass, multiplicity, max_size: int = 8, offset: int = 0,

@@ -1021,7 +1021,8 @@ def analyse_peaks(mass, tof=None, mass_range=(0.5, 200.0), min_significance: flo
         Mass-to-charge in Da, in evaporation order (:func:`liprobe.run.column_chunks`).
     tof : ndarray, shape (n,), optional
         Time of flight in ns of the same ions, in the same order (for ``tail_ns``
-        and ``ppm_per_ns``).
+        and ``ppm_per_ns``): an array, or a Run's column as it lies in the file
+        (``run.source("tof")``, only sampled).
     mass_range : (float, float)
         Da.
     min_significance : float
@@ -1074,18 +1075,27 @@ def analyse_peaks(mass, tof=None, mass_range=(0.5, 200.0), min_significance: flo
      7.016 Da   9999 ions  FWHM 0.017 Da  MRP 420
     15.995 Da   4000 ions  FWHM 0.038 Da  MRP 416
     """
-    if tof is not None and not isinstance(mass, np.ndarray):
-        # the time scale pairs each ion's mass with its own time of flight: the masses in
-        # evaporation order, not sorted
-        mass = np.concatenate([np.asarray(c).ravel() for c in column_chunks(mass)] or
-                              [np.zeros(0, np.float32)])
-    if tof is not None and len(tof) != len(mass):
-        raise AnalysisError(f"tof has {len(tof)} ions, mass has {len(mass)}")
+    from ..run import MaskedSource, Run
+
+    # the masses in evaporation order (the time scale pairs each ion's mass with its own
+    # time of flight), read from the file only where sampled
+    ordered: Any
+    if isinstance(mass, Run):
+        ordered = mass.source("mass")
+    elif isinstance(mass, (np.ndarray, MaskedSource)):
+        ordered = mass
+    elif tof is not None:
+        ordered = mass = np.concatenate([np.asarray(c).ravel() for c in column_chunks(mass)]
+                                        or [np.zeros(0, np.float32)])
+    else:
+        ordered = None
+    if tof is not None and len(tof) != len(ordered):
+        raise AnalysisError(f"tof has {len(tof)} ions, mass has {len(ordered)}")
     sm = sorted_mass if sorted_mass is not None else sorted_masses(mass)
     if len(sm) == 0:
         raise AnalysisError("no ions with a positive, finite mass")
-    n_ions = len(mass) if isinstance(mass, np.ndarray) else len(sm)
-    scale = time_scale(mass if isinstance(mass, np.ndarray) else sm, tof, ns_per_sqrt_da)
+    n_ions = len(ordered) if ordered is not None else len(sm)
+    scale = time_scale(ordered if ordered is not None else sm, tof, ns_per_sqrt_da)
     dets = detect_peaks(sm, mass_range, min_significance)
     if max_peaks is not None and len(dets) > max_peaks:
         dets = sorted(sorted(dets, key=lambda d: -d.significance)[:max_peaks],

@@ -32,6 +32,7 @@ group              columns
 ``li_neighbours``  ``li_knn_excess_pct`` (+ ``_err``): the share of Li among the
                    10 nearest counted ions of each Li-bearing ion, less that of
                    labels shuffled within 1 nm z-slabs, in percentage points (ROI;
+                   at most :data:`LI_NEIGHBOURS_MAX_IONS` consecutive ions of its middle;
                    :func:`liprobe.spatial.neighbours.neighbour_composition` with
                    :data:`LI_NEIGHBOURS`, as ``liprobe neighbours --from Li --k 10
                    --composition``)
@@ -302,15 +303,25 @@ def _li_periodicity(ctx, reasons):
 #: bounded (at most 20,000 Li centres, a seeded choice) and every run is measured alike.
 LI_NEIGHBOURS: dict[str, Any] = {"species": "Li", "k": 10, "slab_nm": 1.0,
                                  "max_centres": 20_000, "shuffles": 8, "seed": 0}
+#: The most ROI ions the ``li_neighbours`` group measures on: a larger ROI gives its middle
+#: this many consecutive ions (a depth range; only the ions next to its two cut faces lose
+#: neighbours beyond them), so that
+#: the neighbour search holds a bounded set (about 100 bytes per ion: positions, kinds,
+#: the k-d tree and the shuffled labels) whatever the run's size.
+LI_NEIGHBOURS_MAX_IONS = 2_000_000
 
 
-@column_group("li_neighbours", version="1", requires="liprobe.spatial.neighbours")
+@column_group("li_neighbours", version="2", requires="liprobe.spatial.neighbours")
 def _li_neighbours(ctx):
     from ..spatial.neighbours import neighbour_composition
 
     names = ("li_knn_excess_pct", "li_knn_excess_pct_err")
+    roi = ctx.roi
+    if roi.n_ions > LI_NEIGHBOURS_MAX_IONS:
+        start = (roi.n_ions - LI_NEIGHBOURS_MAX_IONS) // 2
+        roi = roi.select(slice(start, start + LI_NEIGHBOURS_MAX_IONS))
     try:
-        nc = neighbour_composition(ctx.roi, ctx.table, exclude=ctx.params.exclude,
+        nc = neighbour_composition(roi, ctx.table, exclude=ctx.params.exclude,
                                    **LI_NEIGHBOURS)
     except LiprobeError as e:
         return dict.fromkeys(names), dict.fromkeys(names, _one_line(e))
@@ -337,8 +348,8 @@ def _peaks(ctx):
     from ..spectrum.peaks import analyse_peaks
 
     run = ctx.run
-    tof = run["tof"] if "tof" in run else None
-    pa = analyse_peaks(run["mass"], tof=tof)
+    tof = run.source("tof") if "tof" in run else None      # read only where sampled
+    pa = analyse_peaks(run, tof=tof)                         # the masses a chunk at a time
     bg = pa.background
     values = {"background_ppm_ns": bg.ppm_per_ns}
     reasons = {}
@@ -487,7 +498,7 @@ GRAIN_COLUMNS = ("grain_volume_nm3", "grain_ion_fraction", "grain_depth_min_nm",
                  "grain_depth_max_nm")
 
 
-@column_group("grain", version="3", requires="liprobe.spatial.isosurface")
+@column_group("grain", version="4", requires="liprobe.spatial.isosurface")
 def _grain(ctx):
     """A grain of another phase in the segment (the whole analysed volume, not the ROI:
     a grain may cross the ROI's edge; the coating's element is left out, so the shell
@@ -565,9 +576,9 @@ def _load(spec):
     from ..spectrum.autorange import autorange
 
     run = read(spec.data)
-    tof = run["tof"] if "tof" in run else None
-    # as `liprobe autorange FILE --elements ...` does, on the whole run
-    return run, autorange(run["mass"], spec.autorange, tof=tof).table
+    tof = run.source("tof") if "tof" in run else None
+    # as `liprobe autorange FILE --elements ...` does, on the whole run (read in chunks)
+    return run, autorange(run, spec.autorange, tof=tof).table
 
 
 def analyse_run(spec, params) -> dict:

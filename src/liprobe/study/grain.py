@@ -147,8 +147,12 @@ BIN_NM = 0.5
 MAX_DISTANCE_NM = 10.0
 #: Runs above this many ions are thinned to every k-th ion.
 MAX_IONS = 20_000_000
-#: Largest grid; a finer voxel that needs more is skipped.
-MAX_VOXELS = 1 << 24
+#: Largest grid (2**21 voxels); a finer voxel that needs more is skipped. The search
+#: holds two grids and an isosurface at once, about 90 bytes per voxel (190 MB here),
+#: so that a study row stays in bounded memory (issue 23): an analysed volume of up to
+#: about 2.1 M nm^3 is searched with 1 nm voxels, a larger one (a 100 M-ion run of a
+#: 49 nm needle 2 um deep: 4.8 M nm^3) with 2 nm voxels.
+MAX_VOXELS = 1 << 21
 
 _CHUNK = 1 << 21
 
@@ -285,7 +289,9 @@ def _field_grid(run, ranges, numerator, denominator, voxel_nm, exclude, chunk):
     from ..spatial.voxels import voxelise
 
     kw = dict(voxel_nm=voxel_nm, sigma_nm=SIGMA_VOXELS * voxel_nm, delocalisation="gauss",
-              exclude=exclude, min_density_fraction=0.0, max_voxels=MAX_VOXELS, chunk_ions=chunk)
+              exclude=exclude, min_density_fraction=0.0, max_voxels=MAX_VOXELS, chunk_ions=chunk,
+              check_memory=False)     # bounded by MAX_VOXELS; a result must not depend on
+    #                                   the machine's momentary free memory
     num = voxelise(run, ranges, species=numerator, **kw)
     den = voxelise(run, ranges, species=denominator, **kw)
     atoms = den.solute

@@ -181,20 +181,24 @@ def _charge_states(table: RangeTable) -> dict:
     return out
 
 
-def _net_counts(mass: np.ndarray, tof, table: RangeTable, background: bool):
-    """Per ion of ``table``: counts, background, net and its standard error; and a note."""
+def _net_counts(run: Run, table: RangeTable, background: bool):
+    """Per ion of ``table``: counts, background, net and its standard error; and a note.
+    The masses of ``run`` are read a chunk at a time."""
     from ..ranging import count_windows
 
-    wc, _ = count_windows(mass, table)
+    wc = np.zeros(len(table), np.int64)
+    for _s, chunk in run.chunks("mass"):
+        wc += count_windows(chunk, table)[0]
     bgc = np.zeros(len(table))
     bge = np.zeros(len(table))
     note = None
-    if background and len(mass):
+    if background and run.n_ions:
         from ..spectrum.peaks import analyse_peaks
 
         hi = float(max(table.hi.max() + 1.0, 10.0)) if len(table) else 200.0
+        tof = run.source("tof") if "tof" in run else None      # read only where sampled
         try:
-            bg = analyse_peaks(mass, tof, (0.5, hi)).background
+            bg = analyse_peaks(run, tof, (0.5, hi)).background
         except AnalysisError as e:
             bg, note = None, f"background not subtracted: {e}"
         if bg is not None and bg.a is not None:
@@ -229,8 +233,8 @@ def _regions(run: Run, table: RangeTable, coating: str, margin_nm: float):
         why = profile.no_shell_message().split(": the data has no coating")[0]
         return (None, None, f"the whole selection (no {coating} shell or cap found)",
                 "the whole selection (no coating found)", why)
-    inner, _ = core_mask(run, table, 0.0, element=coating, profile=profile)
-    core, _ = core_mask(run, table, margin_nm, element=coating, profile=profile)
+    inner, _ = core_mask(run, table, 0.0, element=coating, profile=profile, packed=True)
+    core, _ = core_mask(run, table, margin_nm, element=coating, profile=profile, packed=True)
     where = ("shell (beyond its foot)" if profile.geometry == "shell"
              else "cap (above its interface)")
     return (~inner, core, f"the {coating} {where}",
@@ -320,18 +324,14 @@ def kingham_fields(run: Run, table: RangeTable, coating: str = "Cr", all_element
     """
     model = model or KinghamModel()
     by_element = _charge_states(table)
-    tof = run["tof"] if "tof" in run else None
-    mass = np.asarray(run["mass"])
     cache: dict = {}
 
     def counted(mask):
+        """Counts of the ions ``mask`` picks (a lazy selection, read a chunk at a time)."""
         key = id(mask) if mask is not None else None
         if key not in cache:
-            m = mass if mask is None else mass[mask]
-            t = None if tof is None else np.asarray(tof)
-            if t is not None and mask is not None:
-                t = t[mask]
-            cache[key] = (len(m), _net_counts(m, t, table, background))
+            sub = run if mask is None else run.select(mask)
+            cache[key] = (sub.n_ions, _net_counts(sub, table, background))
         return cache[key]
 
     whole = counted(None)[1][0]
