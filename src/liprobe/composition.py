@@ -41,6 +41,10 @@ __all__ = ["Ratio", "Composition", "composition", "composition_from_counts", "ev
            "check_ratio_terms"]
 
 
+#: What the errors of a composition hold, by default: counting statistics only.
+COUNTING_ERRORS = "counting statistics (binomial over atoms for at.%, Poisson for ratios)"
+
+
 @dataclass(frozen=True)
 class Ratio:
     """A ratio with its counting error; ``value`` is None (with ``reason``) when undefined."""
@@ -131,9 +135,11 @@ class Composition:
     ratios: dict
     excluded: dict
     warnings: tuple = field(default=())
+    errors: str = COUNTING_ERRORS
 
     def to_dict(self) -> dict:
         return {
+            "errors": self.errors,
             "ions_total": self.ions_total,
             "ions_ranged": self.ions_ranged,
             "ion_counts": dict(self.ion_counts),
@@ -208,8 +214,38 @@ def check_ratio_terms(expr, table: RangeTable, ions_only: bool = False) -> str |
     return None
 
 
+def _propagated(grad: np.ndarray, cov: np.ndarray) -> float:
+    """One-sigma error of a function of the ion counts: ``sqrt(g^T C g)`` (first order)."""
+    return math.sqrt(max(float(grad @ cov @ grad), 0.0))
+
+
+def _ratio_gradient(expr, table: RangeTable, keep: np.ndarray, counts: np.ndarray,
+                    elements, matrix) -> tuple[np.ndarray, float, float]:
+    """Numerator and denominator of a ratio as linear forms of the ion counts: the gradient
+    of A/B with respect to each ion's count, and A, B. An element term counts the atoms
+    of every kept ion carrying it, so that ions shared by numerator and denominator (NiO+
+    in Ni/(Ni+O)) are correlated correctly."""
+    n = len(table.ions)
+    index = {ion: i for i, ion in enumerate(table.ions)}
+
+    def form(side):
+        v = np.zeros(n)
+        for t, k in side:
+            if isinstance(t, Ion):
+                if t in index and keep[index[t]]:
+                    v[index[t]] += k
+            elif t in elements:
+                v += k * np.where(keep, matrix[:, elements.index(t)], 0)
+        return v
+
+    alpha, beta = form(expr.numerator), form(expr.denominator)
+    a, b = float(alpha @ counts), float(beta @ counts)
+    return (alpha * b - a * beta) / (b * b) if b else np.zeros(n), a, b
+
+
 def composition_from_counts(ion_counts, table: RangeTable, ions_total: int,
-                            exclude=(), ratios=(), unranged: str = "error") -> Composition:
+                            exclude=(), ratios=(), unranged: str = "error",
+                            ion_covariance=None, errors: str | None = None) -> Composition:
     """Composition from ion counts per ion of ``table`` (same order as ``table.ions``).
 
     Parameters
@@ -231,6 +267,15 @@ def composition_from_counts(ion_counts, table: RangeTable, ions_total: int,
         ion no window holds is null with that reason, while an element no ion
         carries counts as 0 with a warning (an LiMn2O4 run's ``Ni/(Ni+Co+Mn)``
         is 0: it has no Ni).
+    ion_covariance : array, shape (len(table.ions), len(table.ions)), optional
+        The covariance of the ion counts when they are estimates (a background
+        subtracted, peaks deconvolved: :func:`liprobe.spectrum.corrected_counts`).
+        Then the at.% and ratio errors are propagated from it to first order,
+        ``sqrt(g^T C g)`` with ``g`` the gradient of the at.% or ratio with
+        respect to the ion counts, instead of counting statistics.
+    errors : str, optional
+        What the errors hold, for the output (default: :data:`COUNTING_ERRORS`,
+        or "propagated from the ion counts' covariance" with a covariance).
 
     Raises
     ------
@@ -250,6 +295,12 @@ def composition_from_counts(ion_counts, table: RangeTable, ions_total: int,
     counts = np.asarray(ion_counts, dtype=np.int64)
     if counts.shape != (len(table.ions),):
         raise ValueError(f"ion_counts has shape {counts.shape}, table has {len(table.ions)} ions")
+    cov = None
+    if ion_covariance is not None:
+        cov = np.asarray(ion_covariance, dtype=np.float64)
+        if cov.shape != (len(table.ions),) * 2 or not np.isfinite(cov).all():
+            raise ValueError(f"ion_covariance must be a finite {len(table.ions)} x "
+                             f"{len(table.ions)} matrix, got shape {cov.shape}")
     exclude = tuple(exclude)
     from .chemistry import is_element
 
@@ -272,10 +323,20 @@ def composition_from_counts(ion_counts, table: RangeTable, ions_total: int,
         warnings.append("no ranged atoms (the range file ranges no atoms here, or every ion "
                         "is excluded or absent): atomic percentages are empty")
     else:
+        kept_els = [el for el in elements if el not in exclude]
+        col = {el: elements.index(el) for el in kept_els}
+        # atoms of the kept elements per ion (0 for excluded ions): the total's linear form
+        per_ion = np.where(keep[:, None], matrix, 0)[:, [col[el] for el in kept_els]] \
+            if kept_els else np.zeros((len(table.ions), 0))
+        t = per_ion.sum(axis=1)
         for el, n in atom_counts.items():
             c = n / n_atoms
             pct[el] = 100.0 * c
-            err[el] = 100.0 * math.sqrt(c * (1.0 - c) / n_atoms)
+            if cov is None:
+                err[el] = 100.0 * math.sqrt(c * (1.0 - c) / n_atoms)
+            else:
+                a_e = per_ion[:, kept_els.index(el)]
+                err[el] = 100.0 * _propagated((a_e * n_atoms - n * t) / n_atoms ** 2, cov)
     ion_map = {ion: int(n) for ion, n, k in zip(table.ions, counts, keep) if k}
     ratio_out = {}
     for text in ratios:
@@ -283,6 +344,11 @@ def composition_from_counts(ion_counts, table: RangeTable, ions_total: int,
             ratio_out[text] = Ratio(text, None, None, 0, 0, ratio_reasons[text])
             continue
         r, w = evaluate_ratio(text, ion_map, atom_counts, excluded_ions)
+        if cov is not None and r.value is not None:
+            grad, _a, _b = _ratio_gradient(parse_ratio(text), table, keep,
+                                           counts.astype(np.float64), list(elements), matrix)
+            r = Ratio(r.expression, r.value, _propagated(grad, cov), r.numerator,
+                      r.denominator, r.reason)
         ratio_out[text] = r
         warnings.extend(w)
     excl: dict[str, Any] = {
@@ -300,6 +366,8 @@ def composition_from_counts(ion_counts, table: RangeTable, ions_total: int,
         ratios=ratio_out,
         excluded=excl,
         warnings=tuple(warnings),
+        errors=errors or (COUNTING_ERRORS if cov is None
+                          else "propagated from the ion counts' covariance"),
     )
 
 

@@ -40,6 +40,7 @@ COMMANDS = {
     "correlation": "correlation:correlation",
     "study": "study:study",
     "report": "report:report",
+    "view": "view:view",
     "demo": "demo:demo",
 }
 

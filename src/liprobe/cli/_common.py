@@ -50,6 +50,11 @@ class LiprobeGroup(click.Group):
         except LiprobeError as e:
             click.echo(f"liprobe: error: {e}", err=True)
             sys.exit(1)
+        except KeyboardInterrupt:
+            # Ctrl-C: one line and the shell's code for SIGINT, no traceback; outputs are
+            # written atomically, so nothing half-written is left
+            click.echo("liprobe: interrupted", err=True)
+            sys.exit(130)
         except BrokenPipeError:
             # stdout closed early (``liprobe info f --json | head``): not an error
             sys.stderr.close()

@@ -53,11 +53,17 @@ def composition(file, ranges_path, exclude, ratios, roi, center, segment, subtra
     if subtract_bg or deconvolve:
         from ..spectrum.deconvolve import corrected_counts
 
-        counts, extra = corrected_counts(run, table, subtract_bg, deconvolve,
-                                         tof=run.source("tof") if "tof" in run else None)
+        counts, extra, cov = corrected_counts(run, table, subtract_bg, deconvolve,
+                                              tof=run.source("tof") if "tof" in run else None,
+                                              with_covariance=True)
         from ..composition import composition_from_counts
 
-        result = composition_from_counts(counts, table, run.n_ions, exclude, ratios)
+        what = " and ".join(w for w, on in (("the background's", subtract_bg),
+                                             ("the deconvolution's", deconvolve)) if on)
+        result = composition_from_counts(
+            counts, table, run.n_ions, exclude, ratios, ion_covariance=cov,
+            errors=f"counting statistics and {what} uncertainty, propagated to first order "
+                   "from the ion counts' covariance")
     else:
         result = compute(run.chunks("mass"), table, exclude=exclude, ratios=ratios)
     d = result.to_dict()
@@ -76,6 +82,7 @@ def composition(file, ranges_path, exclude, ratios, roi, center, segment, subtra
     click.echo("ions:")
     for name, n in d["ion_counts"].items():
         click.echo(f"  {name:<10} {n:>12,}")
+    click.echo(f"errors: {d['errors']}")
     if d["atomic_percent"]:
         click.echo("atoms:            count      at.%    +/- (1 sigma)")
         for el, n in d["atom_counts"].items():

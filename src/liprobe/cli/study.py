@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import warnings
 
@@ -108,9 +109,21 @@ def study(manifest, out, scheduler, workers, dashboard, quiet, nexus, as_json):
         shown.append(link)
         click.echo(dashboard_line("study", link), err=True)
 
-    with cache_warnings_as_lines():
-        result = run_study(m, out, scheduler=scheduler, workers=workers, progress=progress,
-                           dashboard=show_dashboard if dashboard else None)
+    done = []
+
+    def counted(ev):
+        done.append(ev)
+        progress(ev)
+
+    try:
+        with cache_warnings_as_lines():
+            result = run_study(m, out, scheduler=scheduler, workers=workers, progress=counted,
+                               dashboard=show_dashboard if dashboard else None)
+    except KeyboardInterrupt:
+        click.echo(f"liprobe: study interrupted: {len(done)} row(s) finished and kept in "
+                   f"{os.path.join(out, 'cache')}; the same command resumes from them",
+                   err=True)
+        sys.exit(130)
     if dashboard and not shown:
         click.echo(NO_DASHBOARD.format(who="study"), err=True)
     s = result.summary()

@@ -151,7 +151,9 @@ class Deconvolution:
 
     ``counts[i]`` is the total number of ions of ``ions[i]`` (every isotope,
     in or out of the windows); ``errors[i]`` its 1-sigma uncertainty (None
-    when it cannot be computed, with the reason in ``reasons``).
+    when it cannot be computed, with the reason in ``reasons``);
+    ``covariance`` the counts' covariance matrix (the inverse of the weighted
+    fit's Fisher matrix; rows of ions not solved are 0), or None.
     """
 
     ions: tuple
@@ -167,6 +169,7 @@ class Deconvolution:
     not_separable: dict = field(default_factory=dict)
     reasons: dict = field(default_factory=dict)
     shape: PeakShape | None = None
+    covariance: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def count(self, ion) -> float:
         """The solved count of an ion (Ion or name)."""
@@ -283,12 +286,15 @@ def deconvolve(window_counts, lo, hi, ions, background=None, background_error=No
     chi2 = float(resid @ resid)
     active = [k for k, v in zip(kept, sol) if v > 0]
     errors: list = [None] * len(ions)
+    full_cov = None
     if kept:
         fisher = (a[:, kept] / sigma[:, None]).T @ (a[:, kept] / sigma[:, None])
         try:
             cov = np.linalg.inv(fisher)
             for pos, k in enumerate(kept):
                 errors[k] = float(math.sqrt(max(cov[pos, pos], 0.0)))
+            full_cov = np.zeros((len(ions), len(ions)))
+            full_cov[np.ix_(kept, kept)] = cov
         except np.linalg.LinAlgError:
             for k in kept:
                 reasons.setdefault(ions[k].name, "uncertainty not computed (singular matrix)")
@@ -296,7 +302,7 @@ def deconvolve(window_counts, lo, hi, ions, background=None, background_error=No
         errors[j] = None
     dof = int(len(c) - len(active))
     return Deconvolution(ions, n, tuple(errors), lo, hi, c, bg, fitted, chi2, dof,
-                         not_sep, reasons, shape)
+                         not_sep, reasons, shape, full_cov)
 
 
 def deconvolve_table(mass, table, ions=None, background=None, shape: PeakShape | None = None,
@@ -331,7 +337,7 @@ def deconvolve_table(mass, table, ions=None, background=None, shape: PeakShape |
 
 
 def corrected_counts(mass, table, background: bool = False, deconvolve_ions: bool = False,
-                     tof=None):
+                     tof=None, with_covariance: bool = False):
     """Ion counts of a range table's ions, background-subtracted and/or deconvolved.
 
     The background (and, for deconvolution, the peak shape) is measured on the
@@ -348,12 +354,20 @@ def corrected_counts(mass, table, background: bool = False, deconvolve_ions: boo
     background, deconvolve_ions : bool
     tof : ndarray, optional
         Time of flight in ns of the same ions (``run.source("tof")`` for a Run).
+    with_covariance : bool
+        Also return the covariance of the ion counts, for
+        :func:`liprobe.composition.composition_from_counts`: the gross window
+        counts' Poisson variance plus the background's (one fitted amplitude, so
+        its error is shared by every window), or the deconvolution's fit
+        covariance (named ions keep their Poisson variance).
 
     Returns
     -------
     counts : ndarray of int64, shape (len(table.ions),)
     details : dict
         ``{"background": ..., "deconvolution": ...}`` for the JSON output.
+    covariance : ndarray, shape (len(table.ions), len(table.ions))
+        Only with ``with_covariance``.
     """
     from ..ranging import count_windows
     from ..run import Run
@@ -375,20 +389,39 @@ def corrected_counts(mass, table, background: bool = False, deconvolve_ions: boo
     bgc = bg.counts(table.lo, table.hi) if background else np.zeros(len(table))
     details["background"]["subtracted"] = bool(background)
     details["background"]["window_counts"] = [float(v) for v in bgc]
+    n_ions = len(table.ions)
     if not deconvolve_ions:
         per_ion = np.bincount(table.ion_index, weights=np.maximum(wc - bgc, 0.0),
-                              minlength=len(table.ions))
-        return np.round(per_ion).astype(np.int64), details
+                              minlength=n_ions)
+        out = np.round(per_ion).astype(np.int64)
+        if not with_covariance:
+            return out, details
+        gross = np.bincount(table.ion_index, weights=wc.astype(float), minlength=n_ions)
+        shared = np.bincount(table.ion_index, weights=bg.counts_error(table.lo, table.hi),
+                             minlength=n_ions) if background else np.zeros(n_ions)
+        return out, details, np.diag(gross) + np.outer(shared, shared)
     shape = shape_from_peaks(pa.peaks)
     ions = [i for i in table.ions if not i.is_named]
     dec = deconvolve(wc, table.lo, table.hi, ions, bgc if background else None,
                      bg.counts_error(table.lo, table.hi) if background else None, shape,
                      user_elements=table.elements)
-    out = np.zeros(len(table.ions), np.int64)
+    out = np.zeros(n_ions, np.int64)
     for k, ion in enumerate(table.ions):
         if ion.is_named:
             out[k] = int(np.sum(wc[table.ion_index == k]))
         else:
             out[k] = int(round(dec.count(ion)))
     details["deconvolution"] = dec.to_dict()
-    return out, details
+    if not with_covariance:
+        return out, details
+    cov = np.zeros((n_ions, n_ions))
+    pos = {ion: k for k, ion in enumerate(table.ions)}
+    idx = [pos[ion] for ion in ions]
+    if dec.covariance is not None:
+        cov[np.ix_(idx, idx)] = dec.covariance
+    else:                               # no fit covariance: the counts' Poisson variance
+        cov[idx, idx] = np.maximum(out[idx], 0)
+    for k, ion in enumerate(table.ions):
+        if ion.is_named:
+            cov[k, k] = out[k]
+    return out, details, cov

@@ -25,9 +25,12 @@ others complete and :attr:`StudyResult.exit_code` is :data:`EXIT_PARTIAL`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import logging
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -184,6 +187,50 @@ def _check_reachable(address: str) -> None:
                            f"({e.strerror or e})") from None
 
 
+@contextlib.contextmanager
+def _sigint_ignored():
+    """SIGINT ignored while the local cluster starts, so that its worker processes inherit
+    the ignored signal: Ctrl-C (sent to the whole foreground process group) then reaches
+    the study alone, which closes the cluster, instead of every worker printing a
+    KeyboardInterrupt traceback. The main thread only (elsewhere signals cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def _children() -> set:
+    """This process's descendants (psutil.Process objects)."""
+    import psutil
+
+    return set(psutil.Process().children(recursive=True))
+
+
+def _stop_children(started: set) -> None:
+    """Terminate, then kill, the processes in ``started`` (the local cluster's, found when
+    it started) and their descendants that are still alive: no worker outlives the
+    study, and no other process of the caller is touched."""
+    import psutil
+
+    kids = set()
+    for k in started:
+        with contextlib.suppress(psutil.Error):
+            if k.is_running() and "resource_tracker" not in " ".join(k.cmdline()):
+                kids |= {k, *k.children(recursive=True)}
+    for k in kids:
+        with contextlib.suppress(psutil.Error):
+            k.terminate()
+    _gone, alive = psutil.wait_procs(kids, timeout=1.0)
+    for k in alive:
+        with contextlib.suppress(psutil.Error):
+            k.kill()
+
+
 def _execute(pending, params, scheduler, workers, on_result, dashboard=None):
     """Run ``analyse_run`` on every pending spec; ``on_result(spec, result)`` as each finishes.
 
@@ -200,6 +247,8 @@ def _execute(pending, params, scheduler, workers, on_result, dashboard=None):
         raise LiprobeError(f"the study needs dask.distributed ({e}); "
                            "or run with --workers 0") from e
     cluster = None
+    started: set = set()
+    interrupted = False
     try:
         if scheduler is not None:
             _check_reachable(scheduler)
@@ -213,16 +262,20 @@ def _execute(pending, params, scheduler, workers, on_result, dashboard=None):
             # everything on the loopback interface only: the scheduler, the workers and
             # the scheduler's small HTTP server (health checks, and the dashboard when
             # asked for) on a free port of 127.0.0.1, never on all interfaces
-            cluster = LocalCluster(n_workers=max(1, n), threads_per_worker=1, processes=True,
-                                   host=LOOPBACK,
-                                   dashboard_address=f"{LOOPBACK}:0" if dashboard else None,
-                                   silence_logs=logging.ERROR,
-                                   scheduler_kwargs={"dashboard": bool(dashboard),
-                                                     "dashboard_address": f"{LOOPBACK}:0"},
-                                   env={"NUMBA_NUM_THREADS": "1"})   # one thread per worker
+            before = _children()
+            with _sigint_ignored():
+                cluster = LocalCluster(
+                    n_workers=max(1, n), threads_per_worker=1, processes=True, host=LOOPBACK,
+                    dashboard_address=f"{LOOPBACK}:0" if dashboard else None,
+                    silence_logs=logging.ERROR,
+                    scheduler_kwargs={"dashboard": bool(dashboard),
+                                      "dashboard_address": f"{LOOPBACK}:0"},
+                    env={"NUMBA_NUM_THREADS": "1"})                  # one thread per worker
+            started = _children() - before
             client = Client(cluster)
             if dashboard:
                 dashboard(client.dashboard_link)
+        futures: dict = {}
         try:
             futures = {client.submit(analyse_run, spec, params, pure=False): spec
                        for spec in pending}
@@ -234,11 +287,25 @@ def _execute(pending, params, scheduler, workers, on_result, dashboard=None):
                     res = _failed(f"the task failed on the cluster: {type(e).__name__}: "
                                   f"{' '.join(str(e).split())}")
                 on_result(spec, res)
+        except KeyboardInterrupt:
+            # Ctrl-C: drop the rows not finished (each finished row is already in the
+            # cache, so the same command resumes) and stop the local workers at once,
+            # before the cluster's graceful close, which would wait for their tasks
+            interrupted = True
+            _stop_children(started)
+            raise
         finally:
-            client.close()
+            with contextlib.suppress(Exception):
+                client.close(timeout=1 if interrupted else 10)
     finally:
         if cluster is not None:
-            cluster.close()
+            with contextlib.suppress(Exception):
+                cluster.close(timeout=1 if interrupted else 10)
+            _stop_children(started)
+            if interrupted:             # its workers are gone: no second, slow close at exit
+                from distributed.deploy.spec import SpecCluster
+
+                SpecCluster._instances.discard(cluster)
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,73 @@
+"""Ctrl-C during a study (issue 26): SIGINT sent to the study's whole process group, as a
+terminal sends it, stops `liprobe study` within 5 s with one line and exit code 130, no
+traceback from the Dask workers and no process left behind; the rows finished are in the
+cache and the same command resumes from them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+LIPROBE = Path(sys.executable).with_name("liprobe")
+
+
+def _group(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-g", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.skipif(sys.platform != "linux", reason="process groups and pgrep: Linux")
+def test_ctrl_c_stops_the_study_cleanly_and_a_rerun_resumes(study_dir, tmp_path):
+    out = tmp_path / "out"
+    err = tmp_path / "stderr.txt"
+    with open(err, "w") as f:
+        p = subprocess.Popen(
+            [str(LIPROBE), "study", str(study_dir / "study.toml"), "-o", str(out),
+             "--workers", "2"], stdout=subprocess.DEVNULL, stderr=f, start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.time() + 180
+        while "study: [1/" not in err.read_text() and p.poll() is None:   # a row is done
+            assert time.time() < deadline, "the study finished no row"
+            time.sleep(0.05)
+        assert p.poll() is None, "the study ended before it could be interrupted"
+        t0 = time.time()
+        os.killpg(p.pid, signal.SIGINT)              # what Ctrl-C in a terminal does
+        rc = p.wait(timeout=30)
+        took = time.time() - t0
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    # multiprocessing's resource tracker ends by itself once the study's pipe closes
+    deadline = time.time() + 5
+    while _group(p.pid) and time.time() < deadline:
+        time.sleep(0.1)
+    left = _group(p.pid)
+    what = [Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ") for pid in left
+            if Path(f"/proc/{pid}/cmdline").exists()]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    text = err.read_text()
+    assert rc == 130, text
+    assert took < 5.0, f"{took:.1f} s"
+    assert left == [], f"processes outlived the study: {what}"
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
+    last = text.strip().splitlines()[-1]
+    assert last.startswith("liprobe: study interrupted: ") and "resumes" in last
+    done = int(last.split(": ")[2].split()[0])
+    assert done >= 1
+    records = list((out / "cache").glob("*.json"))
+    assert len(records) >= done
+    # the same command resumes: the finished rows come from the cache
+    res = subprocess.run([str(LIPROBE), "study", str(study_dir / "study.toml"), "-o", str(out),
+                          "--workers", "0", "-q"], capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr
+    cached = int(res.stdout.split(" from the cache")[0].rsplit(", ", 1)[1])
+    assert cached >= done
