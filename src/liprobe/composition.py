@@ -18,8 +18,12 @@ Excluding an element (``exclude=("Cr",)``) drops every ion that contains it,
 with all of its atoms, from every total: the O of ``CrO+`` came from the
 coating, not the cathode.
 
-Not included in the errors: background, overlaps, ranging choices, and
-species-dependent losses (report them separately).
+By default the errors are counting statistics only. When the ion counts are
+estimates (a background subtracted, overlapping peaks deconvolved:
+:func:`liprobe.spectrum.corrected_counts`), :func:`composition_from_counts`
+takes their covariance and propagates it to first order; ``Composition.errors``
+says which. Never included: ranging choices and species-dependent losses
+(report them separately).
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ COUNTING_ERRORS = "counting statistics (binomial over atoms for at.%, Poisson fo
 
 @dataclass(frozen=True)
 class Ratio:
-    """A ratio with its counting error; ``value`` is None (with ``reason``) when undefined."""
+    """A ratio with its error (counting, or propagated from the ion counts' covariance:
+    see ``Composition.errors``); ``value`` is None (with ``reason``) when undefined."""
 
     expression: str
     value: float | None
@@ -119,7 +124,11 @@ def evaluate_ratio(expr: RatioExpression | str, ion_counts: dict, atom_counts: d
 
 @dataclass(frozen=True)
 class Composition:
-    """Counts, atomic percent with binomial errors, and ratios of one region.
+    """Counts, atomic percent with errors, and ratios of one region.
+
+    ``errors`` says what the errors hold: counting statistics (binomial over
+    atoms for at.%, Poisson for ratios) by default, or a propagation from the
+    ion counts' covariance.
 
     ``ion_counts`` and the atom totals leave out excluded ions; those are
     listed under ``excluded``. Percent values are in at.%, errors are one

@@ -79,11 +79,15 @@ def test_background_covariance_is_the_gross_counts_plus_one_shared_amplitude(rea
     t = liprobe.read_ranges(real / "apav_si" / "Si.RRNG")
     counts, details, cov = corrected_counts(run, t, background=True, with_covariance=True)
     bg = details["background"]
-    gross = np.bincount(t.ion_index, weights=np.asarray(
-        [w for w in _window_counts(run, t)], float), minlength=len(t.ions))
+    wc = np.asarray(_window_counts(run, t), float)
+    bgc = np.asarray(bg["window_counts"])
+    live = wc - bgc >= 0                          # a window clipped at 0 adds no variance
+    gross = np.bincount(t.ion_index, weights=np.where(live, wc, 0), minlength=len(t.ions))
     rel = bg["a_error"] / bg["a_counts_per_sqrt_da"]
-    shared = np.bincount(t.ion_index, weights=np.asarray(bg["window_counts"]) * rel,
+    shared = np.bincount(t.ion_index, weights=np.where(live, bgc * rel, 0),
                          minlength=len(t.ions))
+    assert details["errors_included"] == ["counting statistics",
+                                          "the background's fitted amplitude"]
     assert np.allclose(np.diag(cov), gross + shared ** 2, rtol=1e-12)
     i, j = 2, 5                                   # Si++ and Si+: correlated by the background
     assert cov[i, j] == pytest.approx(shared[i] * shared[j], rel=1e-12) and cov[i, j] > 0
@@ -104,7 +108,8 @@ def test_the_composition_command_says_which_errors_it_includes(real):
     assert res.exit_code == 0, res.output
     d = json.loads(res.stdout)
     assert plain["errors"] == COUNTING_ERRORS
-    assert "background" in d["errors"] and "deconvolution" in d["errors"]
+    assert d["errors"].startswith("counting statistics, the background's fitted amplitude "
+                                  "and the deconvolution's fit, propagated")
     # C comes from C++ and C+, whose deconvolved counts are uncertain beyond Poisson:
     # its at.% error is larger than the counting error of the same counts
     ions = d["deconvolution"]["ions"]
@@ -115,4 +120,32 @@ def test_the_composition_command_says_which_errors_it_includes(real):
         liprobe.read_ranges(r), d["ions_total"]).atomic_percent_error["C"]
     assert d["atomic_percent_error"]["C"] > 1.1 * binomial
     text = CliRunner().invoke(cli, ["composition", str(f), "-r", str(r), "--deconvolve"])
-    assert "errors: counting statistics and the deconvolution's uncertainty" in text.stdout
+    assert ("errors: counting statistics and the deconvolution's fit, propagated to first "
+            "order") in text.stdout
+
+
+def test_a_shared_background_error_enters_the_deconvolution_covariance():
+    """With background errors, the deconvolution's covariance is the sandwich
+    H (diag(c) + s s^T) H^T of its weighted least-squares estimator (computed here with
+    numpy's lstsq on the same weighted system), not the inverse Fisher matrix alone."""
+    from liprobe.spectrum.deconvolve import deconvolve, pattern_matrix
+
+    t = RangeTable.from_ranges([Range(57.5, 58.5, parse_ion("Ni+")),
+                                Range(59.5, 60.5, parse_ion("Ni+")),
+                                Range(61.5, 62.5, parse_ion("Ni+")),
+                                Range(27.5, 28.5, parse_ion("Si+")),
+                                Range(28.5, 29.5, parse_ion("Si+"))])
+    ions = list(t.ions)
+    a = pattern_matrix(ions, t.lo, t.hi)
+    c = a @ np.array([5000.0, 3000.0]) + 40.0
+    bg = np.full(len(c), 40.0)
+    s = np.full(len(c), 6.0)
+    dec = deconvolve(c, t.lo, t.hi, ions, bg, s)
+    sigma2 = np.maximum(c, 1) + s ** 2
+    w = a / sigma2[:, None]
+    h = np.linalg.solve(a.T @ w, w.T)              # n = H y
+    want = h @ (np.diag(c) + np.outer(s, s)) @ h.T
+    assert np.allclose(dec.covariance, want, rtol=1e-10)
+    assert dec.errors[0] == pytest.approx(np.sqrt(want[0, 0]), rel=1e-10)
+    no_shared = np.linalg.inv(a.T @ w)
+    assert want[0, 0] > no_shared[0, 0]           # the shared error adds variance

@@ -134,7 +134,7 @@ def test_view_of_the_whole_pos_at_the_default_sample_stays_under_6_mb(real, tmp_
     assert d["bytes"] == out.stat().st_size < MAX_PAGE_BYTES
 
 
-@pytest.mark.parametrize("case", ["missing", "bad_ranges", "empty_roi", "not_html"])
+@pytest.mark.parametrize("case", ["missing", "bad_ranges", "empty_roi"])
 def test_bad_input_is_one_line_naming_the_file_and_exit_1(real, tmp_path, case):
     d_ = real / "apav_si"
     data, ranges, out = d_ / "Si_first100000.epos", d_ / "Si.RRNG", tmp_path / "v.html"
@@ -149,14 +149,20 @@ def test_bad_input_is_one_line_naming_the_file_and_exit_1(real, tmp_path, case):
     elif case == "empty_roi":
         extra = ["--roi", "sphere:1@500,500,500"]
         named = data
-    else:
-        out = named = tmp_path / "v.png"
     code, stdout, stderr = run_cli("view", data, "-r", ranges, "-o", out, *extra)
     assert code == 1, (stdout, stderr)
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("liprobe: error: ")
     assert str(named) in lines[0]
     assert "Traceback" not in stderr
+    assert not out.exists()
+
+
+def test_an_output_that_is_not_html_is_a_usage_error(real, tmp_path):
+    d_ = real / "apav_si"
+    out = tmp_path / "v.png"
+    code, _, stderr = run_cli("view", d_ / "Si.pos", "-r", d_ / "Si.RRNG", "-o", out)
+    assert code == 2 and ".html" in stderr and "-o" in stderr
     assert not out.exists()
 
 

@@ -58,12 +58,11 @@ def composition(file, ranges_path, exclude, ratios, roi, center, segment, subtra
                                               with_covariance=True)
         from ..composition import composition_from_counts
 
-        what = " and ".join(w for w, on in (("the background's", subtract_bg),
-                                             ("the deconvolution's", deconvolve)) if on)
+        parts = extra.pop("errors_included")
+        what = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
         result = composition_from_counts(
             counts, table, run.n_ions, exclude, ratios, ion_covariance=cov,
-            errors=f"counting statistics and {what} uncertainty, propagated to first order "
-                   "from the ion counts' covariance")
+            errors=f"{what}, propagated to first order from the ion counts' covariance")
     else:
         result = compute(run.chunks("mass"), table, exclude=exclude, ratios=ratios)
     d = result.to_dict()

@@ -63,7 +63,9 @@ def dashboard_line(who: str, link: str) -> str:
 @click.option("--dashboard", is_flag=True,
               help="Start the local cluster's Dask dashboard, on 127.0.0.1 only, and print "
                    "its address on stderr (default: no dashboard).")
-@click.option("-q", "--quiet", is_flag=True, help="No per-run progress on stderr.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress on stderr (a bar with an ETA on a terminal, else one line "
+                   "per row); failed rows are still reported.")
 @click.option("--nexus", is_flag=True,
               help="Also write each run as NeXus NXapm, DIR/RUN.nxs, with its ranges and the "
                    "manifest's metadata.")
@@ -94,13 +96,26 @@ def study(manifest, out, scheduler, workers, dashboard, quiet, nexus, as_json):
                                  param_hint="--dashboard")
     m = load_manifest(manifest)
 
+    bars: list = []           # a progress bar with an ETA, on a terminal only
+
     def progress(ev):
-        if quiet and ev["state"] != "failed":
-            return
+        if not bars and not quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            bars.append(tqdm(total=ev["total"], desc="study", unit=" rows", file=sys.stderr,
+                             dynamic_ncols=True))
         t = "" if ev["seconds"] is None or ev["state"] == "cached" else f" {ev['seconds']:.2f} s"
         line = f"study: [{ev['done']}/{ev['total']}] {ev['label']}: {ev['state']}{t}"
         if ev["error"]:
             line += f": {ev['error']}"
+        if bars:
+            bars[0].update(1)
+            bars[0].set_postfix_str(ev["label"][-40:], refresh=False)
+            if ev["state"] == "failed":
+                bars[0].write(line, file=sys.stderr)
+            return
+        if quiet and ev["state"] != "failed":
+            return
         click.echo(line, err=True)
 
     shown = []
@@ -112,7 +127,8 @@ def study(manifest, out, scheduler, workers, dashboard, quiet, nexus, as_json):
     done = []
 
     def counted(ev):
-        done.append(ev)
+        if ev["state"] in ("ok", "cached"):          # what the cache holds
+            done.append(ev)
         progress(ev)
 
     try:
@@ -120,10 +136,14 @@ def study(manifest, out, scheduler, workers, dashboard, quiet, nexus, as_json):
             result = run_study(m, out, scheduler=scheduler, workers=workers, progress=counted,
                                dashboard=show_dashboard if dashboard else None)
     except KeyboardInterrupt:
+        for b in bars:
+            b.close()
         click.echo(f"liprobe: study interrupted: {len(done)} row(s) finished and kept in "
                    f"{os.path.join(out, 'cache')}; the same command resumes from them",
                    err=True)
         sys.exit(130)
+    for b in bars:
+        b.close()
     if dashboard and not shown:
         click.echo(NO_DASHBOARD.format(who="study"), err=True)
     s = result.summary()

@@ -43,6 +43,9 @@ def view(file, ranges_path, output, roi, max_ions, label, as_json):
 
     if max_ions < 1:
         raise click.BadParameter("must be at least 1", param_hint="--max-ions")
+    if not output.lower().endswith(".html"):
+        raise click.BadParameter("the page is HTML: give a file name ending in .html",
+                                 param_hint="-o")
     d = build_view(file, ranges_path, output, roi=roi, max_ions=max_ions, label=label)
     if as_json:
         echo_json(d)

@@ -291,6 +291,13 @@ def deconvolve(window_counts, lo, hi, ions, background=None, background_error=No
         fisher = (a[:, kept] / sigma[:, None]).T @ (a[:, kept] / sigma[:, None])
         try:
             cov = np.linalg.inv(fisher)
+            if bg_err.any():
+                # the background is one fitted amplitude: its error is shared by every
+                # window, not independent per window as the weights take it. The
+                # estimator n = H y (H = F^-1 A^T W) then has the covariance
+                # H (diag(c) + s s^T) H^T, with s the windows' background errors
+                h = cov @ (a[:, kept] / (sigma ** 2)[:, None]).T
+                cov = (h * np.maximum(c, 1.0)) @ h.T + np.outer(h @ bg_err, h @ bg_err)
             for pos, k in enumerate(kept):
                 errors[k] = float(math.sqrt(max(cov[pos, pos], 0.0)))
             full_cov = np.zeros((len(ions), len(ions)))
@@ -396,9 +403,17 @@ def corrected_counts(mass, table, background: bool = False, deconvolve_ions: boo
         out = np.round(per_ion).astype(np.int64)
         if not with_covariance:
             return out, details
-        gross = np.bincount(table.ion_index, weights=wc.astype(float), minlength=n_ions)
-        shared = np.bincount(table.ion_index, weights=bg.counts_error(table.lo, table.hi),
+        # a window clipped at zero net counts no longer depends on its counts or on the
+        # background: it adds no variance
+        live = (wc - bgc) >= 0
+        gross = np.bincount(table.ion_index, weights=np.where(live, wc, 0.0),
+                            minlength=n_ions)
+        shared = np.bincount(table.ion_index,
+                             weights=np.where(live, bg.counts_error(table.lo, table.hi), 0.0),
                              minlength=n_ions) if background else np.zeros(n_ions)
+        details["errors_included"] = ["counting statistics"] + (
+            ["the background's fitted amplitude"] if background and bg.a is not None
+            and bg.a_error else [])
         return out, details, np.diag(gross) + np.outer(shared, shared)
     shape = shape_from_peaks(pa.peaks)
     ions = [i for i in table.ions if not i.is_named]
@@ -414,6 +429,10 @@ def corrected_counts(mass, table, background: bool = False, deconvolve_ions: boo
     details["deconvolution"] = dec.to_dict()
     if not with_covariance:
         return out, details
+    details["errors_included"] = ["counting statistics"] + (
+        ["the background's fitted amplitude"] if background and bg.a is not None
+        and bg.a_error else []) + (
+        ["the deconvolution's fit"] if dec.covariance is not None else [])
     cov = np.zeros((n_ions, n_ions))
     pos = {ion: k for k, ion in enumerate(table.ions)}
     idx = [pos[ion] for ion in ions]

@@ -193,10 +193,11 @@ def _sigint_ignored():
     the ignored signal: Ctrl-C (sent to the whole foreground process group) then reaches
     the study alone, which closes the cluster, instead of every worker printing a
     KeyboardInterrupt traceback. The main thread only (elsewhere signals cannot be set)."""
-    if threading.current_thread() is not threading.main_thread():
+    old = signal.getsignal(signal.SIGINT) if threading.current_thread() is \
+        threading.main_thread() else None
+    if old is None:             # not the main thread, or a handler not set from Python
         yield
         return
-    old = signal.getsignal(signal.SIGINT)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
@@ -204,31 +205,29 @@ def _sigint_ignored():
         signal.signal(signal.SIGINT, old)
 
 
-def _children() -> set:
-    """This process's descendants (psutil.Process objects)."""
+def _stop_workers(cluster) -> None:
+    """Stop a local cluster's worker processes at once (Ctrl-C): each nanny is first told
+    not to restart its worker, then the worker processes (and anything they started) are
+    terminated, and killed if they linger. Only the cluster's own workers are touched."""
     import psutil
 
-    return set(psutil.Process().children(recursive=True))
-
-
-def _stop_children(started: set) -> None:
-    """Terminate, then kill, the processes in ``started`` (the local cluster's, found when
-    it started) and their descendants that are still alive: no worker outlives the
-    study, and no other process of the caller is touched."""
-    import psutil
-
-    kids = set()
-    for k in started:
+    nannies = list(getattr(cluster, "workers", {}).values())
+    pids = [n.pid for n in nannies if getattr(n, "pid", None)]
+    for n in nannies:
+        with contextlib.suppress(Exception):
+            n.close_gracefully(reason="liprobe: interrupted")       # no restart
+    procs = set()
+    for pid in pids:
         with contextlib.suppress(psutil.Error):
-            if k.is_running() and "resource_tracker" not in " ".join(k.cmdline()):
-                kids |= {k, *k.children(recursive=True)}
-    for k in kids:
+            p = psutil.Process(pid)
+            procs |= {p, *p.children(recursive=True)}
+    for p in procs:
         with contextlib.suppress(psutil.Error):
-            k.terminate()
-    _gone, alive = psutil.wait_procs(kids, timeout=1.0)
-    for k in alive:
+            p.terminate()
+    _gone, alive = psutil.wait_procs(procs, timeout=1.0)
+    for p in alive:
         with contextlib.suppress(psutil.Error):
-            k.kill()
+            p.kill()
 
 
 def _execute(pending, params, scheduler, workers, on_result, dashboard=None):
@@ -247,7 +246,6 @@ def _execute(pending, params, scheduler, workers, on_result, dashboard=None):
         raise LiprobeError(f"the study needs dask.distributed ({e}); "
                            "or run with --workers 0") from e
     cluster = None
-    started: set = set()
     interrupted = False
     try:
         if scheduler is not None:
@@ -262,7 +260,6 @@ def _execute(pending, params, scheduler, workers, on_result, dashboard=None):
             # everything on the loopback interface only: the scheduler, the workers and
             # the scheduler's small HTTP server (health checks, and the dashboard when
             # asked for) on a free port of 127.0.0.1, never on all interfaces
-            before = _children()
             with _sigint_ignored():
                 cluster = LocalCluster(
                     n_workers=max(1, n), threads_per_worker=1, processes=True, host=LOOPBACK,
@@ -271,7 +268,6 @@ def _execute(pending, params, scheduler, workers, on_result, dashboard=None):
                     scheduler_kwargs={"dashboard": bool(dashboard),
                                       "dashboard_address": f"{LOOPBACK}:0"},
                     env={"NUMBA_NUM_THREADS": "1"})                  # one thread per worker
-            started = _children() - before
             client = Client(cluster)
             if dashboard:
                 dashboard(client.dashboard_link)
@@ -292,7 +288,8 @@ def _execute(pending, params, scheduler, workers, on_result, dashboard=None):
             # cache, so the same command resumes) and stop the local workers at once,
             # before the cluster's graceful close, which would wait for their tasks
             interrupted = True
-            _stop_children(started)
+            if cluster is not None:
+                _stop_workers(cluster)
             raise
         finally:
             with contextlib.suppress(Exception):
@@ -301,7 +298,6 @@ def _execute(pending, params, scheduler, workers, on_result, dashboard=None):
         if cluster is not None:
             with contextlib.suppress(Exception):
                 cluster.close(timeout=1 if interrupted else 10)
-            _stop_children(started)
             if interrupted:             # its workers are gone: no second, slow close at exit
                 from distributed.deploy.spec import SpecCluster
 
