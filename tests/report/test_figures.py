@@ -43,7 +43,11 @@ def _valid_svg(path):
 def test_every_figure_is_drawn_as_a_valid_non_blank_png_and_svg(demo):
     drawn = demo.summary["report"]["figures"]
     assert not demo.summary["report"]["skipped"], demo.summary["report"]["skipped"]
-    assert set(drawn) == {f.name for f in FIGURES}
+    # the paper's series draws every figure but those of a study without a coating
+    # comparison (each run's spectrum, maps and profile: Figures 1, 3 and 4 show them)
+    left_out = demo.summary["report"]["left_out"]
+    assert set(left_out) == {"spectra", "maps", "profiles"}, left_out
+    assert set(drawn) == {f.name for f in FIGURES} - set(left_out)
     for _name, paths in drawn.items():
         assert sorted(p.rsplit(".", 1)[1] for p in paths) == ["png", "svg"], paths
         for p in paths:
@@ -136,3 +140,56 @@ def test_demo_o2_ratio_collapses_on_the_model_curve_against_the_true_field(demo)
         assert abs(r - expect) < 3 * err + 0.08 * expect, (row["run"], r, expect)
         checked[row["coating"]] += 1
     assert checked["Cr"] >= 5 and checked["none"] >= 2, checked
+
+
+def test_demo_figures_have_readable_fonts_unique_panel_letters_and_the_papers_numbers(demo):
+    import re
+
+    from liprobe.report.figures import DPI, MIN_FONT_PT, PAGE_PX
+
+    from .test_table_html import _svg_texts
+
+    drawn = demo.summary["report"]["figures"]
+    for name, paths in drawn.items():
+        texts, width_pt = _svg_texts(next(p for p in paths if p.endswith(".svg")))
+        scale = min(1.0, PAGE_PX / (width_pt / 72.0 * DPI))
+        smallest = min(size for size, _ in texts)
+        assert smallest * scale >= MIN_FONT_PT - 0.05, (name, smallest, scale)
+        letters = [m.group(1) for _, t in texts for m in [re.match(r"^\(([a-z])\)", t)] if m]
+        assert len(letters) == len(set(letters)), (name, letters)
+    # the paper preset keeps the paper's numbering, in the figure and in the report
+    texts, _ = _svg_texts(next(p for p in drawn["figure_1"] if p.endswith(".svg")))
+    assert any(t.startswith("Figure 1. Uncoated NMC811") for _, t in texts)
+    html = demo.html.read_text()
+    assert "<b>Figure 5.</b>" in html and "Supplementary Table 1" in html
+
+
+def test_figures_follow_the_studys_numbering(tmp_path):
+    t = _table(**{"O2+/O+": [2.5, 3.1, 4.2], "O2+/O+_err": [0.1] * 3,
+                  "Li/(Li+Ni+Co+Mn)": [0.5, 0.49, 0.51], "Li/(Li+Ni+Co+Mn)_err": [0.01] * 3})
+    paper = ET.tostring(ET.parse(figure_5(t, tmp_path / "p")[1]).getroot(), encoding="unicode")
+    plain = ET.tostring(ET.parse(figure_5(t, tmp_path / "d", numbering="descriptive")[1])
+                        .getroot(), encoding="unicode")
+    assert "Figure 5. Coated NMC811" in paper
+    assert "Figure 5" not in plain and "Coated NMC811, particle P1" in plain
+
+
+def test_which_figures_a_study_gets_depends_on_what_it_holds():
+    by = {f.name: f for f in FIGURES}
+    coated = _table(**{"O2+/O+": [2.5, 3.1, 4.2], "Li/(Li+Ni+Co+Mn)": [0.5, 0.49, 0.51]})
+    assert by["figure_5"].why_not(coated) is None               # field-proxy plots
+    assert by["figure_6"].why_not(coated) == "fewer than two coated particles"
+    assert by["figure_1"].why_not(coated).startswith("no coated and uncoated runs")
+    assert by["field_by_laser"].why_not(coated) is None         # 5, 10, 15 pJ: a series
+    both = coated.assign(coating=["Cr", "none", "Cr"], particle=["P1", "P2", "P1"])
+    assert by["figure_1"].why_not(both) is None and by["yield_by_coating"].why_not(both) is None
+    assert by["figure_6"].why_not(both) == "fewer than two coated particles"
+    two = both.assign(particle=["P1", "P1", "P2"])
+    assert by["figure_6"].why_not(two) is None                  # the particle spread
+    one_pj = coated.assign(laser_pj=[5.0] * 3)
+    assert by["field_by_laser"].why_not(one_pj) == "no laser-energy series"
+    # one material, no coating: the runs' own spectra, maps and profiles
+    si = coated.assign(coating=["none"] * 3, material=["Si"] * 3)
+    for name in ("spectra", "compositions", "maps", "profiles"):
+        assert by[name].why_not(si) is None, name
+    assert by["maps"].why_not(coated) == "the coated runs' maps and profiles are drawn"

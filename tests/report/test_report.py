@@ -80,7 +80,7 @@ def test_report_lists_each_flag_with_its_reason_and_the_parameters(demo):
     text = "".join(_page(demo.html).text)
     flagged = demo.table[demo.table["flags"].fillna("") != ""]
     assert len(flagged)
-    from liprobe.report.build import flag_sentences, flag_tests
+    from liprobe.report.flagtext import flag_sentences, flag_tests
 
     for _, r in flagged.iterrows():
         # one line per flag (the strongest test, with its columns); every reason is in runs.csv
@@ -117,14 +117,23 @@ def coated_only(demo, tmp_path_factory):
     return d
 
 
-def test_a_study_without_uncoated_runs_reports_the_figures_it_skips(coated_only):
+def test_a_study_without_uncoated_runs_leaves_out_the_figures_it_cannot_support(coated_only):
     r = build_report(coated_only / "out", manifest=coated_only / "study.toml")
-    for name in ("figure_1", "figure_4", "figure_7", "supplementary_figure_3"):
-        assert name in r.skipped, name
+    for name in ("figure_1", "figure_4", "figure_7"):
+        assert name in r.left_out, name
+    assert not r.skipped, r.skipped
     assert "figure_5" in r.figures and "figure_3" in r.figures
-    text = "".join(_page(r.html).text)
-    assert "Figure 1 is not drawn: no uncoated run" in text
-    assert "Supplementary Figure 3 is not drawn" in text
+    assert "supplementary_figure_3" in r.left_out      # the study has no charge-state ratio
+    page = _page(r.html)
+    text = "".join(page.text)
+    # no skipped-figure paragraphs: one note says what was left out and why
+    assert "is not drawn" not in text and "could not be drawn" not in text
+    assert text.count("Left out, as this study holds nothing for them") == 1
+    assert "no coated and uncoated runs of one material to compare" in text
+    # not the paper preset: descriptive titles, no paper numbering
+    assert "Figure 1" not in text and "Figure 5" not in text
+    assert "Composition ratios against the field proxy, one particle" in text
+    assert not list((coated_only / "out" / "figures").glob("figure_1.*"))
 
 
 def test_liprobe_report_rebuilds_from_the_study_folder_alone(coated_only):
@@ -135,7 +144,7 @@ def test_liprobe_report_rebuilds_from_the_study_folder_alone(coated_only):
     d = json.loads(res.stdout)
     assert d["html"] == str(html) and html.exists()
     assert "figure_3" in d["figures"]          # run files found from the cache records
-    assert "figure_1" in d["skipped"]
+    assert "figure_1" in d["left_out"] and not d["skipped"]
     text = "".join(_page(html).text)
     assert "cylinder:25" in text               # the parameters, from the cache records
 

@@ -18,15 +18,18 @@ from .study import cache_warnings_as_lines
               help="The study's manifest (default: run files and parameters are read from "
                    "STUDY_OUT_DIR/cache).")
 @click.option("--json", "as_json", is_flag=True,
-              help="Print what was written (figures, skipped figures and why) as JSON.")
+              help="Print what was written (figures, figures left out or failed and why) "
+                   "as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No per-figure progress on stderr.")
 def report(study_out, html_path, manifest, as_json, quiet):
     """Draw the figures of a finished study and write one self-contained HTML report.
 
     STUDY_OUT_DIR is the output folder of `liprobe study` (runs.parquet and
-    cache/). Figures go to STUDY_OUT_DIR/figures as PNG and SVG; a figure the
-    study cannot support (no uncoated run, say) is skipped and the report says
-    why. The report embeds its images: it needs no network and no other file.
+    cache/). Figures go to STUDY_OUT_DIR/figures as PNG and SVG; the figures drawn
+    are those the study holds something for (a coating comparison for coated and
+    uncoated runs, field-proxy plots for a laser-energy series, each run's spectrum,
+    maps and profile otherwise); one note of the report lists the others and why.
+    The report embeds its images: it needs no network and no other file.
     """
     from ..report import build_report
 
@@ -45,6 +48,9 @@ def report(study_out, html_path, manifest, as_json, quiet):
         echo_json(r.to_dict())
         return
     click.echo(f"wrote {r.html}: {len(r.figures)} figures"
-               + (f", {len(r.skipped)} skipped" if r.skipped else ""))
+               + (f" ({len(r.left_out)} left out: the study holds nothing for them)"
+                  if r.left_out else "")
+               + (f", {len(r.skipped)} failed" if r.skipped else "")
+               + f"; {len(r.interactive)} interactive")
     for name, why in r.skipped.items():
-        click.echo(f"  {name} skipped: {why}")
+        click.echo(f"  {name} could not be drawn: {why}")

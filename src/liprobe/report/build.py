@@ -2,15 +2,22 @@
 
 :func:`build_report` is ``liprobe report OUT``: it reads the study's table
 (``OUT/runs.parquet``), draws the figures of :data:`~liprobe.report.figures.FIGURES`
-into ``OUT/figures/`` (PNG and SVG; a figure the study cannot support is
-skipped, its reason kept), writes ``OUT/figures/supplementary_table_1.csv``
+that apply to the study into ``OUT/figures/`` (PNG and SVG: coating comparisons for
+coated and uncoated runs, field-proxy plots for a laser-energy series, the particle
+spread for several particles, each run's spectrum, maps and profile for a study
+without a coating comparison; the others are left out, their reasons kept in
+``left_out`` and in one note of the page; the paper's figure numbers only with
+``numbering="paper"``), writes ``OUT/figures/supplementary_table_1.csv``
 and ``OUT/reporting_table.csv``, each grain's proxigram
 (``OUT/grains/<row>.proxigram.csv`` and ``OUT/figures/grain_proxigram_<row>.png``,
 :mod:`liprobe.report.grains`), the scorecard of the paper's nine claims
 (``OUT/scorecard.json``) and, for a simulated series, the recovery table
 (``OUT/recovery.csv``) (:mod:`liprobe.report.scorecard`), and writes
-``OUT/report.html``, opening with the scorecard: the figures embedded as PNG
-data, no script, no network, one file to send.
+``OUT/report.html``, opening with the scorecard (a study of the paper's kind): the
+figures embedded as PNG data, values rounded to their errors
+(:mod:`liprobe.report.numbers`), the results table sortable and filterable
+(:mod:`liprobe.report.table_html`, its few lines of script included once), no network,
+one file to send.
 """
 
 from __future__ import annotations
@@ -28,9 +35,12 @@ from .._version import __version__
 from ..errors import LiprobeError
 from ..io._files import atomic_write_text, csv_safe_frame, open_regular
 from .figures import FIGURES, FigureSkipped, supplementary_table_1
+from .flagtext import flag_tests
 from .groups import StudyGroups, flag_set, number, plain_records
+from .numbers import plain, value_error
 from .reporting import ERRORS, RANGING_CONVENTIONS, reporting_rows
 from .sources import RunFiles, row_label, study_params_from_records
+from .table_html import SORT_SCRIPT, results_table_html
 
 __all__ = ["ReportResult", "build_report", "load_table", "params_from_dict"]
 
@@ -46,7 +56,12 @@ class ReportResult:
     figures : dict
         Figure name -> paths written (PNG, SVG).
     skipped : dict
-        Figure name -> why it was not drawn.
+        Figure name -> why a figure that applies to the study could not be drawn (an
+        unreadable file, say).
+    left_out : dict
+        Figure name -> why it does not apply to the study (no coated run, no
+        laser-energy series ...; :meth:`~liprobe.report.figures.FigureSpec.why_not`):
+        not drawn, not tried, listed in one note of the report.
     tables : dict
         ``supplementary_table_1``, ``reporting_table``, ``scorecard`` (JSON),
         ``recovery`` -> paths.
@@ -55,18 +70,28 @@ class ReportResult:
     scorecard : list
         The paper's nine claims measured on the study
         (:class:`~liprobe.report.scorecard.ClaimResult`).
+    interactive : dict
+        Interactive (plotly) figure key -> its title, in the page
+        (:mod:`liprobe.report.interactive_section`).
+    interactive_left_out : dict
+        Interactive figure key -> why it is not in the page.
     """
 
     html: str
     figures: dict = field(default_factory=dict)
+    interactive: dict = field(default_factory=dict)
+    interactive_left_out: dict = field(default_factory=dict)
     skipped: dict = field(default_factory=dict)
+    left_out: dict = field(default_factory=dict)
     tables: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
     scorecard: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"html": self.html, "figures": self.figures, "skipped": self.skipped,
-                "tables": self.tables, "seconds": self.seconds}
+                "left_out": self.left_out, "interactive": self.interactive,
+                "interactive_left_out": self.interactive_left_out, "tables": self.tables,
+                "seconds": self.seconds}
 
 
 def load_table(out_dir):
@@ -147,7 +172,7 @@ def _cell(v) -> str:
     if v is None:
         return '<td class="na">n/a</td>'
     if isinstance(v, float):
-        return f"<td>{v:.4g}</td>"
+        return f"<td>{_e(plain(v))}</td>"
     return f"<td>{_e(v)}</td>"
 
 
@@ -182,78 +207,32 @@ table.scorecard tr.not td{background:#fbeeee}
 """
 
 
-def flag_tests(row) -> list[dict]:
-    """Per flag of a table row, its test furthest past the threshold.
-
-    Each item: ``flag``, ``test`` (None for a flag without test columns),
-    ``value`` (the row's metric), ``reference``, ``score`` (a z, or a departure
-    from a nominal ratio), ``threshold``, ``more`` (other tests that fired) and
-    ``sentence`` (one short sentence; for flags without test columns, their
-    first reason from ``flag_reasons``).
-    """
-    out = []
-    reasons = {}
-    for part in str(row.get("flag_reasons") or "").split(" | "):
-        name, _, text = part.partition(": ")
-        if name:
-            reasons[name] = text.split("; ")[0].rstrip(".")
-    for flag in sorted(flag_set(row.get("flags"))):
-        best, fired = None, 0
-        prefix = f"flag_{flag}_"
-        for col in row.keys():
-            if not (isinstance(col, str) and col.startswith(prefix) and col.endswith("_score")):
-                continue
-            test = col[len(prefix):-len("_score")]
-            score = number(row.get(col))
-            thr = number(row.get(f"{prefix}{test}_threshold"))
-            if score is None or thr is None or not thr > 0 or not abs(score) > thr:
-                continue
-            fired += 1
-            if best is None or abs(score) / thr > best[0]:
-                best = (abs(score) / thr, test, score, thr,
-                        number(row.get(f"{prefix}{test}_reference")))
-        if best is None:
-            out.append({"flag": flag, "test": None, "value": None, "reference": None,
-                        "score": None, "threshold": None, "more": 0,
-                        "sentence": f"{flag}: {reasons.get(flag, 'no reason recorded')}."})
-            continue
-        _, test, score, thr, ref = best
-        nominal = test.endswith("_nominal")
-        metric = test.rsplit("_", 1)[0] if nominal or test.endswith("_batch") else test
-        against = "its nominal" if nominal else "the reference runs'"
-        what = "departs by" if nominal else "z"
-        more = f" (and {fired - 1} more test{'s' if fired > 2 else ''})" if fired > 1 else ""
-        value = number(row.get(metric))
-        out.append({"flag": flag, "test": test, "value": value, "reference": ref,
-                    "score": score, "threshold": thr, "more": fired - 1,
-                    "sentence": f"{flag}: {metric} {_fmt3(value)} against {against} "
-                                f"{_fmt3(ref)}, {what} {_fmt3(score)} past {_fmt3(thr)}{more}."})
-    return out
-
-
-def flag_sentences(row) -> list[str]:
-    """One short sentence per flag of a table row (:func:`flag_tests`): for
-    ``delithiated`` and ``off_stoichiometric`` the test whose ``|score| / threshold`` is
-    largest among those that fired (its value, reference, score and threshold, from the
-    row's ``flag_<flag>_<test>_*`` columns, and how many other tests fired), for the other
-    flags their first reason."""
-    return [t["sentence"] for t in flag_tests(row)]
-
-
 def _fmt3(v) -> str:
     return "n/a" if v is None else f"{v:.3g}"
 
 
 def _group_summary(g: StudyGroups, fda_col: str) -> tuple:
-    cols = [("Li/(Li+Ni+Co+Mn)", "Li/(Li+Ni+Co+Mn)"), ("Ni/(Ni+Co+Mn)", "Ni/(Ni+Co+Mn)"),
-            ("O/(Li+O+Ni+Co+Mn)", "O/(Li+O+Ni+Co+Mn)"), ("O2+/O+", "O2+/O+"),
-            ("Mn++/Mn+", "Mn++/Mn+"), (fda_col, f"mu of {fda_col[len('fda_mu_'):]}"),
-            ("detector_heterogeneity", "detector heterogeneity")]
-    cols = [(c, name) for c, name in cols if c in g.table]
-    parts = [(f"{g.main}, uncoated", g.uncoated), (f"{g.main}, coated", g.coated),
-             ("another phase (flagged other_phase)", g.other_phase),
-             ("reference material(s)", g.reference)]
-    headers = ["part of the study", "rows", "flags"] + [f"median {n} [min, max]"
+    """At a glance: per part of the study, its rows, flags and the median of each ratio
+    with its error (:func:`liprobe.report.scorecard._group`) and range."""
+    from .scorecard import _group
+    from .table_html import results_columns
+
+    paper = [("Li/(Li+Ni+Co+Mn)", "Li/(Li+Ni+Co+Mn)"), ("Ni/(Ni+Co+Mn)", "Ni/(Ni+Co+Mn)"),
+             ("O/(Li+O+Ni+Co+Mn)", "O/(Li+O+Ni+Co+Mn)"), ("O2+/O+", "O2+/O+"),
+             ("Mn++/Mn+", "Mn++/Mn+")]
+    cols = [(c, name) for c, name in paper if c in g.table]
+    if not cols:        # a study of other ratios: its own (Si/(Si+O), Si++/Si+ ...)
+        cols = [(c, c) for c in results_columns(g.table) if "/" in c][:5]
+    cols += [(fda_col, f"mu of {fda_col[len('fda_mu_'):]}"),
+             ("detector_heterogeneity", "detector heterogeneity")]
+    cols = [(c, name) for c, name in dict.fromkeys(cols) if c in g.table]
+    if g.main is None:                      # no material listed: every row is one part
+        parts = [("every row", g.ok)]
+    else:
+        parts = [(f"{g.main}, uncoated", g.uncoated), (f"{g.main}, coated", g.coated),
+                 ("another phase (flagged other_phase)", g.other_phase),
+                 ("reference material(s)", g.reference)]
+    headers = ["part of the study", "rows", "flags"] + [f"median {n} ± 1σ [min, max]"
                                                          for _, n in cols]
     rows = []
     for name, frame in parts:
@@ -265,36 +244,14 @@ def _group_summary(g: StudyGroups, fda_col: str) -> tuple:
                 flags[x] = flags.get(x, 0) + 1
         r = [name, len(frame), ", ".join(f"{k} x{v}" for k, v in flags.items()) or "none"]
         for c, _ in cols:
-            vals = [number(v) for v in frame[c]]
-            vals = sorted(v for v in vals if v is not None)
+            vals = sorted(v for v in map(number, frame[c]) if v is not None)
             if not vals:
                 r.append(None)
                 continue
-            import numpy as np
-
-            r.append(f"{float(np.median(vals)):.3g} [{vals[0]:.3g}, {vals[-1]:.3g}]")
+            m, err, _ = _group(frame, c)
+            r.append(f"{value_error(m, err, column=c)} [{plain(vals[0], 3)}, "
+                     f"{plain(vals[-1], 3)}]")
         rows.append(r)
-    return headers, rows
-
-
-def _results_table(table, g: StudyGroups, fda_col) -> tuple:
-    wanted = ["laser_pj", "particle", "coating", "Li/(Li+Ni+Co+Mn)", "Ni/(Ni+Co+Mn)",
-              "O/(Li+O+Ni+Co+Mn)", "O2+/O+", "Mn++/Mn+", "kingham_field_cr_v_nm", fda_col,
-              "detector_heterogeneity", "best_phase", "flags"]
-    cols = [c for c in wanted if c in table]
-    headers = ["row"] + [c + (" +/- 1 sigma" if f"{c}_err" in table else "") for c in cols]
-    rows = []
-    for _, r in table.iterrows():
-        out = [row_label(r)]
-        for c in cols:
-            v = r.get(c)
-            x = number(v)
-            if x is None:
-                out.append(None if not isinstance(v, str) else v)
-                continue
-            err = number(r.get(f"{c}_err"))
-            out.append(f"{x:.4g}" + ("" if err is None else f" +/- {err:.2g}"))
-        rows.append(out)
     return headers, rows
 
 
@@ -363,7 +320,8 @@ def _params_html(params, rules, materials, extra) -> str:
 # --------------------------------------------------------------------------
 
 def build_report(out_dir, manifest=None, html_path=None, source: str | None = None,
-                 table=None, runs=None, figures=FIGURES, progress=None) -> ReportResult:
+                 table=None, runs=None, figures=FIGURES, progress=None,
+                 numbering: str = "descriptive") -> ReportResult:
     """Draw the figures of a finished study and write its self-contained HTML report.
 
     Parameters
@@ -383,7 +341,12 @@ def build_report(out_dir, manifest=None, html_path=None, source: str | None = No
     runs : RunFiles, optional
     figures : sequence of FigureSpec
     progress : callable, optional
-        Called with ``(name, state, seconds)`` after each figure.
+        Called with ``(name, state, seconds)`` after each figure drawn or skipped (not
+        for those left out).
+    numbering : str
+        ``"paper"``: the figures carry the seed paper's numbers ("Figure 1",
+        "Supplementary Table 1"; the paper preset, ``liprobe demo``); otherwise
+        (``"descriptive"``, the default) descriptive titles only.
 
     Returns
     -------
@@ -418,21 +381,32 @@ def build_report(out_dir, manifest=None, html_path=None, source: str | None = No
     os.makedirs(fig_dir, exist_ok=True)
     result = ReportResult(html=os.path.abspath(html_path or os.path.join(out_dir,
                                                                           "report.html")))
+    groups = StudyGroups(table)
     for spec in figures:
         t = time.perf_counter()
+        why = spec.why_not(table, groups, runs) if hasattr(spec, "why_not") else None
+        if why:
+            result.left_out[spec.name] = why
+            continue
+        kw = {"numbering": numbering} if _takes_numbering(spec.func) else {}
         try:
             result.figures[spec.name] = spec.func(table, fig_dir, runs=runs, params=params,
-                                                  materials=materials)
+                                                  materials=materials, **kw)
             state = "drawn"
         except FigureSkipped as e:
-            result.skipped[spec.name] = str(e)
-            state = "skipped"
+            result.left_out[spec.name] = str(e)     # the study holds nothing to draw it from
+            continue
         except (LiprobeError, OSError, ValueError) as e:
-            result.skipped[spec.name] = f"cannot be drawn: {' '.join(str(e).split())}"
+            result.skipped[spec.name] = " ".join(str(e).split())
             state = "skipped"
         result.seconds[spec.name] = time.perf_counter() - t
         if progress is not None:
             progress(spec.name, state, result.seconds[spec.name])
+    for stem in result.left_out:            # an earlier report's file of it would mislead
+        for ext in ("png", "svg"):
+            p = os.path.join(fig_dir, f"{stem}.{ext}")
+            if os.path.isfile(p):
+                os.remove(p)
     grains = _grains(table, out_dir, fig_dir, result, progress)
 
     st1 = supplementary_table_1(table, params)
@@ -451,11 +425,32 @@ def build_report(out_dir, manifest=None, html_path=None, source: str | None = No
 
     recovery = _scorecard(table, out_dir, runs, result, progress)
 
+    from .interactive_section import interactive_figures
+
+    t = time.perf_counter()
+    interactive, result.interactive_left_out = interactive_figures(table, runs, params)
+    result.interactive = {f.key: f.title for f in interactive}
+    result.seconds["interactive"] = time.perf_counter() - t
+    if progress is not None:
+        progress("interactive", f"{len(interactive)} drawn", result.seconds["interactive"])
+
     doc = _document(name, table, summary, result, figures, st1, rep, range_tables,
-                    ranging_ids, params, rules, materials, source, grains, recovery)
+                    ranging_ids, params, rules, materials, source, grains, recovery,
+                    numbering, interactive)
     atomic_write_text(result.html, doc)
     result.seconds["total"] = time.perf_counter() - t0
     return result
+
+
+def _takes_numbering(func) -> bool:
+    """Whether a figure function takes ``numbering`` (a caller's own FigureSpec may not)."""
+    import inspect
+
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+    return "numbering" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 def _scorecard(table, out_dir, runs, result, progress):
@@ -497,7 +492,7 @@ def _grains(table, out_dir, fig_dir, result, progress):
         grains = write_grain_outputs(table, out_dir, fig_dir)
     except (LiprobeError, OSError, ValueError) as e:
         grains = GrainOutputs()
-        result.skipped["grain_proxigrams"] = f"cannot be drawn: {' '.join(str(e).split())}"
+        result.skipped["grain_proxigrams"] = " ".join(str(e).split())
     for label, paths in grains.figures.items():
         result.figures[figure_name(label)] = paths
         result.tables[figure_name(label)] = grains.csv[label]
@@ -527,9 +522,8 @@ def _grains_html(table, grains, params) -> str:
             x = number(r.get(c))
             cells.append(None if x is None else f"{x:.1f}")
         for c in ratios:
-            x, e = number(r.get(c)), number(r.get(f"{c}_err"))
-            cells.append(None if x is None else f"{x:.3g}" + ("" if e is None else
-                                                               f" +/- {e:.2g}"))
+            x = number(r.get(c))
+            cells.append(None if x is None else value_error(x, r.get(f"{c}_err")))
         rows.append(cells)
     if not rows:
         return ('<p>No grain of another phase was found in any row (the reason of each is '
@@ -539,7 +533,7 @@ def _grains_html(table, grains, params) -> str:
              "and the grain (chosen from each run's voxels); its composition from the ions "
              "inside it; the proxigram across it (negative inside).</p>",
              '<div class="wide">' + _table(["row", "volume (nm^3)", "z min (nm)", "z max (nm)"]
-                                           + [c[len("grain_"):] + " +/- 1 sigma"
+                                           + [c[len("grain_"):] + " ± 1σ"
                                               for c in ratios], rows) + "</div>"]
     for label, paths in grains.figures.items():
         png = next(p for p in paths if p.endswith(".png"))
@@ -555,44 +549,106 @@ def _grains_html(table, grains, params) -> str:
     return "\n".join(parts)
 
 
+def _left_out_note(result, figures, numbering, extra=()) -> str:
+    """One short note: why the report leaves figures out (each reason once), the figures
+    themselves behind a click ("" if nothing is left out)."""
+    titles = {s.name: (s.heading(numbering) if hasattr(s, "heading") else s.title)
+              for s in figures}
+    by_why: dict = {}
+    for name, why in list(result.left_out.items()) + list(extra):
+        by_why.setdefault(why, []).append(titles.get(name, name))
+    if not by_why:
+        return ""
+    n = sum(len(v) for v in by_why.values())
+    items = "".join(f"<li>{_e(', '.join(names))}: {_e(why)}</li>" for why, names in by_why.items())
+    return (f'<div class="note" id="left-out">Left out, as this study holds nothing for them: '
+            f"{n} figure{'s' if n > 1 else ''} or table{'s' if n > 1 else ''} "
+            f"({_e('; '.join(by_why))}). <details><summary>which</summary><ul>{items}</ul>"
+            "</details></div>")
+
+
+def _paper_study(table, numbering) -> bool:
+    """Whether the study is of the paper's kind (its scorecard and Li table apply): the
+    paper preset, or a table with the paper's ratios of a Li cathode."""
+    from .figures import FIELD_RATIOS
+
+    return numbering == "paper" or any(c in table for c in FIELD_RATIOS)
+
+
 def _document(name, table, summary, result, figures, st1, rep, range_tables, ranging_ids,
-              params, rules, materials, source, grains=None, recovery=None) -> str:
+              params, rules, materials, source, grains=None, recovery=None,
+              numbering="paper", interactive=()) -> str:
     from .scorecard import recovery_html, scorecard_html
 
     g = StudyGroups(table)
+    paper = _paper_study(table, numbering)
+    extra_left = []
+    if not paper:
+        extra_left.append(("the seed paper's scorecard", "the paper's claims are about "
+                           "Li-ion cathodes"))
+    if st1 is None:
+        extra_left.append(("Li's mu by laser energy", "no frequency distribution of a Li "
+                           "species"))
+    mu_title = ("Supplementary Table 1: Li's mu by laser energy" if numbering == "paper"
+                else "Li's mu by laser energy")
     fda_cols = [c for c in table.columns if str(c).startswith("fda_mu_Li")]
     fda_col = fda_cols[0] if fda_cols else "fda_mu_Li+"
     n_ok = len(g.ok)
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    from .interactive import plotly_script
+
+    js = plotly_script() if interactive else ""          # plotly.js once, inline, offline
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
              f"<title>{_e(name)}: liprobe report</title>"
-             f"<link rel=\"icon\" href=\"data:,\"><style>{_CSS}</style></head><body>"]
+             f"<link rel=\"icon\" href=\"data:,\"><style>{_CSS}</style>{js}</head><body>"]
     parts.append(f"<h1>{_e(name)}</h1>")
-    parts.append('<h2 id="scorecard">Scorecard: the paper\'s nine claims</h2>')
-    if result.scorecard:
-        parts.append('<div class="wide">' + scorecard_html(result.scorecard) + "</div>")
-    else:
-        parts.append(f'<p class="skipped">No scorecard: '
-                     f"{_e(result.skipped.get('scorecard', 'not computed'))}.</p>")
+    if paper:
+        parts.append('<h2 id="scorecard">Scorecard: the paper\'s nine claims</h2>')
+        if result.scorecard:
+            parts.append('<div class="wide">' + scorecard_html(result.scorecard) + "</div>")
+        else:
+            parts.append(f'<p class="skipped">No scorecard: '
+                         f"{_e(result.skipped.get('scorecard', 'not computed'))}.</p>")
+    mat = f"main material {_e(g.main)}." if g.main else "no material listed."
     parts.append(f"<p class=\"note\">liprobe {_e(__version__)} report, "
                  f"{now}: {len(table)} rows ({n_ok} analysed, {len(table) - n_ok} failed); "
-                 f"main material {_e(g.main)}.</p>")
+                 f"{mat}</p>")
     if source:
         parts.append(f"<p><b>Data.</b> {_e(source)}</p>")
-    parts.append('<nav><a href="#scorecard">Scorecard</a><a href="#glance">At a glance</a>'
-                 '<a href="#flags">Flags</a>'
-                 '<a href="#figures">Figures</a><a href="#grains">Grains</a>'
-                 '<a href="#mu">Supplementary Table 1</a>'
-                 '<a href="#yield">Yield</a><a href="#results">Results</a>'
-                 '<a href="#reporting">Reporting table</a><a href="#recovery">Recovery</a>'
-                 '<a href="#params">Parameters</a>'
-                 '</nav>')
+    nav = ([("scorecard", "Scorecard")] if paper else []) + [
+        ("glance", "At a glance")] + ([("interactive", "Interactive figures")]
+                                      if interactive else []) + [
+        ("flags", "Flags"), ("figures", "Figures"),
+        ("grains", "Grains")] + ([("mu", mu_title.split(":")[0])] if st1 is not None
+                                 else []) + [
+        ("yield", "Yield"), ("results", "Results"), ("reporting", "Reporting table")] + (
+        [("recovery", "Recovery")] if recovery is not None else []) + [
+        ("params", "Parameters")]
+    parts.append("<nav>" + "".join(f'<a href="#{k}">{_e(t)}</a>' for k, t in nav) + "</nav>")
 
     h, rows = _group_summary(g, fda_col)
     parts.append('<h2 id="glance">At a glance</h2>')
     parts.append('<div class="wide">' + _table(h, rows) + "</div>")
-    parts.append(f'<p class="note">Errors everywhere: {_e(ERRORS)}. Ratios are taken in the '
-                 "ROI of each row; the coating's ions are excluded.</p>")
+    parts.append(f'<p class="note">Errors everywhere: {_e(ERRORS)}; each value is rounded to '
+                 "its error's two significant digits, and one whose error is larger than "
+                 "itself says so. Ratios are taken in the ROI of each row; the coating's ions "
+                 "are excluded. The detector and Li-map heterogeneities are excess variances "
+                 "(the variance counting noise alone gives is subtracted): an estimate can be "
+                 "below zero, which reads as no heterogeneity, and is marked so.</p>")
+
+    if interactive:
+        parts.append('<h2 id="interactive">Interactive figures</h2>')
+        parts.append('<p class="note">Drag to zoom (double-click to reset), hover a point '
+                     "for its run and value, click a legend entry to hide or show it; the "
+                     "static figures below are also in figures/ as PNG and SVG.</p>")
+        for f in interactive:
+            parts.append(f'<figure class="interactive" id="fig-{_e(f.key)}">{f.html}'
+                         f"<figcaption><b>{_e(f.title)}.</b> {_e(f.caption)}</figcaption>"
+                         "</figure>")
+    if result.interactive_left_out:
+        parts.append('<p class="note">Interactive figures left out: '
+                     + "; ".join(f"{_e(k)} ({_e(v)})"
+                                 for k, v in result.interactive_left_out.items()) + ".</p>")
 
     parts.append('<h2 id="flags">Flags</h2>')
     flagged = [(row_label(r), r.get("flags"), r) for _, r in table.iterrows()
@@ -602,11 +658,13 @@ def _document(name, table, summary, result, figures, st1, rep, range_tables, ran
         for label, _f, r in flagged:
             for t in flag_tests(r):
                 frows.append([label, t["flag"], t["test"] or "",
+                              value_error(t["value"], t["error"], column=t["metric"])
+                              if t["test"] else "",
                               *(_fmt3(t[k]) if t["test"] else ""
-                                for k in ("value", "reference", "score", "threshold")),
+                                for k in ("reference", "score", "threshold")),
                               t["sentence"].split(": ", 1)[1]])
         parts.append('<div class="wide">' + _table(
-            ["row", "flag", "test", "value", "reference", "score (z or departure)",
+            ["row", "flag", "test", "value ± 1σ", "reference", "score (z or departure)",
              "threshold", "why"], frows) + "</div>")
         parts.append('<p class="note">One line per flag: the test that passed its '
                      "threshold furthest. Every test's reference, score and threshold are "
@@ -623,28 +681,26 @@ def _document(name, table, summary, result, figures, st1, rep, range_tables, ran
 
     parts.append('<h2 id="figures">Figures</h2>')
     for spec in figures:
+        title = spec.heading(numbering) if hasattr(spec, "heading") else spec.title
         if spec.name in result.figures:
             paths = result.figures[spec.name]
             png = next(p for p in paths if p.endswith(".png"))
             files = ", ".join(os.path.basename(p) for p in paths)
-            parts.append(f'<figure id="{spec.name}"><img alt="{_e(spec.title)}" '
-                         f'src="{_png_data(png)}"><figcaption><b>{_e(spec.title)}.</b> '
+            parts.append(f'<figure id="{spec.name}"><img alt="{_e(title)}" '
+                         f'src="{_png_data(png)}"><figcaption><b>{_e(title)}.</b> '
                          f"{_e(spec.caption)} <span class=\"note\">(figures/{_e(files)})</span>"
                          "</figcaption></figure>")
-        else:
-            why = result.skipped.get(spec.name, "not drawn")
-            parts.append(f'<p class="skipped" id="{spec.name}"><b>{_e(spec.title)}</b> is not '
-                         f"drawn: {_e(why)}.</p>")
+        elif spec.name in result.skipped:
+            parts.append(f'<p class="skipped" id="{spec.name}"><b>{_e(title)}</b> could not be '
+                         f"drawn: {_e(result.skipped[spec.name])}.</p>")
+    parts.append(_left_out_note(result, figures, numbering, extra_left))
 
     parts.append('<h2 id="grains">Grains of another phase</h2>')
     if grains is not None:
         parts.append(_grains_html(table, grains, params))
 
-    parts.append('<h2 id="mu">Supplementary Table 1: Li\'s mu by laser energy</h2>')
-    if st1 is None:
-        parts.append('<p class="skipped">The study computes no frequency distribution of a '
-                     "Li species (add \"Li+\" to fda.species).</p>")
-    else:
+    if st1 is not None:
+        parts.append(f'<h2 id="mu">{_e(mu_title)}</h2>')
         col = st1.attrs.get("column", fda_col)
         rows = [[f"{pj:g}"] + [None if math.isnan(v) else f"{v:.4g}" for v in r]
                 for pj, r in zip(st1.index, st1.to_numpy(dtype=float))]
@@ -663,8 +719,10 @@ def _document(name, table, summary, result, figures, st1, rep, range_tables, ran
                          for y in ys]))
 
     parts.append('<h2 id="results">Results per row</h2>')
-    h, rows = _results_table(table, g, fda_col)
-    parts.append('<div class="wide">' + _table(h, rows) + "</div>")
+    parts.append('<p class="note">Click a column\'s header to sort the rows by it (again to '
+                 "reverse; missing values last); type in the box to keep the rows holding "
+                 "that text; hover a flag for its reason.</p>")
+    parts.append(results_table_html(table, fda_col))
 
     parts.append('<h2 id="reporting">Reporting table</h2>')
     parts.append("<p class=\"note\">What each data set is reported with, in the field's "
@@ -685,14 +743,17 @@ def _document(name, table, summary, result, figures, st1, rep, range_tables, ran
     for rid, title, rt in range_tables:
         parts.append(_range_table_html(rid, title, rt, used.get(rid, [])))
 
-    parts.append('<h2 id="recovery">Recovery test: the simulator\'s input against the '
-                 "analysis</h2>")
-    parts.append(recovery_html(recovery))
+    if recovery is not None:
+        parts.append('<h2 id="recovery">Recovery test: the simulator\'s input against the '
+                     "analysis</h2>")
+        parts.append(recovery_html(recovery))
 
     parts.append('<h2 id="params">Parameters of the study</h2>')
-    extra = {"figures drawn": len(result.figures), "figures skipped": len(result.skipped)}
+    extra = {"figures drawn": len(result.figures), "figures left out": len(result.left_out),
+             "figures failed": len(result.skipped)}
     if summary.get("wall_s") is not None:
         extra["study wall time (s)"] = f"{summary['wall_s']:.1f}"
     parts.append(_params_html(params, rules, materials, extra))
+    parts.append(SORT_SCRIPT)
     parts.append("</body></html>")
     return "\n".join(parts)

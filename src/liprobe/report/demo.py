@@ -182,7 +182,8 @@ def run_demo(out, ions: int | None = None, workers: int | None = None,
     text = (f"Simulated by liprobe's simulator: the {PRESET} preset (liprobe simulate "
             f"--preset {PRESET}, {size}), truth beside every run; manifest {manifest}.")
     report = build_report(out, manifest=manifest, source=text, table=result.table,
-                          progress=lambda n, s, sec: say(f"  {n}: {s} ({sec:.1f} s)"))
+                          progress=lambda n, s, sec: say(f"  {n}: {s} ({sec:.1f} s)"),
+                          numbering="paper")
     seconds["report"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0
     return DemoResult(out=out, source_text=text, manifest=manifest, study=result,

@@ -13,8 +13,15 @@ uncoated run, no charge-state ratio computed...) raises
 Numbers plotted are the table's; a figure recomputes only what the table
 cannot hold (hit maps, atom maps, spectra, block histograms, a depth
 profile), with the same functions and parameters as the study, so that a
-mu in a legend is the mu of the table. The layout follows Singh et al.,
-arXiv:2309.07842 (2023), figure by figure (see :data:`FIGURES`).
+mu in a legend is the mu of the table. The paper's figures follow Singh et al.,
+arXiv:2309.07842 (2023), figure by figure; :func:`spectra`, :func:`compositions`,
+:func:`maps` and :func:`profiles` serve any study. Which a study gets depends on what
+its table holds (:meth:`FigureSpec.why_not`, :data:`FIGURES`): coated and uncoated runs
+give the coating comparisons, a laser-energy series the field-proxy plots, several
+coated particles the particle spread, a study without a coating comparison each run's
+spectrum, maps and profile. Titles carry the paper's numbers only with
+``numbering="paper"`` (:func:`numbered`). Every text is at least 8 pt at the report's
+width (:func:`_min_font`) and legends sit outside the data (:func:`_legend`).
 """
 
 from __future__ import annotations
@@ -27,8 +34,10 @@ import numpy as np
 
 from ..errors import LiprobeError
 from .groups import StudyGroups, flag_set, number, plain_records
+from .numbers import value_error
 
 __all__ = ["FigureSkipped", "FigureSpec", "FIGURES", "figure_1", "figure_3", "figure_4",
+           "spectra", "compositions", "maps", "profiles", "numbered",
            "figure_5", "figure_6", "figure_7", "supplementary_figure_3", "field_by_laser",
            "field_collapse",
            "voltage_histories",
@@ -50,15 +59,68 @@ class FigureSkipped(Exception):
 # helpers
 # --------------------------------------------------------------------------
 
+#: The width (px) the report shows a figure at most, and the smallest font (pt) a figure's
+#: text has at that width: figures wider than the page are scaled down, their fonts with them.
+PAGE_PX, MIN_FONT_PT, DPI = 1380, 8.0, 120
+
+
+def _min_font(fig, min_pt: float = MIN_FONT_PT, page_px: int = PAGE_PX, dpi: int = DPI
+              ) -> float:
+    """Make every text of ``fig`` (titles, labels, tick labels, legends, annotations) read
+    at least ``min_pt`` once the figure is shown ``page_px`` wide: texts below ``min_pt``
+    are raised to it, and a figure wider than the page is narrowed (its axes, not its
+    text) until it fits; where narrowing would halve it, its texts grow instead. The
+    font size it needed."""
+    from matplotlib.text import Text
+
+    def raise_to(size):
+        for ax in fig.axes:
+            for axis, which in ((ax.xaxis, "x"), (ax.yaxis, "y")):
+                sizes = [t.get_fontsize() for t in axis.get_ticklabels(which="both")]
+                if sizes and min(sizes) < size:
+                    ax.tick_params(axis=which, which="both", labelsize=size)
+        for t in fig.findobj(Text):
+            if t.get_text() and t.get_fontsize() < size:
+                t.set_fontsize(size)
+
+    need = min_pt
+    fig.draw_without_rendering()
+    raise_to(need)
+    w0 = fig.get_size_inches()[0]
+    for _ in range(12):
+        fig.draw_without_rendering()
+        # as saved: the tight box and savefig's 0.1 inch padding on each side
+        width_px = (fig.get_tightbbox().width + 0.2) * dpi
+        if width_px <= page_px:
+            break
+        w, h = fig.get_size_inches()
+        narrower = w * page_px / width_px * 0.98
+        if narrower >= 0.5 * w0:
+            fig.set_size_inches(narrower, h)
+        else:                               # text is most of the width: larger text instead
+            need = max(need, round(min_pt * width_px / page_px * 1.02, 2))
+            raise_to(need)
+    return need
+
+
+def numbered(paper_label: str | None, text: str, numbering: str = "paper") -> str:
+    """A figure's title: ``"Figure 1. text"`` under the paper's numbering, else ``text``
+    (capitalised)."""
+    text = text[:1].upper() + text[1:]
+    return f"{paper_label}. {text}" if numbering == "paper" and paper_label else text
+
+
 def _save(fig, out_dir, stem) -> list:
-    """PNG and SVG of ``fig``; the SVG keeps its text as text (searchable, editable)."""
+    """PNG and SVG of ``fig``, every text at least :data:`MIN_FONT_PT` at the page's width
+    (:func:`_min_font`); the SVG keeps its text as text (searchable, editable)."""
     import matplotlib
 
     from ..plots import save_figure
 
     os.makedirs(out_dir, exist_ok=True)
+    _min_font(fig)
     with matplotlib.rc_context({"svg.fonttype": "none"}):
-        return [save_figure(fig, os.path.join(out_dir, f"{stem}.{ext}"), dpi=120)
+        return [save_figure(fig, os.path.join(out_dir, f"{stem}.{ext}"), dpi=DPI)
                 for ext in ("png", "svg")]
 
 
@@ -90,6 +152,26 @@ def _values(frame, col):
                   for x in frame[f"{col}_err"]]) if f"{col}_err" in frame else np.full(len(v),
                                                                                         np.nan)
     return v, e
+
+
+def _legend(ax, where: str = "below", **kw):
+    """A legend outside the axes, so that it covers no data: ``below`` the x label (several
+    columns), or to the ``right``; none when nothing is labelled (no warning)."""
+    handles, labels = ax.get_legend_handles_labels()
+    if "handles" in kw:
+        handles = kw.pop("handles")
+        labels = [h.get_label() for h in handles]
+    if not handles:
+        return None
+    kw.setdefault("frameon", False)
+    kw.setdefault("fontsize", 8)
+    if where == "right":
+        return ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                         borderaxespad=0.0, **kw)
+    kw.setdefault("ncols", 1)               # one column: no overlap with a neighbour's
+    # below the tick labels and the x label: about four font heights under the axes
+    return ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                     borderaxespad=4.2, **kw)
 
 
 def _need_runs(runs):
@@ -196,7 +278,8 @@ def _fda_species(params) -> str:
 # Figure 1: detector maps and atom maps of the uncoated runs
 # --------------------------------------------------------------------------
 
-def figure_1(table, out_dir, runs=None, params=None, materials=None) -> list:
+def figure_1(table, out_dir, runs=None, params=None, materials=None,
+             numbering="paper") -> list:
     """Detector event maps of the uncoated runs across laser energies, XZ and XY atom maps below.
 
     One column per laser energy (the first uncoated row of each, at most
@@ -214,8 +297,8 @@ def figure_1(table, out_dir, runs=None, params=None, materials=None) -> list:
     _need_runs(runs)
     cols = _first_per_laser(g.uncoated, limit=4)
     cfg = getattr(params, "detector", None)
-    fig = _new(figsize=(3.0 * len(cols), 8.6))
-    gs = fig.add_gridspec(3, len(cols), height_ratios=[1.0, 1.25, 1.0], hspace=0.35,
+    fig = _new(figsize=(3.0 * len(cols), 9.6))
+    gs = fig.add_gridspec(3, len(cols), height_ratios=[1.0, 1.25, 1.0], hspace=0.6,
                           wspace=0.35)
     groups = [("Li", "#2ca02c", lambda n: _has_element(n, "Li")),
               ("Ni", "#7f7f7f", lambda n: _has_element(n, "Ni"))]
@@ -239,21 +322,24 @@ def figure_1(table, out_dir, runs=None, params=None, materials=None) -> list:
             _panel_message(ax, f"no detector map: {e}")
         het = number(row.get("detector_heterogeneity"))
         rim = number(row.get("li_rim_core_ratio"))
-        ax.set_title(_row_title(row) + ("" if het is None else f"\nheterogeneity {het:.3f}")
-                     + ("" if rim is None else f", Li rim/core {rim:.2f}"), fontsize=8)
+        het_text = "" if het is None else (
+            "\nheterogeneity " + value_error(het, row.get("detector_heterogeneity_err"))
+            + (" (< 0: none)" if het < 0 else ""))
+        rim_text = "" if rim is None else (
+            "\nLi rim/core " + value_error(rim, row.get("li_rim_core_ratio_err")))
+        ax.set_title(_row_title(row) + het_text + rim_text, fontsize=8)
         for i, plane in ((1, "xz"), (2, "xy")):
             ax = fig.add_subplot(gs[i, j])
             try:
                 s = _slice(run, table_r, plane, species=["Li", "Ni"])
                 _draw_slice(ax, s, groups)
-                ax.legend(fontsize=6, markerscale=4, loc="upper right", frameon=True,
-                          framealpha=0.7)
+                _legend(ax, markerscale=4, ncols=2)
             except LiprobeError as e:
                 _panel_message(ax, f"{plane}: {e}")
             ax.set_title(f"{plane.upper()}" + (" slice, 5 nm" if plane == "xz"
                                                else " view along z"), fontsize=8)
-    fig.suptitle(f"Figure 1. Uncoated {g.main}: detector event maps (top), XZ and XY atom "
-                 "maps of Li and Ni ions", fontsize=10)
+    fig.suptitle(numbered("Figure 1", f"uncoated {g.main}: detector event maps (top), XZ and "
+                          "XY atom maps of Li and Ni ions", numbering), fontsize=10)
     return _save(fig, out_dir, "figure_1")
 
 
@@ -282,7 +368,8 @@ def _figure_3_rows(g: StudyGroups) -> list:
     return _first_per_laser(g.rows_of_particle(c, particles[0]), limit=3)
 
 
-def figure_3(table, out_dir, runs=None, params=None, materials=None) -> list:
+def figure_3(table, out_dir, runs=None, params=None, materials=None,
+             numbering="paper") -> list:
     """XY and XZ atom maps of a coated run per laser-energy segment, and its depth profile.
 
     The coated run with the most segments (else the first coated particle's
@@ -348,15 +435,15 @@ def figure_3(table, out_dir, runs=None, params=None, materials=None) -> list:
                         capsize=1.5, label=el)
         ax.set_xlabel("depth (nm)")
         ax.set_ylabel("composition (at.%)")
-        ax.legend(fontsize=7, frameon=False, ncols=2)
+        _legend(ax, "right")
         roi = info.get("roi") or "all ions"
         ax.set_title(f"composition profile, {_label(profile_row)} "
                      f"({_pj(profile_row.get('laser_pj'))})\nROI {roi} (dashed), {bin_nm:g} nm "
                      f"bins, {', '.join(exclude)} excluded, 1 sigma", fontsize=8)
     except LiprobeError as e:
         _panel_message(ax, f"no profile: {e}")
-    fig.suptitle(f"Figure 3. {coating}-coated {g.main}: atom maps per laser energy and the "
-                 "composition profile in the ROI", fontsize=10)
+    fig.suptitle(numbered("Figure 3", f"{coating}-coated {g.main}: atom maps per laser energy "
+                          "and the composition profile in the ROI", numbering), fontsize=10)
     return _save(fig, out_dir, "figure_3")
 
 
@@ -381,7 +468,8 @@ def _pair_at_same_laser(g: StudyGroups):
     return pj, u[pj], c[pj]
 
 
-def figure_4(table, out_dir, runs=None, params=None, materials=None) -> list:
+def figure_4(table, out_dir, runs=None, params=None, materials=None,
+             numbering="paper") -> list:
     """(a) normalised spectra, 4-35 Da, of an uncoated and a coated run at one laser energy;
     (b, c) their frequency distributions of Li with the binomial expectation, mu in the legend.
 
@@ -405,7 +493,7 @@ def figure_4(table, out_dir, runs=None, params=None, materials=None) -> list:
     fda_cfg = getattr(params, "fda", None)
     species = _fda_species(params)
     fig = _new(figsize=(11.0, 7.6))
-    gs = fig.add_gridspec(2, 2, height_ratios=[1.1, 1.0], hspace=0.4, wspace=0.25)
+    gs = fig.add_gridspec(2, 2, height_ratios=[1.1, 1.0], hspace=0.45, wspace=0.25)
     ax = fig.add_subplot(gs[0, :])
     for row, color, what in ((ru, UNCOATED, "uncoated"), (rc, COATED, "coated")):
         run, _ = runs.load(_label(row))
@@ -417,7 +505,7 @@ def figure_4(table, out_dir, runs=None, params=None, materials=None) -> list:
                       scale=total, color=color)
     ax.set_xlabel("mass-to-charge (Da)")
     ax.set_ylabel("fraction of ions in 4-35 Da per 0.02 Da")
-    ax.legend(fontsize=8, frameon=False)
+    _legend(ax, "right")
     ax.set_title(f"(a) normalised mass spectra at {pj:g} pJ", fontsize=9)
     for k, (row, what) in enumerate(((ru, "uncoated"), (rc, "coated"))):
         ax = fig.add_subplot(gs[1, k])
@@ -429,11 +517,17 @@ def figure_4(table, out_dir, runs=None, params=None, materials=None) -> list:
                 normalization=getattr(fda_cfg, "normalization", "solute"),
                 shuffles=getattr(fda_cfg, "shuffles", 20), seed=getattr(fda_cfg, "seed", 0))
             draw_frequency_distribution(ax, fd)
+            inside = ax.get_legend()
+            if inside is not None:              # below the axes: it covers no block
+                title = inside.get_title().get_text()
+                inside.remove()
+                _legend(ax, title=title)
         except (LiprobeError, ValueError) as e:
             _panel_message(ax, f"no frequency distribution: {e}")
         ax.set_title(f"({'bc'[k]}) {what}: {_label(row)}, {species} in blocks of "
                      f"{getattr(fda_cfg, 'block', 100)} ions", fontsize=9)
-    fig.suptitle(f"Figure 4. {g.main}, uncoated against coated at {pj:g} pJ", fontsize=10)
+    fig.suptitle(numbered("Figure 4", f"{g.main}, uncoated against coated at {pj:g} pJ",
+                          numbering), fontsize=10)
     return _save(fig, out_dir, "figure_4")
 
 
@@ -462,7 +556,8 @@ def _ratio_columns(table, params) -> list:
     return out[:3]
 
 
-def _ratio_figure(table, out_dir, params, materials, stem, all_particles: bool) -> list:
+def _ratio_figure(table, out_dir, params, materials, stem, all_particles: bool,
+                  numbering: str = "paper") -> list:
     g = StudyGroups(table)
     if FIELD_PROXY not in table:
         raise FigureSkipped(f"the study computes no {FIELD_PROXY} (add it to field_proxies)")
@@ -507,27 +602,32 @@ def _ratio_figure(table, out_dir, params, materials, stem, all_particles: bool) 
             ax.axhline(exp, ls="--", color="k", lw=1.0, label=f"{g.main}: {exp:.3g}")
         ax.set_xlabel(f"{FIELD_PROXY} (ions)")
         ax.set_ylabel(expr + " (atoms)")
-        ax.legend(fontsize=7, frameon=False)
+        _legend(ax)
     what = f"particle {shown[0]}" if not all_particles else f"{len(shown)} particles"
-    fig.suptitle(f"Figure {'6' if all_particles else '5'}. Coated {g.main}, {what}: "
-                 f"composition ratios against {FIELD_PROXY}, expected values dashed, "
-                 "1-sigma counting errors", fontsize=10)
+    fig.suptitle(numbered(f"Figure {'6' if all_particles else '5'}",
+                          f"coated {g.main}, {what}: composition ratios against "
+                          f"{FIELD_PROXY}, expected values dashed, 1-sigma counting errors",
+                          numbering), fontsize=10)
     fig.subplots_adjust(wspace=0.35)
     return _save(fig, out_dir, stem)
 
 
-def figure_5(table, out_dir, runs=None, params=None, materials=None) -> list:
+def figure_5(table, out_dir, runs=None, params=None, materials=None,
+             numbering="paper") -> list:
     """Li/(Li+Ni+Co+Mn), Ni/(Ni+Co+Mn) and O/(Li+O+Ni+Co+Mn) against O2+/O+ for one particle.
 
     The coated particle with the most rows; points coloured by laser energy;
     the material's expected values (from its formula) dashed.
     """
-    return _ratio_figure(table, out_dir, params, materials, "figure_5", all_particles=False)
+    return _ratio_figure(table, out_dir, params, materials, "figure_5", all_particles=False,
+                         numbering=numbering)
 
 
-def figure_6(table, out_dir, runs=None, params=None, materials=None) -> list:
+def figure_6(table, out_dir, runs=None, params=None, materials=None,
+             numbering="paper") -> list:
     """Figure 5 for every coated particle: the first particle's rows open, the others filled."""
-    return _ratio_figure(table, out_dir, params, materials, "figure_6", all_particles=True)
+    return _ratio_figure(table, out_dir, params, materials, "figure_6", all_particles=True,
+                         numbering=numbering)
 
 
 # --------------------------------------------------------------------------
@@ -562,9 +662,10 @@ def _band(ax, frame, xcol, ycol, color, label):
     ax.fill_between(xs, lo, hi, color=color, alpha=0.3, lw=0, label=label)
 
 
-def figure_7(table, out_dir, runs=None, params=None, materials=None) -> list:
+def figure_7(table, out_dir, runs=None, params=None, materials=None,
+             numbering="paper") -> list:
     """(b) Mn++/Mn+ and O2+/O+ against laser energy: the runs of another phase (the Mn-rich
-    particle) as points, the reference material (LiMn2O4) as a band (value +/- 1 sigma);
+    particle) as points, the reference material (LiMn2O4) as a band (value ± 1σ);
     (c) Mn/(Li+Mn) and Li/(Li+Mn) against Mn++/Mn+, expected values (2/3 and 1/3 for
     LiMn2O4) dashed.
     """
@@ -591,7 +692,7 @@ def figure_7(table, out_dir, runs=None, params=None, materials=None) -> list:
             _panel_message(ax, f"the study computes no {ycol}")
             continue
         if len(ref):
-            _band(ax, ref, "laser_pj", ycol, REFERENCE, f"{ref_name} (reference, +/- 1 sigma)")
+            _band(ax, ref, "laser_pj", ycol, REFERENCE, f"{ref_name} (reference, ± 1σ)")
         for k, p in enumerate(g.particles(g.other_phase)):
             rows = g.rows_of_particle(g.other_phase, p)
             x, _ = _values(rows, "laser_pj")
@@ -602,8 +703,8 @@ def figure_7(table, out_dir, runs=None, params=None, materials=None) -> list:
                         label=f"{p}: listed {rows['material'].iloc[0]}, flagged other_phase")
         ax.set_xlabel("laser pulse energy (pJ)")
         ax.set_ylabel(f"{ycol} (ions)")
-        ax.legend(fontsize=7, frameon=False)
-        ax.set_title(f"(b) {ycol} against laser energy", fontsize=9)
+        _legend(ax)
+        ax.set_title(f"({'ab'[i]}) {ycol} against laser energy", fontsize=9)
     ax = fig.add_subplot(gs[0, 2])
     for frame, color, what, mk in ((g.other_phase, OTHER, "another phase", "o"),
                                    (ref, REFERENCE, ref_name or "reference", "s")):
@@ -620,15 +721,15 @@ def figure_7(table, out_dir, runs=None, params=None, materials=None) -> list:
         exp = _expected(expr, phase, materials)
         if exp is not None:
             ax.axhline(exp, ls="--", color="k", lw=1.0)
-            ax.annotate(f"{phase}: {exp:.3g}", (0.99, exp), xycoords=("axes fraction", "data"),
-                        ha="right", va="bottom", fontsize=7)
+            ax.annotate(f"{phase}: {exp:.3g}", (1.02, exp), xycoords=("axes fraction", "data"),
+                        ha="left", va="center", fontsize=8)     # outside: covers no point
     ax.set_xlabel("Mn++/Mn+ (ions)")
     ax.set_ylabel("atom fraction")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=6, frameon=False, loc="center right")
+    _legend(ax, "right")
     ax.set_title("(c) Mn/(Li+Mn) and Li/(Li+Mn) against Mn++/Mn+", fontsize=9)
-    fig.suptitle(f"Figure 7. Runs of another phase ({phase}) and the reference material",
-                 fontsize=10)
+    fig.suptitle(numbered("Figure 7", f"runs of another phase ({phase}) and the reference "
+                          "material", numbering), fontsize=10)
     return _save(fig, out_dir, "figure_7")
 
 
@@ -655,7 +756,8 @@ def _against_laser(ax, g: StudyGroups, col: str) -> None:
     ax.set_xlabel("laser pulse energy (pJ)")
 
 
-def supplementary_figure_3(table, out_dir, runs=None, params=None, materials=None) -> list:
+def supplementary_figure_3(table, out_dir, runs=None, params=None, materials=None,
+                           numbering="paper") -> list:
     """Charge-state ratios (``M++/M+``) against laser energy, one panel per element."""
     g = StudyGroups(table)
     cols = g.csr_columns()
@@ -669,14 +771,15 @@ def supplementary_figure_3(table, out_dir, runs=None, params=None, materials=Non
         ax = fig.add_subplot(1, len(cols), i + 1)
         _against_laser(ax, g, col)
         ax.set_ylabel(f"{col} (ions)")
-        ax.legend(fontsize=7, frameon=False)
-    fig.suptitle("Supplementary Figure 3. Charge-state ratios against laser energy, "
-                 "1-sigma counting errors", fontsize=10)
+        _legend(ax)
+    fig.suptitle(numbered("Supplementary Figure 3", "charge-state ratios against laser "
+                          "energy, 1-sigma counting errors", numbering), fontsize=10)
     fig.subplots_adjust(wspace=0.3)
     return _save(fig, out_dir, "supplementary_figure_3")
 
 
-def field_by_laser(table, out_dir, runs=None, params=None, materials=None) -> list:
+def field_by_laser(table, out_dir, runs=None, params=None, materials=None,
+                   numbering="paper") -> list:
     """(a) O2+/O+ and (b) the coating's Kingham-equivalent field against laser energy.
 
     The field is read from the coating's own charge-state ratio (a metal:
@@ -704,7 +807,7 @@ def field_by_laser(table, out_dir, runs=None, params=None, materials=None) -> li
             ax.set_title(f"({chr(ord('a') + i)}) from the charge-state ratio of {el} in the "
                          "coating (metal assumption)", fontsize=9)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, frameon=False)
+            _legend(ax)
     fig.suptitle("Field against laser energy: the oxide's proxy and the coating's "
                  "Kingham-equivalent field, 1-sigma counting errors", fontsize=10)
     fig.subplots_adjust(wspace=0.3)
@@ -734,7 +837,8 @@ def _truth_segment(runs, row, cache):
     return segs[0], evap if isinstance(evap, dict) else None
 
 
-def field_collapse(table, out_dir, runs=None, params=None, materials=None) -> list:
+def field_collapse(table, out_dir, runs=None, params=None, materials=None,
+                   numbering="paper") -> list:
     """Simulated runs: the measured proxies against the simulator's true local field.
 
     (a) O2+/O+ measured in the ROI against the mean field of the oxide's
@@ -790,7 +894,7 @@ def field_collapse(table, out_dir, runs=None, params=None, materials=None) -> li
     ax.set_ylabel("O2+/O+ measured (ions)")
     ax.set_title("(a) O2+/O+ against the true field: one curve", fontsize=9)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, frameon=False)
+        _legend(ax)
     ax = fig.add_subplot(1, 2, 2)
     kp = [(p[6], p[7], p[8], p[9]) for p in pts if p[6] is not None and p[7] is not None]
     if kp:
@@ -803,7 +907,7 @@ def field_collapse(table, out_dir, runs=None, params=None, materials=None) -> li
                     color="k", ms=7, lw=0.8, label="noise-free, with the map's spread")
         lo, hi = float(x.min()) - 0.3, float(x.max()) + 0.3
         ax.plot([lo, hi], [lo, hi], "k:", lw=0.8, label="equal")
-        ax.legend(fontsize=7, frameon=False)
+        _legend(ax)
     else:
         _panel_message(ax, "no coated run with a Kingham field")
     ax.set_xlabel("true mean field of the shell's Cr ions (V/nm)")
@@ -860,8 +964,10 @@ def supplementary_table_1(table, params=None):
 # the course of the runs, the yield, MRP and tails
 # --------------------------------------------------------------------------
 
-def voltage_histories(table, out_dir, runs=None, params=None, materials=None) -> list:
-    """Standing voltage against ion index of every run, uncoated and coated side by side.
+def voltage_histories(table, out_dir, runs=None, params=None, materials=None,
+                      numbering="paper") -> list:
+    """Standing voltage against ion index of every run, uncoated and coated side by side
+    (a panel per coating state the study has; runs whose file holds no voltage left out).
 
     Runs flagged ``early_fracture`` end in a cross. One curve per run
     (segments of a run share it); the median voltage of consecutive bins
@@ -878,9 +984,7 @@ def voltage_histories(table, out_dir, runs=None, params=None, materials=None) ->
         e = per_run.setdefault(r["run"], {"row": r, "fractured": False})
         if "early_fracture" in flag_set(r.get("flags")):
             e["fractured"] = True
-    fig = _new(figsize=(12.0, 4.2))
-    axes = {"none": fig.add_subplot(1, 2, 1), "coated": fig.add_subplot(1, 2, 2)}
-    drawn = {"none": 0, "coated": 0}
+    curves: dict = {"none": [], "coated": []}
     for name, e in per_run.items():
         r = e["row"]
         label = _label(r)
@@ -890,29 +994,33 @@ def voltage_histories(table, out_dir, runs=None, params=None, materials=None) ->
         if "v_dc" not in run:
             continue
         v, edges = binned_voltage(np.asarray(run["v_dc"]), 200)
+        if not np.nanmax(v, initial=0.0) > 0:
+            continue                        # a file whose voltage column holds no voltage
         x = 0.5 * (edges[:-1] + edges[1:])
         kind = "none" if str(r.get("coating") or "none").lower() == "none" else "coated"
-        ax = axes[kind]
-        line, = ax.plot(x, v, lw=1.0, label=f"{name} ({_pj(r.get('laser_pj'))})")
-        if e["fractured"]:
-            ax.plot(x[-1], v[-1], "x", color=line.get_color(), ms=9, mew=2)
-        drawn[kind] += 1
-    if not any(drawn.values()):
-        raise FigureSkipped("no run has a voltage column (v_dc)")
-    for kind, ax in axes.items():
+        curves[kind].append((name, r, e["fractured"], x, v))
+    kinds = [k for k in ("none", "coated") if curves[k]]
+    if not kinds:
+        raise FigureSkipped("no run records its standing voltage (v_dc)")
+    fig = _new(figsize=(6.0 * len(kinds), 4.2))
+    for i, kind in enumerate(kinds):
+        ax = fig.add_subplot(1, len(kinds), i + 1)
+        for name, r, fractured, x, v in curves[kind]:
+            line, = ax.plot(x, v, lw=1.0, label=f"{name} ({_pj(r.get('laser_pj'))})")
+            if fractured:
+                ax.plot(x[-1], v[-1], "x", color=line.get_color(), ms=9, mew=2)
         ax.set_xlabel("ion index")
         ax.set_ylabel("standing voltage (V)")
-        ax.set_title(("uncoated" if kind == "none" else "coated") + f" runs ({drawn[kind]}); "
-                     "x: flagged early_fracture", fontsize=9)
-        if 0 < drawn[kind] <= 12:
-            ax.legend(fontsize=6, frameon=False)
-        elif drawn[kind] == 0:
-            _panel_message(ax, "no run")
+        ax.set_title(("uncoated" if kind == "none" else "coated")
+                     + f" runs ({len(curves[kind])}); x: flagged early_fracture", fontsize=9)
+        if len(curves[kind]) <= 12:
+            _legend(ax, ncols=2)
     fig.suptitle("Voltage histories", fontsize=10)
     return _save(fig, out_dir, "voltage_histories")
 
 
-def yield_by_coating(table, out_dir, runs=None, params=None, materials=None) -> list:
+def yield_by_coating(table, out_dir, runs=None, params=None, materials=None,
+                     numbering="paper") -> list:
     """Runs complete and fractured per coating (:func:`liprobe.study.yield_table`)."""
     from ..study import yield_table
 
@@ -934,12 +1042,13 @@ def yield_by_coating(table, out_dir, runs=None, params=None, materials=None) -> 
     ax.set_ylabel("runs")
     ax.set_xlabel("coating")
     ax.set_ylim(0, max(y["runs"] for y in ys) * 1.2 + 0.5)
-    ax.legend(fontsize=7, frameon=False)
+    _legend(ax)
     ax.set_title("Yield: runs that ran to their end, per coating", fontsize=9)
     return _save(fig, out_dir, "yield_by_coating")
 
 
-def mrp_by_coating(table, out_dir, runs=None, params=None, materials=None) -> list:
+def mrp_by_coating(table, out_dir, runs=None, params=None, materials=None,
+                   numbering="paper") -> list:
     """MRP at FWHM and at 10 % of the maximum, and the thermal tail, of the reference peaks,
     coated against uncoated (one point per row, the median as a bar)."""
     ions = [c[len("mrp_fwhm_"):] for c in table.columns if str(c).startswith("mrp_fwhm_")]
@@ -965,7 +1074,7 @@ def mrp_by_coating(table, out_dir, runs=None, params=None, materials=None) -> li
                            alpha=0.7)
                 ax.hlines(np.median(y), x0 - 0.12, x0 + 0.12, color="k", lw=1.5)
         handles = [ax.scatter([], [], s=12, color=c, label=n) for n, _, c in parts]
-        ax.legend(handles=handles, fontsize=7, frameon=False)
+        _legend(ax, handles=handles)
         ax.set_xticks(range(len(ions)))
         ax.set_xticklabels(ions)
         ax.set_ylabel(what)
@@ -977,58 +1086,414 @@ def mrp_by_coating(table, out_dir, runs=None, params=None, materials=None) -> li
 
 
 # --------------------------------------------------------------------------
+# any study: spectra, compositions, maps and profiles of its runs
+# --------------------------------------------------------------------------
+
+#: Runs shown at most by the per-run figures (spectra, maps, profiles).
+MAX_RUNS = 4
+
+
+def _one_row_per_run(table, limit=MAX_RUNS) -> list:
+    """The first finished row of each run (segments of a run share its file), at most
+    ``limit`` of them, in table order."""
+    ok = table[table["status"].astype("string") == "ok"] if "status" in table else table
+    seen, out = set(), []
+    for _, r in ok.iterrows():
+        key = r.get("run")
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(r)
+    return out[:limit]
+
+
+def _major_elements(row, k=3) -> list:
+    """The ``k`` elements of a row with the highest ``at_pct_<El>``, largest first."""
+    vals = [(number(v), c[len("at_pct_"):]) for c, v in row.items()
+            if isinstance(c, str) and c.startswith("at_pct_") and not c.endswith("_err")]
+    vals = sorted((v, el) for v, el in vals if v is not None and v > 0)
+    return [el for _, el in reversed(vals)][:k]
+
+
+def spectra(table, out_dir, runs=None, params=None, materials=None,
+            numbering="paper") -> list:
+    """The mass spectrum of each run (up to :data:`MAX_RUNS`), log scale, its ranges shaded
+    in their colours and labelled; the mass axis ends past the highest range."""
+    from ..plots.spectrum import draw_spectrum
+    from ..spectrum import mass_histogram
+
+    _need_runs(runs)
+    rows = [r for r in _one_row_per_run(table) if _label(r) in runs]
+    if not rows:
+        raise FigureSkipped("no finished run has its files at hand")
+    fig = _new(figsize=(10.0, 2.9 * len(rows)))
+    for i, row in enumerate(rows):
+        ax = fig.add_subplot(len(rows), 1, i + 1)
+        run, rt = runs.whole_run(_label(row))
+        top = max((r.hi for r in rt.ranges), default=100.0)
+        hi = float(min(max(10.0 * np.ceil((top + 5.0) / 10.0), 20.0), 300.0))
+        h = mass_histogram(run.chunks("mass"), bin_da=0.05, mass_range=(0.0, hi))
+        draw_spectrum(ax, h, rt, color="k")
+        lo, top_y = ax.get_ylim()
+        ax.set_ylim(lo, top_y * 30.0)           # room for the peaks' labels
+        ax.set_ylabel("ions per 0.05 Da")
+        ax.set_title(f"{row.get('run')}: {int(h.counts.sum()):,} ions in 0-{hi:g} Da, "
+                     f"{len(rt.ranges)} ranges", fontsize=9)
+        if i == len(rows) - 1:
+            ax.set_xlabel("mass-to-charge (Da)")
+    fig.suptitle("Mass spectra, ranged windows shaded and labelled", fontsize=10)
+    fig.subplots_adjust(hspace=0.55)
+    return _save(fig, out_dir, "spectra")
+
+
+def compositions(table, out_dir, runs=None, params=None, materials=None,
+                 numbering="paper") -> list:
+    """Each row's composition (``at_pct_<El>`` in its ROI, 1-sigma errors), one group of
+    points per element, log scale (minor elements visible beside the major ones)."""
+    ok = table[table["status"].astype("string") == "ok"] if "status" in table else table
+    els = [c[len("at_pct_"):] for c in ok.columns
+           if isinstance(c, str) and c.startswith("at_pct_") and not c.endswith("_err")]
+    els = [el for el in els if np.isfinite(_values(ok, f"at_pct_{el}")[0]).any()]
+    if not els or not len(ok):
+        raise FigureSkipped("the table holds no composition (at_pct_ columns)")
+    mean = {el: np.nanmean(_values(ok, f"at_pct_{el}")[0]) for el in els}
+    els = sorted(els, key=lambda el: -mean[el])
+    rows = _rows(ok)
+    g = StudyGroups(table)
+    parts = [(g.uncoated, UNCOATED, "uncoated"), (g.coated, COATED, "coated"),
+             (g.other_phase, OTHER, "another phase"), (g.reference, REFERENCE,
+                                                       "other material" if g.main else "rows")]
+    part_of = {i: (color, what) for frame, color, what in parts for i in frame.index}
+    fig = _new(figsize=(min(1.1 * len(els) + 3.0, 11.0), 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    n = len(rows)
+    width = 0.8 / max(n, 1)
+    labelled: set = set()
+    for k, row in enumerate(rows):
+        x, y, e = [], [], []
+        for j, el in enumerate(els):
+            v = number(row.get(f"at_pct_{el}"))
+            if v is None or v <= 0:
+                continue
+            x.append(j - 0.4 + width * (k + 0.5))
+            y.append(v)
+            e.append(number(row.get(f"at_pct_{el}_err")) or 0.0)
+        if n <= 10:
+            ax.errorbar(x, y, yerr=e, fmt="os^Dv<>PXh"[k % 10], color=f"C{k % 10}", ms=5,
+                        capsize=1.5, lw=0.8, label=_label(row))
+        else:                               # many rows: coloured by part of the study
+            color, what = part_of.get(row.name, ("0.3", "rows"))
+            ax.plot(x, y, ".", color=color, ms=4,
+                    label=None if what in labelled else f"{what}")
+            labelled.add(what)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(els)))
+    ax.set_xticklabels(els)
+    ax.set_xlim(-0.6, len(els) - 0.4)
+    ax.set_xlabel("element")
+    ax.set_ylabel("composition in the ROI (at.%)")
+    _legend(ax, "right")
+    fig.suptitle(f"Composition of each row ({n}), 1-sigma counting errors", fontsize=10)
+    return _save(fig, out_dir, "compositions")
+
+
+def maps(table, out_dir, runs=None, params=None, materials=None, numbering="paper") -> list:
+    """Per run (up to :data:`MAX_RUNS`): the detector hit map (where the file has detector
+    coordinates), the XY view along z and an XZ slice (5 nm) of its three major elements."""
+    from ..spatial.detector import detector_map
+
+    _need_runs(runs)
+    rows = [r for r in _one_row_per_run(table) if _label(r) in runs]
+    if not rows:
+        raise FigureSkipped("no finished run has its files at hand")
+    cfg = getattr(params, "detector", None)
+    loaded = [(r, *runs.whole_run(_label(r))) for r in rows]
+    with_det = any("det_x" in run and "det_y" in run for _, run, _ in loaded)
+    shown: list = []                        # one colour per element across the runs
+    for row, _, rt in loaded:
+        for el in _major_elements(row) or [str(e) for e in rt.elements[:3]]:
+            if el not in shown:
+                shown.append(el)
+    nrow = 3 if with_det else 2
+    fig = _new(figsize=(3.2 * len(rows), 3.4 * nrow))
+    gs = fig.add_gridspec(nrow, len(rows), hspace=0.65, wspace=0.4)
+    for j, (row, run, rt) in enumerate(loaded):
+        i0 = 0
+        if with_det:
+            ax = fig.add_subplot(gs[0, j])
+            i0 = 1
+            if "det_x" in run and "det_y" in run:
+                try:
+                    m = detector_map(run, rt, bins=getattr(cfg, "bins", 128),
+                                     sample_size=getattr(cfg, "sample", 100_000),
+                                     seed=getattr(cfg, "seed", 0))
+                    x0, x1, y0, y1 = m.extent_mm
+                    ax.imshow(np.asarray(m.counts, float), origin="lower",
+                              extent=(x0, x1, y0, y1), cmap="viridis", interpolation="nearest")
+                    ax.set_aspect("equal")
+                    ax.set_xlabel("det_x (mm)")
+                    ax.set_ylabel("det_y (mm)")
+                except LiprobeError as e:
+                    _panel_message(ax, f"no detector map: {e}")
+            else:
+                _panel_message(ax, "no detector\ncoordinates\nin this file")
+            ax.set_title(f"{row.get('run')}: detector hits", fontsize=9)
+        els = _major_elements(row) or [str(e) for e in rt.elements[:3]]
+        groups = [(el, f"C{shown.index(el) % 10}",
+                   (lambda el_: lambda n: _has_element(n, el_))(el)) for el in els]
+        for i, plane in ((i0, "xy"), (i0 + 1, "xz")):
+            ax = fig.add_subplot(gs[i, j])
+            try:
+                _draw_slice(ax, _slice(run, rt, plane), groups)
+                _legend(ax, markerscale=4, ncols=1)
+            except LiprobeError as e:
+                _panel_message(ax, f"{plane}: {e}")
+            ax.set_title(f"{row.get('run')}: " + ("XY view along z" if plane == "xy"
+                                                  else "XZ slice, 5 nm"), fontsize=9)
+    fig.suptitle("Detector maps and atom maps of the major elements", fontsize=10)
+    return _save(fig, out_dir, "maps")
+
+
+def profiles(table, out_dir, runs=None, params=None, materials=None,
+             numbering="paper") -> list:
+    """Composition against depth in each run's ROI (up to :data:`MAX_RUNS` runs; the study's
+    excluded elements left out), 1-sigma counting errors."""
+    from ..spatial.profile import composition_profile
+
+    _need_runs(runs)
+    rows = [r for r in _one_row_per_run(table) if _label(r) in runs]
+    if not rows:
+        raise FigureSkipped("no finished run has its files at hand")
+    exclude = tuple(getattr(params, "exclude", ()) or ())
+    fig = _new(figsize=(4.4 * len(rows) + 1.5, 4.0))
+    drawn = 0
+    colours: dict = {}                      # one colour per element across the panels
+    for j, row in enumerate(rows):
+        ax = fig.add_subplot(1, len(rows), j + 1)
+        run, rt = runs.whole_run(_label(row))
+        spec = runs.spec(_label(row))
+        try:
+            if spec.roi:
+                from ..spatial.roi import select
+
+                run, _ = select(run, spec.roi, None, rt)
+            z = run["z"]
+            depth = float(z.max() - z.min())
+            bin_nm = 1.0 if depth >= 15 else max(round(depth / 15, 2), 0.05)
+            p = composition_profile(run, rt, axis="z", bin_nm=bin_nm, exclude=exclude)
+        except LiprobeError as e:
+            _panel_message(ax, f"no profile: {e}")
+            continue
+        xs = p.depth if p.depth is not None else p.position
+        for el in p.elements:
+            y, err = p.percent[el], p.error[el]
+            ok = np.isfinite(y) & (y > 0)
+            if ok.any():
+                # on a log axis the lower bar stops at a tenth of the value
+                low = np.minimum(np.nan_to_num(err[ok]), 0.9 * y[ok])
+                k = colours.setdefault(el, len(colours))
+                ax.errorbar(xs[ok], y[ok], yerr=[low, np.nan_to_num(err[ok])], marker="o",
+                            ms=2, lw=0.8, capsize=1.0, color=f"C{k % 10}", label=el)
+        ax.set_yscale("log")
+        ax.set_xlabel("depth (nm)")
+        if j == 0:
+            ax.set_ylabel("composition (at.%)")
+        ax.set_title(f"{row.get('run')}: ROI {spec.roi or 'all ions'}, {bin_nm:g} nm bins",
+                     fontsize=9)
+        drawn += 1
+        if j == len(rows) - 1:
+            _legend(ax, "right")
+    if not drawn:
+        raise FigureSkipped("no run gives a depth profile")
+    fig.suptitle("Composition against depth" + (f" ({', '.join(exclude)} excluded)"
+                                                if exclude else "")
+                 + ", 1-sigma counting errors", fontsize=10)
+    fig.subplots_adjust(wspace=0.3)
+    return _save(fig, out_dir, "profiles")
+
+
+# --------------------------------------------------------------------------
+# which figures a study gets
+# --------------------------------------------------------------------------
+
+def _laser_series(g: StudyGroups) -> bool:
+    x, _ = _values(g.ok, "laser_pj")
+    return len(np.unique(x[np.isfinite(x)])) >= 2
+
+
+def _coating_comparison(table, g, runs):
+    if not len(g.coated) or not len(g.uncoated):
+        return "no coated and uncoated runs of one material to compare"
+    return None
+
+
+def _coated_runs(table, g, runs):
+    return None if len(g.coated) else "no coated run"
+
+
+def _same_laser_pair(table, g, runs):
+    why = _coating_comparison(table, g, runs)
+    if why:
+        return why
+    return None if _pair_at_same_laser(g) else ("no laser energy has both a coated and an "
+                                                "uncoated run")
+
+
+def _field_proxy_plots(table, g, runs):
+    if FIELD_PROXY not in table:
+        return f"no {FIELD_PROXY} field proxy"
+    return _coated_runs(table, g, runs)
+
+
+def _particle_spread(table, g, runs):
+    why = _field_proxy_plots(table, g, runs)
+    if why:
+        return why
+    return None if len(g.coated_particles) >= 2 else "fewer than two coated particles"
+
+
+def _another_phase(table, g, runs):
+    if "Mn++/Mn+" not in table:
+        return "no Mn++/Mn+"
+    return None if len(g.other_phase) or (len(g.reference) and g.main is not None) \
+        else "no run of another phase and no reference material"
+
+
+def _laser_csr(table, g, runs):
+    if not _laser_series(g):
+        return "no laser-energy series"
+    return None if g.csr_columns() else "no charge-state ratio"
+
+
+def _laser_field(table, g, runs):
+    return None if _laser_series(g) else "no laser-energy series"
+
+
+def _simulated(table, g, runs):
+    from .sources import read_truth
+
+    cache: dict = {}
+    if runs is not None and any(read_truth(runs, _label(r), cache) for r in _rows(g.ok)):
+        return None
+    return "no simulated run: no truth file beside the data"
+
+
+def _two_coating_states(table, g, runs):
+    c = table["coating"].astype("string").fillna("none").str.lower() != "none" \
+        if "coating" in table else None
+    if c is None or c.all() or not c.any():
+        return "one coating state (its yield is in the yield table)"
+    return None
+
+
+def _reference_peaks(table, g, runs):
+    if not any(str(c).startswith("mrp_fwhm_") for c in table.columns):
+        return "no reference peak measured"
+    return _two_coating_states(table, g, runs)
+
+
+def _any_study(table, g, runs):
+    return None if len(g.ok) else "no finished row"
+
+
+def _no_spectrum_comparison(table, g, runs):
+    return "the coated and uncoated spectra are compared" if _same_laser_pair(
+        table, g, runs) is None else _any_study(table, g, runs)
+
+
+def _no_coating_maps(table, g, runs):
+    return "the coated runs' maps and profiles are drawn" if len(g.coated) \
+        else _any_study(table, g, runs)
+
+
+
+# --------------------------------------------------------------------------
 # the list the report draws
 # --------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """A figure of the report: its file stem, title, what it shows, and its function."""
+    """A figure of the report: its file stem, descriptive title, what it shows, its
+    function, when it applies, and its number in the paper (if it is one of the paper's).
+
+    ``applies(table, groups, runs)`` gives None when the study holds what the figure shows,
+    else a short reason it is left out (no coated run, no laser-energy series ...).
+    """
 
     name: str
     title: str
     caption: str
     func: Callable
+    applies: Callable | None = None
+    paper: str | None = None
+
+    def heading(self, numbering: str = "paper") -> str:
+        """The paper's number under its numbering (``"Figure 1"``), else the title."""
+        return self.paper if numbering == "paper" and self.paper else self.title
+
+    def why_not(self, table, groups=None, runs=None) -> str | None:
+        """None if the figure applies to the study, else why it is left out."""
+        if self.applies is None:
+            return None
+        return self.applies(table, groups if groups is not None else StudyGroups(table), runs)
 
 
 FIGURES: tuple = (
-    FigureSpec("figure_1", "Figure 1",
+    FigureSpec("figure_1", "Uncoated runs across laser energies: detector and atom maps",
                "Uncoated runs across laser energies: detector event maps (hit density), with "
-               "the XZ slice and the XY view of Li and Ni ions below.", figure_1),
-    FigureSpec("figure_3", "Figure 3",
+               "the XZ slice and the XY view of Li and Ni ions below.", figure_1,
+               _coating_comparison, "Figure 1"),
+    FigureSpec("figure_3", "A coated run per laser energy: atom maps and depth profile",
                "A coated run per laser-energy segment: XY view along z (the coating fills the "
-               "periphery) and XZ slice; composition against depth in the ROI.", figure_3),
-    FigureSpec("figure_4", "Figure 4",
+               "periphery) and XZ slice; composition against depth in the ROI.", figure_3,
+               _coated_runs, "Figure 3"),
+    FigureSpec("figure_4", "Coated against uncoated: spectra and Li frequency distributions",
                "(a) Normalised mass spectra (4-35 Da) of an uncoated and a coated run at the "
                "same laser energy; (b, c) their frequency distributions of Li against the "
-               "binomial, mu in the legend.", figure_4),
-    FigureSpec("figure_5", "Figure 5",
+               "binomial, mu in the legend.", figure_4, _same_laser_pair, "Figure 4"),
+    FigureSpec("figure_5", "Composition ratios against the field proxy, one particle",
                "Composition ratios against the field proxy O2+/O+ for one coated particle; "
-               "expected values dashed.", figure_5),
-    FigureSpec("figure_6", "Figure 6",
+               "expected values dashed.", figure_5, _field_proxy_plots, "Figure 5"),
+    FigureSpec("figure_6", "Composition ratios against the field proxy, every particle",
                "The same for every coated particle: the first particle open, the others "
-               "filled.", figure_6),
-    FigureSpec("figure_7", "Figure 7",
-               "(b) Mn++/Mn+ and O2+/O+ against laser energy for the runs of another phase "
-               "(points) and the reference material (band); (c) Mn/(Li+Mn) and Li/(Li+Mn) "
-               "against Mn++/Mn+, expected values dashed.", figure_7),
-    FigureSpec("supplementary_figure_3", "Supplementary Figure 3",
-               "Charge-state ratios against laser energy.", supplementary_figure_3),
+               "filled.", figure_6, _particle_spread, "Figure 6"),
+    FigureSpec("figure_7", "Runs of another phase and the reference material",
+               "(a) Mn++/Mn+ and (b) O2+/O+ against laser energy for the runs of another "
+               "phase (points) and the reference material (band); (c) Mn/(Li+Mn) and "
+               "Li/(Li+Mn) against Mn++/Mn+, expected values dashed.", figure_7,
+               _another_phase, "Figure 7"),
+    FigureSpec("supplementary_figure_3", "Charge-state ratios against laser energy",
+               "Charge-state ratios against laser energy.", supplementary_figure_3,
+               _laser_csr, "Supplementary Figure 3"),
     FigureSpec("field_by_laser", "Field against laser energy",
                "(a) O2+/O+ and (b) the Kingham-equivalent field of the coating (from its "
-               "charge-state ratio, metal assumption) against laser energy.", field_by_laser),
+               "charge-state ratio, metal assumption) against laser energy.", field_by_laser,
+               _laser_field),
     FigureSpec("field_collapse", "Simulator check: proxies against the true field",
                "(a) O2+/O+ measured in each simulated run against the true mean local field "
                "of its oxide ions, with the evaporation model's curve; (b) the coating's "
                "Kingham field measured by the study against the true field of the shell's "
                "Cr ions (open: what a noise-free analysis reads with the field map's spread). "
-               "Drawn only for simulated runs.", field_collapse),
+               "Drawn only for simulated runs.", field_collapse, _simulated),
+    FigureSpec("spectra", "Mass spectra",
+               f"The mass spectrum of each run (up to {MAX_RUNS}), log scale, its ranged "
+               "windows shaded and labelled.", spectra, _no_spectrum_comparison),
+    FigureSpec("compositions", "Compositions",
+               "The composition of each row in its ROI (at.%, log scale), 1-sigma counting "
+               "errors.", compositions, _any_study),
+    FigureSpec("maps", "Detector and atom maps",
+               f"Per run (up to {MAX_RUNS}): the detector hit map, the XY view along z and an "
+               "XZ slice of the three major elements.", maps, _no_coating_maps),
+    FigureSpec("profiles", "Composition profiles",
+               f"Composition against depth in each run's ROI (up to {MAX_RUNS} runs), 1-sigma "
+               "counting errors.", profiles, _no_coating_maps),
     FigureSpec("voltage_histories", "Voltage histories",
                "Standing voltage along each run; runs flagged early_fracture end in a cross.",
-               voltage_histories),
+               voltage_histories, _any_study),
     FigureSpec("yield_by_coating", "Yield by coating",
                "Runs that ran to their end, and runs that fractured early, per coating.",
-               yield_by_coating),
+               yield_by_coating, _two_coating_states),
     FigureSpec("mrp_by_coating", "Mass resolving power and tails by coating",
                "MRP at FWHM and FW10%M and the thermal tail of the reference peaks, coated "
-               "against uncoated.", mrp_by_coating),
+               "against uncoated.", mrp_by_coating, _reference_peaks),
 )

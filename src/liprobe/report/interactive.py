@@ -178,7 +178,8 @@ def spectrum_figure(runs_or_hists, ranges: RangeTable | None = None, *,
             line={"width": 1, "shape": "hvh"}, name=name, meta=name,
             hovertemplate=f"{_esc(name)}<br>%{{x:.3f}} Da<br>%{{y:,}} counts<extra></extra>"))
     if ranges is not None and len(ranges):
-        for t in _range_traces(ranges, 0.5, 2.0 * top, ", ".join(labels)):
+        who = ", ".join(labels) if len(labels) <= 3 else f"{len(labels)} runs"
+        for t in _range_traces(ranges, 0.5, 2.0 * top, who):
             fig.add_trace(t)
     width = _hist_width(items, bin_da)
     fig.update_layout(

@@ -25,6 +25,7 @@ import math
 
 from ..instruments import instrument as _instrument
 from .groups import number
+from .numbers import value_error
 from .sources import read_truth, row_label
 
 __all__ = ["reporting_rows", "RANGING_CONVENTIONS", "ERRORS", "named_peak", "roi_text"]
@@ -197,8 +198,7 @@ def reporting_rows(table, runs=None, params=None, ranging_ids=None) -> list[dict
                 "n/a" if v is None else f"{int(v):,}" for v in ions),
             "reconstruction": _reconstruction(truth, row),
             "MRP at FWHM / FW10%M": mrp,
-            "background (ppm/ns)": None if bg is None else (
-                f"{bg:.3g}" + ("" if bge is None else f" +/- {bge:.2g}")),
+            "background (ppm/ns)": None if bg is None else value_error(bg, bge),
             "ranging": (ranging_ids or {}).get(label),
             "ROI": roi_text(roi),
             "errors": "1 sigma",

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..errors import LiprobeError
 from .groups import StudyGroups, number
+from .numbers import value_error
 
 __all__ = ["ClaimResult", "CLAIMS", "CLAIM_CONSTANTS", "CLAIM_OBSERVABLES", "STATUSES", "HOWS",
            "constant_metadata", "claim_how", "names_observable", "scorecard", "recovery_table",
@@ -327,6 +328,11 @@ def _fmt(v, spec=".3g") -> str:
     return "n/a" if v is None or not np.isfinite(v) else format(v, spec)
 
 
+def _ve(v, e) -> str:
+    """``v`` with its error rounded to the error (:func:`liprobe.report.numbers.value_error`)."""
+    return value_error(v, e)
+
+
 def _p_text(p) -> str:
     return "n/a" if not np.isfinite(p) else ("< 0.001" if p < 0.001 else f"{p:.2g}")
 
@@ -364,7 +370,7 @@ def _claim1_one(u, col):
     error[f"{col} slope_per_pj"] = slope_err
     rise = bool(np.isfinite(slope) and np.isfinite(slope_err) and slope > 3 * slope_err)
     txt = (f"{col}: Spearman rho {rho:.2f} over {n} uncoated rows (one-sided p "
-           f"{_p_text(p)}), slope {_fmt(slope)} +/- {_fmt(slope_err, '.2g')} per pJ"
+           f"{_p_text(p)}), slope {_ve(slope, slope_err)} per pJ"
            + ("" if ends is None else f", {_fmt(a)} at {lo:g} pJ, {_fmt(b)} at {hi:g} pJ"))
     if rho > 0 and p < 0.05 and rise:
         return measured, error, "reproduced", txt
@@ -444,8 +450,8 @@ def _claim2(g, table):
              if np.isfinite(base_u[1]) else False)
     c_above = (np.isfinite(base_c[0]) and c - base_c[0] > 3 * math.hypot(ce, base_c[1])
                if np.isfinite(base_c[1]) else False)
-    txt = (f"median mu(Li+) uncoated {_fmt(u)} +/- {_fmt(ue, '.2g')} ({nu} rows), coated "
-           f"{_fmt(c)} +/- {_fmt(ce, '.2g')} ({nc} rows); shuffled baselines "
+    txt = (f"median mu(Li+) uncoated {_ve(u, ue)} ({nu} rows), coated "
+           f"{_ve(c, ce)} ({nc} rows); shuffled baselines "
            f"{_fmt(base_u[0])} and {_fmt(base_c[0])}; coated at 40-50 pJ {_fmt(h)} "
            f"({nh} rows) vs {_fmt(c30)} up to 30 pJ")
     if sh not in table:
@@ -481,8 +487,8 @@ def _claim3(g, table):
     checks = {"uncoated at 5 pJ ~2.61": _agrees(a, ae, 2.61, TOL["o2_o"]),
               "coated at 5 pJ ~2.61": _agrees(b, be, 2.61, TOL["o2_o"]),
               f"coated at {_fmt(top, 'g')} pJ above 4": bool(np.isfinite(h) and h > 4)}
-    txt = (f"median O2+/O+ at 5 pJ: uncoated {_fmt(a)} +/- {_fmt(ae, '.2g')} ({na} rows), "
-           f"coated {_fmt(b)} +/- {_fmt(be, '.2g')} ({nb} rows); coated at the highest laser "
+    txt = (f"median O2+/O+ at 5 pJ: uncoated {_ve(a, ae)} ({na} rows), "
+           f"coated {_ve(b, be)} ({nb} rows); coated at the highest laser "
            f"energy ({_fmt(top, 'g')} pJ) {_fmt(h)} ({nh} rows); agreement within "
            f"max({TOL['o2_o']}, 3 errors)")
     ok = [k for k, v in checks.items() if v]
@@ -524,8 +530,8 @@ def _claim4(g, table):
         return measured, error, "not", "no coated row with a Li ratio"
     near = _agrees(m, e, 0.5, TOL["li"])
     flat = np.isfinite(d) and abs(d) <= max(TOL["li"], 3 * de if np.isfinite(de) else 0)
-    txt = (f"median {col} {_fmt(m)} +/- {_fmt(e, '.2g')} over {n} coated rows; a straight line "
-           f"against O2+/O+ changes by {_fmt(d, '.2g')} +/- {_fmt(de, '.2g')} over the rows' "
+    txt = (f"median {col} {_ve(m, e)} over {n} coated rows; a straight line "
+           f"against O2+/O+ changes by {_ve(d, de)} over the rows' "
            f"range (flat: within max({TOL['li']}, 3 errors))")
     if "O2+/O+" not in table:
         txt += "; column missing: O2+/O+ (flatness not tested)"
@@ -553,7 +559,7 @@ def _claim5(g, table):
     measured, error = {col: m}, {col: e}
     if not n:
         return measured, error, "not", "no coated row with a Ni ratio at O2+/O+ < 4"
-    txt = (f"median {col} {_fmt(m)} +/- {_fmt(e, '.2g')} over {n} coated rows at O2+/O+ < 4 "
+    txt = (f"median {col} {_ve(m, e)} over {n} coated rows at O2+/O+ < 4 "
            f"(the paper's low-field rows); agreement within max({TOL['ni']}, 3 errors), "
            f"partly within {TOL['ni_near']}; the nominal NMC811 value is 0.8")
     return measured, error, _agreement(m, e, 0.78, TOL["ni"], TOL["ni_near"]), txt
@@ -580,7 +586,7 @@ def _claim6(g, table):
     error = {"at O2+/O+ < 4": e, "at O2+/O+ >= 4": eh}
     if not n:
         return measured, error, "not", "no coated row at O2+/O+ < 4 with an O fraction"
-    txt = (f"median {col} {_fmt(m)} +/- {_fmt(e, '.2g')} over {n} coated rows at O2+/O+ < 4, "
+    txt = (f"median {col} {_ve(m, e)} over {n} coated rows at O2+/O+ < 4, "
            f"{_fmt(mh)} over {nh} at >= 4; agreement within max({TOL['o']}, 3 errors), partly "
            f"within {TOL['o_near']}")
     return measured, error, _agreement(m, e, 0.5, TOL["o"], TOL["o_near"]), txt
@@ -710,7 +716,7 @@ def _claim9(g, table, truths=None):
     d = li - 1 / 3
     sig = np.isfinite(lie) and abs(d) > 3 * lie
     big = abs(d) > TOL["stoich"]
-    txt = (f"median Li/(Li+Mn) {_fmt(li, '.4f')} +/- {_fmt(lie, '.2g')} over {n} LiMn2O4 rows: "
+    txt = (f"median Li/(Li+Mn) {_ve(li, lie)} over {n} LiMn2O4 rows: "
            f"{_fmt(d, '+.4f')} from 1/3 (off stoichiometry means more than 3 errors and more "
            f"than {TOL['stoich']})")
     true_dev = None
@@ -1130,12 +1136,11 @@ def _value_text(v, e=None) -> str:
     x = number(v)
     if x is None:
         return "n/a" if v is None or isinstance(v, float) else str(v)
-    ex = number(e)
-    return f"{x:.4g}" + ("" if ex is None else f" +/- {ex:.2g}")
+    return value_error(x, e)
 
 
 def scorecard_html(claims) -> str:
-    """The scorecard's table (claim, paper, measured +/- error, status, how, why)."""
+    """The scorecard's table (claim, paper, measured ± error, status, how, why)."""
     rows = []
     for c in claims:
         rows.append(f'<tr class="{_e(c.status)}"><td>{c.claim}</td><td>{_e(c.title)}</td>'
@@ -1146,7 +1151,7 @@ def scorecard_html(claims) -> str:
     n = sum(c.status == "reproduced" for c in claims)
     p = sum(c.status == "partly" for c in claims)
     return ('<table class="scorecard"><thead><tr><th>claim</th><th>the paper says</th>'
-            "<th>paper's value</th><th>measured +/- 1 sigma</th><th>status</th><th>how</th>"
+            "<th>paper's value</th><th>measured ± 1σ</th><th>status</th><th>how</th>"
             "<th>why</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
             f'<p class="note">{n} of {len(claims)} claims reproduced, {p} partly '
             "(scorecard.json; rules in liprobe.report.scorecard.scorecard). <i>emergent</i>: "
@@ -1166,7 +1171,7 @@ def _rec_cell(r, c, err=None) -> str:
     if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
         return f"<td>{int(v)}</td>"
     e = number(r.get(err)) if err is not None and err in r else None
-    return f"<td>{x:.4g}" + ("" if e is None else f" +/- {e:.2g}") + "</td>"
+    return f"<td>{_e(value_error(x, e, column=c))}</td>"
 
 
 def _rec_table(rec, groups) -> str:
@@ -1209,7 +1214,7 @@ def recovery_html(rec) -> str:
     return (f"<p>{_e(RECOVERY_SENTENCE)} True composition: the analysed volume, what the "
             "sites the front swept held (neutrals included, the coating's atoms out, the Li "
             "the flanks brought in not counted), true O2+/O+: the detected ions'; "
-            "measured: the study's, in its ROI, +/- 1 sigma; range bias: the analyst's range "
+            "measured: the study's, in its ROI, ± 1σ; range bias: the analyst's range "
             "file minus the simulator's windows on the same ions (recovery.csv).</p>"
             "<h3>Composition</h3>" + _rec_table(rec, comp)
             + "<h3>Field and coating</h3>"
