@@ -99,7 +99,7 @@ def test_view_composition_is_the_rois_counted_with_numpy(real, si_epos_page):
         txt = format_value_error(100 * c, 100 * np.sqrt(c * (1 - c) / total))
         assert rows[el][1] == txt
     # the error rounded to two significant digits, the value to the same decimal place
-    v, e = rows["Si"][1].split("±")
+    v, e = (part.strip() for part in rows["Si"][1].split("±"))
     assert len(e.replace(".", "").lstrip("0")) == 2
     assert len(v.partition(".")[2]) == len(e.partition(".")[2])
     assert d["atom_map"]["ions_sampled"] == 50_000

@@ -58,3 +58,22 @@ def test_ratio_points_are_the_tables_values_and_name_their_rows(demo):
     # the demo's ratios beyond the first three are left out, each with its reason
     assert set(left) == {f"ratio {r}" for r in m.params.ratios[3:]}
     assert set(left.values()) <= {"only the first 3 ratios are drawn"}
+
+
+def test_the_paper_numbering_is_asked_for_and_not_the_default(demo, tmp_path):
+    from click.testing import CliRunner
+
+    from liprobe.cli import cli
+
+    def titles(numbering):
+        out = tmp_path / f"{numbering}.html"
+        res = CliRunner().invoke(cli, ["report", str(demo.out), "--manifest", demo.manifest,
+                                       "-o", str(out), "-q", "--numbering", numbering])
+        assert res.exit_code == 0, res.output
+        text = re.sub(r"<script\b[^>]*>.*?</script>", " ", out.read_text(encoding="utf-8"),
+                      flags=re.S)
+        return re.findall(r"<figcaption><b>([^<]*)\.</b>", text)
+
+    paper, plain = titles("paper"), titles("descriptive")
+    assert "Figure 1" in paper and "Figure 5" in paper and len(paper) == len(plain)
+    assert not any(re.match(r"(Supplementary )?Figure \d", t) for t in plain)

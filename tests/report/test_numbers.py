@@ -67,3 +67,12 @@ def test_no_warning_from_the_formatting():
         value_error(1.0, 0.0)           # uncertainties warns on a zero std_dev: not used
         value_error(1.0, 1e-30)
         value_error(1e30, 1e28)
+
+
+def test_an_infinite_or_vanishing_error_says_so_instead_of_hiding_or_flooding():
+    from liprobe.report.numbers import value_error
+
+    assert value_error(1.0, float("inf")) == "1 (error not finite)"
+    assert value_error(2.5, 1e-20) == "2.5 (error below 1e-9 of the value)"
+    assert value_error(0.4970317, 1e-8) == "0.49703170 ± 0.00000001" or \
+        value_error(0.4970317, 1e-8).startswith("0.4970317")

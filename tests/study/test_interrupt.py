@@ -71,3 +71,47 @@ def test_ctrl_c_stops_the_study_cleanly_and_a_rerun_resumes(study_dir, tmp_path)
     assert res.returncode == 0, res.stderr
     cached = int(res.stdout.split(" from the cache")[0].rsplit(", ", 1)[1])
     assert cached >= done
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.skipif(sys.platform != "linux", reason="a pseudo-terminal: Linux")
+def test_on_a_terminal_the_study_shows_a_progress_bar_with_an_eta(study_dir, tmp_path):
+    """stderr a terminal: a tqdm bar (percent, rows, elapsed<remaining) instead of one line
+    per row; not a terminal: the lines, and no bar."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    p = subprocess.Popen([str(LIPROBE), "study", str(study_dir / "study.toml"), "-o",
+                          str(tmp_path / "tty"), "--workers", "0"],
+                         stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    buf = b""
+    while True:
+        r, _, _ = select.select([master], [], [], 0.5)
+        if r:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+        elif p.poll() is not None:
+            break
+    assert p.wait(timeout=60) == 0
+    text = buf.decode(errors="replace")
+    import re
+
+    n = int(re.search(r"\| 0/(\d+) ", text).group(1))
+    assert "study: 100%|" in text and f"{n}/{n}" in text and " rows" in text and n >= 7
+    assert "<" in text.split("study: ")[1]                  # elapsed<remaining: the ETA
+    assert "study: [1/" not in text                         # no per-row lines on a terminal
+    plain = subprocess.run([str(LIPROBE), "study", str(study_dir / "study.toml"), "-o",
+                            str(tmp_path / "pipe"), "--workers", "0"], capture_output=True,
+                           text=True, timeout=180)
+    assert f"study: [1/{n}]" in plain.stderr and "%|" not in plain.stderr

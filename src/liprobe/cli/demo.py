@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ._common import Number, echo_json
@@ -48,7 +50,24 @@ def demo(out, ions, workers, scheduler, dashboard, quiet, as_json):
     if dashboard and (scheduler is not None or workers == 0):
         raise click.BadParameter("is the local cluster's; not with --scheduler or --workers 0",
                                  param_hint="--dashboard")
-    say = None if quiet else (lambda line: click.echo(line, err=True))
+    bar_on = not quiet and sys.stderr.isatty()     # a bar with an ETA on a terminal
+    bars: dict = {}
+
+    def step(phase, done, total, name):
+        from tqdm import tqdm
+
+        if phase not in bars:
+            for b in bars.values():
+                b.close()
+            bars[phase] = tqdm(total=total, desc=f"demo {phase}", file=sys.stderr,
+                               unit=" runs" if phase == "series" else
+                               " rows" if phase == "study" else " figures",
+                               dynamic_ncols=True)
+        bars[phase].update(1)
+        bars[phase].set_postfix_str(str(name)[-40:], refresh=False)
+
+    # on a terminal the bars replace the lines of news; elsewhere one line per step
+    say = None if quiet or bar_on else (lambda line: click.echo(line, err=True))
 
     shown = []
 
@@ -57,8 +76,13 @@ def demo(out, ions, workers, scheduler, dashboard, quiet, as_json):
         click.echo(dashboard_line("demo", link), err=True)
 
     with cache_warnings_as_lines():
-        r = run_demo(out, ions=ions, workers=workers, scheduler=scheduler, progress=say,
-                     dashboard=show_dashboard if dashboard else None)
+        try:
+            r = run_demo(out, ions=ions, workers=workers, scheduler=scheduler, progress=say,
+                         dashboard=show_dashboard if dashboard else None,
+                         step=step if bar_on else None)
+        finally:
+            for b in bars.values():
+                b.close()
     if dashboard and not shown:
         click.echo(NO_DASHBOARD.format(who="demo"), err=True)
     if as_json:

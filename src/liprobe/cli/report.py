@@ -21,7 +21,11 @@ from .study import cache_warnings_as_lines
               help="Print what was written (figures, figures left out or failed and why) "
                    "as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No per-figure progress on stderr.")
-def report(study_out, html_path, manifest, as_json, quiet):
+@click.option("--numbering", type=click.Choice(["descriptive", "paper"]), default="descriptive",
+              show_default=True,
+              help="Figure titles: descriptive, or the seed paper's numbers (Figure 1 ...), "
+                   "as `liprobe demo` draws the paper preset.")
+def report(study_out, html_path, manifest, as_json, quiet, numbering):
     """Draw the figures of a finished study and write one self-contained HTML report.
 
     STUDY_OUT_DIR is the output folder of `liprobe study` (runs.parquet and
@@ -43,7 +47,8 @@ def report(study_out, html_path, manifest, as_json, quiet):
             click.echo(f"report: {name}: {state} ({seconds:.1f} s)", err=True)
 
     with cache_warnings_as_lines():
-        r = build_report(study_out, manifest=manifest, html_path=html_path, progress=progress)
+        r = build_report(study_out, manifest=manifest, html_path=html_path, progress=progress,
+                         numbering=numbering)
     if as_json:
         echo_json(r.to_dict())
         return

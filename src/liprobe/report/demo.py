@@ -80,7 +80,7 @@ def preset_available() -> bool:
 
 
 def write_series(folder, ions: int | None = None, workers: int | None = None,
-                 progress=None) -> tuple[str, bool]:
+                 progress=None, step=None) -> tuple[str, bool]:
     """The paper preset's series in ``folder``: ``(manifest path, reused)``.
 
     Parameters
@@ -93,6 +93,8 @@ def write_series(folder, ions: int | None = None, workers: int | None = None,
         Processes simulating runs (the preset's default: at most two).
     progress : callable, optional
         ``progress(run_name)`` after each run.
+    step : callable, optional
+        ``step(done, total, run_name)`` after each run (for a progress bar).
 
     A series written before in ``folder`` with the same size and liprobe
     version is reused.
@@ -116,7 +118,12 @@ def write_series(folder, ions: int | None = None, workers: int | None = None,
     except (OSError, ValueError):
         pass
     os.makedirs(folder, exist_ok=True)
-    news = None if progress is None else (lambda done, total, name: progress(name))
+    def news(done, total, name):
+        if progress is not None:
+            progress(name)
+        if step is not None:
+            step(done, total, name)
+
     try:
         manifest = write_preset(PRESET, folder, ions=ions, workers=workers, progress=news)
     except ValueError as e:
@@ -126,7 +133,8 @@ def write_series(folder, ions: int | None = None, workers: int | None = None,
 
 
 def run_demo(out, ions: int | None = None, workers: int | None = None,
-             scheduler: str | None = None, progress=None, dashboard=None) -> DemoResult:
+             scheduler: str | None = None, progress=None, dashboard=None,
+             step=None) -> DemoResult:
     """Simulate the series, run the study on it and write the report, all in ``out``.
 
     Parameters
@@ -141,6 +149,10 @@ def run_demo(out, ions: int | None = None, workers: int | None = None,
         A Dask scheduler's address for the study instead of a local cluster.
     progress : callable, optional
         ``progress(line)`` with one line of news per step.
+    step : callable, optional
+        ``step(phase, done, total, name)`` as each simulated run, study row and report
+        figure is done (``phase``: "series", "study" or "report"; ``total`` None where
+        not known): what a progress bar needs.
     dashboard : callable, optional
         Start the study's local Dask dashboard (127.0.0.1 only) and call
         ``dashboard(link)`` with its address (:func:`liprobe.study.run_study`).
@@ -159,8 +171,10 @@ def run_demo(out, ions: int | None = None, workers: int | None = None,
     seconds: dict = {}
     series = os.path.join(out, "series")
     say(f"demo: simulating the {PRESET} preset in {series}")
-    manifest, reused = write_series(series, ions, workers=workers,
-                                    progress=lambda name: say(f"  simulated {name}"))
+    tick = step or (lambda phase, done, total, name: None)
+    manifest, reused = write_series(
+        series, ions, workers=workers, progress=lambda name: say(f"  simulated {name}"),
+        step=lambda done, total, name: tick("series", done, total, name))
     seconds["series"] = time.perf_counter() - t0
     say(f"demo: series {'reused' if reused else 'written'} in {seconds['series']:.1f} s; "
         "running the study")
@@ -168,6 +182,7 @@ def run_demo(out, ions: int | None = None, workers: int | None = None,
     t = time.perf_counter()
 
     def study_news(ev):
+        tick("study", ev["done"], ev["total"], ev["label"])
         if ev["state"] == "failed" or ev["done"] == ev["total"] or ev["done"] % 5 == 0:
             say(f"  study [{ev['done']}/{ev['total']}] {ev['label']}: {ev['state']}"
                 + (f": {ev['error']}" if ev.get("error") else ""))
@@ -182,7 +197,8 @@ def run_demo(out, ions: int | None = None, workers: int | None = None,
     text = (f"Simulated by liprobe's simulator: the {PRESET} preset (liprobe simulate "
             f"--preset {PRESET}, {size}), truth beside every run; manifest {manifest}.")
     report = build_report(out, manifest=manifest, source=text, table=result.table,
-                          progress=lambda n, s, sec: say(f"  {n}: {s} ({sec:.1f} s)"),
+                          progress=lambda n, s, sec: (say(f"  {n}: {s} ({sec:.1f} s)"),
+                                                      tick("report", None, None, n)),
                           numbering="paper")
     seconds["report"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t0

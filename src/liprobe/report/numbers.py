@@ -109,8 +109,12 @@ def value_error(v, e=None, unit: str = "", missing: str = "n/a", column: str | N
         return missing
     err = _finite(e)
     tail = f" {unit}" if unit else ""
-    if err is None or err <= 0:
+    if err is None and e is not None and isinstance(e, (int, float)) and math.isinf(e):
+        text = plain(x) + tail + " (error not finite)"
+    elif err is None or err <= 0:
         text = plain(x) + tail
+    elif err < 1e-9 * abs(x):           # rounding to the error would print 10+ digits
+        text = plain(x, digits=10) + tail + " (error below 1e-9 of the value)"
     else:
         s = format(ufloat(x, err), ".2uP").replace("±", " ± ")
         text = s + tail

@@ -55,7 +55,8 @@ SORT_SCRIPT = """<script>
         if (a[0] === null && b[0] === null) return a[1] - b[1];
         return a[0] === null ? 1 : -1;
       }
-      var c = a[0] < b[0] ? -1 : (a[0] > b[0] ? 1 : 0);
+      var c = num ? (a[0] < b[0] ? -1 : (a[0] > b[0] ? 1 : 0))
+                  : a[0].localeCompare(b[0], undefined, {numeric: true});
       return (asc ? c : -c) || a[1] - b[1];
     });
     rows.forEach(function (r) { body.appendChild(r[2]); });

@@ -13,7 +13,6 @@ page opens with no network.
 from __future__ import annotations
 
 import html
-import math
 import os
 import time
 
@@ -38,19 +37,12 @@ DEFAULT_MAX_IONS = 50_000
 
 
 def format_value_error(value: float | None, error: float | None) -> str:
-    """``value ± error`` with the error rounded to two significant digits and the value
-    to the same decimal place (``uncertainties``' ``{:.2uP}``): ``12.346±0.012``; an
-    exact value (error 0) is given to 4 significant digits, ``± 0``; a missing one is
-    ``n/a``."""
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    if error is None or not math.isfinite(error):
-        return f"{value:.4g} ± n/a"
-    if error == 0:
-        return f"{value:.4g}±0"
-    from uncertainties import ufloat
+    """``value ± error`` as everywhere in the report
+    (:func:`liprobe.report.numbers.value_error`): the error rounded to two significant
+    digits and the value to the same decimal place, ``12.346 ± 0.012``."""
+    from .numbers import value_error
 
-    return f"{ufloat(value, abs(error)):.2uP}"
+    return value_error(value, error)
 
 
 _CSS = """

@@ -289,7 +289,19 @@ def _execute(pending, params, scheduler, workers, on_result, dashboard=None):
             # before the cluster's graceful close, which would wait for their tasks
             interrupted = True
             if cluster is not None:
-                _stop_workers(cluster)
+                # the scheduler logs its closed connections to the workers it loses, with
+                # tracebacks: nothing a user should read after pressing Ctrl-C
+                quiet = logging.getLogger("distributed")
+                level = quiet.level
+                quiet.setLevel(logging.CRITICAL)
+                try:
+                    _stop_workers(cluster)
+                    with contextlib.suppress(Exception):
+                        client.close(timeout=1)
+                    with contextlib.suppress(Exception):
+                        cluster.close(timeout=1)
+                finally:
+                    quiet.setLevel(level)
             raise
         finally:
             with contextlib.suppress(Exception):
