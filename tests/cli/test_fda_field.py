@@ -1,29 +1,16 @@
 """``liprobe fda`` and ``liprobe field``: real data against plain numpy, JSON, exit codes."""
 
-import json
 import re
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import liprobe
 from liprobe.chemistry import parse_ion
-from liprobe.cli import cli
 from liprobe.rangetable import Range, RangeTable
 
 from ..analyses.test_fda import independent_fda
-
-
-def run_cli(*args):
-    res = CliRunner().invoke(cli, list(map(str, args)))
-    return res.exit_code, res.stdout, res.stderr
-
-
-def strict_json(text):
-    def no_constants(c):
-        raise AssertionError(f"non-strict JSON constant {c}")
-    return json.loads(text, parse_constant=no_constants)
+from ._run import run_cli, strict_json
 
 
 def si_windows(real):

@@ -1,27 +1,17 @@
 """``liprobe spectrum``, ``autorange``, ``correlation`` and ``composition --deconvolve``."""
 
-import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import liprobe
-from liprobe.cli import cli
+
+from ._run import run_cli, strict_json
 
 ISSUE_KEYS = ("mass", "height", "background", "fwhm", "fw10", "fw1", "mrp_fwhm", "mrp_fw10",
               "mrp_fw1", "tail_ns", "tail_fraction")
 
 
-def run_cli(*args):
-    res = CliRunner().invoke(cli, list(map(str, args)))
-    return res.exit_code, res.stdout, res.stderr
-
-
-def strict_json(text):
-    def no_constants(c):
-        raise AssertionError(f"non-strict JSON constant {c}")
-    return json.loads(text, parse_constant=no_constants)
 
 
 @pytest.fixture(scope="module")

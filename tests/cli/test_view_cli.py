@@ -4,29 +4,19 @@ as one line naming the file."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import liprobe
-from liprobe.cli import cli
 from liprobe.report.view import format_value_error
+
+from ._run import run_cli, strict_json
 
 MAX_PAGE_BYTES = 6_000_000
 
 
-def run_cli(*args):
-    res = CliRunner().invoke(cli, list(map(str, args)))
-    return res.exit_code, res.stdout, res.stderr
-
-
-def strict_json(text):
-    def no_constants(c):
-        raise AssertionError(f"non-strict JSON constant {c}")
-    return json.loads(text, parse_constant=no_constants)
 
 
 def _bundle_marker():

@@ -36,3 +36,35 @@ def demo(tmp_path_factory):
                                    "--workers", "0", "--quiet", "--json"])
     assert res.exit_code == 0, (res.output, res.exception)
     return Demo(out, json.loads(res.stdout))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless chromium driven by selenium (the report's browser tests); skipped,
+    saying why, where it is not installed, except in CI, where .ci/run installs it."""
+    import os
+    import shutil
+
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed "
+                                    "(pip install -e '.[test]')")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver") or shutil.which("chromium-driver") or next(
+        (p for p in ("/usr/lib/chromium/chromedriver",) if os.path.exists(p)), None)
+    if not (chromium and driver):
+        msg = ("Debian's chromium and chromium-driver are not installed (apt-get install -y "
+               "chromium chromium-driver; .ci/run does it)")
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for a in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              "--window-size=1400,1800"):
+        opts.add_argument(a)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    d = webdriver.Chrome(service=Service(executable_path=driver), options=opts)
+    d.set_page_load_timeout(60)
+    yield d
+    d.quit()

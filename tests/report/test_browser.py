@@ -5,8 +5,6 @@ installs them when missing); skipped, saying so, where they are not installed, e
 from __future__ import annotations
 
 import io
-import os
-import shutil
 
 import numpy as np
 import pytest
@@ -14,41 +12,6 @@ from PIL import Image
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed "
                                 "(pip install -e '.[test]')")
-
-
-def _binary(*names):
-    for n in names:
-        p = shutil.which(n)
-        if p:
-            return p
-    for p in ("/usr/lib/chromium/chromedriver",):
-        if os.path.exists(p) and any("driver" in n for n in names):
-            return p
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser():
-    chromium = _binary("chromium", "chromium-browser")
-    driver = _binary("chromedriver", "chromium-driver")
-    if not (chromium and driver):
-        msg = ("Debian's chromium and chromium-driver are not installed (apt-get install -y "
-               "chromium chromium-driver; .ci/run does it)")
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    for a in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-              "--window-size=1400,1800"):
-        opts.add_argument(a)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    d = webdriver.Chrome(service=Service(executable_path=driver), options=opts)
-    d.set_page_load_timeout(60)
-    yield d
-    d.quit()
 
 
 def test_report_opens_with_every_image_loaded_and_no_console_error(browser, demo):

@@ -14,8 +14,6 @@ from click.testing import CliRunner
 
 from liprobe.cli import cli
 
-from .test_browser import browser  # noqa: F401  (the shared fixture)
-
 pytest.importorskip("selenium.webdriver", reason="selenium is not installed "
                     "(pip install -e '.[test]')")
 
@@ -79,7 +77,7 @@ def view_page(real, tmp_path_factory):
     return out
 
 
-def test_view_page_renders_zooms_and_names_the_run_on_hover(browser, view_page):  # noqa: F811
+def test_view_page_renders_zooms_and_names_the_run_on_hover(browser, view_page):
     browser.get(view_page.resolve().as_uri())
     ids = wait_rendered(browser, 4)
     assert {"liprobe-composition", "liprobe-spectrum", "liprobe-detector",
@@ -94,7 +92,7 @@ def test_view_page_renders_zooms_and_names_the_run_on_hover(browser, view_page):
     assert (screenshot_dir() / "view-si-epos.png").stat().st_size > 10_000
 
 
-def test_demo_report_has_its_interactive_figures_working(browser, demo):  # noqa: F811
+def test_demo_report_has_its_interactive_figures_working(browser, demo):
     """The demo report: at least 5 plotly figures drawn, no console error, a drag zooms the
     spectra, hovering a ratio point names its row, a click on a header sorts the results
     table; under 15 MB; a screenshot is saved."""

@@ -251,36 +251,6 @@ def test_si_figures_have_readable_fonts_and_unique_panel_letters(si_report):
 # in a real browser: a click on a header sorts the rows, the box filters them
 # --------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def browser():
-    import os
-    import shutil
-
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed "
-                                    "(pip install -e '.[test]')")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver") or next(
-        (p for p in ("/usr/lib/chromium/chromedriver",) if os.path.exists(p)), None)
-    if not (chromium and driver):
-        msg = ("Debian's chromium and chromium-driver are not installed (apt-get install -y "
-               "chromium chromium-driver; .ci/run does it)")
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    for a in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-              "--window-size=1400,1800"):
-        opts.add_argument(a)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    d = webdriver.Chrome(service=Service(executable_path=driver), options=opts)
-    d.set_page_load_timeout(60)
-    yield d
-    d.quit()
-
-
 def test_a_click_on_a_header_sorts_the_rows_and_the_box_filters_them(browser, si_report):
     from pathlib import Path
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import math
 
+from .groups import number
+
 __all__ = ["value_error", "plain", "NEGATIVE_ESTIMATORS", "heterogeneity_note",
            "LARGER_THAN_VALUE", "is_negative_estimator"]
 
@@ -33,22 +35,12 @@ LARGER_THAN_VALUE = "(error larger than the value)"
 NEGATIVE_ESTIMATORS = ("detector_heterogeneity", "li_map_heterogeneity")
 
 
-def _finite(v) -> float | None:
-    if v is None or isinstance(v, (str, bool)):
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
 def plain(v, digits: int = 4) -> str:
     """A value without an error: at most ``digits`` significant digits (trailing zeros
     dropped: its precision is not known), in fixed point between 1e-3 and 1e6 (the
     integer part whole; an integral value below 1e15 as an integer), else in exponent
     form; "n/a" for None or NaN."""
-    x = _finite(v)
+    x = number(v)
     if x is None:
         return "n/a"
     if x == int(x) and abs(x) < 1e15:
@@ -69,7 +61,7 @@ def heterogeneity_note(value) -> str | None:
     """The note printed beside a negative excess-variance estimate (None if it is not
     negative): the estimator subtracts the counting noise's variance, so a map more even
     than random labels gives a value below zero, read as no heterogeneity."""
-    x = _finite(value)
+    x = number(value)
     if x is None or x >= 0:
         return None
     return "(negative: an excess variance below counting noise, read as no heterogeneity)"
@@ -104,10 +96,10 @@ def value_error(v, e=None, unit: str = "", missing: str = "n/a", column: str | N
     """
     from uncertainties import ufloat
 
-    x = _finite(v)
+    x = number(v)
     if x is None:
         return missing
-    err = _finite(e)
+    err = number(e)
     tail = f" {unit}" if unit else ""
     if err is None and e is not None and isinstance(e, (int, float)) and math.isinf(e):
         text = plain(x) + tail + " (error not finite)"
