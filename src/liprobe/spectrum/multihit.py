@@ -140,33 +140,48 @@ def hit_mask_run(run, which: str = "all", chunk_ions: int | None = None):
     AnalysisError
         The column does not describe whole events (see :func:`event_sizes`).
     """
-    from ..run import DEFAULT_CHUNK_IONS, PackedMask, _set_bits
+    from ..run import PackedMask, _set_bits
 
     if which not in ("single", "multiple", "all"):
         raise ValueError(f"unknown selection '{which}' (single, multiple or all)")
     _check_multiplicity(run)
-    n = run.n_ions
-    size = chunk_ions or DEFAULT_CHUNK_IONS
-    bits = np.zeros((n + 7) // 8, np.uint8)
-    carry = np.zeros(0, np.int64)
-    for start, k in run.chunks("multiplicity", size):
-        offset = start - len(carry)                 # the run's index of the part's first ion
-        k = np.concatenate([carry, k.astype(np.int64)]) if len(carry) else k.astype(np.int64)
-        last = start + size >= n
-        cut = len(k)
-        if not last:
-            firsts = np.flatnonzero(k > 0)
-            cut = int(firsts[-1]) if len(firsts) else 0
-        part, carry = k[:cut], k[cut:]
-        if cut == 0:
-            continue
+    bits = np.zeros((run.n_ions + 7) // 8, np.uint8)
+    for offset, last, (part,) in _event_parts(run, (), chunk_ions):
         sizes = event_sizes(part, offset, last)
         keep = np.ones(len(sizes), bool) if which == "all" else \
             (sizes == 1 if which == "single" else sizes > 1)
         _set_bits(bits, offset + np.flatnonzero(keep))
-    if len(carry):
-        event_sizes(carry, n - len(carry))          # an event running past the end: an error
-    return PackedMask(bits, n)
+    return PackedMask(bits, run.n_ions)
+
+
+def _event_parts(run, columns, chunk_ions: int | None):
+    """A run read a chunk at a time in whole events: ``(offset, at_end, arrays)`` per part,
+    ``arrays`` the part's ``columns`` and its multiplicity (int64) last. Each chunk is cut
+    at its last event's first ion and the rest carried into the next; ``offset`` is the
+    run's index of the part's first ion, ``at_end`` whether the part ends the run. An
+    event running past the end of the run is an AnalysisError (:func:`event_sizes`)."""
+    from ..run import DEFAULT_CHUNK_IONS
+
+    size = chunk_ions or DEFAULT_CHUNK_IONS
+    n = run.n_ions
+    names = (*columns, "multiplicity")
+    carry = [np.zeros(0, np.float32) for _ in columns] + [np.zeros(0, np.int64)]
+    for chunks in zip(*(run.chunks(c, size) for c in names)):
+        start = chunks[0][0]
+        offset = start - len(carry[-1])
+        cols = [c for _s, c in chunks]
+        cols[-1] = cols[-1].astype(np.int64)
+        cols = [np.concatenate([a, b]) if len(a) else b for a, b in zip(carry, cols)]
+        last = start + size >= n
+        cut = len(cols[-1])
+        if not last:
+            firsts = np.flatnonzero(cols[-1] > 0)
+            cut = int(firsts[-1]) if len(firsts) else 0
+        carry = [c[cut:] for c in cols]
+        if cut:
+            yield offset, last, tuple(c[:cut] for c in cols)
+    if len(carry[-1]):
+        event_sizes(carry[-1], n - len(carry[-1]))   # an event running past the end: an error
 
 
 def ion_pairs(mass, multiplicity, max_size: int = 8, offset: int = 0,
@@ -236,29 +251,11 @@ def correlation_histogram_run(run, bin_da: float = 0.1, mass_range=(0.0, 120.0),
     """:func:`correlation_histogram` of a :class:`~liprobe.run.Run`'s ``mass`` and
     ``multiplicity``, read a chunk at a time (each chunk cut at its last event's first ion,
     the rest carried into the next): memory stays bounded by a chunk and the histogram."""
-    from ..run import DEFAULT_CHUNK_IONS
-
     edges = _correlation_edges(bin_da, mass_range)
-    size = chunk_ions or DEFAULT_CHUNK_IONS
     h = np.zeros((len(edges) - 1,) * 2, np.int64)
     n_pairs = n_ions = events = 0
     tally: dict[int, int] = {}
-    carry_m = np.zeros(0, np.float32)
-    carry_k = np.zeros(0, np.int64)
-    n = run.n_ions
-    for (start, m), (_s, k) in zip(run.chunks("mass", size), run.chunks("multiplicity", size)):
-        offset = start - len(carry_k)               # the run's index of the part's first ion
-        m = np.concatenate([carry_m, m]) if len(carry_m) else m
-        k = np.concatenate([carry_k, k.astype(np.int64)]) if len(carry_k) else k
-        cut = len(k)
-        last = start + size >= n
-        if not last:
-            firsts = np.flatnonzero(np.asarray(k) > 0)
-            cut = int(firsts[-1]) if len(firsts) else 0
-        part_m, part_k = m[:cut], k[:cut]
-        carry_m, carry_k = m[cut:], np.asarray(k[cut:], np.int64)
-        if cut == 0:
-            continue
+    for offset, last, (part_m, part_k) in _event_parts(run, ("mass",), chunk_ions):
         pairs = ion_pairs(part_m, part_k, offset=offset, at_end=last)
         hh, _, _ = np.histogram2d(pairs[:, 0], pairs[:, 1], bins=[edges, edges])
         h += hh.astype(np.int64)
@@ -268,8 +265,6 @@ def correlation_histogram_run(run, bin_da: float = 0.1, mass_range=(0.0, 120.0),
         events += st.events
         for a, b in st.events_by_size.items():
             tally[a] = tally.get(a, 0) + b
-    if len(carry_k):
-        multiplicity_stats(carry_k, n - len(carry_k))    # an event running past the end
     stats = MultiplicityStats(dict(sorted(tally.items())), n_ions, events)
     return _correlation_result(edges, h, n_pairs, stats, top)
 

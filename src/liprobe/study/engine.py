@@ -205,9 +205,31 @@ def _sigint_ignored():
         signal.signal(signal.SIGINT, old)
 
 
+def _stop_local(cluster, client) -> None:
+    """Ctrl-C: stop a local cluster at once. Its workers are stopped (:func:`_stop_workers`)
+    before the client and the cluster close, which would otherwise wait for their tasks,
+    and the cluster is dropped from distributed's close at exit (its workers are gone). The
+    scheduler's logs of the connections it loses (with tracebacks) are silenced meanwhile:
+    nothing a user should read after pressing Ctrl-C."""
+    from distributed.deploy.spec import SpecCluster
+
+    quiet = logging.getLogger("distributed")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        _stop_workers(cluster)
+        with contextlib.suppress(Exception):
+            client.close(timeout=1)
+        with contextlib.suppress(Exception):
+            cluster.close(timeout=1)
+    finally:
+        quiet.setLevel(level)
+    SpecCluster._instances.discard(cluster)
+
+
 def _stop_workers(cluster) -> None:
-    """Stop a local cluster's worker processes at once (Ctrl-C): each nanny is first told
-    not to restart its worker, then the worker processes (and anything they started) are
+    """Stop a local cluster's worker processes at once: each nanny is first told not to
+    restart its worker, then the worker processes (and anything they started) are
     terminated, and killed if they linger. Only the cluster's own workers are touched."""
     import psutil
 
@@ -289,31 +311,16 @@ def _execute(pending, params, scheduler, workers, on_result, dashboard=None):
             # before the cluster's graceful close, which would wait for their tasks
             interrupted = True
             if cluster is not None:
-                # the scheduler logs its closed connections to the workers it loses, with
-                # tracebacks: nothing a user should read after pressing Ctrl-C
-                quiet = logging.getLogger("distributed")
-                level = quiet.level
-                quiet.setLevel(logging.CRITICAL)
-                try:
-                    _stop_workers(cluster)
-                    with contextlib.suppress(Exception):
-                        client.close(timeout=1)
-                    with contextlib.suppress(Exception):
-                        cluster.close(timeout=1)
-                finally:
-                    quiet.setLevel(level)
+                _stop_local(cluster, client)
             raise
         finally:
-            with contextlib.suppress(Exception):
-                client.close(timeout=1 if interrupted else 10)
+            if not (interrupted and cluster is not None):
+                with contextlib.suppress(Exception):
+                    client.close(timeout=1 if interrupted else 10)
     finally:
-        if cluster is not None:
+        if cluster is not None and not interrupted:
             with contextlib.suppress(Exception):
-                cluster.close(timeout=1 if interrupted else 10)
-            if interrupted:             # its workers are gone: no second, slow close at exit
-                from distributed.deploy.spec import SpecCluster
-
-                SpecCluster._instances.discard(cluster)
+                cluster.close(timeout=10)
 
 
 # --------------------------------------------------------------------------
