@@ -800,7 +800,7 @@ def bench_reconstruct(paths: dict, labels: np.ndarray, table: liprobe.RangeTable
     print("  (j) reconstruction ...", file=sys.stderr)
     epos = liprobe.read(paths["epos"])
     det_x, det_y, v_dc = epos["det_x"], epos["det_y"], epos["v_dc"]
-    p = ReconstructionParameters.preset()
+    p = ReconstructionParameters.preset(material="NMC811")
     vol = window_volumes(table, p.atomic_volume_nm3)
     out = tuple(np.empty(len(det_x), np.float32) for _ in range(3))
 

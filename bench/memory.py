@@ -66,7 +66,7 @@ COMMANDS = [
     ("coating", "coating {f} -r {r} --json"),
     ("history", "history {f} --json"),
     ("correlation", "correlation {f} --json"),
-    ("reconstruct", "reconstruct {f} -r {r} -o {o}/rec.pos"),
+    ("reconstruct", "reconstruct {f} -r {r} --material NMC811 -o {o}/rec.pos"),
     ("isosurface", "isosurface {f} -r {r} --species Cr --threshold 20 -o {o}/iso.ply"),
     ("map2d", "map2d {f} -r {r} --species Li --json"),
     ("study row (--workers 0)", "study {o}/study.toml -o {o}/study --workers 0 -q"),

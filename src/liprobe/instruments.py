@@ -26,11 +26,12 @@ value that makes a known feature come out right.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 __all__ = [
     "Instrument", "Material", "INSTRUMENTS", "MATERIALS", "ELEMENT_EVAPORATION_FIELDS",
-    "DEFAULT_INSTRUMENT", "DEFAULT_MATERIAL", "DEFAULT_K_FACTOR", "DEFAULT_ICF",
-    "instrument", "material", "material_for",
+    "DEFAULT_INSTRUMENT", "DEFAULT_K_FACTOR", "DEFAULT_ICF",
+    "instrument", "material", "material_for", "material_values", "MaterialValues",
 ]
 
 
@@ -154,9 +155,10 @@ ELEMENT_EVAPORATION_FIELDS: dict[str, tuple[float, int]] = {
 DEFAULT_K_FACTOR = 3.3
 #: Image compression factor xi: "typically 1.2-2 (default often 1.65)" [REF section 1].
 DEFAULT_ICF = 1.65
-#: Instrument and phase assumed when none is named (the study's XS runs on NMC811).
+#: Instrument assumed when none is named (flight path and efficiency). No material is
+#: assumed anywhere outside the battery study: a reconstruction is told its atomic volume
+#: (a material, a value, or a range file's ``Vol:``).
 DEFAULT_INSTRUMENT = "LEAP 5000 XS"
-DEFAULT_MATERIAL = "NMC811"
 
 
 def _lookup(table: dict, name: str, what: str):
@@ -186,6 +188,17 @@ def material(name: str) -> Material:
 _AVOGADRO = 6.02214076e23
 
 
+class MaterialValues(NamedTuple):
+    """A material's values for a reconstruction, the field possibly unknown
+    (:func:`material_values`)."""
+
+    name: str
+    formula: str
+    atomic_volume_nm3: float
+    evaporation_field_V_per_nm: float | None
+    source: str
+
+
 def material_for(name: str, atomic_volume_nm3: float | None = None,
                  evaporation_field_V_per_nm: float | None = None) -> Material:
     """A material for a reconstruction: a preset of :data:`MATERIALS`, any element, or any
@@ -204,15 +217,33 @@ def material_for(name: str, atomic_volume_nm3: float | None = None,
         Naming what is missing (an element without a tabulated field, a formula without
         its atomic volume or field) and the presets.
     """
+    v = material_values(name, atomic_volume_nm3, evaporation_field_V_per_nm)
+    assert v.evaporation_field_V_per_nm is not None
+    return Material(v.name, v.formula, v.atomic_volume_nm3, v.evaporation_field_V_per_nm,
+                    v.source)
+
+
+def material_values(name: str, atomic_volume_nm3: float | None = None,
+                    evaporation_field_V_per_nm: float | None = None, *,
+                    need_field: bool = True) -> MaterialValues:
+    """:func:`material_for`, but the evaporation field may stay unknown (None) when
+    ``need_field`` is False (a radius from the shank angle does not use it).
+
+    Raises
+    ------
+    KeyError
+        As :func:`material_for`; without ``need_field``, only for a missing atomic volume.
+    """
     try:
         base = material(name)
     except KeyError:
         base = None
     if base is not None:
-        return Material(base.name, base.formula,
-                        float(atomic_volume_nm3 or base.atomic_volume_nm3),
-                        float(evaporation_field_V_per_nm or base.evaporation_field_V_per_nm),
-                        base.source)
+        return MaterialValues(base.name, base.formula,
+                              float(atomic_volume_nm3 or base.atomic_volume_nm3),
+                              float(evaporation_field_V_per_nm
+                                    or base.evaporation_field_V_per_nm),
+                              base.source)
     import periodictable
 
     text = str(name).strip()
@@ -232,17 +263,20 @@ def material_for(name: str, atomic_volume_nm3: float | None = None,
             source.append(f"Omega = M / (rho N_A) = {element.mass:g} g/mol / "
                           f"({element.density:g} g/cm^3 N_A) (periodictable)")
         if field_v is None:
-            if text not in ELEMENT_EVAPORATION_FIELDS:
+            if text in ELEMENT_EVAPORATION_FIELDS:
+                field_v = ELEMENT_EVAPORATION_FIELDS[text][0]
+                source.append(f"F_e {field_v:g} V/nm (Tsong 1978)")
+            elif need_field:
                 raise KeyError(f"no evaporation field of {text} tabulated (known: "
                                f"{', '.join(ELEMENT_EVAPORATION_FIELDS)}): give it "
                                "(--evaporation-field)")
-            field_v = ELEMENT_EVAPORATION_FIELDS[text][0]
-            source.append(f"F_e {field_v:g} V/nm (Tsong 1978)")
-        return Material(text, text, float(omega), float(field_v), "; ".join(source))
+        return MaterialValues(text, text, float(omega),
+                              None if field_v is None else float(field_v), "; ".join(source))
     missing = [what for what, v in (("its atomic volume (--atomic-volume)", omega),
                                     ("its evaporation field (--evaporation-field)", field_v))
-               if v is None]
-    if missing or omega is None or field_v is None:
+               if v is None and (need_field or what.startswith("its atomic"))]
+    if missing or omega is None:
         raise KeyError(f"material '{text}' is not a preset ({', '.join(MATERIALS)}) nor an "
                        f"element: give {' and '.join(missing)}")
-    return Material(text, text, float(omega), float(field_v), "given")
+    return MaterialValues(text, text, float(omega), None if field_v is None else float(field_v),
+                          "given")

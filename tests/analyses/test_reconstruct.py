@@ -328,7 +328,58 @@ def test_a_non_finite_hit_is_named():
 def test_reconstruct_run_needs_detector_coordinates(real):
     run = liprobe.read(real / "apav_si" / "Si.pos")
     with pytest.raises(ColumnError, match=r"no detector coordinates \(det_x, det_y\).*\.epos"):
-        reconstruct_run(run)
+        reconstruct_run(run, params())
+
+
+# ---------------------------------------------------------------------------
+# no material assumed: params are required, F_e only for the voltage radius
+# ---------------------------------------------------------------------------
+
+def test_params_are_required_no_material_is_assumed():
+    with pytest.raises(TypeError, match="needs params.*no material is assumed"):
+        reconstruct(np.zeros(3), np.zeros(3), np.full(3, 5000.0))
+    with pytest.raises(TypeError, match="reconstruct_run needs params"):
+        reconstruct_run(liprobe.Run.from_arrays(det_x=np.zeros(3), det_y=np.zeros(3)), None)
+    with pytest.raises(ValueError, match="no atomic volume: name a material"):
+        ReconstructionParameters.preset()
+    with pytest.raises(ValueError, match="no atomic volume"):
+        ReconstructionParameters.preset("LEAP 5000 XS", radius="shank", shank_angle_deg=10,
+                                        initial_radius_nm=20)
+
+
+def test_the_evaporation_field_is_optional_only_for_the_shank_radius():
+    with pytest.raises(ValueError, match="radius from the voltage .* needs the evaporation "
+                                         "field"):
+        params(evaporation_field_V_per_nm=None)
+    with pytest.raises(ValueError, match="needs the evaporation field"):
+        ReconstructionParameters.preset(atomic_volume_nm3=0.02)
+    with pytest.raises(ValueError, match="evaporation_field_V_per_nm must be a positive"):
+        params(evaporation_field_V_per_nm=-3.0)
+    p = ReconstructionParameters.preset(atomic_volume_nm3=0.02, radius="shank",
+                                        shank_angle_deg=10, initial_radius_nm=20)
+    assert (p.evaporation_field_V_per_nm, p.material, p.atomic_volume_nm3) == (None, None, 0.02)
+    assert p.to_dict()["evaporation_field_V_per_nm"] is None
+    # an element without a tabulated field is fine with the shank radius, not the voltage's
+    si = ReconstructionParameters.preset("LEAP 5000 XS", "Si", radius="shank",
+                                         shank_angle_deg=10, initial_radius_nm=20)
+    assert si.evaporation_field_V_per_nm is None and si.material == "Si"
+    with pytest.raises(KeyError, match="no evaporation field of Si tabulated"):
+        ReconstructionParameters.preset("LEAP 5000 XS", "Si")
+
+
+def test_the_shank_radius_without_a_field_equals_the_one_with_it():
+    """F_e does not enter the shank-angle reconstruction: None gives the same positions
+    as any value (and no 1 / (k F_e) is computed)."""
+    rng = np.random.default_rng(8)
+    n = 50_000
+    dx, dy = rng.uniform(-25, 25, n), rng.uniform(-25, 25, n)
+    shank = dict(radius="shank", shank_angle_deg=8.0, initial_radius_nm=25.0)
+    a = reconstruct(dx, dy, None, params(**shank, evaporation_field_V_per_nm=None))
+    b = reconstruct(dx, dy, None, params(**shank))
+    for c in ("x_nm", "y_nm", "z_nm"):
+        np.testing.assert_array_equal(getattr(a, c), getattr(b, c))
+    assert a.to_dict()["parameters"]["evaporation_field_V_per_nm"] is None
+    assert a.depth_nm == b.depth_nm and a.radius_end_nm == b.radius_end_nm
 
 
 # ---------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from liprobe.cli import cli
-from liprobe.instruments import material_for
+from liprobe.instruments import material_for, material_values
 from liprobe.spatial.reconstruct import ReconstructionParameters
 
 
@@ -39,3 +39,22 @@ def test_the_cli_names_what_a_formula_needs():
                                    "-o", "out.pos"])
     assert res.exit_code == 2
     assert "material 'Al2O3' is not a preset" in res.output and "Traceback" not in res.output
+
+
+def test_without_need_field_the_field_may_stay_unknown():
+    import periodictable
+
+    si = periodictable.elements.symbol("Si")
+    m = material_values("Si", need_field=False)
+    assert m.evaporation_field_V_per_nm is None
+    assert m.atomic_volume_nm3 == pytest.approx(si.mass / (si.density * 6.02214076e23) * 1e21)
+    # Si: diamond cubic, a = 0.54310 nm, 8 atoms
+    assert m.atomic_volume_nm3 == pytest.approx(0.54310 ** 3 / 8, rel=0.01)
+    assert material_values("Al", need_field=False).evaporation_field_V_per_nm == 19.0
+    f = material_values("Al2O3", 0.0085, need_field=False)
+    assert (f.atomic_volume_nm3, f.evaporation_field_V_per_nm) == (0.0085, None)
+    with pytest.raises(KeyError, match="give its atomic volume") as e:
+        material_values("Al2O3", need_field=False)
+    assert "evaporation field" not in str(e.value)
+    with pytest.raises(KeyError, match="no evaporation field of Si tabulated"):
+        material_for("Si")

@@ -71,6 +71,8 @@ def test_profile_with_a_tiny_bin_is_one_line_not_a_memory_error(real):
     line = one_line(err)
     assert line.startswith("liprobe: error: a profile of 75.0")
     assert "above the limit of 100,000,000: give wider bins" in line
+    # the count is bins x ion types (13 in Si.RRNG): said so, not "(13 ions)"
+    assert "nm for each of 13 ion types needs 975,7" in line
 
 
 def test_profile_library_refuses_before_allocating(tmp_path):
@@ -148,8 +150,20 @@ def test_simulate_refuses_before_starting_when_the_disk_is_too_small(tmp_path, m
     assert code == 1 and out == ""
     line = one_line(err)
     assert line.startswith(f"liprobe: error: {tmp_path}: not enough disk space for "
-                           "5,000,000 ions: needs about 0.7 GB")
+                           "5,000,000 ions: needs about 701 MB, 701 MB free")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_small_disk_is_said_in_units_that_show_it(tmp_path, monkeypatch):
+    """A few megabytes free is not "0.0 GB": sizes are in the unit that shows them."""
+    Usage = namedtuple("Usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: Usage(3 * 10**6, 2 * 10**6, 123_000))
+    code, _, err = run_cli("simulate", "--ions", "1e5", "-o", tmp_path / "a.epos")
+    assert code == 1
+    need = sim_files.disk_bytes_needed(100_000, "epos")
+    assert need == 6_648_576
+    assert one_line(err).endswith("not enough disk space for 100,000 ions: needs about "
+                                  "6.65 MB, 123 kB free")
 
 
 def test_disk_bytes_needed_in_memory_has_no_scratch():

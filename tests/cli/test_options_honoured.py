@@ -29,7 +29,8 @@ def test_compare_with_output_writes_the_reconstruction(real, tmp_path):
     out = tmp_path / "rec.pos"
     # (the file's voltage is zero: the radius from a shank angle)
     code, stdout, err = run_cli("reconstruct", src, "--compare-to-file-positions",
-                                "--slabs", 3, "--radius", "shank:10:20", "-o", out, "--json")
+                                "--slabs", 3, "--radius", "shank:10:20", "--atomic-volume", "0.02",
+                                "-o", out, "--json")
     assert code == 0, err
     d = json.loads(stdout)
     assert out.is_file(), "-o was accepted and nothing was written"
@@ -40,8 +41,8 @@ def test_compare_with_output_writes_the_reconstruction(real, tmp_path):
     assert rec.n_ions == 100_000
     np.testing.assert_array_equal(rec["mass"], read(str(src))["mass"])
     code, text, err = run_cli("reconstruct", src, "--compare-to-file-positions",
-                              "--slabs", 3, "--radius", "shank:10:20", "-o",
-                              tmp_path / "rec2.pos")
+                              "--slabs", 3, "--radius", "shank:10:20", "--atomic-volume", "0.02",
+                              "-o", tmp_path / "rec2.pos")
     assert code == 0, err
     assert "reconstructed" in text and "residuals (nm)" in text
     assert (tmp_path / "rec2.pos").is_file()

@@ -47,7 +47,7 @@ def synthetic_epos(tmp_path):
 def test_reconstruct_writes_pos_and_reports_json(synthetic_epos, tmp_path):
     path, x, y = synthetic_epos
     out = tmp_path / "out.pos"
-    code, stdout, err = run_cli("reconstruct", path, "-o", out, "--json")
+    code, stdout, err = run_cli("reconstruct", path, "-o", out, "--material", "NMC811", "--json")
     assert code == 0, err
     d = json.loads(stdout)
     assert d["parameters"]["instrument"] == "LEAP 5000 XS"
@@ -64,7 +64,8 @@ def test_reconstruct_writes_pos_and_reports_json(synthetic_epos, tmp_path):
     assert z.max() <= 0 and z[-1000:].mean() < z[:1000].mean()
     # the same as the Python function
     run = liprobe.read(path)
-    r = reconstruct(run["det_x"], run["det_y"], run["v_dc"], ReconstructionParameters.preset())
+    r = reconstruct(run["det_x"], run["det_y"], run["v_dc"],
+                    ReconstructionParameters.preset(material="NMC811"))
     np.testing.assert_array_equal(rec["z"], r.z_nm)
 
 
@@ -87,7 +88,8 @@ def test_reconstruct_options_reach_the_parameters(synthetic_epos, tmp_path):
 def test_reconstruct_with_shank_radius_on_real_si(real, tmp_path):
     out = tmp_path / "si.epos"
     code, stdout, err = run_cli("reconstruct", real / "apav_si" / "Si_first100000.epos",
-                                "--radius", "shank:10:20", "-o", out, "--json")
+                                "--radius", "shank:10:20", "--atomic-volume", "0.02", "-o", out,
+                                "--json")
     assert code == 0, err
     d = json.loads(stdout)
     assert d["radius_start_nm"] == 20.0
@@ -98,7 +100,8 @@ def test_reconstruct_with_shank_radius_on_real_si(real, tmp_path):
 
 
 def test_reconstructing_a_pos_is_a_one_line_error(real, tmp_path):
-    code, out, err = run_cli("reconstruct", real / "apav_si" / "Si.pos", "-o", tmp_path / "o.pos")
+    code, out, err = run_cli("reconstruct", real / "apav_si" / "Si.pos", "-o", tmp_path / "o.pos",
+                             "--atomic-volume", "0.02", "--evaporation-field", "33")
     err = one_line_error(code, out, err)
     assert "Si.pos" in err and "no detector coordinates (det_x, det_y)" in err
     assert ".epos or .apt" in err
@@ -106,23 +109,32 @@ def test_reconstructing_a_pos_is_a_one_line_error(real, tmp_path):
 
 
 def test_missing_voltage_is_a_one_line_error_naming_the_shank_option(real, tmp_path):
-    code, out, err = run_cli("reconstruct", real / "apav_si" / "Si.apt", "-o", tmp_path / "o.pos")
+    omega_fe = ("--atomic-volume", "0.02", "--evaporation-field", "33")
+    code, out, err = run_cli("reconstruct", real / "apav_si" / "Si.apt", "-o", tmp_path / "o.pos",
+                             *omega_fe)
     err = one_line_error(code, out, err)
     assert "no voltage column (v_dc)" in err and "--radius shank:ANGLE_DEG:R0_NM" in err
     # the .epos has a voltage column, but it is zero throughout
     code, out, err = run_cli("reconstruct", real / "apav_si" / "Si_first100000.epos",
-                             "-o", tmp_path / "o.pos")
+                             "-o", tmp_path / "o.pos", *omega_fe)
     err = one_line_error(code, out, err)
     assert "zero for every ion" in err and "--radius shank" in err
 
 
 def test_usage_errors_exit_2(synthetic_epos, tmp_path):
     path, _, _ = synthetic_epos
-    assert run_cli("reconstruct", path)[0] == 2                                  # no -o
-    assert run_cli("reconstruct", path, "-o", tmp_path / "o.csv")[0] == 2
-    assert run_cli("reconstruct", path, "-o", tmp_path / "o.pos", "--radius", "shank:10")[0] == 2
-    assert run_cli("reconstruct", path, "-o", tmp_path / "o.pos", "--efficiency", "2")[0] == 2
-    assert run_cli("reconstruct", path, "-o", tmp_path / "o.pos", "--instrument", "X")[0] == 2
+    mat = ("--material", "NMC811")
+    assert run_cli("reconstruct", path, *mat)[0] == 2                            # no -o
+    assert run_cli("reconstruct", path, "-o", tmp_path / "o.csv", *mat)[0] == 2
+    code, _, err = run_cli("reconstruct", path, "-o", tmp_path / "o.pos", "--radius", "shank:10",
+                           *mat)
+    assert code == 2 and "shank:ANGLE_DEG:R0_NM" in err
+    code, _, err = run_cli("reconstruct", path, "-o", tmp_path / "o.pos", "--efficiency", "2",
+                           *mat)
+    assert code == 2 and "efficiency must be at most 1" in err
+    code, _, err = run_cli("reconstruct", path, "-o", tmp_path / "o.pos", "--instrument", "X",
+                           *mat)
+    assert code == 2 and "unknown instrument 'X'" in err
 
 
 @pytest.mark.parametrize("name, slabs", [("Si_first100000.epos", 5), ("Si.apt", 10)])
@@ -188,7 +200,8 @@ def test_history_reports_voltage_jumps(tmp_path):
     assert len(jumps) == 1 and jumps[0]["ion_index"] == 20_000
     assert jumps[0]["relative_change"] == pytest.approx(-0.2, abs=0.01)
     # reconstructing from that voltage warns
-    code, stdout, err = run_cli("reconstruct", p, "-o", tmp_path / "o.pos", "--json")
+    code, stdout, err = run_cli("reconstruct", p, "-o", tmp_path / "o.pos", "--material", "Cr",
+                                "--json")
     assert code == 0
     assert any("jumps by" in w for w in json.loads(stdout)["warnings"])
     assert "warning: the voltage jumps" in err
@@ -197,3 +210,108 @@ def test_history_reports_voltage_jumps(tmp_path):
 def test_history_bad_image_extension_is_a_usage_error(real, tmp_path):
     code, _, _ = run_cli("history", real / "apav_si" / "Si.pos", "-o", tmp_path / "h.jpg")
     assert code == 2
+
+
+# -- no material assumed (issue "First hour"): Omega from the range file's Vol: -----------
+
+def rrng_omega(text):
+    """Omega of an .rrng read independently of liprobe: sum of Vol: over sum of atoms, over
+    the [Ranges] lines that give a Vol: (atoms: the counts of the element keys)."""
+    vol = atoms = 0.0
+    for line in text.splitlines():
+        if not line.lower().startswith("range") or "=" not in line:
+            continue
+        fields = line.split("=", 1)[1].split()[2:]
+        v = [float(f[4:]) for f in fields if f.lower().startswith("vol:")]
+        n = sum(float(f.split(":")[1]) for f in fields
+                if ":" in f and f.split(":")[0].lower() not in ("vol", "color", "name"))
+        if v and v[0] > 0 and n > 0:
+            vol += v[0]
+            atoms += n
+    return vol / atoms
+
+
+def test_si_without_a_material_takes_omega_from_the_range_file(real, tmp_path):
+    si = real / "apav_si"
+    omega = rrng_omega((si / "Si.RRNG").read_text())
+    # by hand: 25 ranges, 0.7042 nm^3 over 37 atoms
+    assert omega == pytest.approx(0.7042 / 37, rel=1e-12)
+    args = ("reconstruct", si / "Si_first100000.epos", "-r", si / "Si.RRNG", "--radius",
+            "shank:10:30", "-o", tmp_path / "si.pos")
+    code, text, err = run_cli(*args)
+    assert code == 0, err
+    assert "F_e n/a (radius from the shank angle)" in text
+    assert f"Omega {omega:.6g} nm^3 (from the range file's Vol:)" in text
+    assert "35.0" not in text and "0.00845" not in text and "NMC811" not in text
+    code, stdout, err = run_cli(*args, "--json")
+    assert code == 0, err
+    p = json.loads(stdout)["parameters"]
+    assert p["atomic_volume_nm3"] == pytest.approx(omega, rel=1e-12)
+    assert p["evaporation_field_V_per_nm"] is None
+    assert p["material"] == "from the range file's Vol:"
+    # every Si range has a Vol:, so each ranged ion's volume is its range's and Omega does
+    # not change the depth: a very different --atomic-volume gives the same reconstruction
+    d = json.loads(stdout)
+    code, stdout, err = run_cli(*args[:-1], tmp_path / "other.pos", "--atomic-volume", "1",
+                                "--json")
+    assert code == 0, err
+    other = json.loads(stdout)
+    assert other["parameters"]["atomic_volume_nm3"] == 1.0
+    assert other["parameters"]["material"] is None
+    assert other["depth_nm"] == d["depth_nm"] and other["radius_end_nm"] == d["radius_end_nm"]
+    assert (tmp_path / "other.pos").read_bytes() == (tmp_path / "si.pos").read_bytes()
+
+
+def test_without_material_atomic_volume_or_range_volumes_is_a_usage_error(real, tmp_path):
+    si = real / "apav_si"
+    want = ("no atomic volume: give --material NAME, --atomic-volume NM3, or a range file "
+            "with Vol: (-r RANGES)")
+    for extra in ((), ("-r", si / "Si.RRNG", "--no-range-volumes")):
+        code, out, err = run_cli("reconstruct", si / "Si_first100000.epos", "--radius",
+                                 "shank:10:30", "-o", tmp_path / "o.pos", *extra)
+        assert code == 2 and out == "" and "Traceback" not in err
+        line = err.strip().splitlines()[-1]
+        assert line.startswith("Error: " + want) and "no material is assumed" in line
+    assert "--no-range-volumes ignores the range file's Vol:" in err
+    assert not (tmp_path / "o.pos").exists()
+
+
+def test_a_voltage_radius_without_an_evaporation_field_is_a_usage_error(real, tmp_path):
+    si = real / "apav_si"
+    code, out, err = run_cli("reconstruct", si / "Si_first100000.epos", "-r", si / "Si.RRNG",
+                             "--radius", "voltage", "-o", tmp_path / "o.pos")
+    assert code == 2 and out == "" and "Traceback" not in err
+    line = err.strip().splitlines()[-1]
+    assert "needs the evaporation field" in line
+    assert "--material NAME" in line and "--evaporation-field V_PER_NM" in line
+
+
+def test_an_element_material_still_works_and_the_json_has_its_values(real, tmp_path):
+    import periodictable
+
+    si = real / "apav_si"
+    code, stdout, err = run_cli("reconstruct", si / "Si_first100000.epos", "--material", "Al",
+                                "--radius", "shank:10:30", "-o", tmp_path / "al.pos", "--json")
+    assert code == 0, err
+    p = json.loads(stdout)["parameters"]
+    al = periodictable.elements.symbol("Al")
+    assert p["material"] == "Al"
+    assert p["atomic_volume_nm3"] == pytest.approx(al.mass / (al.density * 6.02214076e23)
+                                                   * 1e21, rel=1e-12)
+    assert p["evaporation_field_V_per_nm"] == 19.0            # Tsong 1978, Al+
+    code, text, err = run_cli("reconstruct", si / "Si_first100000.epos", "--material", "Al",
+                              "--radius", "shank:10:30", "-o", tmp_path / "al.pos")
+    assert code == 0 and "F_e 19.0 V/nm" in text and "(Al)" in text
+    # Si has no tabulated field: fine with the shank radius
+    code, stdout, err = run_cli("reconstruct", si / "Si_first100000.epos", "--material", "Si",
+                                "--radius", "shank:10:30", "-o", tmp_path / "si.pos", "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["parameters"]["evaporation_field_V_per_nm"] is None
+
+
+def test_help_says_there_is_no_default_material():
+    code, text, _ = run_cli("reconstruct", "--help")
+    assert code == 0
+    flat = " ".join(text.split())
+    assert "No default" in flat and "range file's Vol: (-r)" in flat
+    assert "NMC811]" not in flat and "default: NMC811" not in flat

@@ -161,3 +161,51 @@ def test_a_bad_roi_spec_is_a_usage_error(real, tmp_path):
     code, _, stderr = run_cli("view", d_ / "Si.pos", "-r", d_ / "Si.RRNG", "-o",
                               tmp_path / "v.html", "--roi", "cone:3")
     assert code == 2 and "cone" in stderr
+
+
+def test_view_compare_overlays_two_runs_each_normalised_to_its_ions(real, tmp_path):
+    """`--compare`: the .pos and the .apt of the same Si run, overlaid; each trace's bins
+    are its run's counts over its ions in the window (checked with numpy)."""
+    import json
+
+    d = real / "apav_si"
+    out = tmp_path / "pair.html"
+    code, stdout, stderr = run_cli("view", d / "Si_first100000.epos", "-r", d / "Si.RRNG",
+                                   "-o", out, "--compare", d / "Si.pos", "--compare-label",
+                                   "whole run", "--json", "--max-ions", "2000")
+    assert code == 0, stderr
+    res = strict_json(stdout)
+    assert res["figures"]["overlay"] == "liprobe-overlay"
+    assert res["compare"]["label"] == "whole run" and res["compare"]["ions"] == 945_211
+    page = out.read_text(encoding="utf-8")
+    assert page.count(_bundle_marker()) == 1
+    m = re.search(r'Plotly\.newPlot\(\s*"liprobe-overlay",\s*(\[.*?\]),\s*\{', page, re.S)
+    assert m, "no overlay figure in the page"
+    traces = [t for t in json.loads(m.group(1)) if t.get("meta") in ("Si_first100000",
+                                                                     "whole run")]
+    assert [t["name"] for t in traces] == ["Si_first100000", "whole run"]
+    for t, path in zip(traces, (d / "Si_first100000.epos", d / "Si.pos")):
+        y = np.asarray(_decode(t["y"]), np.float64)
+        mass = np.asarray(liprobe.read(path)["mass"], np.float64)
+        lo = t["x0"] - 0.5 * t["dx"]
+        edges = lo + t["dx"] * np.arange(len(y) + 1)
+        counts, _ = np.histogram(mass, edges)
+        assert y.sum() == pytest.approx(1.0, rel=1e-4)
+        np.testing.assert_allclose(y, counts / counts.sum(), rtol=1e-5, atol=1e-9)
+
+
+def _decode(y):
+    """A plotly array: a list, or a typed array {dtype, bdata} in base64."""
+    if isinstance(y, list):
+        return y
+    import base64
+
+    return np.frombuffer(base64.b64decode(y["bdata"]), dtype=np.dtype(y["dtype"]))
+
+
+def test_view_compare_label_without_compare_is_a_usage_error(real, tmp_path):
+    d = real / "apav_si"
+    code, _, stderr = run_cli("view", d / "Si.pos", "-r", d / "Si.RRNG", "-o",
+                              tmp_path / "a.html", "--compare-label", "x")
+    assert code == 2 and "--compare" in stderr
+    assert not (tmp_path / "a.html").exists()

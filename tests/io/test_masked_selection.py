@@ -300,11 +300,12 @@ def test_reconstruct_into_scratch_equals_in_memory(tmp_path, monkeypatch):
         liprobe.Range(6.9, 7.1, liprobe.parse_ion("Li+")),
         liprobe.Range(15.9, 16.1, liprobe.parse_ion("O+"))])
     run = liprobe.read(path)
-    a, ra = rec.reconstruct_run(run, None, table)
+    params = rec.ReconstructionParameters.preset(material="NMC811")
+    a, ra = rec.reconstruct_run(run, params, table)
     monkeypatch.setattr(rec, "SCRATCH_ABOVE_IONS", 1000)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    b, rb = rec.reconstruct_run(run, None, table, scratch_dir=str(scratch))
+    b, rb = rec.reconstruct_run(run, params, table, scratch_dir=str(scratch))
     for c in "xyz":
         assert np.array_equal(a[c], b[c])
     assert ra.to_dict() == rb.to_dict() and list(scratch.iterdir()) == []

@@ -271,8 +271,8 @@ def test_apt_runs_float64_and_other_columns_round_trip(real, tmp_path):
 def test_liprobe_reconstruction_is_written_with_its_parameters(epos_path, tmp_path):
     from liprobe.spatial.reconstruct import ReconstructionParameters, reconstruct_run
 
-    params = ReconstructionParameters.preset(radius="shank", shank_angle_deg=10.0,
-                                             initial_radius_nm=20.0)
+    params = ReconstructionParameters.preset(material="NMC811", radius="shank",
+                                             shank_angle_deg=10.0, initial_radius_nm=20.0)
     rec, _ = reconstruct_run(liprobe.read(epos_path), params)
     report = write_nexus(tmp_path / "rec.nxs", rec)
     assert f"/{ENTRY}/atom_probe/reconstruction/programID" not in [m.path

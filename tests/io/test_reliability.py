@@ -109,15 +109,40 @@ def test_stale_temp_files_of_killed_writers_are_removed(tmp_path):
     remote = tmp_path / f".runs.csv.p{_dead_pid()}-00000000.r1.tmp"   # another host's: kept
     old = tmp_path / ".runs.csv.k2j3h4.tmp"                           # no tag, 2 h old
     young = tmp_path / ".runs.csv.q8w9e0.tmp"                         # no tag, just now
-    other = tmp_path / f".other.csv.{dead}.abc123.tmp"                # another file's: kept
+    other = tmp_path / f".other.csv.{dead}.abc123.tmp"     # another file's, writer dead
     for p in (stale, live, remote, old, young, other):
         p.write_text("half")
     two_hours_ago = time.time() - 7200
     os.utime(old, (two_hours_ago, two_hours_ago))
     atomic_write_text(target, "a,b\n")
     left = sorted(os.listdir(tmp_path))
-    assert left == sorted(["runs.csv", live.name, remote.name, young.name, other.name])
+    # the first write in the folder also sweeps every dead writer's file, whatever its name
+    assert left == sorted(["runs.csv", live.name, remote.name, young.name])
     assert target.read_text() == "a,b\n"
+
+
+def test_a_dead_writers_temp_file_of_any_name_goes_at_the_next_write_in_its_folder(tmp_path):
+    """kill -9 while writing a.pos leaves .a.pos.pPID-HOST.*.tmp; the next run writing
+    anything into that folder (b.csv) removes it, once per folder and process."""
+    host = _files.writer_tag().split("-", 1)[1]
+    code = ("import os\n"
+            "from liprobe.io._files import atomic_write\n"
+            f"with atomic_write({str(tmp_path / 'a.pos')!r}, 'wb') as f:\n"
+            "    f.write(b'half'); f.flush()\n"
+            "    os._exit(9)\n")
+    subprocess.run([sys.executable, "-c", code], check=False, timeout=60)
+    (left,) = [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
+    assert left.startswith(".a.pos.p") and host in left
+    _files._SWEPT.discard(os.path.abspath(tmp_path))
+    atomic_write_text(tmp_path / "b.csv", "x\n")
+    assert os.listdir(tmp_path) == ["b.csv"]
+    # the sweep is once per folder: a later dead writer's file waits for its own name
+    later = tmp_path / f".c.pos.p{_dead_pid()}-{host}.k1.tmp"
+    later.write_text("half")
+    atomic_write_text(tmp_path / "d.csv", "y\n")
+    assert later.exists()
+    atomic_write_text(tmp_path / "c.pos", "z")
+    assert not later.exists()
 
 
 def test_killed_writer_leaves_a_temp_file_that_the_next_write_removes(tmp_path):

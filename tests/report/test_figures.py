@@ -16,6 +16,7 @@ from liprobe.report import (
     field_collapse,
     figure_1,
     figure_5,
+    figure_6,
     figure_7,
     supplementary_figure_3,
     supplementary_table_1,
@@ -193,3 +194,27 @@ def test_which_figures_a_study_gets_depends_on_what_it_holds():
     for name in ("spectra", "compositions", "maps", "profiles"):
         assert by[name].why_not(si) is None, name
     assert by["maps"].why_not(coated) == "the coated runs' maps and profiles are drawn"
+
+
+def test_an_uncoated_laser_series_gets_the_field_proxy_plots_and_its_particle_spread(tmp_path):
+    """No coated run: the ratios against the field proxy are the uncoated runs' (their
+    particles for the spread), drawn from the table's own numbers."""
+    by = {f.name: f for f in FIGURES}
+    bare = _table(**{"O2+/O+": [2.5, 3.1, 4.2, 3.6], "O2+/O+_err": [0.1] * 4,
+                     "Li/(Li+Ni+Co+Mn)": [0.47, 0.45, 0.41, 0.44],
+                     "Li/(Li+Ni+Co+Mn)_err": [0.01] * 4,
+                     "coating": ["none"] * 4, "particle": ["A", "A", "B", "B"]})
+    assert by["figure_5"].why_not(bare) is None
+    assert by["figure_6"].why_not(bare) is None
+    assert by["figure_6"].why_not(bare.assign(particle=["A"] * 4)) == \
+        "fewer than two uncoated particles"
+    # one run with a measured proxy is no series
+    assert by["figure_5"].why_not(bare.assign(**{"O2+/O+": [2.5, None, None, None]})) == \
+        "fewer than two runs with a measured O2+/O+"
+    svg = figure_5(bare, tmp_path, numbering="descriptive")[1]
+    text = ET.tostring(ET.parse(svg).getroot(), encoding="unicode")
+    assert "Uncoated NMC811, particle A" in text
+    # the particle with the most rows first; ties in table order: A, then B
+    six = figure_6(bare, tmp_path, numbering="descriptive")[1]
+    text = ET.tostring(ET.parse(six).getroot(), encoding="unicode")
+    assert "A (2 rows)" in text and "B (2 rows)" in text and "2 particles" in text

@@ -13,8 +13,11 @@ from liprobe.cli import cli
 from liprobe.study.cache import MEMO_NAME
 
 
-def _report(d):
-    return CliRunner().invoke(cli, ["report", str(d / "out"), "-q", "--json"])
+def _report(d, manifest: bool = False):
+    """``liprobe report`` of the copy ``d``; with ``manifest``, its runs (and the truth
+    beside each) are the copy's own, not those its cache records name (the base's)."""
+    extra = ["--manifest", str(d / "study.toml")] if manifest else []
+    return CliRunner().invoke(cli, ["report", str(d / "out"), "-q", "--json", *extra])
 
 
 def _warnings(res):
@@ -53,7 +56,8 @@ def test_a_malformed_cache_record_is_skipped_with_one_warning(tiny, text):
     assert str(rec) in w and w.endswith("; skipped")
 
 
-@pytest.mark.parametrize("where", ["multihit", "reconstruction", "field", "inputs", "list"])
+@pytest.mark.parametrize("where", ["multihit", "reconstruction", "field", "inputs", "list",
+                                   "atoms"])
 def test_a_truth_file_with_a_string_for_a_number_is_no_traceback(tiny, where):
     p = tiny / "cr-5.truth.json"
     t = json.loads(p.read_text())
@@ -66,10 +70,14 @@ def test_a_truth_file_with_a_string_for_a_number_is_no_traceback(tiny, where):
         t["segments"][0]["laser_pj"] = "five"
     elif where == "inputs":
         t["inputs"] = "none"
+    elif where == "atoms":              # the recovery table's true ratios of the run
+        comp = t["composition"].get("analysed_volume") or t["composition"]["evaporated"]
+        for c in comp["by_phase"].values():
+            c["atoms"]["Ni"] = "many"
     else:
         t = [t]
     p.write_text(json.dumps(t))
-    res = _report(tiny)
+    res = _report(tiny, manifest=True)
     _ok(res)
     assert (tiny / "out" / "report.html").exists()
     html = (tiny / "out" / "report.html").read_text()
@@ -77,6 +85,12 @@ def test_a_truth_file_with_a_string_for_a_number_is_no_traceback(tiny, where):
     text = re.sub(r"<script\b[^>]*>.*?</script>", " ", html, flags=re.S)
     if where == "multihit":        # the reporting table: no detection rate, not a crash
         assert "fast" not in text and "reporting" in text
+    if where == "atoms":                # no true value from a damaged truth
+        import pandas as pd
+
+        rec = pd.read_csv(tiny / "out" / "recovery.csv")
+        assert len(rec) == 1 and pd.isna(rec["true_Ni/(Ni+Co+Mn)"].iloc[0])
+        assert rec["measured_Ni/(Ni+Co+Mn)"].notna().all()
 
 
 @pytest.mark.timeout(120)
@@ -129,3 +143,20 @@ def test_each_flag_is_one_short_sentence_from_its_strongest_test():
     assert flag_sentences(row) == [
         "off_stoichiometric: Li/(Li+Mn) 0.383 against its nominal 0.333, departs by 0.05 past "
         "0.03.", "other_phase: fits LiMn2O4."]
+
+
+@pytest.mark.parametrize("bad", ["0.1", "many", float("nan"), [1]])
+def test_a_segments_fraction_that_is_not_a_number_gives_no_true_ratio(tiny, bad):
+    """A laser segment's row takes its true ratios from the segment's atomic fractions:
+    text (or NaN, or a list) where a number belongs gives no true value, not a TypeError
+    (issue 27) nor a ratio computed from the rest."""
+    from liprobe.report.scorecard import _truth_ratio
+
+    t = json.loads((tiny / "cr-5.truth.json").read_text())
+    seg = t["segments"][0]
+    good = _truth_ratio(t, "Ni/(Ni+Co+Mn)", seg)
+    assert good is not None and 0.7 < good < 0.9          # NMC811: Ni/(Ni+Co+Mn) = 0.8
+    for key in ("analysed_volume_atomic_fractions", "evaporated_atomic_fractions"):
+        if seg.get(key):
+            seg[key]["Ni"] = bad
+    assert _truth_ratio(t, "Ni/(Ni+Co+Mn)", seg) is None

@@ -5,6 +5,7 @@ compositions, maps and profiles, descriptive titles, no skipped-figure noise, no
 from __future__ import annotations
 
 import json
+import os
 import re
 import warnings
 import xml.etree.ElementTree as ET
@@ -190,6 +191,9 @@ def test_si_study_report_draws_spectra_compositions_maps_profiles_without_noise(
         assert word not in text, word
     assert not re.search(r"(Supplementary )?(Figure|Table) \d", text)
     assert "Scorecard" not in text                      # the paper's claims: not a Si study
+    folder = r.html.rsplit("/", 1)[0]
+    assert "scorecard" not in r.tables and not os.path.exists(folder + "/scorecard.json")
+    assert not os.path.exists(folder + "/recovery.csv")
     assert text.count("Left out, as this study holds nothing for them") == 1
     # the results table: one row per table row, the sorting script once
     table = pd.read_parquet(r.html.rsplit("/", 1)[0] + "/runs.parquet")

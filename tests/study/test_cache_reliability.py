@@ -306,6 +306,30 @@ def test_input_hashes_are_kept_for_the_next_study_and_redone_when_a_file_may_hav
         assert cache_mod.Cache(str(tmp_path / "out"))._memo == {}
 
 
+def test_a_full_disk_when_keeping_the_file_hashes_is_a_warning_not_a_failed_study(
+        tmp_path, monkeypatch):
+    """files.json only saves time: the one-line write error of a full disk (a FormatError
+    from the atomic writer, not an OSError) is a CacheWarning, never the study's end."""
+    import errno
+
+    from liprobe.io import _files
+    from liprobe.study import cache as cache_mod
+
+    data = tmp_path / "run.pos"
+    data.write_bytes(b"\x00" * 64)
+    c = cache_mod.Cache(str(tmp_path / "out"))
+    c.digest(str(data))
+    c._changed = True
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(_files.os, "fsync", full)
+    with pytest.warns(cache_mod.CacheWarning, match="files.json: file hashes not kept .*"
+                      "No space left on device"):
+        c.save_memo()
+    assert not (tmp_path / "out" / "cache" / "files.json").exists()
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_dashboard_says_why_there_is_none_when_every_row_is_cached(tiny_base, tmp_path):

@@ -115,3 +115,49 @@ def test_on_a_terminal_the_study_shows_a_progress_bar_with_an_eta(study_dir, tmp
                             str(tmp_path / "pipe"), "--workers", "0"], capture_output=True,
                            text=True, timeout=180)
     assert f"study: [1/{n}]" in plain.stderr and "%|" not in plain.stderr
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(sys.platform != "linux", reason="process groups and pgrep: Linux")
+def test_ctrl_c_stops_the_series_simulation_at_once_and_leaves_no_scratch(tmp_path):
+    """`simulate --preset` (the demo's first step) with two worker processes: Ctrl-C stops
+    the runs under way instead of waiting for them, and their scratch folders and
+    temporary files are gone with them."""
+    out = tmp_path / "series"
+    err = tmp_path / "stderr.txt"
+    with open(err, "w") as f:
+        p = subprocess.Popen(
+            [str(LIPROBE), "simulate", "--preset", "paper", "-o", str(out), "--ions", "2e6",
+             "--workers", "2"], stdout=subprocess.DEVNULL, stderr=f, start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.time() + 60
+        # the main process, the resource tracker and the two workers
+        while len(_group(p.pid)) < 4:
+            assert p.poll() is None and time.time() < deadline, err.read_text()
+            time.sleep(0.1)
+        deadline = time.time() + 30
+        while not list((out / "runs").glob(".liprobe-simulate-*")):   # a run is under way
+            assert p.poll() is None and time.time() < deadline, err.read_text()
+            time.sleep(0.1)
+        t0 = time.time()
+        os.killpg(p.pid, signal.SIGINT)
+        rc = p.wait(timeout=30)
+        took = time.time() - t0
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    deadline = time.time() + 5
+    while _group(p.pid) and time.time() < deadline:
+        time.sleep(0.1)
+    left = _group(p.pid)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    text = err.read_text()
+    assert rc == 130, text
+    assert took < 5.0, f"{took:.1f} s (a 2e6-ion run takes about a minute)"
+    assert left == []
+    assert "Traceback" not in text and text.strip().splitlines()[-1] == "liprobe: interrupted"
+    leftovers = [q.name for q in (out / "runs").iterdir() if q.name.startswith(".")]
+    assert leftovers == [], leftovers
+    assert not (out / "study.toml").exists()

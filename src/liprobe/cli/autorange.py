@@ -1,10 +1,22 @@
-"""``liprobe autorange FILE --elements ...``: find, explain and range every significant peak."""
+"""``liprobe autorange FILE --elements ...``: find, explain and range every significant peak.
+
+The long steps of a large file are the sort of its masses and the peak
+analysis (each about half the time; the identification takes a small, fixed
+time): the command runs them one after the other and, on a terminal, for a
+file of at least :data:`liprobe.cli.reconstruct.PROGRESS_MIN_IONS` ions
+(``LIPROBE_PROGRESS_MIN_IONS``), moves a progress bar with an ETA on stderr
+after each (``--quiet`` turns it off).
+"""
 
 from __future__ import annotations
 
 import click
 
 from ._common import Number, echo_json, element_list
+
+#: Shares of the time of the sort and of the peak analysis (measured on a 20 M-ion .epos:
+#: 0.48 s and 0.52 s, the identification 0.05 s); the bar moves by them.
+_STEP_SHARES = (0.45, 0.50)
 
 
 def _elements(ctx, param, value):
@@ -33,16 +45,20 @@ def _elements(ctx, param, value):
 @click.option("--suggest", is_flag=True,
               help="Also rank the elements that the unexplained peaks point to.")
 @click.option("-o", "--output", metavar="FILE.rrng", help="Write the range file.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress bar (shown on a terminal for files of 5 M ions or more).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def autorange(file, elements, max_atoms, max_charge, mass_range, min_significance, no_calibrate,
-              suggest, output, as_json):
+              suggest, output, quiet, as_json):
     """Range FILE automatically: the calibration first, from peaks unambiguous by their isotope
     pattern; then peaks above the local background explained by candidate ions whose whole
     isotope pattern fits, windows from the peak shape; ambiguities, notes and warnings."""
     import os
 
     from ..io import read, write_ranges
+    from ..spectrum import analyse_peaks, sorted_masses
     from ..spectrum.autorange import autorange as compute
+    from .reconstruct import progress_bar
     from .spectrum import _mass_range
 
     rng = _mass_range(None, None, mass_range)
@@ -52,8 +68,28 @@ def autorange(file, elements, max_atoms, max_charge, mass_range, min_significanc
         raise click.BadParameter(f"'{output}' is not a .rrng file name", param_hint="-o")
     run = read(file)
     tof = run.source("tof") if "tof" in run else None      # read only where sampled
-    res = compute(run, elements, max_atoms, max_charge, (max(rng[0], 0.3), rng[1]),
-                  tof=tof, min_significance=min_significance, calibrate=not no_calibrate)
+    window = (max(rng[0], 0.3), rng[1])
+    # the steps of spectrum.autorange.autorange, run here so that a bar can follow them
+    bar = progress_bar(run.n_ions, quiet, "autorange")
+
+    def step(name, share):
+        if bar is not None:
+            bar.set_postfix_str(name)
+            bar.update(share * run.n_ions)
+
+    try:
+        step("sorting the masses", 0.0)
+        sm = sorted_masses(run)
+        step("finding the peaks", _STEP_SHARES[0])
+        pa = analyse_peaks(run, tof, window, min_significance, sorted_mass=sm)
+        step("identifying", _STEP_SHARES[1])
+        res = compute(run, elements, max_atoms, max_charge, window, tof=tof,
+                      min_significance=min_significance, calibrate=not no_calibrate,
+                      sorted_mass=sm, peak_analysis=pa)
+        step("done", 1.0 - sum(_STEP_SHARES))
+    finally:
+        if bar is not None:
+            bar.close()
     if output:
         write_ranges(output, res.table)
     d = res.to_dict()

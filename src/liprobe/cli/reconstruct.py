@@ -4,16 +4,61 @@
 hits onto its own x, y, z (a reconstruction made elsewhere) and reports the
 residuals per depth slab; with ``-o`` the reconstruction is written too.
 An option that one mode would ignore is a usage error.
+
+No material is assumed: the atomic volume Omega comes from ``--atomic-volume``,
+else ``--material``, else the range file's ``Vol:`` (``-r``), else it is a usage
+error; the evaporation field only from ``--evaporation-field`` or ``--material``,
+and only the radius from the voltage needs it.
+
+On a terminal, a file of :data:`PROGRESS_MIN_IONS` ions or more shows a
+progress bar with an ETA on stderr (``--quiet`` turns it off); the
+environment variable ``LIPROBE_PROGRESS_MIN_IONS`` lowers or raises that
+threshold (read here, in the command line only: for tests and for users who
+want a bar on smaller files). ``liprobe autorange`` uses the same bar.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 import click
 
-from ..instruments import DEFAULT_INSTRUMENT, DEFAULT_MATERIAL
+from ..instruments import DEFAULT_INSTRUMENT
 from ._common import Number, echo_json, given, parse_xy
+
+#: Files of at least this many ions get a progress bar (on a terminal, without --quiet).
+PROGRESS_MIN_IONS = 5_000_000
+#: Environment variable that overrides :data:`PROGRESS_MIN_IONS` (a whole number of ions).
+PROGRESS_MIN_IONS_ENV = "LIPROBE_PROGRESS_MIN_IONS"
+#: What ``parameters.material`` says when Omega came from the range file.
+FROM_RANGE_VOLUMES = "from the range file's Vol:"
+
+
+def progress_min_ions() -> int:
+    """:data:`PROGRESS_MIN_IONS`, or the value of ``LIPROBE_PROGRESS_MIN_IONS`` when set."""
+    text = os.environ.get(PROGRESS_MIN_IONS_ENV, "").strip()
+    if not text:
+        return PROGRESS_MIN_IONS
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0 and value == int(value)):
+        raise click.UsageError(f"{PROGRESS_MIN_IONS_ENV} must be a whole number of ions, "
+                               f"got '{text}'")
+    return int(value)
+
+
+def progress_bar(n_ions: int, quiet: bool, desc: str):
+    """A tqdm bar of ``n_ions`` on stderr, or None: only on a terminal, without --quiet,
+    for a file of at least :func:`progress_min_ions` ions."""
+    if quiet or n_ions < progress_min_ions() or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=n_ions, desc=desc, unit=" ions", unit_scale=True, file=sys.stderr,
+                dynamic_ncols=True)
 
 
 def _parse_radius(ctx, param, value):
@@ -53,19 +98,22 @@ _COMPARISON_ONLY = {"slabs": "--slabs", "detector_correction": "--detector-corre
 @click.option("--instrument", default=DEFAULT_INSTRUMENT, show_default=True,
               help="Preset for flight path and efficiency (LEAP 5000 XS, LEAP 5000 XR, "
                    "LEAP 4000X HR).")
-@click.option("--material", default=DEFAULT_MATERIAL, show_default=True,
+@click.option("--material", metavar="NAME",
               help="Atomic volume and evaporation field: a preset (NMC811, LiMn2O4, Cr), "
                    "an element (its volume from density and molar mass, its field from "
-                   "Tsong's table where tabulated), or any formula with --atomic-volume and "
-                   "--evaporation-field.")
+                   "Tsong's table where tabulated), or any formula with --atomic-volume "
+                   "(and --evaporation-field for the voltage radius). No default: without "
+                   "it, Omega comes from --atomic-volume or the range file's Vol: (-r), and "
+                   "F_e from --evaporation-field, needed only with --radius voltage.")
 @click.option("--flight-path", type=Number(), metavar="MM", help="Flight path L in mm.")
 @click.option("--k-factor", type=Number(), metavar="K", help="Field factor k [default: 3.3].")
 @click.option("--icf", type=Number(), metavar="XI",
               help="Image compression factor [default: 1.65].")
 @click.option("--evaporation-field", type=Number(), metavar="V_PER_NM",
-              help="Evaporation field F_e in V/nm.")
+              help="Evaporation field F_e in V/nm (used only by --radius voltage).")
 @click.option("--efficiency", type=Number(), metavar="E", help="Detection efficiency (0-1].")
-@click.option("--atomic-volume", type=Number(), metavar="NM3", help="Atomic volume in nm^3.")
+@click.option("--atomic-volume", type=Number(), metavar="NM3",
+              help="Atomic volume Omega in nm^3 (before --material and the range file's Vol:).")
 @click.option("--detector-radius", type=Number(), metavar="MM",
               help="Detector radius in mm [default: the largest hit radius].")
 @click.option("--detector-center", callback=parse_xy("mm"), metavar="X,Y",
@@ -86,28 +134,16 @@ _COMPARISON_ONLY = {"slabs": "--slabs", "detector_correction": "--detector-corre
               type=click.Choice(["quadratic", "cubic", "affine", "center", "none"]),
               default="quadratic", show_default=True,
               help="Distortion map of the hits fitted once for the comparison.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress bar (shown on a terminal for files of 5 M ions or more).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def reconstruct(file, output, ranges_path, instrument, material, flight_path, k_factor, icf,
-                evaporation_field, efficiency, atomic_volume, detector_radius, detector_center,
-                protocol, radius_spec, no_range_volumes, compare, slabs, detector_correction,
-                as_json):
-    """Reconstruct x, y, z of FILE (.epos or .apt with detector hits) and write it to -o."""
-    from ..spatial.reconstruct import ReconstructionParameters
+def reconstruct(file, output, ranges_path, compare, slabs, detector_correction, quiet, as_json,
+                **opts):
+    """Reconstruct x, y, z of FILE (.epos or .apt with detector hits) and write it to -o.
 
-    kind, angle, r0 = radius_spec
-    try:
-        params = ReconstructionParameters.preset(
-            instrument, material, flight_path_mm=flight_path, k_factor=k_factor, icf=icf,
-            evaporation_field_V_per_nm=evaporation_field, efficiency=efficiency,
-            atomic_volume_nm3=atomic_volume, detector_radius_mm=detector_radius,
-            detector_center_mm=detector_center, protocol=protocol, radius=kind,
-            shank_angle_deg=angle, initial_radius_nm=r0,
-            use_range_volumes=not no_range_volumes)
-    except KeyError as e:
-        raise click.BadParameter(e.args[0]) from None
-    except ValueError as e:
-        raise click.UsageError(str(e)) from None
-
+    No material is assumed: Omega comes from --atomic-volume, --material or the range
+    file's Vol: (-r); F_e from --evaporation-field or --material, and only --radius
+    voltage needs it."""
     ctx = click.get_current_context()
     if compare and output is None:
         unused = given(ctx, _RECONSTRUCTION_ONLY)
@@ -124,16 +160,34 @@ def reconstruct(file, output, ranges_path, instrument, material, flight_path, k_
         raise click.BadParameter("must be at least 1", param_hint="--slabs")
     if output is None:
         if compare:
-            return _echo_comparison(_compare(file, params, slabs, detector_correction),
-                                    as_json)
+            from ..instruments import instrument as preset_of
+
+            try:
+                ins = preset_of(opts["instrument"])
+            except KeyError as e:
+                raise click.BadParameter(e.args[0], param_hint="--instrument") from None
+            flight_path = opts["flight_path"]
+            if flight_path is not None and not flight_path > 0:
+                raise click.BadParameter("must be a positive number of mm",
+                                         param_hint="--flight-path")
+            return _echo_comparison(
+                _compare(file, flight_path or ins.flight_path_mm, opts["protocol"], slabs,
+                         detector_correction), as_json)
         raise click.UsageError("give the output file: -o OUT.pos or -o OUT.epos "
                                "(or use --compare-to-file-positions)")
     if os.path.splitext(output)[1].lower() not in (".pos", ".epos"):
         raise click.BadParameter(f"'{output}' is not a .pos or .epos file name: liprobe "
                                  "writes .pos or .epos", param_hint="-o")
-    d = _reconstruct(file, output, ranges_path, params, kind)
+    table = None
+    if ranges_path:
+        from ..io import read_ranges
+
+        table = read_ranges(ranges_path)
+    params = _parameters(table, ranges_path, **opts)
+    d = _reconstruct(file, output, table, params, params.radius, quiet)
     if compare:
-        d["comparison"] = _compare(file, params, slabs, detector_correction)
+        d["comparison"] = _compare(file, params.flight_path_mm, params.protocol, slabs,
+                                   detector_correction)
     if as_json:
         echo_json(d)
     else:
@@ -144,12 +198,63 @@ def reconstruct(file, output, ranges_path, instrument, material, flight_path, k_
         click.echo(f"warning: {w}", err=True)
 
 
-def _reconstruct(file, output, ranges_path, params, kind):
+def range_volume_omega(table) -> tuple[float, int] | None:
+    """Omega from a range table's ``Vol:``: the sum of the volumes over the sum of the
+    atoms, over the ranges that give a ``Vol:`` (and have atoms); with how many ranges.
+    None when no range gives one."""
+    rs = [r for r in table.ranges
+          if r.volume is not None and r.volume > 0 and r.ion.n_atoms > 0]
+    if not rs:
+        return None
+    return sum(r.volume for r in rs) / sum(r.ion.n_atoms for r in rs), len(rs)
+
+
+def _parameters(table, ranges_path, *, instrument, material, flight_path, k_factor, icf,
+                evaporation_field, efficiency, atomic_volume, detector_radius,
+                detector_center, protocol, radius_spec, no_range_volumes):
+    """The reconstruction's parameters; Omega from --atomic-volume, --material or the
+    range file's Vol:, F_e from --evaporation-field or --material (voltage radius only)."""
+    from ..spatial.reconstruct import ReconstructionParameters
+
+    kind, angle, r0 = radius_spec
+    label = None
+    if atomic_volume is None and material is None:
+        got = range_volume_omega(table) if table is not None and not no_range_volumes \
+            else None
+        if got is None:
+            why = ""
+            if table is not None:
+                why = (" (--no-range-volumes ignores the range file's Vol:)" if no_range_volumes
+                       else f" ({ranges_path} gives no Vol:)")
+            raise click.UsageError("no atomic volume: give --material NAME, --atomic-volume "
+                                   f"NM3, or a range file with Vol: (-r RANGES){why}; no "
+                                   "material is assumed")
+        atomic_volume, label = got[0], FROM_RANGE_VOLUMES
+    if kind == "voltage" and material is None and evaporation_field is None:
+        raise click.UsageError("the radius from the voltage (R = V / (k F_e)) needs the "
+                               "evaporation field: give --material NAME or --evaporation-field "
+                               "V_PER_NM, or take the radius from the shank angle (--radius "
+                               "shank:ANGLE_DEG:R0_NM)")
+    try:
+        params = ReconstructionParameters.preset(
+            instrument, material, flight_path_mm=flight_path, k_factor=k_factor, icf=icf,
+            evaporation_field_V_per_nm=evaporation_field, efficiency=efficiency,
+            atomic_volume_nm3=atomic_volume, detector_radius_mm=detector_radius,
+            detector_center_mm=detector_center, protocol=protocol, radius=kind,
+            shank_angle_deg=angle, initial_radius_nm=r0,
+            use_range_volumes=not no_range_volumes)
+    except KeyError as e:
+        raise click.BadParameter(e.args[0]) from None
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    return params if label is None else params.replace(material=label)
+
+
+def _reconstruct(file, output, table, params, kind, quiet=False):
     """Reconstruct FILE with ``params``, write it to ``output``; the result as a dict."""
-    from ..io import read, read_ranges, write
+    from ..io import read, write
     from ..spatial.reconstruct import reconstruct_run
 
-    table = read_ranges(ranges_path) if ranges_path else None
     run = read(file)
     if output.lower().endswith(".epos"):
         from ..errors import ColumnError
@@ -161,8 +266,18 @@ def _reconstruct(file, output, ranges_path, params, kind):
                               f"{', '.join(lacking)}; write a .pos instead", run.path)
     import os
 
-    new_run, result = reconstruct_run(run, params, table,
-                                      scratch_dir=os.path.dirname(os.path.abspath(output)))
+    bar = progress_bar(run.n_ions, quiet, "reconstruct")
+
+    def progress(done, total):      # two passes over the ions: the bar counts ions once
+        bar.update(done * run.n_ions / total - bar.n)
+
+    try:
+        new_run, result = reconstruct_run(
+            run, params, table, scratch_dir=os.path.dirname(os.path.abspath(output)),
+            progress=progress if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
     d = result.to_dict()
     if kind == "voltage":
         from ..history import binned_voltage, voltage_jumps
@@ -184,9 +299,11 @@ def _echo_reconstruction(d):
     p = d["parameters"]
     click.echo(f"{d['input']}: {d['ions']:,} ions reconstructed ({p['protocol']}, radius from "
                f"{p['radius']}) -> {d['output']}")
+    fe = p["evaporation_field_V_per_nm"]
+    fe = "n/a (radius from the shank angle)" if fe is None else f"{fe} V/nm"
     click.echo(f"  L {p['flight_path_mm']} mm, eta {p['efficiency']}, k {p['k_factor']}, "
-               f"F_e {p['evaporation_field_V_per_nm']} V/nm, ICF {p['icf']}, Omega "
-               f"{p['atomic_volume_nm3']} nm^3, detector radius "
+               f"F_e {fe}, ICF {p['icf']}, Omega {p['atomic_volume_nm3']:.6g} nm^3 ("
+               f"{p['material'] or 'given'}), detector radius "
                f"{p['detector_radius_mm']:.2f} mm")
     shank = d["implied_shank_angle_deg"]
     click.echo(f"  radius {d['radius_start_nm']:.2f} -> {d['radius_end_nm']:.2f} nm over "
@@ -194,7 +311,7 @@ def _echo_reconstruction(d):
                + ("n/a" if shank is None else f"{shank:.2f} deg") + ")")
 
 
-def _compare(file, params, slabs, detector_correction):
+def _compare(file, flight_path_mm, protocol, slabs, detector_correction):
     """Compare the file's positions with the fitted projection; the result as a dict."""
     from ..errors import ColumnError
     from ..io import read
@@ -208,7 +325,7 @@ def _compare(file, params, slabs, detector_correction):
                           "hits, as in .epos or .apt)", run.path)
     res = compare_to_file_positions(
         run["x"], run["y"], run["z"], run["det_x"], run["det_y"],
-        flight_path_mm=params.flight_path_mm, protocol=params.protocol, n_slabs=slabs,
+        flight_path_mm=flight_path_mm, protocol=protocol, n_slabs=slabs,
         detector_correction=detector_correction)
     d = res.to_dict()
     d["input"] = file

@@ -35,10 +35,16 @@ def _roi_or_none(ctx, param, value):
                    "each).")
 @click.option("--label", default=None, help="The run's name in the page and its hover texts "
                                             "(default: the file's stem).")
+@click.option("--compare", metavar="OTHER", default=None,
+              help="Another run (any format): its spectrum and FILE's, each normalised to "
+                   "its own ions, overlaid in one more figure.")
+@click.option("--compare-label", default=None,
+              help="The other run's name (default: its file's stem).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def view(file, ranges_path, output, roi, max_ions, label, as_json):
+def view(file, ranges_path, output, roi, max_ions, label, compare, compare_label, as_json):
     """One interactive page of FILE: composition of the ROI, mass spectrum with the range
-    windows, detector hit map (not for a .pos) and a rotatable 3-D atom map with the ROI."""
+    windows, detector hit map (not for a .pos) and a rotatable 3-D atom map with the ROI;
+    with --compare, a normalised overlay of FILE's and another run's spectra."""
     from ..report.view import build_view
 
     if max_ions < 1:
@@ -46,7 +52,10 @@ def view(file, ranges_path, output, roi, max_ions, label, as_json):
     if not output.lower().endswith(".html"):
         raise click.BadParameter("the page is HTML: give a file name ending in .html",
                                  param_hint="-o")
-    d = build_view(file, ranges_path, output, roi=roi, max_ions=max_ions, label=label)
+    if compare_label is not None and compare is None:
+        raise click.UsageError("--compare-label names the run of --compare: give --compare")
+    d = build_view(file, ranges_path, output, roi=roi, max_ions=max_ions, label=label,
+                   compare=compare, compare_label=compare_label)
     if as_json:
         echo_json(d)
         return

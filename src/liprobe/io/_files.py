@@ -17,10 +17,25 @@ import numpy as np
 
 from ..errors import FormatError
 
-__all__ = ["check_regular", "check_readable", "writer_tag", "writer_is_gone", "memmap_records",
+__all__ = ["check_regular", "check_readable", "writer_tag", "writer_is_gone",
+           "remove_dead_writers_tmp", "format_bytes", "memmap_records",
            "scratch_array", "is_file_backed", "atomic_write", "atomic_path",
            "atomic_write_text", "read_text_lines", "to_jsonable", "write_json", "csv_safe",
            "csv_safe_frame"]
+
+
+def format_bytes(n: float) -> str:
+    """A size in bytes as people read it, in decimal units with three significant digits
+    at most: ``format_bytes(2_500_000)`` is ``'2.5 MB'``, ``format_bytes(266e9)`` is
+    ``'266 GB'``, ``format_bytes(512)`` is ``'512 bytes'``."""
+    n = float(n)
+    if abs(n) < 1000:
+        return f"{n:.0f} bytes"
+    for unit in ("kB", "MB", "GB", "TB", "PB"):
+        n /= 1000.0
+        if abs(n) < 999.5 or unit == "PB":
+            return f"{n:.3g} {unit}" if abs(n) < 100 else f"{n:,.0f} {unit}"
+    return f"{n:,.0f} PB"  # pragma: no cover - the loop returns
 
 
 def check_regular(path, error=FormatError) -> int:
@@ -123,8 +138,8 @@ def scratch_array(shape, dtype=np.float32, folder: str | None = None,
     except OSError:
         free = None
     if free is not None and size > free:
-        raise OSError(errno.ENOSPC, f"scratch of {size / 1e6:,.0f} MB needs more room than "
-                      f"the {free / 1e6:,.0f} MB free (set TMPDIR to a larger disk)", d)
+        raise OSError(errno.ENOSPC, f"scratch of {format_bytes(size)} needs more room than "
+                      f"the {format_bytes(free)} free (set TMPDIR to a larger disk)", d)
     fd, path = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=d)
     try:
         with os.fdopen(fd, "w+b") as f:
@@ -253,11 +268,42 @@ def _remove_stale_tmp(d: str, name: str) -> None:
             pass
 
 
+#: Folders this process has swept of dead writers' temporary files (once each).
+_SWEPT: set = set()
+
+
+def _sweep_dead_writers(d: str) -> None:
+    """Remove every ``.NAME.pPID-HOST.XXXX.tmp`` in ``d``, whatever its NAME, whose writer
+    was a process of this host that no longer runs (killed mid-write: kill -9, a power
+    cut), the first time this process writes into ``d``. Another host's files and
+    untagged ones are left to :func:`_remove_stale_tmp` (by name and age)."""
+    key = os.path.abspath(d)
+    if key not in _SWEPT:
+        _SWEPT.add(key)
+        remove_dead_writers_tmp(d)
+
+
+def remove_dead_writers_tmp(d: str) -> None:
+    """Remove the temporary files in ``d`` of every writer of this host that no longer
+    runs (``.NAME.pPID-HOST.XXXX.tmp``, any NAME)."""
+    tagged = re.compile(r"\A\..+\.(p\d+-[0-9a-f]{8})\.[a-z0-9_]+\.tmp\Z")
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return
+    for n in names:
+        m = tagged.match(n) if n.endswith(".tmp") else None
+        if m and writer_is_gone(m.group(1)):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(d, n))
+
+
 def _mkstemp(p: str, d: str) -> tuple[int, str]:
     """A temporary file ``.NAME.pPID-HOST.XXXX.tmp`` beside ``p``, after removing stale
-    ones."""
+    ones (this name's, and the first time in ``d`` every dead writer's)."""
     name = os.path.basename(p)
     _remove_stale_tmp(d, name)
+    _sweep_dead_writers(d)
     try:
         return tempfile.mkstemp(prefix=f".{name}.{writer_tag()}.", suffix=".tmp", dir=d)
     except OSError as e:

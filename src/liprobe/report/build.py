@@ -423,7 +423,9 @@ def build_report(out_dir, manifest=None, html_path=None, source: str | None = No
         atomic_write_text(p, csv_safe_frame(pd.DataFrame(rep)).to_csv(index=False))
         result.tables["reporting_table"] = p
 
-    recovery = _scorecard(table, out_dir, runs, result, progress)
+    # the paper's nine claims only for a study of the paper's kind (said in the page)
+    recovery = _scorecard(table, out_dir, runs, result, progress) \
+        if _paper_study(table, numbering) else None
 
     from .interactive_section import interactive_figures
 

@@ -565,9 +565,10 @@ def _ratio_figure(table, out_dir, params, materials, stem, all_particles: bool,
     if not ratios:
         raise FigureSkipped("the study computes none of the composition ratios "
                             + ", ".join(FIELD_RATIOS))
-    particles = g.coated_particles
+    rows_all, state = g.ratio_rows, g.ratio_state
+    particles = g.particles(rows_all)
     if not particles:
-        raise FigureSkipped("no coated run of the main material finished (or every one is "
+        raise FigureSkipped("no run of the main material finished (or every one is "
                             "flagged)")
     shown = particles if all_particles else particles[:1]
     fig = _new(figsize=(4.2 * len(ratios), 4.2))
@@ -575,7 +576,7 @@ def _ratio_figure(table, out_dir, params, materials, stem, all_particles: bool,
     for i, expr in enumerate(ratios):
         ax = fig.add_subplot(1, len(ratios), i + 1)
         for k, p in enumerate(shown):
-            rows = g.rows_of_particle(g.coated, p)
+            rows = g.rows_of_particle(rows_all, p)
             x, xe = _values(rows, FIELD_PROXY)
             y, ye = _values(rows, expr)
             ok = np.isfinite(x) & np.isfinite(y)
@@ -605,7 +606,7 @@ def _ratio_figure(table, out_dir, params, materials, stem, all_particles: bool,
         _legend(ax)
     what = f"particle {shown[0]}" if not all_particles else f"{len(shown)} particles"
     fig.suptitle(numbered(f"Figure {'6' if all_particles else '5'}",
-                          f"coated {g.main}, {what}: composition ratios against "
+                          f"{state} {g.main}, {what}: composition ratios against "
                           f"{FIELD_PROXY}, expected values dashed, 1-sigma counting errors",
                           numbering), fontsize=10)
     fig.subplots_adjust(wspace=0.35)
@@ -616,7 +617,8 @@ def figure_5(table, out_dir, runs=None, params=None, materials=None,
              numbering="paper") -> list:
     """Li/(Li+Ni+Co+Mn), Ni/(Ni+Co+Mn) and O/(Li+O+Ni+Co+Mn) against O2+/O+ for one particle.
 
-    The coated particle with the most rows; points coloured by laser energy;
+    The coated particle with the most rows (the uncoated one where no run is
+    coated: :attr:`StudyGroups.ratio_rows`); points coloured by laser energy;
     the material's expected values (from its formula) dashed.
     """
     return _ratio_figure(table, out_dir, params, materials, "figure_5", all_particles=False,
@@ -625,7 +627,8 @@ def figure_5(table, out_dir, runs=None, params=None, materials=None,
 
 def figure_6(table, out_dir, runs=None, params=None, materials=None,
              numbering="paper") -> list:
-    """Figure 5 for every coated particle: the first particle's rows open, the others filled."""
+    """Figure 5 for every particle of the same rows: the first particle's rows open, the
+    others filled."""
     return _ratio_figure(table, out_dir, params, materials, "figure_6", all_particles=True,
                          numbering=numbering)
 
@@ -1342,14 +1345,20 @@ def _same_laser_pair(table, g, runs):
 def _field_proxy_plots(table, g, runs):
     if FIELD_PROXY not in table:
         return f"no {FIELD_PROXY} field proxy"
-    return _coated_runs(table, g, runs)
+    if not len(g.ratio_rows):
+        return "no finished run of the main material"
+    x, _ = _values(g.ratio_rows, FIELD_PROXY)
+    if np.isfinite(x).sum() < 2:
+        return f"fewer than two runs with a measured {FIELD_PROXY}"
+    return None
 
 
 def _particle_spread(table, g, runs):
     why = _field_proxy_plots(table, g, runs)
     if why:
         return why
-    return None if len(g.coated_particles) >= 2 else "fewer than two coated particles"
+    return None if len(g.particles(g.ratio_rows)) >= 2 else \
+        f"fewer than two {g.ratio_state} particles"
 
 
 def _another_phase(table, g, runs):
@@ -1452,11 +1461,12 @@ FIGURES: tuple = (
                "same laser energy; (b, c) their frequency distributions of Li against the "
                "binomial, mu in the legend.", figure_4, _same_laser_pair, "Figure 4"),
     FigureSpec("figure_5", "Composition ratios against the field proxy, one particle",
-               "Composition ratios against the field proxy O2+/O+ for one coated particle; "
-               "expected values dashed.", figure_5, _field_proxy_plots, "Figure 5"),
+               "Composition ratios against the field proxy O2+/O+ for one coated particle "
+               "(an uncoated one where no run is coated); expected values dashed.", figure_5,
+               _field_proxy_plots, "Figure 5"),
     FigureSpec("figure_6", "Composition ratios against the field proxy, every particle",
-               "The same for every coated particle: the first particle open, the others "
-               "filled.", figure_6, _particle_spread, "Figure 6"),
+               "The same for every particle of those runs: the first particle open, the "
+               "others filled.", figure_6, _particle_spread, "Figure 6"),
     FigureSpec("figure_7", "Runs of another phase and the reference material",
                "(a) Mn++/Mn+ and (b) O2+/O+ against laser energy for the runs of another "
                "phase (points) and the reference material (band); (c) Mn/(Li+Mn) and "

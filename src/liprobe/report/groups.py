@@ -132,6 +132,18 @@ class StudyGroups:
         """Particles of the coated rows, the one with most rows first (table order on ties)."""
         return self.particles(self.coated)
 
+    @property
+    def ratio_rows(self):
+        """The rows whose ratios the field-proxy figures plot: the coated rows, or the
+        uncoated ones where no run of the main material is coated (a study of bare
+        specimens across laser energies)."""
+        return self.coated if len(self.coated) else self.uncoated
+
+    @property
+    def ratio_state(self) -> str:
+        """``"coated"`` or ``"uncoated"``: which rows :attr:`ratio_rows` holds."""
+        return "coated" if len(self.coated) else "uncoated"
+
     def rows_of_particle(self, frame, particle):
         return frame[self.particle_labels(frame) == particle]
 

@@ -886,21 +886,34 @@ def _true_atoms(truth: dict, segment: dict | None):
             for name, c in comp["by_phase"].items():
                 if name in coat:
                     continue
-                for el, n in c["atoms"].items():
+                for el, n in _numeric(c["atoms"]).items():
                     atoms[el] = atoms.get(el, 0) + n
             return atoms
-        frac = dict(segment.get("analysed_volume_atomic_fractions")
-                    or segment["evaporated_atomic_fractions"])
+        frac = _numeric(segment.get("analysed_volume_atomic_fractions")
+                        or segment["evaporated_atomic_fractions"])
         metal = (truth.get("coating") or {}).get("element")
         for name in coat:
-            ca = comp["by_phase"][name]["atoms"]
+            ca = _numeric(comp["by_phase"][name]["atoms"])
             if metal and ca.get(metal) and frac.get(metal):
                 share = frac[metal] / ca[metal]
                 for el, n in ca.items():
                     frac[el] = max(frac.get(el, 0.0) - share * n, 0.0)
-        return {k: (v or 0.0) for k, v in frac.items()}
-    except (KeyError, TypeError, AttributeError):
+        return frac
+    except (KeyError, TypeError, AttributeError, ValueError):
         return None
+
+
+def _numeric(d) -> dict:
+    """A truth's ``{element: number}`` with every value a finite float (null: 0); a value
+    that is not a number (text where a number belongs, NaN) raises ValueError, so that a
+    damaged truth gives no true value rather than a wrong one."""
+    out = {}
+    for k, v in dict(d).items():
+        x = 0.0 if v is None else number(v)
+        if x is None:
+            raise ValueError(f"{k}: {v!r} is not a number")
+        out[k] = x
+    return out
 
 
 def _truth_ratio(truth, expr, segment=None):

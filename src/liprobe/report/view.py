@@ -3,7 +3,8 @@
 The page holds, in order: a title and what was read, the composition of the
 region of interest (at.% with one-sigma errors, each rounded to two
 significant digits of its error), the mass spectrum of the whole run with the
-range windows shaded, the detector hit map (or a one-line note when the file
+range windows shaded (and, with another run to compare, the two runs' spectra
+each normalised to its ions, overlaid), the detector hit map (or a one-line note when the file
 has no detector columns, as a ``.pos``), and a rotatable 3-D atom map of a
 seeded subsample with the ROI outlined. The figures are plotly's
 (:mod:`liprobe.report.interactive`); plotly.js is embedded once, inline, so the
@@ -23,6 +24,7 @@ from .interactive import (
     detector_figure,
     figure_html,
     has_detector,
+    overlay_figure,
     plotly_script,
     run_label,
     spectrum_figure,
@@ -70,7 +72,7 @@ def _composition_table(c) -> str:
 
 def build_view(path, ranges_path, out_html, roi: str | None = "cylinder:25",
                max_ions: int = DEFAULT_MAX_IONS, label: str | None = None,
-               seed: int = 0) -> dict:
+               seed: int = 0, compare=None, compare_label: str | None = None) -> dict:
     """Write ``out_html``: one self-contained interactive page of the run in ``path``.
 
     Parameters
@@ -91,12 +93,18 @@ def build_view(path, ranges_path, out_html, roi: str | None = "cylinder:25",
     label : str, optional
         The run's name in the page and every hover text (default: the file's stem).
     seed : int
+    compare : str or path, optional
+        Another run: its spectrum and this run's, each normalised to its own ions, are
+        overlaid in one more figure (the same range windows shaded).
+    compare_label : str, optional
+        The other run's name (default: its file's stem).
 
     Returns
     -------
     dict
         ``html`` (the path), ``bytes`` (its size), ``label``, ``ions`` (the run's),
-        ``ions_selected`` (in the ROI), ``roi`` (its description, or None),
+        ``ions_selected`` (in the ROI), ``roi`` (its description, or None), ``compare``
+        (the other run's file, label and ions, or None),
         ``figures`` (the plotly figures written, by name), ``atom_map`` (ions
         sampled, drawn, unranged left out), ``detector_note`` (why there is no
         detector map, or None), ``composition`` (at.% and errors), ``seconds``.
@@ -140,6 +148,21 @@ def build_view(path, ranges_path, out_html, roi: str | None = "cylinder:25",
     parts.append("<h2>Mass spectrum</h2><p class=\"note\">All ions of the run, 0.01 Da "
                  "bins, log scale; the range windows shaded (hover one for its ion).</p>"
                  f"<div class=\"figure\">{figure_html(spec, 'liprobe-spectrum')}</div>")
+    other = None
+    if compare is not None:
+        other = read(compare)
+        other_name = run_label(other, compare_label)
+        if other_name == name:
+            other_name += " (compared)"
+        lay = overlay_figure(run, other, table, labels=[name, other_name],
+                             title=f"{name} and {other_name}, each normalised to its ions")
+        figures["overlay"] = "liprobe-overlay"
+        parts.append("<h2>Compared with another run</h2><p class=\"note\">"
+                     f"{html.escape(name)} and {html.escape(other_name)} "
+                     f"({html.escape(os.fspath(compare))}, {other.n_ions:,} ions), each "
+                     "bin divided by its run's ions in the window, log scale; the range "
+                     "windows shaded.</p>"
+                     f"<div class=\"figure\">{figure_html(lay, 'liprobe-overlay')}</div>")
     detector_note = None
     parts.append("<h2>Detector hit map</h2>")
     if has_detector(run):
@@ -181,6 +204,9 @@ def build_view(path, ranges_path, out_html, roi: str | None = "cylinder:25",
         "file": os.fspath(path), "ranges": os.fspath(ranges_path),
         "ions": int(run.n_ions), "ions_selected": int(sel.n_ions),
         "roi": selection, "figures": figures,
+        "compare": None if other is None else {"file": os.fspath(compare),
+                                               "label": other_name,
+                                               "ions": int(other.n_ions)},
         "atom_map": {k: meta[k] for k in ("ions_sampled", "ions_drawn", "unranged_left_out",
                                           "seed")},
         "detector_note": detector_note,

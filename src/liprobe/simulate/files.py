@@ -72,8 +72,10 @@ def _check_disk(folder: str, ions: int, fmt: str, memory_limit_ions: int) -> Non
     need = disk_bytes_needed(ions, fmt, memory_limit_ions)
     free = shutil.disk_usage(folder).free
     if need > free:
+        from ..io._files import format_bytes
+
         raise FormatError(f"not enough disk space for {ions:,} ions: needs about "
-                          f"{need / 1e9:,.1f} GB, {free / 1e9:,.1f} GB free", folder)
+                          f"{format_bytes(need)}, {format_bytes(free)} free", folder)
 
 
 def _remove_stale_scratch(folder: str) -> None:

@@ -203,6 +203,35 @@ def _run_seed(seed: int, index: int) -> int:
     return int(seed) * 1000 + index
 
 
+def _ignore_sigint() -> None:
+    """A simulation worker's initializer: Ctrl-C is the parent's to handle."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_pool(pool, folder: str) -> None:
+    """Stop a process pool now (Ctrl-C or an error in one run): queued runs are cancelled
+    and the worker processes terminated (killed if they linger 2 s) instead of waiting for
+    the runs under way, which take minutes at large sizes. What the stopped workers left
+    in ``folder`` (their scratch folders and temporary files) is removed."""
+    from ..io._files import remove_dead_writers_tmp
+    from .files import _remove_stale_scratch
+
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    for p in procs:
+        p.join(2)
+        if p.is_alive():
+            p.kill()
+            p.join(1)
+    _remove_stale_scratch(folder)
+    remove_dead_writers_tmp(folder)
+
+
 def _simulate_one(args) -> dict:
     """Simulate one run to files (a top-level function: picklable for worker processes)."""
     from .files import simulate_to_files
@@ -359,10 +388,13 @@ def write_preset(name: str, out_dir, ions: int | None = None, seed: int = 0,
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        # largest first (better packing); spawn: numba's threads and fork do not mix
+        # largest first (better packing); spawn: numba's threads and fork do not mix.
+        # The workers ignore SIGINT: Ctrl-C reaches this process, which stops them at once
+        # (a run under way is lost; its temporary file goes at the next run in the folder)
         order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].ions)
-        with ProcessPoolExecutor(max_workers=workers,
-                                 mp_context=mp.get_context("spawn")) as pool:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                   initializer=_ignore_sigint)
+        try:
             futures = {pool.submit(_simulate_one, jobs[i]): i for i in order}
             done = 0
             for fut in as_completed(futures):
@@ -371,6 +403,10 @@ def write_preset(name: str, out_dir, ions: int | None = None, seed: int = 0,
                 done += 1
                 if progress is not None:
                     progress(done, len(jobs), runs[i].name)
+        except BaseException:
+            _stop_pool(pool, folder)
+            raise
+        pool.shutdown()
     entries = [(run, job[0].seed, job[0].ions, r["ions_detected"], r["fractured"],
                 r["truth_segments"]) for run, job, r in zip(runs, jobs, results)]
     for job in jobs:

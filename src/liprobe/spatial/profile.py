@@ -288,7 +288,7 @@ def composition_profile(run: Run, ranges: RangeTable, axis: str = "z", bin_nm: f
                                 "profile", run.path)
         span = (hi_s - lo_s) / bin_nm - 1e-9
         check_bin_cells((span + 1) * n_ion_kinds, f"a profile of {hi_s - lo_s:g} nm in bins of "
-                        f"{bin_nm:g} nm ({n_ion_kinds} ions)")
+                        f"{bin_nm:g} nm for each of {n_ion_kinds} ion types")
         n_bins = max(int(math.ceil(span)), 1)
         counts = np.zeros(n_bins * n_ion_kinds, np.int64)
         for s, ion in coords_and_ions():

@@ -58,8 +58,9 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -69,9 +70,8 @@ from ..instruments import (
     DEFAULT_ICF,
     DEFAULT_INSTRUMENT,
     DEFAULT_K_FACTOR,
-    DEFAULT_MATERIAL,
     instrument as _instrument,
-    material_for as _material_for,
+    material_values as _material_values,
 )
 from ..rangetable import RangeTable
 
@@ -96,8 +96,11 @@ _SUB = 256                # ions per secant of the shank-angle cube roots
 class ReconstructionParameters:
     """Everything a reconstruction depends on, fixed before it runs.
 
-    Build it with :meth:`preset` (an instrument and a material from
-    :mod:`liprobe.instruments`, then overrides).
+    Build it with :meth:`preset` (an instrument and, optionally, a material
+    from :mod:`liprobe.instruments`, then overrides). Nothing is assumed about
+    the specimen: the atomic volume is always given (a material, a value, or
+    the caller's reading of a range file's ``Vol:``), and the evaporation
+    field is needed only for the radius from the voltage.
 
     Attributes
     ----------
@@ -107,8 +110,9 @@ class ReconstructionParameters:
         eta, detection efficiency in (0, 1].
     atomic_volume_nm3 : float
         Omega, nm^3 per atom of the analysed phase.
-    evaporation_field_V_per_nm : float
+    evaporation_field_V_per_nm : float or None
         F_e in V/nm (only ``k * F_e`` enters, through ``R = V / (k F_e)``).
+        None (unknown) only with ``radius="shank"``, which does not use it.
     k_factor : float
         Field factor k.
     icf : float
@@ -125,13 +129,14 @@ class ReconstructionParameters:
         Take an ion's volume from its range's ``Vol:`` where the file gives
         one (else atoms x Omega).
     instrument, material : str or None
-        Names of the presets the values came from (for the record).
+        Names of the presets the values came from, or where the atomic volume
+        came from (e.g. ``"from the range file's Vol:"``), for the record.
     """
 
     flight_path_mm: float
     efficiency: float
     atomic_volume_nm3: float
-    evaporation_field_V_per_nm: float
+    evaporation_field_V_per_nm: float | None = None
     k_factor: float = DEFAULT_K_FACTOR
     icf: float = DEFAULT_ICF
     protocol: str = "geiser"
@@ -151,9 +156,10 @@ class ReconstructionParameters:
                 raise ValueError(f"{name} must be a positive number, got {v!r}")
             object.__setattr__(self, name, float(v))
 
-        for name in ("flight_path_mm", "efficiency", "atomic_volume_nm3",
-                     "evaporation_field_V_per_nm", "k_factor", "icf"):
+        for name in ("flight_path_mm", "efficiency", "atomic_volume_nm3", "k_factor", "icf"):
             positive(name)
+        if self.evaporation_field_V_per_nm is not None:
+            positive("evaporation_field_V_per_nm")
         if self.efficiency > 1:
             raise ValueError(f"efficiency must be at most 1, got {self.efficiency}")
         if self.icf < 1:
@@ -163,6 +169,10 @@ class ReconstructionParameters:
                              f"{self.protocol!r}")
         if self.radius not in ("voltage", "shank"):
             raise ValueError(f"radius must be 'voltage' or 'shank', got {self.radius!r}")
+        if self.radius == "voltage" and self.evaporation_field_V_per_nm is None:
+            raise ValueError("the radius from the voltage (R = V / (k F_e)) needs the "
+                             "evaporation field: give evaporation_field_V_per_nm (or a "
+                             "material that has one), or use radius='shank'")
         if self.radius == "shank":
             if self.initial_radius_nm is None or self.shank_angle_deg is None:
                 raise ValueError("radius='shank' needs shank_angle_deg and initial_radius_nm")
@@ -177,25 +187,50 @@ class ReconstructionParameters:
         object.__setattr__(self, "detector_center_mm", (float(cx), float(cy)))
 
     @classmethod
-    def preset(cls, instrument: str = DEFAULT_INSTRUMENT, material: str = DEFAULT_MATERIAL,
+    def preset(cls, instrument: str = DEFAULT_INSTRUMENT, material: str | None = None,
                **overrides) -> ReconstructionParameters:
-        """Parameters of a named instrument and material (a preset, an element or a formula:
-        :func:`liprobe.instruments.material_for`), with ``overrides`` (None ignored).
+        """Parameters of a named instrument and, optionally, a material (a preset, an
+        element or a formula: :func:`liprobe.instruments.material_for`), with
+        ``overrides`` (None ignored).
+
+        There is no default material: without one, ``atomic_volume_nm3`` must be
+        given, and ``evaporation_field_V_per_nm`` too unless ``radius="shank"``.
+        A material's evaporation field is needed only for the radius from the
+        voltage (an element without a tabulated field is fine with ``radius="shank"``).
+
+        Raises
+        ------
+        KeyError
+            An unknown instrument, or a material that lacks a value (naming it).
+        ValueError
+            No atomic volume (no material and no ``atomic_volume_nm3``), no
+            evaporation field with ``radius="voltage"``, or an invalid value.
 
         Examples
         --------
         >>> p = ReconstructionParameters.preset("LEAP 5000 XS", "NMC811", icf=1.4)
         >>> p.efficiency, p.atomic_volume_nm3, p.icf
         (0.8, 0.00845, 1.4)
+        >>> q = ReconstructionParameters.preset(atomic_volume_nm3=0.02, radius="shank",
+        ...                                     shank_angle_deg=10, initial_radius_nm=20)
+        >>> q.material, q.evaporation_field_V_per_nm
+        (None, None)
         """
         ins = _instrument(instrument)
-        mat = _material_for(material, overrides.get("atomic_volume_nm3"),
-                            overrides.get("evaporation_field_V_per_nm"))
-        base = dict(flight_path_mm=ins.flight_path_mm, efficiency=ins.efficiency,
-                    detector_radius_mm=ins.detector_radius_mm,
-                    atomic_volume_nm3=mat.atomic_volume_nm3,
-                    evaporation_field_V_per_nm=mat.evaporation_field_V_per_nm,
-                    instrument=ins.name, material=mat.name)
+        omega = overrides.get("atomic_volume_nm3")
+        field_v = overrides.get("evaporation_field_V_per_nm")
+        base: dict[str, Any] = dict(
+            flight_path_mm=ins.flight_path_mm, efficiency=ins.efficiency,
+            detector_radius_mm=ins.detector_radius_mm, instrument=ins.name)
+        if material is not None:
+            need_field = overrides.get("radius") in (None, "voltage")
+            mat = _material_values(material, omega, field_v, need_field=need_field)
+            base.update(atomic_volume_nm3=mat.atomic_volume_nm3,
+                        evaporation_field_V_per_nm=mat.evaporation_field_V_per_nm,
+                        material=mat.name)
+        elif omega is None:
+            raise ValueError("no atomic volume: name a material or give atomic_volume_nm3 "
+                             "(no material is assumed)")
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)
 
@@ -790,9 +825,20 @@ def _edge_voltage(v, first: bool) -> float:
     return float(icpt if first else icpt + slope * (m - 1))
 
 
+#: ``progress(done, total)``: called after each chunk of each pass (see :func:`reconstruct`).
+ProgressCallback = Callable[[int, int], None]
+
+
+def _no_params(what: str) -> TypeError:
+    return TypeError(f"{what} needs params: a ReconstructionParameters (e.g. "
+                     "ReconstructionParameters.preset(instrument, material, ...)); no material "
+                     "is assumed")
+
+
 def reconstruct(det_x_mm, det_y_mm, v_dc_V=None, params: ReconstructionParameters | None = None,
                 *, labels=None, window_volume_nm3=None, out=None,
-                chunk_ions: int = _CHUNK) -> Reconstruction:
+                chunk_ions: int = _CHUNK,
+                progress: ProgressCallback | None = None) -> Reconstruction:
     """Reconstruct x, y, z (nm) from detector hits (mm), by [B95] or [G09, G11].
 
     The point projection of Bas et al. [B95]_ (``protocol="bas"``) or its
@@ -807,7 +853,8 @@ def reconstruct(det_x_mm, det_y_mm, v_dc_V=None, params: ReconstructionParameter
     v_dc_V : ndarray, shape (n,), optional
         Standing voltage in V; needed when ``params.radius == "voltage"``.
     params : ReconstructionParameters
-        Default: ``ReconstructionParameters.preset()`` (LEAP 5000 XS, NMC811).
+        Required (there is no default material): build it with
+        :meth:`ReconstructionParameters.preset` or from its fields.
     labels : ndarray of int, shape (n,), optional
         Range window of each ion (-1 unranged), from :func:`liprobe.ranging.assign`.
     window_volume_nm3 : ndarray, optional
@@ -817,6 +864,11 @@ def reconstruct(det_x_mm, det_y_mm, v_dc_V=None, params: ReconstructionParameter
         float32 arrays (e.g. memory maps) to write x, y, z into.
     chunk_ions : int
         Ions converted to native byte order at a time.
+    progress : callable, optional
+        ``progress(done, total)`` after each chunk of each of the two passes:
+        ``total`` is ``2 n`` (every ion is visited once per pass) and ``done``
+        the ions visited so far, so ``done == total`` at the end. For a
+        progress bar; it must not raise.
 
     Returns
     -------
@@ -824,6 +876,8 @@ def reconstruct(det_x_mm, det_y_mm, v_dc_V=None, params: ReconstructionParameter
 
     Raises
     ------
+    TypeError
+        ``params`` is None.
     AnalysisError
         Missing or non-positive voltages with ``radius="voltage"``, labels of
         the wrong length, or no ions.
@@ -874,7 +928,9 @@ def reconstruct(det_x_mm, det_y_mm, v_dc_V=None, params: ReconstructionParameter
     >>> print(f"{r.field_of_view_half_angle_deg:.2f}")   # asin(xi r_D / L) = asin(0.4)
     23.58
     """
-    p = params if params is not None else ReconstructionParameters.preset()
+    if params is None:
+        raise _no_params("reconstruct")
+    p = params
     n = len(det_x_mm)
     if len(det_y_mm) != n:
         raise AnalysisError(f"det_x has {n} ions but det_y has {len(det_y_mm)}")
@@ -905,9 +961,11 @@ def reconstruct(det_x_mm, det_y_mm, v_dc_V=None, params: ReconstructionParameter
     empty_f = np.zeros(0, np.float32)
     empty_l = np.zeros(0, np.int16)
     cx, cy = p.detector_center_mm
-    inv_kf = 1.0 / (p.k_factor * p.evaporation_field_V_per_nm)
+    # 1 / (k F_e) only for the radius from the voltage (F_e may be unknown otherwise)
+    inv_kf = (1.0 / (p.k_factor * p.evaporation_field_V_per_nm)
+              if use_voltage and p.evaporation_field_V_per_nm is not None else 0.0)
     c_shank = shank_factor(p.shank_angle_deg) if p.radius == "shank" else 0.0
-    r0 = p.initial_radius_nm if p.radius == "shank" else 0.0
+    r0 = float(p.initial_radius_nm) if p.initial_radius_nm is not None and not use_voltage else 0.0
     projection = _Projection(float(cx), float(cy), float(p.flight_path_mm), float(p.icf),
                              p.protocol == "geiser")
     volumes = _Volumes(vol, use_labels, math.nan)
@@ -928,6 +986,8 @@ def reconstruct(det_x_mm, det_y_mm, v_dc_V=None, params: ReconstructionParameter
         o = np.zeros(((len(hits.det_x) + _BLOCK - 1) // _BLOCK, 7), dtype=np.float64)
         _sums_kernel(hits, volumes, radius, projection, o)
         sums.append(o)
+        if progress is not None:
+            progress(s + len(hits.det_x), 2 * n)
     S = np.concatenate(sums)
 
     def first_bad(a, good):
@@ -995,6 +1055,8 @@ def reconstruct(det_x_mm, det_y_mm, v_dc_V=None, params: ReconstructionParameter
                           xo[s:e], yo[s:e], zo[s:e], outside)
         n_out += int(outside.sum())
         b0 += nb
+        if progress is not None:
+            progress(n + e, 2 * n)
 
     if use_voltage:
         depth = total * scale
@@ -1063,14 +1125,17 @@ def _scratch_xyz(n: int, folder: str | None):
     return mm[0, :n], mm[1, :n], mm[2, :n]
 
 
-def reconstruct_run(run, params: ReconstructionParameters | None = None,
-                    ranges: RangeTable | None = None, scratch_dir: str | None = None):
+def reconstruct_run(run, params: ReconstructionParameters,
+                    ranges: RangeTable | None = None, scratch_dir: str | None = None,
+                    progress: ProgressCallback | None = None):
     """Reconstruct a :class:`~liprobe.Run` from its ``det_x``, ``det_y`` (and ``v_dc``).
 
     Parameters
     ----------
     run : Run
-    params : ReconstructionParameters, optional
+    params : ReconstructionParameters
+        Required (there is no default material):
+        :meth:`ReconstructionParameters.preset` or its fields.
     ranges : RangeTable, optional
         Gives each ion its own volume (atoms x Omega, or ``Vol:``); the masses
         are assigned a chunk at a time.
@@ -1079,6 +1144,9 @@ def reconstruct_run(run, params: ReconstructionParameters | None = None,
         a memory-mapped scratch file in this folder (default: the system's
         temporary folder), unlinked at once, so that memory stays bounded; the
         run's writer then streams them into the output file.
+    progress : callable, optional
+        ``progress(done, total)`` per chunk of the reconstruction's two passes
+        (:func:`reconstruct`).
 
     Returns
     -------
@@ -1089,13 +1157,17 @@ def reconstruct_run(run, params: ReconstructionParameters | None = None,
 
     Raises
     ------
+    TypeError
+        ``params`` is None.
     ColumnError
         The run has no detector coordinates, or no voltage with ``radius="voltage"``;
         the message says what to do instead.
     AnalysisError
         The voltage is zero or negative (e.g. not recorded by the exporter).
     """
-    p = params if params is not None else ReconstructionParameters.preset()
+    if params is None:
+        raise _no_params("reconstruct_run")
+    p = params
     fmt = run.format or "this"
     missing = [c for c in ("det_x", "det_y") if c not in run]
     if missing:
@@ -1114,7 +1186,7 @@ def reconstruct_run(run, params: ReconstructionParameters | None = None,
     try:
         result = reconstruct(run.source("det_x"), run.source("det_y"),
                              run.source("v_dc") if p.radius == "voltage" else None, p,
-                             labels=labels, window_volume_nm3=vol, out=out)
+                             labels=labels, window_volume_nm3=vol, out=out, progress=progress)
     except AnalysisError as e:
         raise AnalysisError(e.problem, run.path, e.where) from None
     out = run.with_columns(x=result.x_nm, y=result.y_nm, z=result.z_nm,

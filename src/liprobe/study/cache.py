@@ -49,6 +49,7 @@ from pydantic import (
     ValidationError,
 )
 
+from ..errors import FormatError
 from ..io._files import atomic_write_text, open_regular
 
 __all__ = ["iter_records", "file_digest", "Cache", "CacheWarning", "Record", "RECORD_FORMAT",
@@ -342,6 +343,9 @@ class Cache:
                                                           "hash": HASH_NAME, "files": keep}))
         except OSError as e:
             warnings.warn(f"{self.memo_path}: file hashes not kept ({e.strerror or e})",
+                          CacheWarning, stacklevel=2)
+        except FormatError as e:          # atomic_write_text's one line (a full disk ...)
+            warnings.warn(f"{self.memo_path}: file hashes not kept ({e.problem})",
                           CacheWarning, stacklevel=2)
 
     @staticmethod
