@@ -265,9 +265,11 @@ def run_history(run, *, n_bins: int = 400, mass_bin_Da: float = 0.25,
     for start, chunk in run.chunks("mass", chunk_ions):
         idx = np.arange(start, start + len(chunk))
         ib = np.searchsorted(edges, idx, side="right") - 1
-        mb = np.floor(chunk / mass_bin_Da).astype(np.int64)
-        keep = (mb >= 0) & (mb < n_m)
-        counts += np.bincount(ib[keep] * n_m + mb[keep], minlength=nb * n_m).reshape(nb, n_m)
+        with np.errstate(over="ignore"):             # a mass near float32's max
+            q = np.floor(chunk / mass_bin_Da)
+        keep = (q >= 0) & (q < n_m)                      # NaN and inf: not kept
+        mb = q[keep].astype(np.int64)
+        counts += np.bincount(ib[keep] * n_m + mb, minlength=nb * n_m).reshape(nb, n_m)
 
     # voltage
     voltage = None

@@ -69,7 +69,7 @@ def test_profile_with_a_tiny_bin_is_one_line_not_a_memory_error(real):
     code, out, err = run_cli("profile", si / "Si.pos", "-r", si / "Si.RRNG", "--bin", "1e-9")
     assert code == 1 and out == ""
     line = one_line(err)
-    assert line.startswith("liprobe: error: a profile of 75.0")
+    assert line.startswith(f"liprobe: error: {si / 'Si.pos'}: a profile of 75.0")
     assert "above the limit of 100,000,000: give wider bins" in line
     # the count is bins x ion types (13 in Si.RRNG): said so, not "(13 ions)"
     assert "nm for each of 13 ion types needs 975,7" in line

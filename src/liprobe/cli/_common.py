@@ -45,10 +45,18 @@ class LiprobeGroup(click.Group):
     """A click group that turns LiprobeError (bad input) into one line and exit 1."""
 
     def invoke(self, ctx):
+        first = ctx._protected_args if hasattr(ctx, "_protected_args") else \
+            ctx.protected_args                   # click < 8.2
+        args = [*first, *ctx.args]
         try:
             return super().invoke(ctx)
         except LiprobeError as e:
-            click.echo(f"liprobe: error: {e}", err=True)
+            text = str(e)
+            if e.path is None:                   # an analysis of FILE's ions: name FILE
+                file = self._input_file(ctx, args)
+                if file:
+                    text = f"{file}: {text}"
+            click.echo(f"liprobe: error: {text}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
             # Ctrl-C: one line and the shell's code for SIGINT, no traceback; outputs are
@@ -64,6 +72,24 @@ class LiprobeGroup(click.Group):
             where = f"{e.filename}: " if getattr(e, "filename", None) else ""
             click.echo(f"liprobe: error: {where}{e.strerror or e}", err=True)
             sys.exit(1)
+
+
+    def _input_file(self, ctx, args) -> str | None:
+        """The FILE argument of the subcommand invoked with ``args``, or None (a command
+        without one, or arguments that do not parse)."""
+        if not args:
+            return None
+        try:
+            cmd = self.get_command(ctx, args[0])
+            if cmd is None or not any(p.name == "file" and isinstance(p, click.Argument)
+                                      for p in cmd.params):
+                return None
+            sub = cmd.make_context(args[0], list(args[1:]), parent=ctx,
+                                   resilient_parsing=True)
+        except (click.ClickException, LiprobeError, ValueError, TypeError):
+            return None
+        file = sub.params.get("file")
+        return str(file) if file else None
 
 
 def given(ctx, names: dict) -> list[str]:

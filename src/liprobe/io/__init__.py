@@ -63,11 +63,28 @@ _SECTION_SCAN_BYTES = 16 << 20
 _RRNG_SECTION = re.compile(rb"^[ \t]*\[[ \t]*(?:ions|ranges)[ \t]*\]", re.IGNORECASE | re.MULTILINE)
 
 
+def _first_nul(path) -> int:
+    """The offset of the first NUL byte in the file's first 16 MB, or -1."""
+    with open(path, "rb") as f:
+        return f.read(_SECTION_SCAN_BYTES).find(b"\x00")
+
+
 def _rrng_section_further(path) -> bool:
     """Whether a text file holds an ``[Ions]`` or ``[Ranges]`` line in its first 16 MB."""
     with open(path, "rb") as f:
         data = f.read(_SECTION_SCAN_BYTES)
     return b"\x00" not in data and _RRNG_SECTION.search(data) is not None
+
+
+def _looks_utf16(head: bytes) -> bool:
+    """Whether ``head`` reads as UTF-16 text without its byte-order mark: every other
+    byte NUL, the rest printable ASCII."""
+    for odd in (0, 1):
+        zeros, text = head[odd::2], head[1 - odd::2]
+        if len(zeros) > 8 and zeros.count(0) >= 0.9 * len(zeros) and all(
+                32 <= b < 127 or b in (9, 10, 13) for b in text):
+            return True
+    return False
 
 
 def detect_format(path) -> str:
@@ -126,6 +143,13 @@ def detect_format(path) -> str:
         raise FormatError("not an AP Suite .apt file: it does not start with the 'APT\\0' "
                           "signature", p, "byte 0")
     if ext in RANGE_FORMATS:
+        if head[:2] in (b"\xff\xfe", b"\xfe\xff") or (b"\x00" in head and _looks_utf16(head)):
+            raise FormatError(f"not a .{ext} range file as liprobe reads them: it is saved "
+                              "as UTF-16; save it as UTF-8 or ASCII", p, "byte 0")
+        at = _first_nul(p) if _looks_like_text(head) or b"\x00" in head else -1
+        if at >= 0:
+            raise FormatError(f"not a .{ext} range file: it holds a NUL byte (at byte "
+                              f"{at:,}), so it is not text", p)
         raise FormatError(f"not a .{ext} range file: no [Ions]/[Ranges] sections nor an "
                           "'ions ranges' count line", p, "line 1")
     raise FormatError("unrecognised format: not .pos, .epos, .apt, .rrng or .rng", p)

@@ -428,8 +428,10 @@ def read_text_lines(path) -> list[str]:
     check_readable(p)
     with open(p, "rb") as f:
         data = f.read()
-    if b"\x00" in data[:65536]:
-        raise FormatError("is a binary file, not a text range file", p)
+    at = data.find(b"\x00")
+    if at >= 0:
+        raise FormatError(f"is a binary file, not a text range file (a NUL byte at byte "
+                          f"{at:,})", p)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:

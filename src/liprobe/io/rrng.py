@@ -59,6 +59,16 @@ __all__ = ["PALETTE", "default_color", "read_rrng", "write_rrng"]
 
 _SECTION = re.compile(r"^\[\s*([^\]]*?)\s*\]$")
 _ENTRY = re.compile(r"^([A-Za-z]+)\s*(\d*)\s*=\s*(.*)$")
+#: Most digits of a RangeN / IonN index (a file of 10^9 ranges is not a range file).
+_INDEX_DIGITS = 9
+
+
+def _index(idx: str, p: str, ln: int) -> int:
+    """The N of ``RangeN=``, refused (FormatError) beyond :data:`_INDEX_DIGITS` digits."""
+    if len(idx.lstrip("0")) > _INDEX_DIGITS:
+        raise FormatError(f"index {idx[:12]}... has {len(idx):,} digits: not a range number",
+                          p, f"line {ln}")
+    return int(idx)
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?$")
 _FIELD = re.compile(r"\s*([^\s:]+)\s*:\s*([^\s:]+)")
 _HEX6 = re.compile(r"^[0-9A-Fa-f]{6}$")
@@ -211,6 +221,9 @@ def _parse_range(value: str, path, line: int, rows: RowIons):
         low = key.lower()
         if low == "vol":
             volume = parse_number(val, "volume", path, line) or None   # Vol:0: no volume
+            if volume is not None and volume < 0:
+                raise FormatError(f"volume Vol:{val} is negative (nm^3 per ion; Vol:0 "
+                                  "means none)", path, f"line {line}")
         elif low in ("color", "colour"):
             if not _HEX6.match(val.removeprefix("#")):
                 raise FormatError(f"colour '{val}' is not six hexadecimal digits (RRGGBB)",
@@ -342,7 +355,7 @@ def read_rrng(path) -> RangeTable:
             if key != "range" or not idx:
                 raise FormatError(f"unexpected key '{m.group(1)}{idx}' in [Charges] (expected "
                                   "RangeN=charge)", p, f"line {ln}")
-            stated[int(idx)] = (value, ln)
+            stated[_index(idx, p, ln)] = (value, ln)
             continue
         title = "Ions" if section == "ions" else "Ranges"
         if key == "number" and not idx:
@@ -352,7 +365,7 @@ def read_rrng(path) -> RangeTable:
         elif section == "ions" and key == "ion" and idx:
             n_ions += 1
         elif section == "ranges" and key == "range" and idx:
-            raw.append((ln, int(idx), value))
+            raw.append((ln, _index(idx, p, ln), value))
         else:
             raise FormatError(f"unexpected key '{m.group(1)}{idx}' in [{title}]", p, f"line {ln}")
     if "ranges" not in started:

@@ -73,6 +73,7 @@ typical values, an *assumption*.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -201,6 +202,24 @@ def preset_runs(name: str = "paper") -> tuple:
 
 def _run_seed(seed: int, index: int) -> int:
     return int(seed) * 1000 + index
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """SIGINT ignored in this process meanwhile (the main thread's only), so that the
+    worker processes started meanwhile inherit SIG_IGN from their first instruction: a
+    Ctrl-C while a worker is still importing prints no traceback from it."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def _ignore_sigint() -> None:
@@ -395,7 +414,8 @@ def write_preset(name: str, out_dir, ions: int | None = None, seed: int = 0,
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                    initializer=_ignore_sigint)
         try:
-            futures = {pool.submit(_simulate_one, jobs[i]): i for i in order}
+            with _sigint_ignored():      # the workers are born ignoring it (spawn keeps it)
+                futures = {pool.submit(_simulate_one, jobs[i]): i for i in order}
             done = 0
             for fut in as_completed(futures):
                 i = futures[fut]

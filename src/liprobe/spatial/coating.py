@@ -451,10 +451,18 @@ def _crossing(c, rc, level, start, step):
     return None
 
 
+#: Most rings of one radial analysis (a needle of 10^6 rings of 0.5 nm is 0.5 mm wide).
+_MAX_RINGS = 1_000_000
+
+
 def _shell_in_slab(x, y, el_w, at_w, cx, cy, ring_nm):
     """One radial analysis around (cx, cy); a dict of the shell or a reason."""
     r = np.hypot(x - cx, y - cy)
     r_edge = float(r.max()) if len(r) else 0.0
+    if not r_edge / ring_nm <= _MAX_RINGS:     # inf and NaN too: bounded work
+        return {"reason": f"the slab's ions lie up to {r_edge:.3g} nm from the axis: more "
+                          f"than {_MAX_RINGS:,} rings of {ring_nm:g} nm (not the positions "
+                          "of a reconstructed needle?)"}
     n_rings = max(int(math.ceil(r_edge / ring_nm)) + 1, 3)
     k = np.minimum((r / ring_nm).astype(np.int64), n_rings - 1)
     el = np.bincount(k, weights=el_w, minlength=n_rings)

@@ -19,6 +19,7 @@ as a deficit of O, which is the study's argument.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -146,12 +147,25 @@ def hit_mask_run(run, which: str = "all", chunk_ions: int | None = None):
         raise ValueError(f"unknown selection '{which}' (single, multiple or all)")
     _check_multiplicity(run)
     bits = np.zeros((run.n_ions + 7) // 8, np.uint8)
-    for offset, last, (part,) in _event_parts(run, (), chunk_ions):
-        sizes = event_sizes(part, offset, last)
-        keep = np.ones(len(sizes), bool) if which == "all" else \
-            (sizes == 1 if which == "single" else sizes > 1)
-        _set_bits(bits, offset + np.flatnonzero(keep))
+    with _naming(run):
+        for offset, last, (part,) in _event_parts(run, (), chunk_ions):
+            sizes = event_sizes(part, offset, last)
+            keep = np.ones(len(sizes), bool) if which == "all" else \
+                (sizes == 1 if which == "single" else sizes > 1)
+            _set_bits(bits, offset + np.flatnonzero(keep))
     return PackedMask(bits, run.n_ions)
+
+
+@contextlib.contextmanager
+def _naming(run):
+    """An AnalysisError raised inside (a multiplicity column that does not describe whole
+    events) names the run's file."""
+    try:
+        yield
+    except AnalysisError as e:
+        if e.path is None and getattr(run, "path", None):
+            raise AnalysisError(e.problem, run.path, e.where) from None
+        raise
 
 
 def _event_parts(run, columns, chunk_ions: int | None):
@@ -255,16 +269,17 @@ def correlation_histogram_run(run, bin_da: float = 0.1, mass_range=(0.0, 120.0),
     h = np.zeros((len(edges) - 1,) * 2, np.int64)
     n_pairs = n_ions = events = 0
     tally: dict[int, int] = {}
-    for offset, last, (part_m, part_k) in _event_parts(run, ("mass",), chunk_ions):
-        pairs = ion_pairs(part_m, part_k, offset=offset, at_end=last)
-        hh, _, _ = np.histogram2d(pairs[:, 0], pairs[:, 1], bins=[edges, edges])
-        h += hh.astype(np.int64)
-        n_pairs += len(pairs)
-        st = multiplicity_stats(part_k, offset, last)
-        n_ions += st.ions
-        events += st.events
-        for a, b in st.events_by_size.items():
-            tally[a] = tally.get(a, 0) + b
+    with _naming(run):
+        for offset, last, (part_m, part_k) in _event_parts(run, ("mass",), chunk_ions):
+            pairs = ion_pairs(part_m, part_k, offset=offset, at_end=last)
+            hh, _, _ = np.histogram2d(pairs[:, 0], pairs[:, 1], bins=[edges, edges])
+            h += hh.astype(np.int64)
+            n_pairs += len(pairs)
+            st = multiplicity_stats(part_k, offset, last)
+            n_ions += st.ions
+            events += st.events
+            for a, b in st.events_by_size.items():
+                tally[a] = tally.get(a, 0) + b
     stats = MultiplicityStats(dict(sorted(tally.items())), n_ions, events)
     return _correlation_result(edges, h, n_pairs, stats, top)
 

@@ -314,7 +314,9 @@ def _expect_int(v, path, lo=None, hi=None):
 
 
 def _expect_number(v, path, lo=None, positive=False):
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        raise _Bad(path, f"must be a finite number, not {v}")
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise _Bad(path, f"must be a number, not {_type(v)}")
     if positive and not v > 0:
         raise _Bad(path, f"must be positive (got {v})")
@@ -642,6 +644,13 @@ def parse_manifest(text: str, path: str = "study.toml") -> Manifest:
         where = f"line {m.group(1)}" if m else None
         problem = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg) if m else msg
         raise ManifestError(f"not valid TOML: {problem}", path, where) from None
+    except RecursionError:
+        raise ManifestError("not a study manifest: arrays or tables nested too deep", path
+                            ) from None
+    except ValueError as e:        # an integer of more than 4,300 digits (Python's limit)
+        what = ("an integer of more than 4,300 digits" if "digits" in str(e)
+                else " ".join(str(e).split()))
+        raise ManifestError(f"not a study manifest: {what}", path) from None
     lines = key_lines(text)
     base = os.path.dirname(os.path.abspath(path))
     try:
