@@ -144,10 +144,17 @@ def test_no_bar_when_stderr_is_not_a_terminal(epos, tmp_path, command):
     assert out.exists()
 
 
-def test_a_bad_threshold_is_a_usage_error(epos, tmp_path):
-    res = plain(reconstruct_args(epos, tmp_path / "o.pos"), {PROGRESS_MIN_IONS_ENV: "lots"})
-    assert res.returncode == 2 and "Traceback" not in res.stderr
-    assert f"{PROGRESS_MIN_IONS_ENV} must be a whole number of ions, got 'lots'" in res.stderr
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("bad", ["lots", "inf", "nan", "-3", "2.5"])
+def test_a_bad_threshold_is_a_usage_error_where_a_bar_could_show(epos, tmp_path, bad):
+    """On a terminal the threshold is read: a bad value is one usage line (inf too, not an
+    OverflowError); off a terminal no bar can show, and the value is not even read."""
+    rc, text = on_a_terminal(reconstruct_args(epos, tmp_path / "o.pos"),
+                             {PROGRESS_MIN_IONS_ENV: bad})
+    assert rc == 2 and "Traceback" not in text, text
+    assert f"{PROGRESS_MIN_IONS_ENV} must be a whole number of ions, got '{bad}'" in text
+    res = plain(reconstruct_args(epos, tmp_path / "p.pos"), {PROGRESS_MIN_IONS_ENV: bad})
+    assert res.returncode == 0 and (tmp_path / "p.pos").exists(), res.stderr
 
 
 def test_the_callback_sees_both_passes_of_every_chunk():

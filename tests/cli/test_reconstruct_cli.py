@@ -214,28 +214,35 @@ def test_history_bad_image_extension_is_a_usage_error(real, tmp_path):
 
 # -- no material assumed (issue "First hour"): Omega from the range file's Vol: -----------
 
-def rrng_omega(text):
-    """Omega of an .rrng read independently of liprobe: sum of Vol: over sum of atoms, over
-    the [Ranges] lines that give a Vol: (atoms: the counts of the element keys)."""
+def rrng_omega(text, mass=None):
+    """Omega of an .rrng read independently of liprobe: over the [Ranges] lines that give a
+    Vol: (atoms: the counts of the element keys), sum of Vol: over sum of atoms, each range
+    weighted by the ions of ``mass`` in its window [lo, hi) when masses are given."""
     vol = atoms = 0.0
     for line in text.splitlines():
         if not line.lower().startswith("range") or "=" not in line:
             continue
-        fields = line.split("=", 1)[1].split()[2:]
+        parts = line.split("=", 1)[1].split()
+        lo, hi, fields = float(parts[0]), float(parts[1]), parts[2:]
         v = [float(f[4:]) for f in fields if f.lower().startswith("vol:")]
         n = sum(float(f.split(":")[1]) for f in fields
                 if ":" in f and f.split(":")[0].lower() not in ("vol", "color", "name"))
+        w = 1.0 if mass is None else float(np.count_nonzero((mass >= lo) & (mass < hi)))
         if v and v[0] > 0 and n > 0:
-            vol += v[0]
-            atoms += n
+            vol += w * v[0]
+            atoms += w * n
     return vol / atoms
 
 
 def test_si_without_a_material_takes_omega_from_the_range_file(real, tmp_path):
     si = real / "apav_si"
-    omega = rrng_omega((si / "Si.RRNG").read_text())
-    # by hand: 25 ranges, 0.7042 nm^3 over 37 atoms
-    assert omega == pytest.approx(0.7042 / 37, rel=1e-12)
+    text_rrng = (si / "Si.RRNG").read_text()
+    # by hand, unweighted: 25 ranges, 0.7042 nm^3 over 37 atoms
+    assert rrng_omega(text_rrng) == pytest.approx(0.7042 / 37, rel=1e-12)
+    # weighted by the ions in each window: the volume per atom of what was detected
+    mass = np.fromfile(si / "Si_first100000.epos", dtype=">f4").reshape(-1, 11)[:, 3]
+    omega = rrng_omega(text_rrng, mass)
+    assert abs(omega - 0.7042 / 37) > 1e-4
     args = ("reconstruct", si / "Si_first100000.epos", "-r", si / "Si.RRNG", "--radius",
             "shank:10:30", "-o", tmp_path / "si.pos")
     code, text, err = run_cli(*args)
@@ -301,7 +308,12 @@ def test_an_element_material_still_works_and_the_json_has_its_values(real, tmp_p
     assert p["evaporation_field_V_per_nm"] == 19.0            # Tsong 1978, Al+
     code, text, err = run_cli("reconstruct", si / "Si_first100000.epos", "--material", "Al",
                               "--radius", "shank:10:30", "-o", tmp_path / "al.pos")
-    assert code == 0 and "F_e 19.0 V/nm" in text and "(Al)" in text
+    # a shank radius does not use F_e: the text says so, though Al has one (JSON: 19.0)
+    assert code == 0 and "F_e n/a (radius from the shank angle)" in text and "(Al)" in text
+    code, text, err = run_cli("reconstruct", si / "Si_first100000.epos", "--material", "Al",
+                              "--atomic-volume", "0.02", "--radius", "shank:10:30", "-o",
+                              tmp_path / "al2.pos")
+    assert code == 0 and "Omega 0.02 nm^3 (given)" in text, text
     # Si has no tabulated field: fine with the shank radius
     code, stdout, err = run_cli("reconstruct", si / "Si_first100000.epos", "--material", "Si",
                                 "--radius", "shank:10:30", "-o", tmp_path / "si.pos", "--json")

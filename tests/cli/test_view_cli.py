@@ -209,3 +209,19 @@ def test_view_compare_label_without_compare_is_a_usage_error(real, tmp_path):
                               tmp_path / "a.html", "--compare-label", "x")
     assert code == 2 and "--compare" in stderr
     assert not (tmp_path / "a.html").exists()
+
+
+@pytest.mark.parametrize("command", ["view", "spectrum"])
+def test_a_compared_run_that_cannot_be_used_is_named_not_file(real, tmp_path, command):
+    """The error is about OTHER (--compare): it names OTHER, not FILE."""
+    d = real / "apav_si"
+    other = tmp_path / "allneg.pos"
+    liprobe.write(other, liprobe.Run.from_arrays(x=[0.0] * 4, y=[0.0] * 4,
+                                                 z=[0.0, 1.0, 2.0, 3.0], mass=[-5.0] * 4))
+    args = ([command, d / "Si_first100000.epos", "-r", d / "Si.RRNG", "-o",
+             tmp_path / "v.html", "--max-ions", "100"] if command == "view"
+            else [command, d / "Si_first100000.epos"])
+    code, _, stderr = run_cli(*args, "--compare", other)
+    assert code == 1
+    (line,) = stderr.strip().splitlines()
+    assert line.startswith(f"liprobe: error: {other}: ") and "Si_first100000" not in line

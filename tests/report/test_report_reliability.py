@@ -160,3 +160,26 @@ def test_a_segments_fraction_that_is_not_a_number_gives_no_true_ratio(tiny, bad)
         if seg.get(key):
             seg[key]["Ni"] = bad
     assert _truth_ratio(t, "Ni/(Ni+Co+Mn)", seg) is None
+
+
+def test_a_study_not_of_the_papers_kind_keeps_its_recovery_table(tiny, tmp_path):
+    """claims=False (a study that is not the paper's kind): no scorecard.json (an earlier
+    one is removed), but the simulated run's truth-against-measured table is written."""
+    import pandas as pd
+
+    from liprobe.report.scorecard import write_scorecard
+    from liprobe.report.sources import RunFiles
+    from liprobe.study import load_manifest
+
+    table = pd.read_parquet(tiny / "out" / "runs.parquet")
+    runs = RunFiles.from_manifest(load_manifest(str(tiny / "study.toml")))
+    (tmp_path / "scorecard.json").write_text("[]")            # an earlier report's
+    claims, rec, paths = write_scorecard(tmp_path, table, runs=runs, claims=False,
+                                         range_bias=False)
+    assert claims == [] and paths["scorecard"] is None
+    assert not (tmp_path / "scorecard.json").exists()
+    written = pd.read_csv(paths["recovery"])
+    truth = json.loads((tiny / "cr-5.truth.json").read_text())
+    assert written["truth"].iloc[0].endswith("cr-5.truth.json")
+    assert 0.7 < written["true_Ni/(Ni+Co+Mn)"].iloc[0] < 0.9     # NMC811: 0.8
+    assert written["li_budget_total"].iloc[0] == truth["li_budget"]["total"]

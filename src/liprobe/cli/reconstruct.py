@@ -44,7 +44,7 @@ def progress_min_ions() -> int:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not (value >= 0 and value == int(value)):
+    if not (0 <= value < 1e18 and value == int(value)):       # inf and NaN too
         raise click.UsageError(f"{PROGRESS_MIN_IONS_ENV} must be a whole number of ions, "
                                f"got '{text}'")
     return int(value)
@@ -53,7 +53,7 @@ def progress_min_ions() -> int:
 def progress_bar(n_ions: int, quiet: bool, desc: str):
     """A tqdm bar of ``n_ions`` on stderr, or None: only on a terminal, without --quiet,
     for a file of at least :func:`progress_min_ions` ions."""
-    if quiet or n_ions < progress_min_ions() or not sys.stderr.isatty():
+    if quiet or not sys.stderr.isatty() or n_ions < progress_min_ions():
         return None
     from tqdm import tqdm
 
@@ -183,8 +183,9 @@ def reconstruct(file, output, ranges_path, compare, slabs, detector_correction, 
         from ..io import read_ranges
 
         table = read_ranges(ranges_path)
-    params = _parameters(table, ranges_path, **opts)
+    params = _parameters(table, ranges_path, file, **opts)
     d = _reconstruct(file, output, table, params, params.radius, quiet)
+    d["atomic_volume_source"] = omega_source(params, opts["atomic_volume"])
     if compare:
         d["comparison"] = _compare(file, params.flight_path_mm, params.protocol, slabs,
                                    detector_correction)
@@ -198,18 +199,35 @@ def reconstruct(file, output, ranges_path, compare, slabs, detector_correction, 
         click.echo(f"warning: {w}", err=True)
 
 
-def range_volume_omega(table) -> tuple[float, int] | None:
-    """Omega from a range table's ``Vol:``: the sum of the volumes over the sum of the
-    atoms, over the ranges that give a ``Vol:`` (and have atoms); with how many ranges.
-    None when no range gives one."""
-    rs = [r for r in table.ranges
-          if r.volume is not None and r.volume > 0 and r.ion.n_atoms > 0]
-    if not rs:
+def range_volume_omega(table, mass=None) -> tuple[float, int] | None:
+    """Omega (nm^3 per atom) from a range table's ``Vol:``, over the ranges that give a
+    ``Vol:`` and have atoms: with ``mass`` (the run's masses in Da: a Run, an array or
+    chunks), weighted by the ions each window holds, ``sum(n_i Vol_i) / sum(n_i atoms_i)``
+    (the mean volume per atom of what was detected); without, or when those windows hold
+    no ion, the unweighted ``sum(Vol_i) / sum(atoms_i)``. With how many ranges; None when
+    no range gives a ``Vol:``."""
+    import numpy as np
+
+    keep = [i for i, r in enumerate(table.ranges)
+            if r.volume is not None and r.volume > 0 and r.ion.n_atoms > 0]
+    if not keep:
         return None
-    return sum(r.volume for r in rs) / sum(r.ion.n_atoms for r in rs), len(rs)
+    vol = np.array([table.ranges[i].volume for i in keep], np.float64)
+    atoms = np.array([table.ranges[i].ion.n_atoms for i in keep], np.float64)
+    w = np.ones(len(keep))
+    if mass is not None:
+        from ..ranging import count_windows
+        from ..run import column_chunks
+
+        counts = np.zeros(len(table), np.int64)
+        for chunk in column_chunks(mass):
+            counts += count_windows(chunk, table)[0]
+        if counts[keep].sum() > 0:
+            w = counts[keep].astype(np.float64)
+    return float((w * vol).sum() / (w * atoms).sum()), len(keep)
 
 
-def _parameters(table, ranges_path, *, instrument, material, flight_path, k_factor, icf,
+def _parameters(table, ranges_path, file, *, instrument, material, flight_path, k_factor, icf,
                 evaporation_field, efficiency, atomic_volume, detector_radius,
                 detector_center, protocol, radius_spec, no_range_volumes):
     """The reconstruction's parameters; Omega from --atomic-volume, --material or the
@@ -219,8 +237,11 @@ def _parameters(table, ranges_path, *, instrument, material, flight_path, k_fact
     kind, angle, r0 = radius_spec
     label = None
     if atomic_volume is None and material is None:
-        got = range_volume_omega(table) if table is not None and not no_range_volumes \
-            else None
+        got = None
+        if table is not None and not no_range_volumes:
+            from ..io import read
+
+            got = range_volume_omega(table, read(file))
         if got is None:
             why = ""
             if table is not None:
@@ -248,6 +269,14 @@ def _parameters(table, ranges_path, *, instrument, material, flight_path, k_fact
     except ValueError as e:
         raise click.UsageError(str(e)) from None
     return params if label is None else params.replace(material=label)
+
+
+def omega_source(params, atomic_volume) -> str:
+    """Where Omega came from, as the text output says it: ``given`` (--atomic-volume), the
+    material's name, or the range file's Vol:."""
+    if atomic_volume is not None:
+        return "given"
+    return params.material or "given"
 
 
 def _reconstruct(file, output, table, params, kind, quiet=False):
@@ -300,10 +329,11 @@ def _echo_reconstruction(d):
     click.echo(f"{d['input']}: {d['ions']:,} ions reconstructed ({p['protocol']}, radius from "
                f"{p['radius']}) -> {d['output']}")
     fe = p["evaporation_field_V_per_nm"]
-    fe = "n/a (radius from the shank angle)" if fe is None else f"{fe} V/nm"
+    fe = "n/a (radius from the shank angle)" if fe is None or p["radius"] == "shank" \
+        else f"{fe} V/nm"
     click.echo(f"  L {p['flight_path_mm']} mm, eta {p['efficiency']}, k {p['k_factor']}, "
                f"F_e {fe}, ICF {p['icf']}, Omega {p['atomic_volume_nm3']:.6g} nm^3 ("
-               f"{p['material'] or 'given'}), detector radius "
+               f"{d.get('atomic_volume_source') or p['material'] or 'given'}), detector radius "
                f"{p['detector_radius_mm']:.2f} mm")
     shank = d["implied_shank_angle_deg"]
     click.echo(f"  radius {d['radius_start_nm']:.2f} -> {d['radius_end_nm']:.2f} nm over "

@@ -64,6 +64,7 @@ def spectrum(file, ranges_path, bin_da, mass_range, normalize, other_path, multi
              calib_ions, min_significance, output, as_json):
     """Mass spectrum of FILE: log-scaled histogram, peaks (position, widths at 50/10/1 %,
     resolving power, thermal tail in ns) and the background (ppm/ns and per Da)."""
+    from ..errors import AnalysisError
     from ..io import read, read_ranges
     from ..spectrum import (
         analyse_peaks,
@@ -101,12 +102,17 @@ def spectrum(file, ranges_path, bin_da, mass_range, normalize, other_path, multi
         d["normalization"] = {"by": norm, "counts": na[0], "what": na[1]}
     if other_path:
         other = read(other_path)
-        mass_b, tof_b = _select(other, multiplicity)
-        sm_b = sorted_masses(mass_b)
-        pb = analyse_peaks(mass_b, tof_b, pk_range, min_significance, sorted_mass=sm_b)
-        nb = normalization_factor(mass_b, norm, mass_range, sorted_mass=sm_b)
+        try:                     # what goes wrong with the other run names its file
+            mass_b, tof_b = _select(other, multiplicity)
+            sm_b = sorted_masses(mass_b)
+            pb = analyse_peaks(mass_b, tof_b, pk_range, min_significance, sorted_mass=sm_b)
+            nb = normalization_factor(mass_b, norm, mass_range, sorted_mass=sm_b)
+            other_hist = mass_histogram(mass_b, bin_da, mass_range)
+        except AnalysisError as e:
+            if e.path is not None:
+                raise
+            raise AnalysisError(e.problem, other_path, e.where) from None
         scale_b = nb[0]
-        other_hist = mass_histogram(mass_b, bin_da, mass_range)
         d["compare"] = {"file": other_path, **compare_spectra(pa, pb, na, nb, norm).to_dict(),
                         "peaks": [p.to_dict() for p in pb.peaks],
                         "background": pb.background.to_dict()}

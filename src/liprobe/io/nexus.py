@@ -69,7 +69,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._version import __version__
-from ..chemistry import Ion, format_formula, parse_formula, parse_ion
+from ..chemistry import CHARGE_LIMIT, Ion, format_formula, parse_formula, parse_ion
 from ..errors import FormatError
 from ..rangetable import Range, RangeTable
 from ..run import COLUMN_UNITS, DEFAULT_CHUNK_IONS, Run
@@ -890,6 +890,62 @@ def _reconstruction_config(rec, done: Mapping):
 # reading
 # ---------------------------------------------------------------------------
 
+def _at(group, name: str, p: str):
+    """``group[name]``, None when nothing is there; FormatError naming it when a link
+    there leads nowhere that can be opened (a soft link loop or to nothing, an external
+    link to a missing file)."""
+    try:
+        return None if group.get(name, getlink=True) is None else group[name]
+    except (KeyError, RuntimeError, OSError) as e:
+        raise FormatError(f"{group.name.rstrip('/')}/{name} cannot be opened ({e})",
+                          p) from None
+
+
+def _field_at(group, name: str, p: str):
+    """The field (HDF5 dataset) ``group[name]``, None when absent; FormatError naming it
+    when it cannot be opened or is a group."""
+    import h5py
+
+    ds = _at(group, name, p)
+    if ds is not None and not isinstance(ds, h5py.Dataset):
+        raise FormatError(f"{ds.name} is a group, not a field", p)
+    return ds
+
+
+def _group_at(group, name: str, p: str):
+    """The group ``group[name]``, None when absent; FormatError naming it when it cannot
+    be opened or is a field."""
+    import h5py
+
+    g = _at(group, name, p)
+    if g is not None and not isinstance(g, h5py.Group):
+        raise FormatError(f"{g.name} is a field, not a group", p)
+    return g
+
+
+def _unstored(ds) -> bool:
+    """Whether values a dataset declares are not in the file: a length declared (with a
+    chunked or unallocated layout) and never written, which reading would allocate."""
+    if ds.is_virtual:
+        return False
+    if ds.chunks is None:
+        return ds.id.get_storage_size() < ds.nbytes
+    chunks = math.prod(-(-n // c) for n, c in zip(ds.shape, ds.chunks))
+    return ds.id.get_num_chunks() < chunks
+
+
+def _read(ds, p: str):
+    """All values of a dataset; FormatError naming it when they are not all in the file
+    or cannot be read."""
+    if _unstored(ds):
+        raise FormatError(f"field {ds.name} declares shape {ds.shape} but the file does not "
+                          "hold its values", p)
+    try:
+        return ds[()]
+    except OSError as e:
+        raise FormatError(f"field {ds.name} cannot be read ({e})", p) from None
+
+
 def _open(p: str):
     import h5py
 
@@ -899,17 +955,23 @@ def _open(p: str):
     except OSError as e:
         raise FormatError(f"cannot be read as HDF5 ({e})", p) from None
     try:
-        for g in f.values():
-            if not isinstance(g, h5py.Group) or not isinstance(g.get("definition"),
-                                                               h5py.Dataset):
+        for name in f:
+            g = _at(f, name, p)
+            if not isinstance(g, h5py.Group):
                 continue
-            values = np.asarray(g["definition"][()]).ravel()
+            ds = _at(g, "definition", p)
+            if not isinstance(ds, h5py.Dataset):
+                continue
+            values = np.asarray(_read(ds, p)).ravel()
             d = values[0] if values.size == 1 else None
             if (d.decode(errors="replace") if isinstance(d, bytes) else str(d)) == "NXapm":
                 return f, g
     except (OSError, KeyError, ValueError, TypeError) as e:
         f.close()
         raise FormatError(f"cannot be read as HDF5 ({e})", p) from None
+    except FormatError:
+        f.close()
+        raise
     f.close()
     raise FormatError("is an HDF5 file without an NXapm entry (no NXentry whose "
                       "definition is NXapm)", p)
@@ -918,13 +980,14 @@ def _open(p: str):
 def _json(group, name, default, p: str):
     """The JSON text ``group/name`` decoded (``default`` when absent); FormatError naming
     the field when it is not JSON of the type of ``default``."""
-    if group is None or name not in group:
+    ds = None if group is None else _field_at(group, name, p)
+    if ds is None:
         return default
     where = f"{group.name}/{name}"
+    v = _read(ds, p)
     try:
-        v = group[name][()]
         value = json.loads(v.decode() if isinstance(v, bytes) else v)
-    except (TypeError, ValueError, OSError) as e:
+    except (TypeError, ValueError, RecursionError) as e:
         raise FormatError(f"{where} is not JSON text ({e})", p) from None
     if default is not None and not isinstance(value, type(default)):
         raise FormatError(f"{where} should hold a JSON {type(default).__name__}, not "
@@ -939,10 +1002,7 @@ def _source(ds, p: str):
         if offset + ds.size * ds.dtype.itemsize > os.path.getsize(p):
             raise FormatError(f"field {ds.name} runs past the end of the file (truncated?)", p)
         return np.memmap(p, dtype=ds.dtype, mode="r", offset=offset, shape=ds.shape), offset
-    try:
-        return ds[()], None
-    except OSError as e:
-        raise FormatError(f"field {ds.name} cannot be read ({e})", p) from None
+    return _read(ds, p), None
 
 
 def _pulse_delta(numbers: np.ndarray, dtype: np.dtype | None, field: str, p: str) -> np.ndarray:
@@ -985,7 +1045,8 @@ def _described_columns(entry, lp, p: str) -> list[dict]:
     where = f"{entry.name}/liprobe/column_map"
     if described is None:
         return [{"name": c, "path": path_, "component": comp, "dtype": None, "unit": unit}
-                for c, (path_, comp, _, unit) in COLUMN_PATHS.items() if path_ in entry]
+                for c, (path_, comp, _, unit) in COLUMN_PATHS.items()
+                if _at(entry, path_, p) is not None]
     if not isinstance(described, list):
         raise FormatError(f"{where} should be a JSON list of columns", p)
     for d in described:
@@ -994,8 +1055,8 @@ def _described_columns(entry, lp, p: str) -> list[dict]:
               and (d.get("component") is None or type(d.get("component")) is int))
         if ok and d.get("dtype") is not None:
             try:
-                ok = np.dtype(d["dtype"]).kind in "biuf"
-            except TypeError:
+                ok = isinstance(d["dtype"], str) and np.dtype(d["dtype"]).kind in "biuf"
+            except (TypeError, ValueError):
                 ok = False
         if not ok:
             raise FormatError(f"{where}: {json.dumps(d)[:80]} is not a column (name, path, "
@@ -1029,15 +1090,16 @@ def read_nexus(path) -> Run:
         Not HDF5, no NXapm entry, no per-ion field of the table, a field of
         the wrong shape (positions not ``(n, 3)``, a 2-D mass-to-charge, ...)
         or type, fields of different lengths, ``liprobe`` collection entries
-        that are not JSON, or pulse numbers whose differences do not fit the
-        column.
+        that are not JSON, pulse numbers whose differences do not fit the
+        column, a link that cannot be followed (a loop, a missing external
+        file) or a field that declares more values than the file holds.
     """
     import h5py
 
     p = os.fspath(path)
     f, entry = _open(p)
     try:
-        lp = entry["liprobe"] if "liprobe" in entry else None
+        lp = _group_at(entry, "liprobe", p)
         described = _described_columns(entry, lp, p)
         cols: dict[str, np.ndarray] = {}
         fields: dict[str, str] = {}
@@ -1047,10 +1109,10 @@ def read_nexus(path) -> Run:
         lengths: dict[str, int] = {}
         for d in described:
             name, rel, comp = d["name"], d["path"], d["component"]
-            where = f"{entry.name}/{rel}"
-            if rel not in entry:
+            where = rel if rel.startswith("/") else f"{entry.name}/{rel}"
+            ds = _at(entry, rel, p)
+            if ds is None:
                 raise FormatError(f"field {where} of column '{name}' is missing", p)
-            ds = entry[rel]
             if not isinstance(ds, h5py.Dataset):
                 raise FormatError(f"{where} of column '{name}' is a group, not a field", p)
             if ds.dtype.kind not in "biuf":
@@ -1080,6 +1142,14 @@ def read_nexus(path) -> Run:
                 else:
                     a = a.astype(want.newbyteorder("="))
                     offset = None
+            if offset is None and a.dtype.kind == "f":
+                # read into memory (chunked, compressed or converted): checked here, as a
+                # memory-mapped column is checked when read (Run._check_finite)
+                bad = np.flatnonzero(~np.isfinite(a))
+                if len(bad):
+                    i = int(bad[0])
+                    raise FormatError(f"field {where}: {name} of ion {i} is not a finite "
+                                      f"number ({a[i]})", p)
             cols[name] = a
             fields[name] = where
             units[name] = d.get("unit") or ""
@@ -1110,13 +1180,17 @@ def _ion_from_nxatom(g, p: str) -> Ion:
     """The ion of an NXatom group: its ``name`` if it agrees with its hashes, else the hashes."""
     from periodictable import elements
 
+    cs, nh, nm = (_field_at(g, k, p) for k in ("charge_state", "nuclide_hash", "name"))
     try:
-        charge = int(np.asarray(g["charge_state"][()])) if "charge_state" in g else 0
-        hashes = [int(h) for h in np.asarray(g["nuclide_hash"][()]).ravel() if int(h)] \
-            if "nuclide_hash" in g else []
-    except (TypeError, ValueError) as e:
+        charge = int(np.asarray(_read(cs, p))) if cs is not None else 0
+        hashes = [int(h) for h in np.asarray(_read(nh, p)).ravel() if int(h)] \
+            if nh is not None else []
+    except (TypeError, ValueError, OverflowError) as e:
         raise FormatError(f"{g.name}: charge_state or nuclide_hash is not integers ({e})",
                           p) from None
+    if charge > CHARGE_LIMIT:
+        raise FormatError(f"{g.name}/charge_state {charge} is above the limit of "
+                          f"{CHARGE_LIMIT}", p)
     counts: dict[str, int] = {}
     for h in hashes:
         z = h % 256
@@ -1128,7 +1202,7 @@ def _ion_from_nxatom(g, p: str) -> Ion:
             raise FormatError(f"{g.name}/nuclide_hash {h} names proton number {z}, which is no "
                               "element", p) from None
         counts[el] = counts.get(el, 0) + 1
-    name = g["name"][()] if "name" in g else None
+    name = _read(nm, p) if nm is not None else None
     name = name.decode(errors="replace") if isinstance(name, bytes) else name
     if name is not None and not isinstance(name, str):
         raise FormatError(f"{g.name}/name is not text", p)
@@ -1137,7 +1211,10 @@ def _ion_from_nxatom(g, p: str) -> Ion:
         if not name:
             raise FormatError(f"{g.name} has neither atoms nor a name", p)
         label = name[:-charge] if charge_ and name.endswith("+" * charge) else name
-        return Ion((), charge_, label=label)
+        try:
+            return Ion((), charge_, label=label)
+        except ValueError as e:
+            raise FormatError(f"{g.name}/name '{name[:80]}': {e}", p) from None
     if name:
         try:
             ion = parse_ion(name) if not name.endswith("?") else Ion(parse_formula(name[:-1]),
@@ -1167,43 +1244,47 @@ def read_nexus_ranges(path) -> RangeTable:
     ------
     FormatError
         Not HDF5, no NXapm entry, no ranging definitions, an ``ionN``
-        without windows or with a ``nuclide_hash`` that names no element, or
-        a ``liprobe`` collection entry that is not JSON.
+        without windows or with a ``nuclide_hash`` that names no element or a
+        ``charge_state`` above the limit, a ``liprobe`` collection entry that
+        is not JSON, or a link or field that cannot be read.
     RangeError
         Overlapping windows of different ions.
     """
-    import h5py
-
     p = os.fspath(path)
     f, entry = _open(p)
     try:
         pid = None
         for name in sorted(entry):
-            if name.startswith("atom_probe") and f"{name}/ranging/peak_identification" in entry:
-                pid = entry[f"{name}/ranging/peak_identification"]
-                break
+            if name.startswith("atom_probe"):
+                pid = _group_at(entry, f"{name}/ranging/peak_identification", p)
+                if pid is not None:
+                    break
         if pid is None:
             raise FormatError("the NXapm entry has no ranging definitions "
                               "(atom_probe/ranging/peak_identification)", p)
         groups = sorted((k for k in pid if k.startswith("ion") and k[3:].isdigit()),
                         key=lambda k: int(k[3:]))
-        lp = entry["liprobe"] if "liprobe" in entry else None
+        lp = _group_at(entry, "liprobe", p)
         extra = {}
         for r in _json(lp, "ranges", [], p):
-            if not isinstance(r, dict) or "lo" not in r or "hi" not in r:
+            if not isinstance(r, dict) or not all(type(r.get(k)) in (int, float)
+                                                  for k in ("lo", "hi")) \
+                    or not isinstance(r.get("volume", 0), (int, float, type(None))) \
+                    or not isinstance(r.get("color"), (str, type(None))):
                 raise FormatError(f"{entry.name}/liprobe/ranges: {json.dumps(r)[:80]} is not a "
                                   "window (lo, hi, ion, volume, color)", p)
             extra[(r["lo"], r["hi"])] = r
         ranges = []
         for k in groups:
-            g = pid[k]
+            g = _group_at(pid, k, p)
             ion = _ion_from_nxatom(g, p)
-            if not isinstance(g.get("mass_to_charge_range"), h5py.Dataset):
+            ds = _field_at(g, "mass_to_charge_range", p)
+            if ds is None:
                 raise FormatError(f"{g.name} has no mass_to_charge_range: the windows of its "
                                   "ion are not given", p)
             try:
-                windows = np.asarray(g["mass_to_charge_range"][()], dtype=np.float64)
-            except (TypeError, ValueError, OSError) as e:
+                windows = np.asarray(_read(ds, p), dtype=np.float64)
+            except (TypeError, ValueError) as e:
                 raise FormatError(f"{g.name}/mass_to_charge_range is not numbers ({e})",
                                   p) from None
             if windows.ndim > 2 or windows.size % 2 or (windows.ndim == 2

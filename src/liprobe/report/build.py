@@ -423,9 +423,10 @@ def build_report(out_dir, manifest=None, html_path=None, source: str | None = No
         atomic_write_text(p, csv_safe_frame(pd.DataFrame(rep)).to_csv(index=False))
         result.tables["reporting_table"] = p
 
-    # the paper's nine claims only for a study of the paper's kind (said in the page)
-    recovery = _scorecard(table, out_dir, runs, result, progress) \
-        if _paper_study(table, numbering) else None
+    # the paper's nine claims only for a study of the paper's kind (said in the page); the
+    # recovery table for any study with a simulator's truth
+    recovery = _scorecard(table, out_dir, runs, result, progress,
+                          _paper_study(table, numbering))
 
     from .interactive_section import interactive_figures
 
@@ -455,21 +456,23 @@ def _takes_numbering(func) -> bool:
     return "numbering" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
-def _scorecard(table, out_dir, runs, result, progress):
-    """The scorecard (``OUT/scorecard.json``) and, when a row has a simulator's truth, the
-    recovery table (``OUT/recovery.csv``) (:mod:`liprobe.report.scorecard`), into
-    ``result``; the recovery table (or None)."""
+def _scorecard(table, out_dir, runs, result, progress, claims: bool = True):
+    """The scorecard (``OUT/scorecard.json``, only with ``claims``: a study of the paper's
+    kind) and, when a row has a simulator's truth, the recovery table
+    (``OUT/recovery.csv``) (:mod:`liprobe.report.scorecard`), into ``result``; the
+    recovery table (or None)."""
     from .scorecard import write_scorecard
 
     t = time.perf_counter()
     rec = None
     try:
-        claims, rec, paths = write_scorecard(out_dir, table, runs=runs)
+        measured, rec, paths = write_scorecard(out_dir, table, runs=runs, claims=claims)
     except (LiprobeError, OSError, ValueError) as e:
         result.skipped["scorecard"] = f"cannot be computed: {' '.join(str(e).split())}"
     else:
-        result.scorecard = claims
-        result.tables["scorecard"] = paths["scorecard"]
+        result.scorecard = measured
+        if paths["scorecard"] is not None:
+            result.tables["scorecard"] = paths["scorecard"]
         if rec is not None and len(rec) and rec["truth"].notna().any():
             result.tables["recovery"] = paths["recovery"]
         else:
@@ -480,8 +483,12 @@ def _scorecard(table, out_dir, runs, result, progress):
                 pass
     result.seconds["scorecard"] = time.perf_counter() - t
     if progress is not None:
-        progress("scorecard", "skipped" if "scorecard" in result.skipped else "written",
-                 result.seconds["scorecard"])
+        if claims or "scorecard" in result.skipped:
+            progress("scorecard", "skipped" if "scorecard" in result.skipped else "written",
+                     result.seconds["scorecard"])
+        else:
+            progress("recovery table", "written" if rec is not None else "none (no truth)",
+                     result.seconds["scorecard"])
     return rec
 
 

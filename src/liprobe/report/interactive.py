@@ -266,11 +266,12 @@ def overlay_figure(run_a, run_b, ranges: RangeTable | None = None, *,
         raise ValueError("the two histograms do not share their bins")
     fig = go.Figure()
     top, low = 0.0, 1.0
-    for h, name in zip(hists, names):
+    for h, name, item in zip(hists, names, items):
         total = int(h.counts.sum())
         if total == 0:
+            path = item.path if isinstance(item, Run) else None
             raise AnalysisError(f"{name}: no ions between {h.edges[0]:g} and {h.edges[-1]:g} "
-                                "Da to normalise by")
+                                "Da to normalise by", path)
         frac = (h.counts / total).astype(np.float32)
         top = max(top, float(frac.max()))
         low = min(low, float(frac[frac > 0].min()))

@@ -22,6 +22,7 @@ simulator's own windows (:func:`liprobe.simulate.analyst_ranges.ranging_bias`).
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import html
 import math
@@ -1110,14 +1111,19 @@ def recovery_table(series_dir, table, runs=None, truths: dict | None = None,
 # --------------------------------------------------------------------------
 
 def write_scorecard(out_dir, table, runs=None, series_dir=None, truths=None,
-                    range_bias: bool = True) -> tuple:
+                    range_bias: bool = True, claims: bool = True) -> tuple:
     """Write ``out_dir/scorecard.json`` (a list of the nine claims' :meth:`ClaimResult.to_dict`)
     and ``out_dir/recovery.csv`` (:func:`recovery_table`) atomically.
+
+    With ``claims=False`` (a study not of the paper's kind) the claims are not measured and
+    ``scorecard.json`` is not written (one left there by an earlier report is removed); the
+    recovery table is written all the same.
 
     Returns
     -------
     (list of ClaimResult, DataFrame, dict)
-        The claims, the recovery table, and ``{"scorecard": path, "recovery": path}``.
+        The claims (empty without ``claims``), the recovery table, and ``{"scorecard":
+        path or None, "recovery": path}``.
     """
     import json
 
@@ -1128,14 +1134,19 @@ def write_scorecard(out_dir, table, runs=None, series_dir=None, truths=None,
     if truths is None and runs is not None and "run" in table:
         cache: dict = {}
         truths = {_label(r): read_truth(runs, _label(r), cache) for _, r in table.iterrows()}
-    claims = scorecard(table, truths)
+    measured = scorecard(table, truths) if claims else []
     rec = recovery_table(series_dir, table, runs=runs, truths=truths, range_bias=range_bias)
     paths = {"scorecard": os.path.join(out_dir, "scorecard.json"),
              "recovery": os.path.join(out_dir, "recovery.csv")}
-    atomic_write_text(paths["scorecard"], json.dumps(to_jsonable([c.to_dict() for c in claims]),
-                                                     indent=1, allow_nan=False) + "\n")
+    if claims:
+        atomic_write_text(paths["scorecard"], json.dumps(
+            to_jsonable([c.to_dict() for c in measured]), indent=1, allow_nan=False) + "\n")
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(paths["scorecard"])             # an earlier report's: not this study's
+        paths["scorecard"] = None
     atomic_write_text(paths["recovery"], csv_safe_frame(rec).to_csv(index=False))
-    return claims, rec, paths
+    return measured, rec, paths
 
 
 def _e(v) -> str:

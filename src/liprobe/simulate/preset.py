@@ -409,7 +409,7 @@ def write_preset(name: str, out_dir, ions: int | None = None, seed: int = 0,
 
         # largest first (better packing); spawn: numba's threads and fork do not mix.
         # The workers ignore SIGINT: Ctrl-C reaches this process, which stops them at once
-        # (a run under way is lost; its temporary file goes at the next run in the folder)
+        # (a run under way is lost; _stop_pool removes its scratch and temporary files)
         order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].ions)
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                    initializer=_ignore_sigint)

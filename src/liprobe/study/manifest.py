@@ -318,6 +318,9 @@ def _expect_number(v, path, lo=None, positive=False):
         raise _Bad(path, f"must be a finite number, not {v}")
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise _Bad(path, f"must be a number, not {_type(v)}")
+    if isinstance(v, int) and not -1e300 < v < 1e300:     # float(v) would overflow
+        raise _Bad(path, f"must be a finite number, not an integer of {len(str(abs(v)))} "
+                         "digits")
     if positive and not v > 0:
         raise _Bad(path, f"must be positive (got {v})")
     if lo is not None and v < lo:

@@ -301,6 +301,10 @@ CASES: dict[str, bytes] = {
     "manifest_utf16.toml": _manifest().encode("utf-16"),
     "manifest_int_5000_digits.toml": _text(_manifest('name = "c"\nfda = { seed = '
                                                      + "9" * 5000 + " }\n")),
+    "manifest_sigma_401_digits.toml": _text(_manifest('name = "c"\npeak_presence_sigma = 1'
+                                                      + "0" * 400 + "\n")),
+    "manifest_laser_401_digits.toml": _text(_manifest(runs=RUN + "laser_pj = 1" + "0" * 400
+                                                      + "\n")),
     "manifest_nested_arrays.toml": _text(_manifest(
         'name = "c"\nratios = ' + "[" * 500 + "]" * 500 + "\n")),
     "manifest_nested_tables.toml": _text(_manifest(
