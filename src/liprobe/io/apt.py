@@ -370,6 +370,10 @@ def read_apt(path) -> Run:
         if name == "Position" and len(extra) >= BBOX_BYTES:
             bbox = tuple(float(v) for v in np.frombuffer(extra[:BBOX_BYTES], dtype="<f4"))
         reason = _skip_reason(sec)
+        if not name.strip() or "\ufffd" in name:      # no column named '' or '\ufffd'
+            reason = ("its name is " + ("empty" if not name.strip() else
+                                        "not valid UTF-16 text") + ": not a section AP "
+                      "Suite writes")
         if reason is not None:
             skipped[name] = reason
             continue

@@ -894,11 +894,22 @@ def _at(group, name: str, p: str):
     """``group[name]``, None when nothing is there; FormatError naming it when a link
     there leads nowhere that can be opened (a soft link loop or to nothing, an external
     link to a missing file)."""
+    import h5py
+
+    link = None
     try:
-        return None if group.get(name, getlink=True) is None else group[name]
+        link = group.get(name, getlink=True)
+        return None if link is None else group[name]
     except (KeyError, RuntimeError, OSError) as e:
-        raise FormatError(f"{group.name.rstrip('/')}/{name} cannot be opened ({e})",
-                          p) from None
+        if isinstance(link, h5py.ExternalLink):
+            to = f"an external link to {link.path} in {link.filename}"
+        elif isinstance(link, h5py.SoftLink):
+            to = f"a soft link to {link.path}"
+        else:
+            to = "a link"
+        why = str(e.args[0] if e.args else e).strip("'\"")
+        raise FormatError(f"{group.name.rstrip('/')}/{name} is {to} that cannot be opened "
+                          f"({why})", p) from None
 
 
 def _field_at(group, name: str, p: str):
@@ -923,23 +934,55 @@ def _group_at(group, name: str, p: str):
     return g
 
 
-def _unstored(ds) -> bool:
-    """Whether values a dataset declares are not in the file: a length declared (with a
-    chunked or unallocated layout) and never written, which reading would allocate."""
+def _check_finite_field(a, name: str, where: str, p: str) -> None:
+    """FormatError at the first NaN or infinite value of a float column read into memory,
+    naming its field and ion."""
+    a = np.asarray(a)
+    if a.dtype.kind != "f":
+        return
+    bad = np.flatnonzero(~np.isfinite(a))
+    if len(bad):
+        i = int(bad[0])
+        raise FormatError(f"field {where}: {name} of ion {i} is not a finite number "
+                          f"({a[i]})", p)
+
+
+def _unstored(ds, p: str) -> str | None:
+    """Why values a dataset declares are not stored, or None: a length declared (chunked
+    or unallocated) and never written, which reading would allocate; a virtual dataset's
+    source file missing (HDF5 would give its fill value); external raw files shorter
+    than the data."""
     if ds.is_virtual:
-        return False
+        folder = os.path.dirname(os.path.abspath(p))
+        for src in ds.virtual_sources():
+            name = src.file_name
+            if name != "." and not os.path.isfile(os.path.join(folder, name)):
+                return f"is a virtual field whose source file {name} is missing"
+        return None
+    plist = ds.id.get_create_plist()
+    if plist.get_external_count():
+        folder = os.path.dirname(os.path.abspath(p))
+        held = 0
+        for i in range(plist.get_external_count()):
+            name, offset, size = plist.get_external(i)
+            path = os.path.join(folder, os.fsdecode(name))
+            there = max(os.path.getsize(path) - offset, 0) if os.path.isfile(path) else 0
+            held += there if size in (None, 0) or size < 0 else min(size, there)
+        return None if held >= ds.nbytes else (
+            f"is stored in external raw files that hold {held:,} of its {ds.nbytes:,} bytes")
     if ds.chunks is None:
-        return ds.id.get_storage_size() < ds.nbytes
+        return None if ds.id.get_storage_size() >= ds.nbytes else "holds none of its values"
     chunks = math.prod(-(-n // c) for n, c in zip(ds.shape, ds.chunks))
-    return ds.id.get_num_chunks() < chunks
+    got = ds.id.get_num_chunks()
+    return None if got >= chunks else f"holds {got:,} of its {chunks:,} chunks"
 
 
 def _read(ds, p: str):
     """All values of a dataset; FormatError naming it when they are not all in the file
     or cannot be read."""
-    if _unstored(ds):
-        raise FormatError(f"field {ds.name} declares shape {ds.shape} but the file does not "
-                          "hold its values", p)
+    why = _unstored(ds, p)
+    if why is not None:
+        raise FormatError(f"field {ds.name} declares shape {ds.shape} but {why}", p)
     try:
         return ds[()]
     except OSError as e:
@@ -954,13 +997,16 @@ def _open(p: str):
         f = h5py.File(p, "r")
     except OSError as e:
         raise FormatError(f"cannot be read as HDF5 ({e})", p) from None
+    unopened: FormatError | None = None
     try:
         for name in f:
-            g = _at(f, name, p)
-            if not isinstance(g, h5py.Group):
+            try:          # a link elsewhere in the file (to raw data not copied along)
+                g = _at(f, name, p)         # does not stop the NXapm entry being found
+                ds = _at(g, "definition", p) if isinstance(g, h5py.Group) else None
+            except FormatError as e:
+                unopened = unopened or e
                 continue
-            ds = _at(g, "definition", p)
-            if not isinstance(ds, h5py.Dataset):
+            if not isinstance(g, h5py.Group) or not isinstance(ds, h5py.Dataset):
                 continue
             values = np.asarray(_read(ds, p)).ravel()
             d = values[0] if values.size == 1 else None
@@ -974,7 +1020,8 @@ def _open(p: str):
         raise
     f.close()
     raise FormatError("is an HDF5 file without an NXapm entry (no NXentry whose "
-                      "definition is NXapm)", p)
+                      "definition is NXapm)" + ("" if unopened is None else
+                                                 f"; {unopened.problem}"), p)
 
 
 def _json(group, name, default, p: str):
@@ -995,10 +1042,20 @@ def _json(group, name, default, p: str):
     return value
 
 
+def _same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file (an external link's target is another)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def _source(ds, p: str):
     """A dataset as a read-only memory map when it is contiguous and uncompressed, else read."""
     offset = ds.id.get_offset()
-    if ds.chunks is None and ds.compression is None and offset is not None and ds.size:
+    if ds.chunks is None and ds.compression is None and offset is not None and ds.size \
+            and _same_file(ds.file.filename, p) and not ds.is_virtual \
+            and not ds.id.get_create_plist().get_external_count():
         if offset + ds.size * ds.dtype.itemsize > os.path.getsize(p):
             raise FormatError(f"field {ds.name} runs past the end of the file (truncated?)", p)
         return np.memmap(p, dtype=ds.dtype, mode="r", offset=offset, shape=ds.shape), offset
@@ -1092,7 +1149,10 @@ def read_nexus(path) -> Run:
         or type, fields of different lengths, ``liprobe`` collection entries
         that are not JSON, pulse numbers whose differences do not fit the
         column, a link that cannot be followed (a loop, a missing external
-        file) or a field that declares more values than the file holds.
+        file) or a field that declares more values than the file holds; a NaN
+        or infinite value of a float column read into memory (compressed,
+        chunked or converted: at once; a memory-mapped column's when read), or
+        a value that does not fit the column's type.
     """
     import h5py
 
@@ -1107,6 +1167,7 @@ def read_nexus(path) -> Run:
         layout: dict[str, tuple[int, int]] = {}
         loaded: dict[str, tuple] = {}
         lengths: dict[str, int] = {}
+        todo: list[tuple] = []
         for d in described:
             name, rel, comp = d["name"], d["path"], d["component"]
             where = rel if rel.startswith("/") else f"{entry.name}/{rel}"
@@ -1127,6 +1188,13 @@ def read_nexus(path) -> Run:
                     raise FormatError(f"field {where} has shape {ds.shape}, not (n, {width}) "
                                       f"(column '{name}' is its component {comp})", p)
             lengths[where] = ds.shape[0]
+            todo.append((d, name, rel, comp, where, ds))
+        if len(set(lengths.values())) > 1:        # before any value is read
+            (a_, na), *others = lengths.items()
+            b_, nb = next((k, v) for k, v in others if v != na)
+            raise FormatError(f"field {b_} holds {nb} ions but {a_} holds {na}: the per-ion "
+                              "fields of a run must have one value per ion", p)
+        for d, name, rel, comp, where, ds in todo:
             if rel not in loaded:
                 loaded[rel] = _source(ds, p)
             src, offset = loaded[rel]
@@ -1140,16 +1208,20 @@ def read_nexus(path) -> Run:
                         and want.itemsize == a.dtype.itemsize:
                     a = a.view(want.newbyteorder(a.dtype.byteorder))   # uint32 -> int32
                 else:
-                    a = a.astype(want.newbyteorder("="))
-                    offset = None
-            if offset is None and a.dtype.kind == "f":
-                # read into memory (chunked, compressed or converted): checked here, as a
-                # memory-mapped column is checked when read (Run._check_finite)
-                bad = np.flatnonzero(~np.isfinite(a))
-                if len(bad):
-                    i = int(bad[0])
-                    raise FormatError(f"field {where}: {name} of ion {i} is not a finite "
-                                      f"number ({a[i]})", p)
+                    _check_finite_field(a, name, where, p)      # before the conversion
+                    with np.errstate(over="ignore"):
+                        b = a.astype(want.newbyteorder("="))
+                    if b.dtype.kind == "f" and a.dtype.kind == "f":
+                        lost = np.flatnonzero(~np.isfinite(b))
+                        if len(lost):
+                            i = int(lost[0])
+                            raise FormatError(f"field {where}: {name} of ion {i} ({a[i]}) "
+                                              f"does not fit {want.name}", p)
+                    a, offset = b, None
+            if offset is None:
+                # read into memory (chunked, compressed or converted): checked at once,
+                # as a memory-mapped column is when read (Run._check_finite)
+                _check_finite_field(a, name, where, p)
             cols[name] = a
             fields[name] = where
             units[name] = d.get("unit") or ""
@@ -1157,11 +1229,6 @@ def read_nexus(path) -> Run:
                 width = src.dtype.itemsize
                 stride = width * (src.shape[1] if src.ndim == 2 else 1)
                 layout[name] = (offset + (comp or 0) * width, stride)
-        if len(set(lengths.values())) > 1:
-            (a_, na), *others = lengths.items()
-            b_, nb = next((k, v) for k, v in others if v != na)
-            raise FormatError(f"field {b_} holds {nb} ions but {a_} holds {na}: the per-ion "
-                              "fields of a run must have one value per ion", p)
         if not cols:
             raise FormatError("the NXapm entry holds no per-ion field liprobe reads "
                               "(mass_to_charge, reconstructed_positions, ...)", p)
@@ -1269,7 +1336,7 @@ def read_nexus_ranges(path) -> RangeTable:
         for r in _json(lp, "ranges", [], p):
             if not isinstance(r, dict) or not all(type(r.get(k)) in (int, float)
                                                   for k in ("lo", "hi")) \
-                    or not isinstance(r.get("volume", 0), (int, float, type(None))) \
+                    or type(r.get("volume", 0)) not in (int, float, type(None)) \
                     or not isinstance(r.get("color"), (str, type(None))):
                 raise FormatError(f"{entry.name}/liprobe/ranges: {json.dumps(r)[:80]} is not a "
                                   "window (lo, hi, ion, volume, color)", p)
