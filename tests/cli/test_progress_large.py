@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +19,8 @@ import liprobe
 from liprobe.cli.reconstruct import PROGRESS_MIN_IONS, PROGRESS_MIN_IONS_ENV
 from liprobe.io.pos import EPOS_DTYPE
 
-LIPROBE = Path(sys.executable).with_name("liprobe")
+from .._terminal import LIPROBE, on_a_terminal
+
 N = 300_000                      # ions of the generated file
 LOW = {PROGRESS_MIN_IONS_ENV: "100000"}                # the threshold below N
 
@@ -45,44 +45,6 @@ def epos(tmp_path_factory):
     raw.tofile(path)
     assert liprobe.read(path).n_ions == N
     return path
-
-
-def on_a_terminal(args, env_extra, timeout=120):
-    """Run liprobe ARGS with stdin, stdout and stderr on a pseudo-terminal (120 columns):
-    (exit code, everything written to it)."""
-    import fcntl
-    import pty
-    import select
-    import struct
-    import termios
-    import time
-
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
-    p = subprocess.Popen([str(LIPROBE), *map(str, args)], stdin=slave, stdout=slave,
-                         stderr=slave, close_fds=True, env={**os.environ, **env_extra})
-    os.close(slave)
-    buf = b""
-    deadline = time.time() + timeout
-    try:
-        while time.time() < deadline:
-            r, _, _ = select.select([master], [], [], 0.5)
-            if r:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                buf += chunk
-            elif p.poll() is not None:
-                break
-        rc = p.wait(timeout=30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-        os.close(master)
-    return rc, buf.decode(errors="replace")
 
 
 def plain(args, env_extra):

@@ -5,21 +5,12 @@ cache and the same command resumes from them."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
-LIPROBE = Path(sys.executable).with_name("liprobe")
-
-
-def _group(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-g", str(pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+from .._terminal import LIPROBE, ctrl_c, group, on_a_terminal
 
 
 @pytest.mark.timeout(240)
@@ -27,37 +18,12 @@ def _group(pid: int) -> list[int]:
 def test_ctrl_c_stops_the_study_cleanly_and_a_rerun_resumes(study_dir, tmp_path):
     out = tmp_path / "out"
     err = tmp_path / "stderr.txt"
-    with open(err, "w") as f:
-        p = subprocess.Popen(
-            [str(LIPROBE), "study", str(study_dir / "study.toml"), "-o", str(out),
-             "--workers", "2"], stdout=subprocess.DEVNULL, stderr=f, start_new_session=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        deadline = time.time() + 180
-        while "study: [1/" not in err.read_text() and p.poll() is None:   # a row is done
-            assert time.time() < deadline, "the study finished no row"
-            time.sleep(0.05)
-        assert p.poll() is None, "the study ended before it could be interrupted"
-        t0 = time.time()
-        os.killpg(p.pid, signal.SIGINT)              # what Ctrl-C in a terminal does
-        rc = p.wait(timeout=30)
-        took = time.time() - t0
-    finally:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGKILL)
-    # multiprocessing's resource tracker ends by itself once the study's pipe closes
-    deadline = time.time() + 5
-    while _group(p.pid) and time.time() < deadline:
-        time.sleep(0.1)
-    left = _group(p.pid)
-    what = [Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ") for pid in left
-            if Path(f"/proc/{pid}/cmdline").exists()]
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
-    text = err.read_text()
+    rc, took, left, text = ctrl_c(                 # once a row is done
+        ["study", study_dir / "study.toml", "-o", out, "--workers", "2"], err,
+        lambda p: "study: [1/" in err.read_text())
     assert rc == 130, text
     assert took < 5.0, f"{took:.1f} s"
-    assert left == [], f"processes outlived the study: {what}"
+    assert left == [], f"processes outlived the study: {left}"
     assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
     last = text.strip().splitlines()[-1]
     assert last.startswith("liprobe: study interrupted: ") and "resumes" in last
@@ -78,34 +44,11 @@ def test_ctrl_c_stops_the_study_cleanly_and_a_rerun_resumes(study_dir, tmp_path)
 def test_on_a_terminal_the_study_shows_a_progress_bar_with_an_eta(study_dir, tmp_path):
     """stderr a terminal: a tqdm bar (percent, rows, elapsed<remaining) instead of one line
     per row; not a terminal: the lines, and no bar."""
-    import fcntl
-    import pty
-    import select
-    import struct
-    import termios
-
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
-    p = subprocess.Popen([str(LIPROBE), "study", str(study_dir / "study.toml"), "-o",
-                          str(tmp_path / "tty"), "--workers", "0"],
-                         stdin=slave, stdout=slave, stderr=slave, close_fds=True)
-    os.close(slave)
-    buf = b""
-    while True:
-        r, _, _ = select.select([master], [], [], 0.5)
-        if r:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            buf += chunk
-        elif p.poll() is not None:
-            break
-    assert p.wait(timeout=60) == 0
-    text = buf.decode(errors="replace")
     import re
+
+    rc, text = on_a_terminal(["study", study_dir / "study.toml", "-o", tmp_path / "tty",
+                              "--workers", "0"])
+    assert rc == 0, text
 
     n = int(re.search(r"\| 0/(\d+) ", text).group(1))
     assert "study: 100%|" in text and f"{n}/{n}" in text and " rows" in text and n >= 7
@@ -126,36 +69,16 @@ def test_ctrl_c_stops_the_series_simulation_at_once_and_leaves_no_scratch(tmp_pa
     temporary files are gone with them. A Ctrl-C while the workers are still starting
     (importing liprobe) prints no traceback from them either."""
     out = tmp_path / "series"
-    err = tmp_path / "stderr.txt"
-    with open(err, "w") as f:
-        p = subprocess.Popen(
-            [str(LIPROBE), "simulate", "--preset", "paper", "-o", str(out), "--ions", "2e6",
-             "--workers", "2"], stdout=subprocess.DEVNULL, stderr=f, start_new_session=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        deadline = time.time() + 60
-        # the main process, the resource tracker and the two workers
-        while len(_group(p.pid)) < 4:
-            assert p.poll() is None and time.time() < deadline, err.read_text()
-            time.sleep(0.1)
-        deadline = time.time() + 30
-        while when == "runs under way" and not list((out / "runs").glob(".liprobe-simulate-*")):
-            assert p.poll() is None and time.time() < deadline, err.read_text()
-            time.sleep(0.1)
-        t0 = time.time()
-        os.killpg(p.pid, signal.SIGINT)
-        rc = p.wait(timeout=30)
-        took = time.time() - t0
-    finally:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGKILL)
-    deadline = time.time() + 5
-    while _group(p.pid) and time.time() < deadline:
-        time.sleep(0.1)
-    left = _group(p.pid)
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
-    text = err.read_text()
+
+    def ready(p):
+        # the main process, the resource tracker and the two workers; then, for "runs
+        # under way", a run's scratch folder
+        return len(group(p.pid)) >= 4 and (when == "workers starting" or any(
+            (out / "runs").glob(".liprobe-simulate-*")))
+
+    rc, took, left, text = ctrl_c(["simulate", "--preset", "paper", "-o", out, "--ions",
+                                   "2e6", "--workers", "2"], tmp_path / "stderr.txt", ready,
+                                  ready_timeout=60)
     assert rc == 130, text
     assert took < 5.0, f"{took:.1f} s (a 2e6-ion run takes about a minute)"
     assert left == []
