@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import warnings
 from datetime import timedelta
@@ -672,3 +673,106 @@ def test_a_value_that_does_not_fit_the_columns_type_is_said(nexus_files, tmp_pat
         f.create_dataset(name, data=data)
     with pytest.raises(FormatError, match=r"mass of ion 3 \(1e\+300\) does not fit float32"):
         liprobe.read(p)
+
+
+def _copy(nexus_files, tmp_path, which="plain", name="t.nxs"):
+    p = tmp_path / name
+    shutil.copy(nexus_files[which], p)
+    return p
+
+
+_MASS = f"/{ENTRY}/{COLUMN_PATHS['mass'][0]}"
+
+
+@pytest.mark.parametrize("case", ["source dataset missing", "half mapped", "whole, same file"])
+def test_a_virtual_field_is_read_only_when_its_sources_give_every_value(nexus_files,
+                                                                        tmp_path, case):
+    """HDF5 gives a virtual field's fill value where a source is missing or unmapped:
+    liprobe refuses such a field (naming what is missing) instead of reading zeros."""
+    p = _copy(nexus_files, tmp_path)
+    with h5py.File(p, "r+") as f:
+        data = f[_MASS][()]
+        n = len(data)
+        del f[_MASS]
+        f.create_dataset("/raw_mass", data=data)
+        layout = h5py.VirtualLayout(shape=(n,), dtype=data.dtype)
+        if case == "source dataset missing":
+            with h5py.File(tmp_path / "src.h5", "w") as g:
+                g.create_dataset("other", data=data)
+            layout[:] = h5py.VirtualSource(str(tmp_path / "src.h5"), "nope", shape=(n,))
+        elif case == "half mapped":
+            layout[: n // 2] = h5py.VirtualSource(".", "/raw_mass", shape=(n,))[: n // 2]
+        else:
+            layout[:] = h5py.VirtualSource(".", "/raw_mass", shape=(n,))
+        f.create_virtual_dataset(_MASS, layout, fillvalue=0)
+    if case == "whole, same file":
+        assert np.array_equal(liprobe.read(p)["mass"], data)
+        return
+    want = ("source nope in .*src.h5 is missing" if case == "source dataset missing"
+            else f"sources give {n // 2:,} of its {n:,} values")
+    with pytest.raises(FormatError, match=want):
+        liprobe.read(p)
+
+
+def test_a_field_in_external_raw_files_is_refused_naming_them(nexus_files, tmp_path):
+    """External raw storage: HDF5 looks for the raw file in the working folder and pads a
+    short one with zeros, so liprobe does not read it, and says so."""
+    p = _copy(nexus_files, tmp_path)
+    with h5py.File(p, "r+") as f:
+        data = f[_MASS][()]
+        del f[_MASS]
+        data.tofile(tmp_path / "raw.bin")
+        f.create_dataset(_MASS, shape=data.shape, dtype=data.dtype,
+                         external=[(str(tmp_path / "raw.bin"), 0, h5py.h5f.UNLIMITED)])
+    with pytest.raises(FormatError, match=r"stored outside the HDF5 file, in external raw "
+                                          r"file\(s\) .*raw.bin, which liprobe does not read"):
+        liprobe.read(p)
+
+
+@pytest.mark.parametrize("stored, value, target", [("u4", 300, "<u1"), ("f8", 1e20, "<i4"),
+                                                   ("f8", 1.7, "<i4"), ("u4", 2**31, "<i4")])
+def test_a_value_the_columns_integer_type_cannot_hold_is_said(nexus_files, tmp_path, stored,
+                                                              value, target):
+    """The column map asks for an integer type the stored values do not fit: no wrap (300
+    as uint8 is 44), no truncation (1.7 is 1), no overflow; one line naming the ion."""
+    p = _copy(nexus_files, tmp_path)
+    name = f"/{ENTRY}/{COLUMN_PATHS['multiplicity'][0]}"
+    with h5py.File(p, "r+") as f:
+        data = f[name][()].astype(stored)
+        data[4] = value
+        del f[name]
+        f.create_dataset(name, data=data)
+        columns = json.loads(f[f"{ENTRY}/liprobe/column_map"][()])
+        (col,) = [c for c in columns if c.get("name") == "multiplicity"]
+        col["dtype"] = target
+        del f[f"{ENTRY}/liprobe/column_map"]
+        f[f"{ENTRY}/liprobe/column_map"] = json.dumps(columns)
+    shown = re.escape(str(np.asarray(data[4])))
+    with pytest.raises(FormatError, match=rf"multiplicity of ion 4 \({shown}\) is not a "
+                                          rf"whole number that {np.dtype(target).name} holds"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            liprobe.read(p)
+
+
+def test_a_broken_group_beside_the_entry_does_not_hide_it(nexus_files, tmp_path):
+    """Another top-level group whose definition is declared but never written."""
+    p = _copy(nexus_files, tmp_path, "ranged")
+    with h5py.File(p, "r+") as f:
+        f.create_group("aaa").create_dataset("definition", shape=(3,), dtype="S5",
+                                             chunks=(1,))
+    assert liprobe.read(p).n_ions == liprobe.read(nexus_files["ranged"]).n_ions
+
+
+@pytest.mark.parametrize("volume", [float("nan"), float("inf"), -1.0, 10**400, "0.02", True])
+def test_a_windows_volume_must_be_none_or_a_finite_number_at_least_zero(nexus_files,
+                                                                         tmp_path, volume):
+    p = _copy(nexus_files, tmp_path, "ranged")
+    with h5py.File(p, "r+") as f:
+        key = f"{ENTRY}/liprobe/ranges"
+        ranges = json.loads(f[key][()])
+        ranges[0]["volume"] = volume
+        del f[key]
+        f[key] = json.dumps(ranges)
+    with pytest.raises(FormatError, match="is not a window"):
+        liprobe.read_ranges(p)

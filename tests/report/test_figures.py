@@ -218,3 +218,41 @@ def test_an_uncoated_laser_series_gets_the_field_proxy_plots_and_its_particle_sp
     six = figure_6(bare, tmp_path, numbering="descriptive")[1]
     text = ET.tostring(ET.parse(six).getroot(), encoding="unicode")
     assert "A (2 rows)" in text and "B (2 rows)" in text and "2 particles" in text
+
+
+def test_no_legend_of_a_demo_figure_covers_a_panel(demo, tmp_path, monkeypatch):
+    """Every legend of every static figure of the demo's report lies outside every panel
+    (axes) of its figure, colour bars aside: it covers no data (issue 25). Measured on
+    the drawn figure, in display pixels."""
+    from liprobe.report import build_report, figures as F
+
+    seen: dict = {}
+    real = F._save
+
+    def spy(fig, out_dir, stem):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        r = canvas.get_renderer()
+        panels = [a for a in fig.axes if a.get_label() != "<colorbar>"]
+        for ax in fig.axes:
+            leg = ax.get_legend()
+            if leg is None or not leg.get_visible():
+                continue
+            lb = leg.get_window_extent(r)
+            for other in panels:
+                ab = other.get_window_extent(r)
+                # touching is fine; a shared area of more than 2 px each way is not
+                w = min(lb.x1, ab.x1) - max(lb.x0, ab.x0)
+                h = min(lb.y1, ab.y1) - max(lb.y0, ab.y0)
+                assert not (w > 2 and h > 2), (stem, ax.get_title(), other.get_title(),
+                                               tuple(lb.bounds), tuple(ab.bounds))
+            seen[stem] = seen.get(stem, 0) + 1
+        return real(fig, out_dir, stem)
+
+    monkeypatch.setattr(F, "_save", spy)
+    res = build_report(demo.out, manifest=demo.manifest, html_path=str(tmp_path / "r.html"),
+                       numbering="paper")
+    assert not res.skipped, res.skipped
+    assert sum(seen.values()) >= 10 and len(seen) >= 6, seen     # legends were checked

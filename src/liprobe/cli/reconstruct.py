@@ -236,6 +236,11 @@ def _parameters(table, ranges_path, file, *, instrument, material, flight_path, 
 
     kind, angle, r0 = radius_spec
     label = None
+    if kind == "voltage" and material is None and evaporation_field is None:
+        raise click.UsageError("the radius from the voltage (R = V / (k F_e)) needs the "
+                               "evaporation field: give --material NAME or --evaporation-field "
+                               "V_PER_NM, or take the radius from the shank angle (--radius "
+                               "shank:ANGLE_DEG:R0_NM)")
     if atomic_volume is None and material is None:
         got = None
         if table is not None and not no_range_volumes:
@@ -251,11 +256,6 @@ def _parameters(table, ranges_path, file, *, instrument, material, flight_path, 
                                    f"NM3, or a range file with Vol: (-r RANGES){why}; no "
                                    "material is assumed")
         atomic_volume, label = got[0], FROM_RANGE_VOLUMES
-    if kind == "voltage" and material is None and evaporation_field is None:
-        raise click.UsageError("the radius from the voltage (R = V / (k F_e)) needs the "
-                               "evaporation field: give --material NAME or --evaporation-field "
-                               "V_PER_NM, or take the radius from the shank angle (--radius "
-                               "shank:ANGLE_DEG:R0_NM)")
     try:
         params = ReconstructionParameters.preset(
             instrument, material, flight_path_mm=flight_path, k_factor=k_factor, icf=icf,

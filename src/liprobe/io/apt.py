@@ -139,6 +139,11 @@ _MAPPED = {
 }
 
 
+def _bad_name(name: str) -> bool:
+    """A section name that is empty or not valid UTF-16 (such sections are skipped)."""
+    return not name.strip() or "\ufffd" in name
+
+
 def _utf16(units: np.ndarray) -> str:
     """Text of a NUL-terminated UTF-16 field (code units as uint16)."""
     raw = np.asarray(units, dtype="<u2").tobytes()
@@ -344,7 +349,7 @@ def read_apt(path) -> Run:
         seen: dict[str, int] = {}
         while offset < size:
             sec = _read_section(f, p, size, offset)
-            if sec["name"] in seen:
+            if sec["name"] in seen and not _bad_name(sec["name"]):     # those are skipped
                 raise FormatError(f"duplicate section '{sec['name']}' (first at byte "
                                   f"{seen[sec['name']]})", p, f"byte {offset}")
             seen[sec["name"]] = offset
@@ -370,12 +375,13 @@ def read_apt(path) -> Run:
         if name == "Position" and len(extra) >= BBOX_BYTES:
             bbox = tuple(float(v) for v in np.frombuffer(extra[:BBOX_BYTES], dtype="<f4"))
         reason = _skip_reason(sec)
-        if not name.strip() or "\ufffd" in name:      # no column named '' or '\ufffd'
+        if _bad_name(name):                             # no column named '' or '\ufffd'
             reason = ("its name is " + ("empty" if not name.strip() else
                                         "not valid UTF-16 text") + ": not a section AP "
                       "Suite writes")
         if reason is not None:
-            skipped[name] = reason
+            skipped[name] = reason if name not in skipped else \
+                f"{skipped[name]} (and {sum(1 for s in sections if s['name'] == name)} such)"
             continue
         if sec["record_count"] != n:
             raise FormatError(f"section '{name}' has {sec['record_count']} records but the "

@@ -934,6 +934,43 @@ def _group_at(group, name: str, p: str):
     return g
 
 
+def _check_fits_integers(a, want: np.dtype, name: str, where: str, p: str) -> None:
+    """FormatError unless every value of ``a`` is a whole number that ``want`` (an integer
+    type) holds: no silent wrap (300 as uint8), truncation (1.7) or overflow (1e20)."""
+    a = np.asarray(a)
+    if a.size == 0 or a.dtype.kind == "b":
+        return
+    info = np.iinfo(want)
+    if a.dtype.kind == "f":
+        bad = ~np.isfinite(a) | (a != np.floor(a)) | (a < info.min) | (a > info.max)
+    elif a.dtype.kind in "iu":
+        if np.iinfo(a.dtype).min >= info.min and np.iinfo(a.dtype).max <= info.max:
+            return
+        lo, hi = a.min(), a.max()
+        if int(lo) >= info.min and int(hi) <= info.max:
+            return
+        bad = (a < info.min) | (a > info.max) if a.dtype.kind == "i" else a > info.max
+    else:
+        return
+    idx = np.flatnonzero(bad)
+    if len(idx):
+        i = int(idx[0])
+        raise FormatError(f"field {where}: {name} of ion {i} ({a[i]}) is not a whole number "
+                          f"that {want.name} holds", p)
+
+
+def _volume_ok(v) -> bool:
+    """A window's volume in liprobe's ranges JSON: none, or a finite number >= 0 (0: none)."""
+    if v is None:
+        return True
+    if type(v) not in (int, float):
+        return False
+    try:
+        return math.isfinite(float(v)) and v >= 0
+    except OverflowError:
+        return False
+
+
 def _check_finite_field(a, name: str, where: str, p: str) -> None:
     """FormatError at the first NaN or infinite value of a float column read into memory,
     naming its field and ion."""
@@ -948,33 +985,58 @@ def _check_finite_field(a, name: str, where: str, p: str) -> None:
 
 
 def _unstored(ds, p: str) -> str | None:
-    """Why values a dataset declares are not stored, or None: a length declared (chunked
-    or unallocated) and never written, which reading would allocate; a virtual dataset's
-    source file missing (HDF5 would give its fill value); external raw files shorter
-    than the data."""
+    """Why values a dataset declares are not (all) in the files, or None: a length declared
+    (chunked or unallocated) and never written, which reading would allocate; a virtual
+    dataset whose sources are missing or do not cover it (HDF5 would give its fill
+    value); storage in external raw files (HDF5 finds them relative to the working
+    folder and pads a short one with zeros: liprobe does not read them)."""
+    import h5py
+
     if ds.is_virtual:
-        folder = os.path.dirname(os.path.abspath(p))
-        for src in ds.virtual_sources():
-            name = src.file_name
-            if name != "." and not os.path.isfile(os.path.join(folder, name)):
-                return f"is a virtual field whose source file {name} is missing"
-        return None
+        return _virtual_gap(ds, p)
     plist = ds.id.get_create_plist()
     if plist.get_external_count():
-        folder = os.path.dirname(os.path.abspath(p))
-        held = 0
-        for i in range(plist.get_external_count()):
-            name, offset, size = plist.get_external(i)
-            path = os.path.join(folder, os.fsdecode(name))
-            there = max(os.path.getsize(path) - offset, 0) if os.path.isfile(path) else 0
-            held += there if size in (None, 0) or size < 0 else min(size, there)
-        return None if held >= ds.nbytes else (
-            f"is stored in external raw files that hold {held:,} of its {ds.nbytes:,} bytes")
+        names = [os.fsdecode(plist.get_external(i)[0])
+                 for i in range(plist.get_external_count())]
+        return (f"is stored outside the HDF5 file, in external raw file(s) "
+                f"{', '.join(names)}, which liprobe does not read (copy the values into "
+                "the file)")
+    if plist.get_layout() == h5py.h5d.COMPACT:
+        return None
     if ds.chunks is None:
         return None if ds.id.get_storage_size() >= ds.nbytes else "holds none of its values"
     chunks = math.prod(-(-n // c) for n, c in zip(ds.shape, ds.chunks))
     got = ds.id.get_num_chunks()
     return None if got >= chunks else f"holds {got:,} of its {chunks:,} chunks"
+
+
+def _virtual_gap(ds, p: str) -> str | None:
+    """Why a virtual dataset's values are not all there, or None: a source file or
+    dataset missing, or mappings that cover fewer points than the dataset holds."""
+    import h5py
+
+    folder = os.path.dirname(os.path.abspath(p))
+    covered = 0
+    for src in ds.virtual_sources():
+        covered += src.vspace.get_select_npoints()
+        if src.file_name == ".":
+            there = src.dset_name in ds.file
+        else:
+            path = src.file_name if os.path.isabs(src.file_name) else \
+                os.path.join(folder, src.file_name)
+            if not os.path.isfile(path):
+                return f"is a virtual field whose source file {src.file_name} is missing"
+            try:
+                with h5py.File(path, "r") as g:
+                    there = src.dset_name in g
+            except OSError:
+                return f"is a virtual field whose source file {src.file_name} cannot be read"
+        if not there:
+            return (f"is a virtual field whose source {src.dset_name} in {src.file_name} "
+                    "is missing")
+    if covered < ds.size:
+        return f"is a virtual field whose sources give {covered:,} of its {ds.size:,} values"
+    return None
 
 
 def _read(ds, p: str):
@@ -1003,12 +1065,12 @@ def _open(p: str):
             try:          # a link elsewhere in the file (to raw data not copied along)
                 g = _at(f, name, p)         # does not stop the NXapm entry being found
                 ds = _at(g, "definition", p) if isinstance(g, h5py.Group) else None
+                if not isinstance(g, h5py.Group) or not isinstance(ds, h5py.Dataset):
+                    continue
+                values = np.asarray(_read(ds, p)).ravel()
             except FormatError as e:
                 unopened = unopened or e
                 continue
-            if not isinstance(g, h5py.Group) or not isinstance(ds, h5py.Dataset):
-                continue
-            values = np.asarray(_read(ds, p)).ravel()
             d = values[0] if values.size == 1 else None
             if (d.decode(errors="replace") if isinstance(d, bytes) else str(d)) == "NXapm":
                 return f, g
@@ -1204,6 +1266,8 @@ def read_nexus(path) -> Run:
                 a = _pulse_delta(a, want, where, p)
                 offset = None
             elif want is not None and want.newbyteorder("<") != a.dtype.newbyteorder("<"):
+                if want.kind in "iu":
+                    _check_fits_integers(a, want, name, where, p)
                 if want.kind in "iu" and a.dtype.kind in "iu" \
                         and want.itemsize == a.dtype.itemsize:
                     a = a.view(want.newbyteorder(a.dtype.byteorder))   # uint32 -> int32
@@ -1336,7 +1400,7 @@ def read_nexus_ranges(path) -> RangeTable:
         for r in _json(lp, "ranges", [], p):
             if not isinstance(r, dict) or not all(type(r.get(k)) in (int, float)
                                                   for k in ("lo", "hi")) \
-                    or type(r.get("volume", 0)) not in (int, float, type(None)) \
+                    or not _volume_ok(r.get("volume")) \
                     or not isinstance(r.get("color"), (str, type(None))):
                 raise FormatError(f"{entry.name}/liprobe/ranges: {json.dumps(r)[:80]} is not a "
                                   "window (lo, hi, ion, volume, color)", p)
@@ -1363,7 +1427,7 @@ def read_nexus_ranges(path) -> RangeTable:
                     raise FormatError(f"{g.name}/mass_to_charge_range [{lo}, {hi}] is not a "
                                       "window (finite, min below max)", p)
                 kept = extra.get((float(lo), float(hi)), {})
-                ranges.append(Range(float(lo), float(hi), ion, kept.get("volume"),
+                ranges.append(Range(float(lo), float(hi), ion, kept.get("volume") or None,
                                     kept.get("color")))
         said = tuple(str(w) for w in _json(lp, "range_warnings", [], p))
         return RangeTable.from_ranges(ranges, p, said)

@@ -468,7 +468,8 @@ def _scorecard(table, out_dir, runs, result, progress, claims: bool = True):
     try:
         measured, rec, paths = write_scorecard(out_dir, table, runs=runs, claims=claims)
     except (LiprobeError, OSError, ValueError) as e:
-        result.skipped["scorecard"] = f"cannot be computed: {' '.join(str(e).split())}"
+        result.skipped["scorecard" if claims else "recovery"] = \
+            f"cannot be computed: {' '.join(str(e).split())}"
     else:
         result.scorecard = measured
         if paths["scorecard"] is not None:
@@ -483,11 +484,12 @@ def _scorecard(table, out_dir, runs, result, progress, claims: bool = True):
                 pass
     result.seconds["scorecard"] = time.perf_counter() - t
     if progress is not None:
-        if claims or "scorecard" in result.skipped:
+        if claims:
             progress("scorecard", "skipped" if "scorecard" in result.skipped else "written",
                      result.seconds["scorecard"])
         else:
-            progress("recovery table", "written" if rec is not None else "none (no truth)",
+            progress("recovery table", "skipped" if "recovery" in result.skipped else
+                     "written" if rec is not None else "none (no truth)",
                      result.seconds["scorecard"])
     return rec
 

@@ -1131,6 +1131,9 @@ def write_scorecard(out_dir, table, runs=None, series_dir=None, truths=None,
     from .sources import read_truth
 
     out_dir = os.fspath(out_dir)
+    if not claims:                       # an earlier report's claims: not this study's
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(out_dir, "scorecard.json"))
     if truths is None and runs is not None and "run" in table:
         cache: dict = {}
         truths = {_label(r): read_truth(runs, _label(r), cache) for _, r in table.iterrows()}
@@ -1142,8 +1145,6 @@ def write_scorecard(out_dir, table, runs=None, series_dir=None, truths=None,
         atomic_write_text(paths["scorecard"], json.dumps(
             to_jsonable([c.to_dict() for c in measured]), indent=1, allow_nan=False) + "\n")
     else:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(paths["scorecard"])             # an earlier report's: not this study's
         paths["scorecard"] = None
     atomic_write_text(paths["recovery"], csv_safe_frame(rec).to_csv(index=False))
     return measured, rec, paths
