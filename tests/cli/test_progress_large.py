@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import liprobe
-from liprobe.cli.reconstruct import PROGRESS_MIN_IONS, PROGRESS_MIN_IONS_ENV
+from liprobe.cli._common import PROGRESS_MIN_IONS, PROGRESS_MIN_IONS_ENV
 from liprobe.io.pos import EPOS_DTYPE
 
 from .._terminal import LIPROBE, on_a_terminal

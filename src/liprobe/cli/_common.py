@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -39,6 +40,38 @@ class Number(click.ParamType):
                 self.fail(f"'{value}' is not a whole number", param, ctx)
             return int(v)
         return float(v)
+
+
+#: Files of at least this many ions get a progress bar (on a terminal, without --quiet).
+PROGRESS_MIN_IONS = 5_000_000
+#: Environment variable that overrides :data:`PROGRESS_MIN_IONS` (a whole number of ions).
+PROGRESS_MIN_IONS_ENV = "LIPROBE_PROGRESS_MIN_IONS"
+
+
+def progress_min_ions() -> int:
+    """:data:`PROGRESS_MIN_IONS`, or the value of ``LIPROBE_PROGRESS_MIN_IONS`` when set."""
+    text = os.environ.get(PROGRESS_MIN_IONS_ENV, "").strip()
+    if not text:
+        return PROGRESS_MIN_IONS
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (0 <= value < 1e18 and value == int(value)):       # inf and NaN too
+        raise click.UsageError(f"{PROGRESS_MIN_IONS_ENV} must be a whole number of ions, "
+                               f"got '{text}'")
+    return int(value)
+
+
+def progress_bar(n_ions: int, quiet: bool, desc: str):
+    """A tqdm bar of ``n_ions`` on stderr, or None: only on a terminal, without --quiet,
+    for a file of at least :func:`progress_min_ions` ions."""
+    if quiet or not sys.stderr.isatty() or n_ions < progress_min_ions():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=n_ions, desc=desc, unit=" ions", unit_scale=True, file=sys.stderr,
+                dynamic_ncols=True)
 
 
 class LiprobeGroup(click.Group):

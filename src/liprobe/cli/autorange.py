@@ -3,7 +3,7 @@
 The long steps of a large file are the sort of its masses and the peak
 analysis (each about half the time; the identification takes a small, fixed
 time): the command runs them one after the other and, on a terminal, for a
-file of at least :data:`liprobe.cli.reconstruct.PROGRESS_MIN_IONS` ions
+file of at least :data:`liprobe.cli._common.PROGRESS_MIN_IONS` ions
 (``LIPROBE_PROGRESS_MIN_IONS``), moves a progress bar with an ETA on stderr
 after each (``--quiet`` turns it off).
 """
@@ -58,7 +58,7 @@ def autorange(file, elements, max_atoms, max_charge, mass_range, min_significanc
     from ..io import read, write_ranges
     from ..spectrum import analyse_peaks, sorted_masses
     from ..spectrum.autorange import autorange as compute
-    from .reconstruct import progress_bar
+    from ._common import progress_bar
     from .spectrum import _mass_range
 
     rng = _mass_range(None, None, mass_range)

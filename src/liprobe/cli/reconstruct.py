@@ -10,7 +10,7 @@ else ``--material``, else the range file's ``Vol:`` (``-r``), else it is a usage
 error; the evaporation field only from ``--evaporation-field`` or ``--material``,
 and only the radius from the voltage needs it.
 
-On a terminal, a file of :data:`PROGRESS_MIN_IONS` ions or more shows a
+On a terminal, a file of :data:`liprobe.cli._common.PROGRESS_MIN_IONS` ions or more shows a
 progress bar with an ETA on stderr (``--quiet`` turns it off); the
 environment variable ``LIPROBE_PROGRESS_MIN_IONS`` lowers or raises that
 threshold (read here, in the command line only: for tests and for users who
@@ -20,45 +20,20 @@ want a bar on smaller files). ``liprobe autorange`` uses the same bar.
 from __future__ import annotations
 
 import os
-import sys
 
 import click
 
 from ..instruments import DEFAULT_INSTRUMENT
-from ._common import Number, echo_json, given, parse_xy
+from ._common import (
+    Number,
+    echo_json,
+    given,
+    parse_xy,
+    progress_bar,
+)
 
-#: Files of at least this many ions get a progress bar (on a terminal, without --quiet).
-PROGRESS_MIN_IONS = 5_000_000
-#: Environment variable that overrides :data:`PROGRESS_MIN_IONS` (a whole number of ions).
-PROGRESS_MIN_IONS_ENV = "LIPROBE_PROGRESS_MIN_IONS"
 #: What ``parameters.material`` says when Omega came from the range file.
 FROM_RANGE_VOLUMES = "from the range file's Vol:"
-
-
-def progress_min_ions() -> int:
-    """:data:`PROGRESS_MIN_IONS`, or the value of ``LIPROBE_PROGRESS_MIN_IONS`` when set."""
-    text = os.environ.get(PROGRESS_MIN_IONS_ENV, "").strip()
-    if not text:
-        return PROGRESS_MIN_IONS
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not (0 <= value < 1e18 and value == int(value)):       # inf and NaN too
-        raise click.UsageError(f"{PROGRESS_MIN_IONS_ENV} must be a whole number of ions, "
-                               f"got '{text}'")
-    return int(value)
-
-
-def progress_bar(n_ions: int, quiet: bool, desc: str):
-    """A tqdm bar of ``n_ions`` on stderr, or None: only on a terminal, without --quiet,
-    for a file of at least :func:`progress_min_ions` ions."""
-    if quiet or not sys.stderr.isatty() or n_ions < progress_min_ions():
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=n_ions, desc=desc, unit=" ions", unit_scale=True, file=sys.stderr,
-                dynamic_ncols=True)
 
 
 def _parse_radius(ctx, param, value):
